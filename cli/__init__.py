@@ -1,0 +1,76 @@
+"""`ferry`: the TUI with no arguments, a headless command with one.
+
+Each command lives in its own module with `register(subparsers)`; every failure the user
+can act on is one line on stderr and a meaningful exit code (see cli/common.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from core import __version__
+from core.errors import FerryError
+
+COMMAND_MODULES = [
+    "cli.inventory",
+    "cli.migrate",
+    "cli.status",
+    "cli.demo",
+    "cli.validate",
+    "cli.cutover",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferry",
+        description="Move vector collections between databases while you watch.",
+    )
+    parser.add_argument("--version", action="version", version=f"ferry {__version__}")
+    parser.add_argument("--state", metavar="PATH", help="journal file for the TUI")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a command not built yet
+            raise
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        if args.command is None:
+            from tui.app import run_tui
+
+            return run_tui(state=args.state)
+        return int(args.handler(args) or 0)
+    except FerryError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"ferry: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ferry: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        print(
+            f"ferry: unexpected error: {type(exc).__name__}: {exc} (re-run with --debug)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""`ferry demo`: a real-text demo source, migrated into an embedded Qdrant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli.common import add_common
+from core.demo import build_demo_source, demo_paths
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("demo", help="build a demo source and migrate it")
+    parser.add_argument("--dir", metavar="PATH", help="where the demo data lives")
+    parser.add_argument("--records", type=int, default=3000, help="records per collection")
+    parser.add_argument("--headless", action="store_true",
+                        help="migrate without the TUI (what CI runs)")
+    add_common(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    source_dir, target_dir = demo_paths(Path(args.dir).resolve() if args.dir else None)
+    if not args.json:
+        print(f"ferry demo: source {source_dir} (building once)…", file=sys.stderr)
+    build_demo_source(source_dir, args.records)
+    source_uri = f"chroma+file://{source_dir}"
+    target_uri = f"qdrant+edge://{target_dir}"
+    headless = args.headless or not sys.stdout.isatty()
+    if not headless:
+        try:
+            from tui.app import run_tui
+        except ImportError:
+            headless = True
+        else:
+            return run_tui(state=args.state, source=source_uri, target=target_uri)
+    from cli import main
+
+    argv = ["migrate", "--from", source_uri, "--to", target_uri, "--yes"]
+    if args.state:
+        argv += ["--state", args.state]
+    if args.json:
+        argv.append("--json")
+    return main(argv)

@@ -1,0 +1,66 @@
+"""The Rich live display `ferry migrate` shows on a terminal: a view of engine events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from core.engine import MigrationEngine
+
+
+class LiveDisplay:
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self._watcher: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> LiveDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+        self.progress.stop()
+
+    def attach(self, engine: MigrationEngine) -> None:
+        for name, progress in engine.progress.items():
+            self.tasks[name] = self.progress.add_task(name, total=None, rate="")
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(engine))
+
+    async def _watch(self, engine: MigrationEngine) -> None:
+        async for event in engine.subscribe():
+            task = self.tasks.get(event.collection or "")
+            if event.kind == "progress" and task is not None:
+                data = event.data
+                self.progress.update(
+                    task,
+                    total=max(data["total"], 1),
+                    completed=data["records_written"],
+                    rate=f"{data['records_per_second']:,.0f} rec/s "
+                    f"{data['bytes_per_second'] / 1e6:,.1f} MB/s",
+                )
+            elif event.kind in {"retry", "error", "warning"}:
+                self.console.print(f"[yellow]{event.kind}[/]: {event.collection}: {event.message}")
+            elif event.kind == "phase" and task is not None and event.data.get("phase") in {
+                "completed", "skipped"
+            }:
+                self.progress.update(task, total=1, completed=1)

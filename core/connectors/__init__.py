@@ -1,0 +1,54 @@
+"""One place that turns a URI into a connector, so views never import a database client."""
+
+from __future__ import annotations
+
+from core.connectors.base import Connector, PingResult, PrepareResult, WriteMode
+from core.errors import FerryError
+from core.mapping import PayloadFields
+from core.uri import ConnectionSpec, parse_uri
+
+__all__ = ["Connector", "PingResult", "PrepareResult", "WriteMode", "open_connector"]
+
+
+def open_connector(
+    uri: str | ConnectionSpec, fields: PayloadFields | None = None
+) -> Connector:
+    """A connector for the URI; nothing is contacted until the first call."""
+    spec = parse_uri(uri) if isinstance(uri, str) else uri
+    if spec.engine == "chroma":
+        if spec.transport == "file":
+            from core.connectors.chroma_embedded import ChromaEmbeddedConnector
+
+            return ChromaEmbeddedConnector(spec)
+        from core.connectors.chroma_api import ChromaApiConnector
+
+        def make_client() -> object:
+            import chromadb
+            from chromadb.config import Settings
+
+            headers = {}
+            key = spec.api_key()
+            if key:
+                headers["x-chroma-token"] = key
+            return chromadb.HttpClient(
+                host=spec.host or "localhost",
+                port=spec.port or 8000,
+                ssl=spec.transport == "https",
+                headers=headers or None,
+                tenant=spec.params.get("tenant", "default_tenant"),
+                database=spec.params.get("database", "default_database"),
+                settings=Settings(anonymized_telemetry=False),
+            )
+
+        return ChromaApiConnector(spec.uri, make_client, kind="chroma-server")
+    if spec.engine == "qdrant":
+        if spec.transport == "edge":
+            from core.connectors.qdrant_edge import QdrantEdgeConnector
+
+            return QdrantEdgeConnector(spec, fields)
+        from core.connectors.qdrant_api import QdrantApiConnector
+
+        return QdrantApiConnector(spec, fields)
+    raise FerryError(
+        f"no connector for {spec.uri}"
+    )  # pragma: no cover - parse_uri guards

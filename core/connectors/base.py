@@ -1,0 +1,104 @@
+"""The one protocol every database or file format speaks, on either side of a migration.
+
+Every connector talks in *source ids*: a Qdrant connector maps them to point ids on the way
+in and back (from the ``source_id`` payload field) on the way out, so the engine and the
+validator never see a mapped id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from core.model import Batch, CollectionInfo, Cursor
+
+
+class WriteMode(str, Enum):
+    """How `prepare` treats a target collection that already exists."""
+
+    CREATE = "create"  # create it; an existing one is used only if Ferry made it, same settings
+    APPEND = "append"  # upsert into an existing collection whose dimension matches
+
+
+@dataclass
+class PingResult:
+    """What "Test connection" shows: who answered, how fast, and whether we were let in."""
+
+    ok: bool
+    version: str | None = None
+    latency_ms: float | None = None
+    auth: str = "n/a"  # "ok", "none", "failed", "n/a"
+    detail: str = ""
+
+
+@dataclass
+class PrepareResult:
+    """What `prepare` did to the target collection, for the plan and the journal."""
+
+    created: bool
+    existed: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+# A query answer: for each query vector, (source id, score as the database reports it).
+QueryHits = list[list[tuple[str, float]]]
+
+
+class Connector:
+    """Base class with the shared shape; each subclass fills in what its database can do."""
+
+    uri: str = ""
+    kind: str = ""
+    # Optional capabilities, declared not assumed: "write", "aliases", "snapshots".
+    capabilities: frozenset[str] = frozenset()
+
+    async def ping(self) -> PingResult:
+        raise NotImplementedError
+
+    async def list_collections(self) -> list[str]:
+        raise NotImplementedError
+
+    async def describe(self, name: str) -> CollectionInfo:
+        raise NotImplementedError
+
+    async def count(self, name: str) -> int:
+        raise NotImplementedError
+
+    def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
+        """Stream the collection from `cursor` in batches; each carries its resume cursor."""
+        raise NotImplementedError
+
+    async def fetch(self, name: str, ids: list[str]) -> Batch:
+        """The records with these source ids that exist (any order; missing ones omitted)."""
+        raise NotImplementedError
+
+    async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
+        raise NotImplementedError
+
+    # Target side -------------------------------------------------------------------------
+    async def prepare(
+        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
+    ) -> PrepareResult:
+        """Create or check the target collection. `owned`: the journal says Ferry made it."""
+        raise NotImplementedError
+
+    async def write(self, name: str, batch: Batch) -> None:
+        """Idempotent upsert: replaying a batch after a crash duplicates nothing."""
+        raise NotImplementedError
+
+    async def delete(self, name: str, ids: list[str]) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+    def max_batch_size(self) -> int | None:
+        """The largest batch the target accepts in one write, if it has a limit."""
+        return None
+
+    def describe_for_humans(self) -> dict[str, Any]:
+        return {"uri": self.uri, "kind": self.kind}

@@ -1,0 +1,260 @@
+"""Chroma through its client API: a server (`chroma+http(s)://`), or a *copy* of an embedded
+directory.
+
+The chromadb client is synchronous, so every call runs in a thread. Opening a
+`PersistentClient` writes to `chroma.sqlite3` even to read, so for a user's embedded
+directory this class is only ever pointed at a working copy (see chroma_embedded.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from core.connectors.base import (
+    Connector,
+    PingResult,
+    PrepareResult,
+    QueryHits,
+    WriteMode,
+)
+from core.compat import check_target
+from core.errors import ConnectionFailed, FerryError, PreflightError, TransientError
+from core.model import Batch, CollectionInfo, Cursor, Metric
+
+INCLUDE = ["embeddings", "metadatas", "documents"]
+METADATA_KEY_SAMPLE = 1000
+
+
+def metric_of(
+    configuration: dict[str, Any] | None, metadata: dict[str, Any] | None
+) -> Metric:
+    """Chroma keeps the space in the configuration (1.x) or the legacy `hnsw:space` key."""
+    space = None
+    if configuration:
+        space = (configuration.get("hnsw") or {}).get("space") or (
+            configuration.get("spann") or {}
+        ).get("space")
+    if not space and metadata:
+        space = metadata.get("hnsw:space")
+    return Metric(space or "l2")
+
+
+def embedding_function_name(configuration: dict[str, Any] | None) -> str | None:
+    ef = (configuration or {}).get("embedding_function")
+    if isinstance(ef, dict):
+        return ef.get("name")
+    return None
+
+
+def as_batch(result: dict[str, Any], dimension: int, cursor_after: Any = None) -> Batch:
+    ids = list(result["ids"])
+    embeddings = result.get("embeddings")
+    if embeddings is None or len(ids) == 0:
+        vectors = np.zeros((len(ids), dimension), dtype=np.float32)
+    else:
+        vectors = np.asarray(embeddings, dtype=np.float32).reshape(len(ids), -1)
+    metadatas = list(result.get("metadatas") or [None] * len(ids))
+    documents = list(result.get("documents") or [None] * len(ids))
+    return Batch(ids, vectors, metadatas, documents, cursor_after)
+
+
+class ChromaApiConnector(Connector):
+    """Any chromadb `ClientAPI`: HttpClient for servers, PersistentClient for copies."""
+
+    kind = "chroma"
+    capabilities = frozenset({"write"})
+
+    def __init__(self, uri: str, make_client: Any, kind: str = "chroma-server") -> None:
+        self.uri = uri
+        self.kind = kind
+        self._make_client = make_client
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+
+    async def _client_ready(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = await asyncio.to_thread(self._make_client)
+            except FerryError:
+                raise
+            except Exception as exc:
+                raise ConnectionFailed(
+                    f"cannot reach Chroma: {type(exc).__name__}: {str(exc)[:160]}",
+                    where=self.uri,
+                    fix="check the host and port, and that `chroma run` is up",
+                ) from exc
+        return self._client
+
+    async def _collection(self, name: str) -> Any:
+        if name not in self._collections:
+            client = await self._client_ready()
+            try:
+                self._collections[name] = await asyncio.to_thread(
+                    client.get_collection, name
+                )
+            except Exception as exc:
+                raise FerryError(f"no collection {name!r}", where=self.uri) from exc
+        return self._collections[name]
+
+    async def _run(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except FerryError:
+            raise
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise TransientError(
+                f"Chroma did not answer {what}: {exc}", where=self.uri
+            ) from exc
+        except Exception as exc:
+            name = type(exc).__name__
+            if any(
+                word in name for word in ("Timeout", "Connect", "Remote", "Network")
+            ):
+                raise TransientError(
+                    f"Chroma did not answer {what}: {name}", where=self.uri
+                ) from exc
+            raise
+
+    async def ping(self) -> PingResult:
+        start = time.perf_counter()
+        try:
+            client = await self._client_ready()
+            await asyncio.to_thread(client.heartbeat)
+            version = await asyncio.to_thread(client.get_version)
+        except FerryError as exc:
+            return PingResult(ok=False, detail=exc.one_line())
+        except Exception as exc:
+            return PingResult(
+                ok=False, detail=f"{type(exc).__name__}: {str(exc)[:160]}"
+            )
+        return PingResult(
+            ok=True,
+            version=f"Chroma {version}",
+            latency_ms=(time.perf_counter() - start) * 1000,
+            auth="none",
+        )
+
+    async def list_collections(self) -> list[str]:
+        client = await self._client_ready()
+        collections = await self._run("list collections", client.list_collections)
+        return sorted(c.name if hasattr(c, "name") else str(c) for c in collections)
+
+    async def describe(self, name: str) -> CollectionInfo:
+        collection = await self._collection(name)
+        count = await self._run("count", collection.count)
+        model = getattr(collection, "_model", None)
+        configuration = getattr(model, "configuration_json", None) or {}
+        sample = await self._run(
+            "get", collection.get, limit=METADATA_KEY_SAMPLE, include=["metadatas"]
+        )
+        keys = sorted({k for m in sample.get("metadatas") or [] if m for k in m})
+        return CollectionInfo(
+            name=name,
+            count=count,
+            dimension=getattr(model, "dimension", None),
+            metric=metric_of(configuration, collection.metadata),
+            metadata_keys=keys,
+            embedding_function=embedding_function_name(configuration),
+            facts={
+                "engine": self.kind,
+                "metadata_keys_sampled": count > METADATA_KEY_SAMPLE,
+            },
+        )
+
+    async def count(self, name: str) -> int:
+        collection = await self._collection(name)
+        return await self._run("count", collection.count)
+
+    async def read(
+        self, name: str, cursor: Cursor, batch_size: int
+    ) -> AsyncIterator[Batch]:
+        collection = await self._collection(name)
+        dimension = getattr(getattr(collection, "_model", None), "dimension", None) or 0
+        offset = int(cursor or 0)
+        while True:
+            page = await self._run(
+                "get", collection.get, limit=batch_size, offset=offset, include=INCLUDE
+            )
+            if not page["ids"]:
+                return
+            offset += len(page["ids"])
+            yield as_batch(page, dimension, cursor_after=offset)
+            if len(page["ids"]) < batch_size:
+                return
+
+    async def fetch(self, name: str, ids: list[str]) -> Batch:
+        collection = await self._collection(name)
+        dimension = getattr(getattr(collection, "_model", None), "dimension", None) or 0
+        if not ids:
+            return Batch.empty(dimension)
+        page = await self._run("get", collection.get, ids=ids, include=INCLUDE)
+        return as_batch(page, dimension)
+
+    async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
+        collection = await self._collection(name)
+        answer = await self._run(
+            "query",
+            collection.query,
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
+            n_results=k,
+            include=["distances"],
+        )
+        return [
+            list(zip(ids, (float(d) for d in dists), strict=True))
+            for ids, dists in zip(answer["ids"], answer["distances"], strict=True)
+        ]
+
+    def max_batch_size(self) -> int | None:
+        if self._client is None:
+            return None
+        try:
+            return int(self._client.get_max_batch_size())
+        except Exception:
+            return None
+
+    async def prepare(
+        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
+    ) -> PrepareResult:
+        client = await self._client_ready()
+        if info.dimension is None or info.metric is None:
+            raise PreflightError(
+                f"collection {info.name!r} has no known dimension", where=self.uri
+            )
+        names = await self.list_collections()
+        if info.name in names:
+            existing = await self.describe(info.name)
+            warnings = check_target(self.uri, info, existing, mode, owned)
+            return PrepareResult(created=False, existed=True, warnings=warnings)
+        collection = await self._run(
+            "create collection",
+            client.create_collection,
+            info.name,
+            configuration={"hnsw": {"space": info.metric.value}},
+        )
+        self._collections[info.name] = collection
+        return PrepareResult(created=True, existed=False)
+
+    async def write(self, name: str, batch: Batch) -> None:
+        if not len(batch):
+            return
+        collection = await self._collection(name)
+        limit = self.max_batch_size() or len(batch)
+        for start in range(0, len(batch), limit):
+            end = start + limit
+            await self._run(
+                "upsert",
+                collection.upsert,
+                ids=batch.ids[start:end],
+                embeddings=batch.vectors[start:end],
+                metadatas=batch.metadatas[start:end],
+                documents=batch.documents[start:end],
+            )
+
+    async def delete(self, name: str, ids: list[str]) -> None:
+        collection = await self._collection(name)
+        await self._run("delete", collection.delete, ids=ids)

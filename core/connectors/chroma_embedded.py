@@ -1,0 +1,205 @@
+"""`chroma+file:///dir` — a user's embedded Chroma directory, strictly read-only.
+
+Opening a directory with `chromadb.PersistentClient` writes to it (and would apply any
+pending schema migrations in place), so Ferry never does that to the user's data:
+
+* the schema is inspected first through a read-only SQLite connection (chroma_schema.py);
+* records are read straight from the files (chroma_files.py, ~4× faster than the API);
+* anything the file reader does not handle — an unrecognised layout, or ANN queries for
+  validation — goes through the API on a *working copy* of the directory. Pending schema
+  migrations are applied only to such a copy, and only when the user asks (`?upgrade_copy=1`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.connectors.base import Connector, PingResult, QueryHits
+from core.connectors.chroma_api import ChromaApiConnector
+from core.errors import FerryError
+from core.model import Batch, CollectionInfo, Cursor
+from core.uri import ConnectionSpec
+
+
+def work_copy_root() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("ferry")) / "chroma-copies"
+
+
+class ChromaEmbeddedConnector(Connector):
+    kind = "chroma-embedded"
+    capabilities = (
+        frozenset()
+    )  # never a target: Ferry does not write into a user's directory
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        assert spec.path is not None
+        self.spec = spec
+        self.uri = spec.uri
+        self.path = spec.path
+        self._directory: Any = None
+        self._schema: Any = None
+        self._copy: ChromaApiConnector | None = None
+        self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
+
+    # -- the two readers --------------------------------------------------------------------
+    def _check_exists(self) -> None:
+        if not (self.path / "chroma.sqlite3").exists():
+            raise FerryError(
+                "not a Chroma directory (no chroma.sqlite3)",
+                where=str(self.path),
+                fix="point chroma+file:// at the folder that holds chroma.sqlite3",
+            )
+
+    def schema(self) -> Any:
+        if self._schema is None:
+            from core.connectors.chroma_schema import inspect_schema
+
+            self._check_exists()
+            self._schema = inspect_schema(self.path)
+        return self._schema
+
+    def directory(self) -> Any:
+        """The fast file reader, or None when this layout needs the API reader."""
+        if not self._fast:
+            return None
+        if self._directory is None:
+            from core.connectors.chroma_files import ChromaDirectory
+
+            self._check_exists()
+            try:
+                directory = ChromaDirectory(self.path)
+                if not directory.recognised():
+                    self._fast = False
+                    return None
+            except FerryError:
+                self._fast = False
+                return None
+            self._directory = directory
+        return self._directory
+
+    async def working_copy(self) -> ChromaApiConnector:
+        """The API on a private copy of the directory, made once per source state."""
+        if self._copy is None:
+            schema = self.schema()
+            if schema.pending and not self.spec.flag("upgrade_copy"):
+                raise FerryError(
+                    f"this Chroma directory needs schema migrations ({schema.summary}) "
+                    "that the installed chromadb would apply in place",
+                    where=str(self.path),
+                    fix="add ?upgrade_copy=1 to let Ferry upgrade a copy (the source stays untouched)",
+                )
+            target = await asyncio.to_thread(self._make_copy)
+
+            def open_copy() -> Any:
+                import chromadb
+                from chromadb.config import Settings
+
+                return chromadb.PersistentClient(
+                    str(target), settings=Settings(anonymized_telemetry=False)
+                )
+
+            self._copy = ChromaApiConnector(
+                self.uri, open_copy, kind="chroma-embedded-copy"
+            )
+        return self._copy
+
+    def _make_copy(self) -> Path:
+        stamp = hashlib.sha256()
+        for file in sorted(self.path.rglob("*")):
+            if file.is_file():
+                info = file.stat()
+                stamp.update(
+                    f"{file.relative_to(self.path)}:{info.st_size}:{info.st_mtime_ns}".encode()
+                )
+        key = hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+        target = work_copy_root() / f"{key}-{stamp.hexdigest()[:12]}"
+        if not target.exists():
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(self.path, partial)
+            partial.rename(target)
+        return target
+
+    # -- protocol ---------------------------------------------------------------------------
+    async def ping(self) -> PingResult:
+        start = time.perf_counter()
+        try:
+            schema = await asyncio.to_thread(self.schema)
+            names = await self.list_collections()
+        except FerryError as exc:
+            return PingResult(ok=False, detail=exc.one_line())
+        import chromadb
+
+        return PingResult(
+            ok=True,
+            version=f"on-disk schema: {schema.summary}; chromadb {chromadb.__version__} installed",
+            latency_ms=(time.perf_counter() - start) * 1000,
+            auth="n/a",
+            detail=f"{len(names)} collection(s), read-only",
+        )
+
+    async def list_collections(self) -> list[str]:
+        directory = await asyncio.to_thread(self.directory)
+        if directory is not None:
+            return await asyncio.to_thread(directory.list_collections)
+        return await (await self.working_copy()).list_collections()
+
+    async def describe(self, name: str) -> CollectionInfo:
+        directory = await asyncio.to_thread(self.directory)
+        if directory is not None:
+            info = await asyncio.to_thread(directory.describe, name)
+            info.facts["reader"] = "files"
+        else:
+            info = await (await self.working_copy()).describe(name)
+            info.facts["reader"] = "api-copy"
+        schema = await asyncio.to_thread(self.schema)
+        info.facts["schema"] = schema.summary
+        info.facts["schema_pending"] = len(schema.pending)
+        return info
+
+    async def count(self, name: str) -> int:
+        return (await self.describe(name)).count
+
+    async def read(
+        self, name: str, cursor: Cursor, batch_size: int
+    ) -> AsyncIterator[Batch]:
+        directory = await asyncio.to_thread(self.directory)
+        if directory is None:
+            async for batch in (await self.working_copy()).read(
+                name, cursor, batch_size
+            ):
+                yield batch
+            return
+        iterator = directory.read(name, cursor, batch_size)
+        sentinel = object()
+        while True:
+            batch = await asyncio.to_thread(next, iterator, sentinel)
+            if batch is sentinel:
+                return
+            yield batch
+
+    async def fetch(self, name: str, ids: list[str]) -> Batch:
+        directory = await asyncio.to_thread(self.directory)
+        if directory is not None:
+            return await asyncio.to_thread(directory.fetch, name, ids)
+        return await (await self.working_copy()).fetch(name, ids)
+
+    async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
+        return await (await self.working_copy()).query(name, vectors, k)
+
+    async def close(self) -> None:
+        if self._directory is not None:
+            await asyncio.to_thread(self._directory.close)
+            self._directory = None
+        if self._copy is not None:
+            await self._copy.close()

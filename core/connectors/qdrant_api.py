@@ -1,0 +1,320 @@
+"""Qdrant through qdrant-client: a server (`qdrant+http(s)://`) or its local mode.
+
+Local mode (`qdrant+file:///dir`, `qdrant+memory:`) exists for users whose apps use it; it
+pickles each point into SQLite one commit at a time, so it is slow on disk and heavy to
+reopen — the plan warns about that. Servers get the async client (gRPC with `?grpc=1`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from core.connectors.base import (
+    Connector,
+    PingResult,
+    PrepareResult,
+    QueryHits,
+    WriteMode,
+)
+from core.connectors.qdrant_common import (
+    batch_to_columns,
+    encode_offset,
+    records_to_batch,
+    unwrap_vector,
+)
+from core.compat import check_target
+from core.errors import ConnectionFailed, FerryError, PermanentError, PreflightError
+from core.errors import TransientError
+from core.mapping import (
+    METRIC_FROM_QDRANT,
+    QDRANT_DISTANCE,
+    PayloadFields,
+    canonical_point_id,
+)
+from core.model import Batch, CollectionInfo, Cursor
+from core.uri import ConnectionSpec
+
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class QdrantApiConnector(Connector):
+    kind = "qdrant"
+
+    def __init__(
+        self, spec: ConnectionSpec, fields: PayloadFields | None = None
+    ) -> None:
+        self.spec = spec
+        self.uri = spec.uri
+        self.fields = fields or PayloadFields()
+        self._client: AsyncQdrantClient | None = None
+        is_server = spec.transport in {"http", "https"}
+        self.kind = "qdrant-server" if is_server else "qdrant-local"
+        self.capabilities = frozenset(
+            {"write", "aliases", "snapshots"} if is_server else {"write", "aliases"}
+        )
+
+    @property
+    def client(self) -> AsyncQdrantClient:
+        if self._client is None:
+            spec = self.spec
+            if spec.transport == "memory":
+                self._client = AsyncQdrantClient(location=":memory:")
+            elif spec.transport == "file":
+                assert spec.path is not None
+                self._client = AsyncQdrantClient(path=str(spec.path))
+            else:
+                self._client = AsyncQdrantClient(
+                    host=spec.host,
+                    port=spec.port,
+                    https=spec.transport == "https",
+                    api_key=spec.api_key(),
+                    prefer_grpc=spec.flag("grpc"),
+                    timeout=int(spec.params.get("timeout", "60")),
+                    check_compatibility=False,
+                )
+        return self._client
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        """Run a client call, sorting failures into transient (retry) and permanent."""
+        try:
+            return await coro
+        except UnexpectedResponse as exc:
+            code = exc.status_code
+            if code in TRANSIENT_STATUS:
+                raise TransientError(
+                    f"Qdrant answered {code} to {what}", where=self.uri
+                ) from exc
+            if code in {401, 403}:
+                raise ConnectionFailed(
+                    f"Qdrant refused the API key ({code})",
+                    where=self.uri,
+                    fix="check the variable named by ?api_key_env",
+                ) from exc
+            raise PermanentError(
+                f"Qdrant answered {code} to {what}: {_short(exc.content)}",
+                where=self.uri,
+            ) from exc
+        except (
+            ResponseHandlingException,
+            ConnectionError,
+            TimeoutError,
+            OSError,
+        ) as exc:
+            raise TransientError(
+                f"Qdrant did not answer {what}: {type(exc).__name__}", where=self.uri
+            ) from exc
+        except FerryError:
+            raise
+        except Exception as exc:  # grpc errors and the like
+            name = type(exc).__name__
+            if "Rpc" in name or "grpc" in type(exc).__module__:
+                raise TransientError(
+                    f"Qdrant gRPC error on {what}: {name}", where=self.uri
+                ) from exc
+            raise
+
+    async def ping(self) -> PingResult:
+        start = time.perf_counter()
+        try:
+            if self.spec.is_embedded:
+                await self.client.get_collections()
+                version = "qdrant-client local mode"
+            else:
+                info = await self._call("info", self.client.info())
+                await self._call("list collections", self.client.get_collections())
+                version = f"Qdrant {info.version}"
+        except FerryError as exc:
+            return PingResult(
+                ok=False,
+                auth="failed" if "API key" in exc.what else "n/a",
+                detail=exc.one_line(),
+            )
+        auth = "ok" if self.spec.params.get("api_key_env") else "none"
+        if self.spec.is_embedded:
+            auth = "n/a"
+        return PingResult(
+            ok=True,
+            version=version,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            auth=auth,
+        )
+
+    async def list_collections(self) -> list[str]:
+        answer = await self._call("list collections", self.client.get_collections())
+        return sorted(c.name for c in answer.collections)
+
+    async def _vector_params(self, name: str) -> tuple[int | None, str | None, Any]:
+        info = await self._call(
+            f"get collection {name}", self.client.get_collection(name)
+        )
+        vectors = info.config.params.vectors
+        if isinstance(vectors, dict):
+            vectors = vectors.get("") or next(iter(vectors.values()), None)
+        if vectors is None:
+            return None, None, info
+        distance = (
+            vectors.distance.value
+            if hasattr(vectors.distance, "value")
+            else vectors.distance
+        )
+        return vectors.size, str(distance), info
+
+    async def describe(self, name: str) -> CollectionInfo:
+        if not await self.client.collection_exists(name):
+            raise FerryError(f"no collection {name!r}", where=self.uri)
+        size, distance, info = await self._vector_params(name)
+        return CollectionInfo(
+            name=name,
+            count=await self.count(name),
+            dimension=size,
+            metric=METRIC_FROM_QDRANT.get(distance or ""),
+            metadata_keys=sorted((info.payload_schema or {}).keys()),
+            facts={"engine": self.kind, "status": str(info.status)},
+        )
+
+    async def count(self, name: str) -> int:
+        answer = await self._call("count", self.client.count(name, exact=True))
+        return int(answer.count)
+
+    async def read(
+        self, name: str, cursor: Cursor, batch_size: int
+    ) -> AsyncIterator[Batch]:
+        size, _distance, _info = await self._vector_params(name)
+        offset = cursor
+        while True:
+            points, next_offset = await self._call(
+                "scroll",
+                self.client.scroll(
+                    name,
+                    limit=batch_size,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=True,
+                ),
+            )
+            if not points:
+                return
+            next_cursor = encode_offset(next_offset)
+            yield records_to_batch(
+                ((p.id, unwrap_vector(p.vector), p.payload) for p in points),
+                self.fields,
+                size or 0,
+                cursor_after=next_cursor,
+            )
+            if next_offset is None:
+                return
+            offset = next_cursor
+
+    async def fetch(self, name: str, ids: list[str]) -> Batch:
+        size, _distance, _info = await self._vector_params(name)
+        points = await self._call(
+            "retrieve",
+            self.client.retrieve(
+                name,
+                [canonical_point_id(i) for i in ids],
+                with_payload=True,
+                with_vectors=True,
+            ),
+        )
+        return records_to_batch(
+            ((p.id, unwrap_vector(p.vector), p.payload) for p in points),
+            self.fields,
+            size or 0,
+        )
+
+    async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
+        requests = [
+            models.QueryRequest(
+                query=v.tolist(), limit=k, with_payload=[self.fields.source_id]
+            )
+            for v in np.asarray(vectors, dtype=np.float32)
+        ]
+        answers = await self._call(
+            "query", self.client.query_batch_points(name, requests=requests)
+        )
+        return [
+            [
+                (
+                    str((p.payload or {}).get(self.fields.source_id, p.id)),
+                    float(p.score),
+                )
+                for p in answer.points
+            ]
+            for answer in answers
+        ]
+
+    async def prepare(
+        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
+    ) -> PrepareResult:
+        if info.dimension is None or info.metric is None:
+            raise PreflightError(
+                f"collection {info.name!r} has no known dimension", where=self.uri
+            )
+        if await self._call("exists", self.client.collection_exists(info.name)):
+            warnings = check_target(
+                self.uri, info, await self.describe(info.name), mode, owned
+            )
+            return PrepareResult(created=False, existed=True, warnings=warnings)
+        await self._call(
+            "create collection",
+            self.client.create_collection(
+                info.name,
+                vectors_config=models.VectorParams(
+                    size=info.dimension,
+                    distance=models.Distance(QDRANT_DISTANCE[info.metric]),
+                ),
+            ),
+        )
+        if not self.spec.is_embedded:  # local mode has no payload indexes (it warns)
+            await self._call(
+                "create payload index",
+                self.client.create_payload_index(
+                    info.name, self.fields.source_id, models.PayloadSchemaType.KEYWORD
+                ),
+            )
+        return PrepareResult(created=True, existed=False)
+
+    async def write(self, name: str, batch: Batch) -> None:
+        if not len(batch):
+            return
+        point_ids, vectors, payloads = batch_to_columns(batch, self.fields)
+        await self._call(
+            "upsert",
+            self.client.upsert(
+                name,
+                points=models.Batch(
+                    ids=point_ids, vectors=vectors.tolist(), payloads=payloads
+                ),
+                wait=True,
+            ),
+        )
+
+    async def delete(self, name: str, ids: list[str]) -> None:
+        await self._call(
+            "delete",
+            self.client.delete(
+                name,
+                points_selector=models.PointIdsList(
+                    points=[canonical_point_id(i) for i in ids]
+                ),
+                wait=True,
+            ),
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _short(content: Any) -> str:
+    text = (
+        content.decode(errors="replace") if isinstance(content, bytes) else str(content)
+    )
+    return text.replace("\n", " ")[:200]

@@ -1,0 +1,358 @@
+"""The journal: the single source of truth about runs, shared by every process that looks.
+
+SQLite in WAL mode, so the engine process writes while any number of viewers (the TUI,
+`ferry status --follow`) read. Its schema evolves by numbered SQL files whose SHA-256 is
+recorded when applied; a changed or missing applied file is refused, the same discipline
+Chroma applies to its own schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from core.errors import FerryError
+from core.model import Event
+
+MIGRATIONS_PACKAGE = "core.journal.migrations"
+
+
+def default_state_path() -> Path:
+    from platformdirs import user_state_dir
+
+    return Path(os.environ.get("FERRY_STATE") or Path(user_state_dir("ferry")) / "journal.sqlite3")
+
+
+def bundled_migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, sql) for every migration file shipped with this Ferry."""
+    found = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Journal:
+    """Thread-safe access to the journal file; every method is one short transaction."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_state_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=30, check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise FerryError(
+                f"cannot open the journal: {exc}",
+                where=str(self.path),
+                fix="pass --state PATH to a writable file",
+            ) from exc
+        if fresh:
+            os.chmod(self.path, 0o600)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self.migrate()
+
+    # -- schema -----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._lock:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, "
+                "applied_at REAL NOT NULL)"
+            )
+            applied = {
+                row["version"]: row
+                for row in self._db.execute("SELECT * FROM schema_migrations ORDER BY version")
+            }
+            bundled = {version: (name, sql) for version, name, sql in bundled_migrations()}
+            for version, row in applied.items():
+                if version not in bundled:
+                    raise FerryError(
+                        f"journal migration {row['name']} is applied but missing from this Ferry",
+                        where=str(self.path),
+                        fix="use the Ferry version that wrote this journal, or a new --state file",
+                    )
+                name, sql = bundled[version]
+                if sha256(sql) != row["sha256"]:
+                    raise FerryError(
+                        f"journal migration {name} was modified after it was applied "
+                        "(SHA-256 mismatch)",
+                        where=str(self.path),
+                        fix="restore the original migration file; never edit applied migrations",
+                    )
+            for version in sorted(set(bundled) - set(applied)):
+                name, sql = bundled[version]
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _split_sql(sql):
+                        self._db.execute(statement)
+                    self._db.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                        (version, name, sha256(sql), time.time()),
+                    )
+                    self._db.execute("COMMIT")
+                except Exception:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def applied_migrations(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM schema_migrations ORDER BY version")
+
+    # -- small helpers ----------------------------------------------------------------------
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._db.execute(sql, args)]
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        rows = self._all(sql, args)
+        return rows[0] if rows else None
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        with self._lock:
+            cursor = self._db.execute(sql, args)
+            return cursor.lastrowid or 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(
+        self,
+        run_key: str,
+        source_uri: str,
+        target_uri: str,
+        collections: list[str],
+        mapping: dict[str, Any],
+        options: dict[str, Any],
+    ) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        now = time.time()
+        self._exec(
+            "INSERT INTO runs (run_id, run_key, source_uri, target_uri, collections, mapping, "
+            "options, status, pid, host, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            (
+                run_id,
+                run_key,
+                source_uri,
+                target_uri,
+                json.dumps(collections),
+                json.dumps(mapping, sort_keys=True),
+                json.dumps(options, sort_keys=True),
+                os.getpid(),
+                os.uname().nodename,
+                now,
+                now,
+            ),
+        )
+        return run_id
+
+    def latest_run(self, run_key: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT * FROM runs WHERE run_key = ? ORDER BY created_at DESC LIMIT 1", (run_key,)
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """A run by id or unique id prefix."""
+        exact = self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if exact:
+            return exact
+        rows = self._all("SELECT * FROM runs WHERE run_id LIKE ? || '%'", (run_id,))
+        return rows[0] if len(rows) == 1 else None
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+
+    def claim_run(self, run_id: str) -> None:
+        """This process now drives the run (after a crash, a new pid takes over)."""
+        self._exec(
+            "UPDATE runs SET pid = ?, host = ?, status = 'running', error = NULL, "
+            "finished_at = NULL, updated_at = ? WHERE run_id = ?",
+            (os.getpid(), os.uname().nodename, time.time(), run_id),
+        )
+
+    def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        finished = time.time() if status in {"completed", "failed", "cancelled"} else None
+        self._exec(
+            "UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? "
+            "WHERE run_id = ?",
+            (status, error, time.time(), finished, run_id),
+        )
+
+    # -- collections ------------------------------------------------------------------------
+    def ensure_collection(self, run_id: str, name: str, target_name: str) -> dict[str, Any]:
+        self._exec(
+            "INSERT OR IGNORE INTO run_collections (run_id, name, target_name, status, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?)",
+            (run_id, name, target_name, time.time()),
+        )
+        row = self._one(
+            "SELECT * FROM run_collections WHERE run_id = ? AND name = ?", (run_id, name)
+        )
+        assert row is not None
+        return row
+
+    def update_collection(self, run_id: str, name: str, **fields: Any) -> None:
+        if not fields:
+            return
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        self._exec(
+            f"UPDATE run_collections SET {assignments} WHERE run_id = ? AND name = ?",
+            (*fields.values(), run_id, name),
+        )
+
+    def checkpoint(
+        self, run_id: str, name: str, watermark: Any, records_written: int, bytes_written: int
+    ) -> None:
+        """Durably record the resume point: called only after the target acknowledged."""
+        self._exec(
+            "UPDATE run_collections SET watermark = ?, records_written = ?, bytes_written = ?, "
+            "updated_at = ? WHERE run_id = ? AND name = ?",
+            (json.dumps(watermark), records_written, bytes_written, time.time(), run_id, name),
+        )
+
+    def collections(self, run_id: str) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM run_collections WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+
+    def target_owned(self, target_uri: str, target_name: str) -> bool:
+        """Did a Ferry run create this target collection? Then resuming into it is safe."""
+        row = self._one(
+            "SELECT 1 FROM run_collections c JOIN runs r USING (run_id) "
+            "WHERE r.target_uri = ? AND c.target_name = ? AND c.target_created = 1 LIMIT 1",
+            (target_uri, target_name),
+        )
+        return row is not None
+
+    # -- events and control -----------------------------------------------------------------
+    def add_event(self, event: Event) -> int:
+        return self._exec(
+            "INSERT INTO events (run_id, ts, kind, collection, message, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                event.run_id,
+                event.ts,
+                event.kind,
+                event.collection,
+                event.message,
+                json.dumps(event.data, default=str),
+            ),
+        )
+
+    def events(self, run_id: str, after_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (run_id, after_id, limit),
+        )
+
+    def request(self, run_id: str, command: str) -> None:
+        """Ask the engine process driving `run_id` to pause, resume or cancel."""
+        if command not in {"pause", "resume", "cancel"}:
+            raise FerryError(f"unknown control command {command!r}", fix="pause|resume|cancel")
+        self._exec(
+            "INSERT INTO controls (run_id, command, issued_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(run_id) DO UPDATE SET command = excluded.command, "
+            "issued_at = excluded.issued_at",
+            (run_id, command, time.time()),
+        )
+
+    def take_request(self, run_id: str) -> str | None:
+        with self._lock:
+            row = self._one("SELECT command FROM controls WHERE run_id = ?", (run_id,))
+            if row:
+                self._exec("DELETE FROM controls WHERE run_id = ?", (run_id,))
+                return str(row["command"])
+        return None
+
+    # -- validations and cutovers -----------------------------------------------------------
+    def record_validation(
+        self,
+        source_uri: str,
+        target_uri: str,
+        collection: str,
+        target_collection: str,
+        ok: bool,
+        result: dict[str, Any],
+    ) -> int:
+        return self._exec(
+            "INSERT INTO validations (ts, source_uri, target_uri, collection, target_collection,"
+            " ok, result) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                time.time(),
+                source_uri,
+                target_uri,
+                collection,
+                target_collection,
+                int(ok),
+                json.dumps(result, default=str),
+            ),
+        )
+
+    def latest_validation(self, target_uri: str, target_collection: str) -> dict[str, Any] | None:
+        row = self._one(
+            "SELECT * FROM validations WHERE target_uri = ? AND target_collection = ? "
+            "ORDER BY ts DESC, id DESC LIMIT 1",
+            (target_uri, target_collection),
+        )
+        if row:
+            row["result"] = json.loads(row["result"])
+        return row
+
+    def record_cutover(self, **fields: Any) -> int:
+        fields.setdefault("ts", time.time())
+        fields.setdefault("user", os.environ.get("USER") or os.environ.get("LOGNAME") or "?")
+        fields.setdefault("host", os.uname().nodename)
+        for key in ("validation", "detail"):
+            if key in fields and not isinstance(fields[key], str | None):
+                fields[key] = json.dumps(fields[key], default=str)
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        return self._exec(f"INSERT INTO cutovers ({columns}) VALUES ({marks})", tuple(fields.values()))
+
+    def cutovers(self, target_uri: str | None = None, alias: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM cutovers WHERE 1=1"
+        args: list[Any] = []
+        if target_uri:
+            sql += " AND target_uri = ?"
+            args.append(target_uri)
+        if alias:
+            sql += " AND alias = ?"
+            args.append(alias)
+        return self._all(sql + " ORDER BY ts DESC, id DESC", tuple(args))
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Statements of a migration file, split where SQLite itself says a statement ends."""
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return [s for s in statements if any(
+        line.strip() and not line.strip().startswith("--") for line in s.splitlines()
+    )]

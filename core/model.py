@@ -1,0 +1,128 @@
+"""Plain data that flows between connectors, the engine, the journal and the views.
+
+Batches are columnar (one numpy matrix of vectors, parallel lists of the rest) so that a
+batch of 1,000 × 384 costs one allocation for its vectors, and so that memory is bounded by
+``batch_size × in-flight batches`` whatever the collection size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+# A cursor is opaque to the engine: JSON-serialisable, produced by a connector's reader and
+# handed back to it on resume. ``None`` means "from the beginning".
+Cursor = Any
+Metadata = dict[str, Any]
+
+
+class Metric(str, Enum):
+    """Distance metrics, named as Chroma names them (the source side of the main road)."""
+
+    L2 = "l2"
+    COSINE = "cosine"
+    IP = "ip"
+
+
+@dataclass
+class CollectionInfo:
+    """What a connector knows about one collection, before anything is moved."""
+
+    name: str
+    count: int
+    dimension: int | None
+    metric: Metric | None
+    metadata_keys: list[str] = field(default_factory=list)
+    embedding_function: str | None = None
+    # Connector-specific facts worth showing (schema state, segment ids, storage notes).
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["metric"] = self.metric.value if self.metric else None
+        return data
+
+
+@dataclass
+class Batch:
+    """A run of records in source order, and the cursor that resumes just after it."""
+
+    ids: list[str]
+    vectors: np.ndarray  # float32, shape (n, d)
+    metadatas: list[Metadata | None]
+    documents: list[str | None]
+    cursor_after: Cursor = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate payload size, for MB/s: vectors plus the text we carry."""
+        text = sum(len(i) for i in self.ids) + sum(len(d) for d in self.documents if d)
+        return int(self.vectors.nbytes) + text
+
+    @staticmethod
+    def empty(dimension: int) -> Batch:
+        return Batch([], np.zeros((0, dimension), dtype=np.float32), [], [])
+
+
+class Phase(str, Enum):
+    """Where a collection (or a whole run) stands."""
+
+    PENDING = "pending"
+    PREFLIGHT = "preflight"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_PHASES = {Phase.COMPLETED, Phase.SKIPPED, Phase.FAILED, Phase.CANCELLED}
+
+
+@dataclass
+class Event:
+    """Something that happened in a run. ``kind`` names it; ``data`` holds its figures."""
+
+    kind: str  # phase | progress | retry | error | checkpoint | warning | info
+    run_id: str
+    collection: str | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    """Latest-value progress of one collection: what the monitor and `status` show."""
+
+    collection: str
+    phase: Phase = Phase.PENDING
+    total: int = 0
+    records_read: int = 0
+    records_written: int = 0
+    bytes_written: int = 0
+    records_per_second: float = 0.0  # over the recent sliding window
+    average_records_per_second: float = 0.0  # since this process started the collection
+    bytes_per_second: float = 0.0
+    eta_seconds: float | None = None
+    retries: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    skipped_reason: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["phase"] = self.phase.value
+        return data

@@ -1,0 +1,125 @@
+"""Connection URIs: one string says which database, where, and how to authenticate.
+
+Credentials never live in a URI. ``?api_key_env=VAR`` names the environment variable that
+holds the key; the key is read at connect time and never stored, printed or journaled.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from core.errors import FerryError
+
+SCHEMES: dict[str, tuple[str, str]] = {
+    "chroma+file": ("chroma", "file"),
+    "chroma+http": ("chroma", "http"),
+    "chroma+https": ("chroma", "https"),
+    "qdrant+edge": ("qdrant", "edge"),
+    "qdrant+file": ("qdrant", "file"),
+    "qdrant+memory": ("qdrant", "memory"),
+    "qdrant+http": ("qdrant", "http"),
+    "qdrant+https": ("qdrant", "https"),
+}
+
+URI_HELP = ", ".join(
+    [
+        "chroma+file:///abs/dir",
+        "chroma+http://host:8000",
+        "qdrant+edge:///abs/dir",
+        "qdrant+file:///abs/dir",
+        "qdrant+memory:",
+        "qdrant+http://host:6333?api_key_env=VAR",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """A parsed URI. `display` is safe to show anywhere: it never holds a secret."""
+
+    uri: str
+    engine: str  # chroma | qdrant
+    transport: str  # file | edge | memory | http | https
+    path: Path | None = None
+    host: str | None = None
+    port: int | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.transport in {"file", "edge", "memory"}
+
+    @property
+    def display(self) -> str:
+        return self.uri
+
+    def api_key(self) -> str | None:
+        """The key from the environment variable the URI names, or None when none is named."""
+        var = self.params.get("api_key_env")
+        if not var:
+            return None
+        value = os.environ.get(var)
+        if not value:
+            raise FerryError(
+                f"environment variable {var} is not set",
+                where=self.uri,
+                fix=f"export {var}=<your API key> before running ferry",
+            )
+        return value
+
+    def flag(self, name: str) -> bool:
+        return self.params.get(name, "").lower() in {"1", "true", "yes", "on"}
+
+
+def parse_uri(uri: str) -> ConnectionSpec:
+    """Parse and check a connection URI; a bad one is a one-line error saying what to type."""
+    uri = uri.strip()
+    scheme, sep, _rest = uri.partition(":")
+    if not sep or scheme not in SCHEMES:
+        raise FerryError(
+            f"unknown connection URI {uri!r}",
+            fix=f"use one of: {URI_HELP}",
+        )
+    engine, transport = SCHEMES[scheme]
+    parts = urlsplit(uri)
+    params = dict(parse_qsl(parts.query))
+    for key in params:
+        if key.lower() in {"api_key", "apikey", "key", "token", "password"}:
+            raise FerryError(
+                "secrets are not accepted in URIs",
+                where=scheme + "://…",
+                fix="put the key in an environment variable and pass ?api_key_env=VAR",
+            )
+    if transport in {"file", "edge"}:
+        raw_path = parts.path
+        if parts.netloc:
+            raise FerryError(
+                f"{scheme} URIs need an absolute path with three slashes",
+                where=uri,
+                fix=f"write {scheme}:///abs/path",
+            )
+        if not raw_path.startswith("/"):
+            raise FerryError(
+                f"{scheme} URIs need an absolute path",
+                where=uri,
+                fix=f"write {scheme}:///abs/path",
+            )
+        return ConnectionSpec(uri, engine, transport, path=Path(raw_path), params=params)
+    if transport == "memory":
+        return ConnectionSpec(uri, engine, transport, params=params)
+    if not parts.hostname:
+        raise FerryError(f"no host in {uri!r}", fix=f"write {scheme}://host:port")
+    default_port = {"chroma": 8000, "qdrant": 6333}[engine]
+    try:
+        port = parts.port or (443 if transport == "https" and engine == "chroma" else default_port)
+    except ValueError as exc:
+        raise FerryError(f"bad port in {uri!r}", fix="use host:port with a number") from exc
+    return ConnectionSpec(uri, engine, transport, host=parts.hostname, port=port, params=params)
+
+
+def file_uri(engine_scheme: str, path: str | Path) -> str:
+    """Build a file URI from a path the user typed, relative or not."""
+    return f"{engine_scheme}://{Path(path).expanduser().resolve()}"
