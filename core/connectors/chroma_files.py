@@ -1,0 +1,786 @@
+"""A read-only reader of an embedded Chroma directory (the chroma 1.x on-disk layout).
+
+Why not just use ``chromadb.PersistentClient``? Opening a directory with it writes to
+``chroma.sqlite3`` even when the caller only reads (migrations, locks, log purges), and
+Ferry must never change the user's source. So this module reads the files themselves:
+
+* ``chroma.sqlite3`` through SQLite with ``mode=ro`` (no journal, -wal or -shm is created
+  for a rollback-journal database, which is what chroma uses: ``journal_mode=delete``);
+* the HNSW segment folder ``<dir>/<vector segment id>/`` with numpy memory maps.
+
+Layout, as verified against chromadb 1.5.9:
+
+* ``collections(id, name, dimension, database_id, config_json_str, schema_str)``; the
+  distance space lives in ``schema_str`` (``keys["#embedding"].float_list.vector_index.
+  config.space``), older versions keep it in ``config_json_str`` (``hnsw.space``) or in
+  ``collection_metadata`` (``hnsw:space``).
+* Every collection has a METADATA segment (``urn:chroma:segment/metadata/sqlite``) and a
+  VECTOR segment (``urn:chroma:segment/vector/hnsw-local-persisted``).
+* The metadata segment is the record set: ``embeddings`` (one row per live record, rowid
+  ``id``), ``embedding_metadata`` (scalar values, one typed column set per key; the document
+  is key ``chroma:document``) and ``embedding_metadata_array`` (list values, one row per
+  element, element order = rowid order). Chroma applies every write to it synchronously,
+  so its ``max_seq_id`` equals the last log entry of the collection.
+* The vector segment persists to disk only every ``sync_threshold`` (default 1000) writes.
+  ``max_seq_id`` of the vector segment says up to which log entry the files are current;
+  later writes are only in ``embeddings_queue`` (the write-ahead log, shared by all
+  collections, ``topic`` ends with the collection id; operation 0 ADD, 1 UPDATE, 2 UPSERT,
+  3 DELETE; ``vector`` is little-endian float32 when ``encoding`` is FLOAT32). Chroma
+  purges the log only up to the smallest ``max_seq_id`` of the collection's segments, so
+  the entries we need are still there. A collection below the threshold may have HNSW
+  files with zero elements and no ``index_metadata.pickle`` at all.
+* HNSW files (chroma's hnswlib fork, persistence version 1): ``header.bin`` (100 bytes),
+  ``data_level0.bin`` (``cur_element_count`` fixed-size rows: level-0 links, the vector,
+  the u64 label), ``length.bin`` (one float32 per row: the norm of the vector as it was
+  added), ``index_metadata.pickle`` (plain dicts: ``id_to_label``, ``label_to_id``...).
+  For cosine collections hnswlib stores the *normalised* vector; ``row × length`` gives
+  back exactly what ``collection.get`` returns. For l2 and ip the vector is stored as is.
+  Deleted records stay in the files (mark-deleted) but leave ``id_to_label``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import quote
+
+import numpy as np
+
+from core.errors import FerryError
+from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
+
+DB_FILE = "chroma.sqlite3"
+VECTOR_SEGMENT = "urn:chroma:segment/vector/hnsw-local-persisted"
+METADATA_SEGMENT = "urn:chroma:segment/metadata/sqlite"
+DOCUMENT_KEY = "chroma:document"
+# Highest migration of each kind whose layout this reader was checked against. A directory
+# written by a newer chromadb may store things differently: we refuse rather than guess.
+KNOWN_MIGRATIONS = {"sysdb": 10, "metadb": 6, "embeddings_queue": 2}
+OP_ADD, OP_UPDATE, OP_UPSERT, OP_DELETE = 0, 1, 2, 3
+HNSW_PERSISTENCE_VERSION = 1
+# version i32, then offset_level0, max_elements, cur_element_count, size_data_per_element,
+# label_offset, offset_data (u64 each), max_level i32, enter_point u32, max_m, max_m0, m
+# (u64), mult f64, ef_construction u64.
+_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
+_REQUIRED_COLUMNS = {
+    "collections": {"id", "name", "dimension", "database_id"},
+    "segments": {"id", "type", "scope", "collection"},
+    "embeddings": {"id", "segment_id", "embedding_id"},
+    "embedding_metadata": {
+        "id",
+        "key",
+        "string_value",
+        "int_value",
+        "float_value",
+        "bool_value",
+    },
+    "max_seq_id": {"segment_id", "seq_id"},
+    "embeddings_queue": {"seq_id", "operation", "topic", "id", "vector", "encoding"},
+}
+_SQL_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+
+def _fallback_fix() -> str:
+    return "Ferry can read a copy of the folder through the chromadb API instead"
+
+
+class _PersistentData:
+    """Stand-in for chromadb 0.4's pickled ``PersistentData`` class (same attributes)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Loads only builtin containers (and 0.4's PersistentData as a plain attribute bag).
+
+    The pickle comes from a directory we were pointed at; an unrestricted ``pickle.load``
+    would run whatever code it names.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name == "PersistentData" and module.startswith("chromadb."):
+            return _PersistentData
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+@dataclass
+class _Hnsw:
+    """The persisted HNSW vectors of one collection, memory-mapped."""
+
+    rows: np.ndarray  # uint8 (count, size_per_element), a read-only memmap
+    offset_data: int
+    dimension: int
+    lengths: np.ndarray  # float32 norms per row (memmap)
+    id_to_label: dict[str, int]
+    label_to_row: np.ndarray  # int64, -1 where a label has no row
+
+    def vectors(self, ids: Sequence[str], normalised: bool) -> np.ndarray:
+        labels = np.fromiter((self.id_to_label[i] for i in ids), dtype=np.int64, count=len(ids))
+        rows = self.label_to_row[labels]
+        if (rows < 0).any():
+            raise FerryError(
+                "HNSW label without a vector row",
+                where="data_level0.bin",
+                fix=_fallback_fix(),
+            )
+        start, stop = self.offset_data, self.offset_data + 4 * self.dimension
+        raw = np.ascontiguousarray(self.rows[rows, start:stop])
+        out = raw.view("<f4").astype(np.float32, copy=False).reshape(len(ids), self.dimension)
+        if normalised:
+            out = out * self.lengths[rows][:, None]
+        return out
+
+
+@dataclass
+class _Plan:
+    """Everything computed once per collection before records can be streamed."""
+
+    name: str
+    collection_id: str
+    dimension: int | None
+    metric: Metric
+    embedding_function: str | None
+    metadata_segment: str
+    vector_segment: str | None
+    metadata_max_seq: int
+    vector_max_seq: int
+    count: int
+    last_rowid: int  # the segment's highest embeddings.id: where a read scan stops
+    hnsw: _Hnsw | None
+    hnsw_files: bool
+    # Log entries newer than the persisted HNSW, replayed: id -> vector, or None if deleted.
+    # O(unflushed writes × dimension): bounded by the collection's sync_threshold.
+    overlay: dict[str, np.ndarray | None] = field(default_factory=dict)
+    unflushed: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _seq(value: Any) -> int:
+    """``max_seq_id.seq_id`` is an int since metadb migration 5, big-endian bytes before."""
+    if value is None:
+        return 0
+    if isinstance(value, bytes):
+        return int.from_bytes(value, "big")
+    return int(value)
+
+
+def _value(s: Any, i: Any, f: Any, b: Any) -> Any:
+    """One stored metadata value with the Python type chroma gives back."""
+    if s is not None:
+        return s
+    if i is not None:
+        return int(i)
+    if f is not None:
+        return float(f)
+    if b is not None:
+        return bool(b)
+    return None
+
+
+class ChromaDirectory:
+    """Reads collections from an embedded Chroma folder without ever writing to it."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        tenant: str = "default_tenant",
+        database: str = "default_database",
+    ) -> None:
+        self.path = Path(path)
+        self.tenant = tenant
+        self.database = database
+        self._db: sqlite3.Connection | None = None
+        self._checked = False
+        self._database_id: str | None = None
+        self._arrays = False
+        self._plans: dict[str, _Plan] = {}
+
+    # Connection and layout check ------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            file = self.path / DB_FILE
+            if not file.is_file():
+                raise FerryError(
+                    "not a Chroma directory",
+                    where=str(self.path),
+                    fix="point chroma+file:// at the folder that holds chroma.sqlite3",
+                )
+            uri = f"file:{quote(str(file.resolve()))}?mode=ro"
+            try:
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                raise FerryError(
+                    f"cannot open chroma.sqlite3 read-only: {exc}", where=str(file)
+                ) from exc
+        return self._db
+
+    def check(self) -> None:
+        """Raise FerryError unless this folder has a layout this reader understands."""
+        if self._checked:
+            return
+        db = self._conn()
+        where = str(self.path / DB_FILE)
+        try:
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            for table, needed in _REQUIRED_COLUMNS.items():
+                if table not in tables:
+                    raise FerryError(
+                        f"unrecognised Chroma layout: table {table} is missing",
+                        where=where,
+                        fix=_fallback_fix(),
+                    )
+                have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if not needed <= have:
+                    raise FerryError(
+                        f"unrecognised Chroma layout: {table} lacks {sorted(needed - have)}",
+                        where=where,
+                        fix=_fallback_fix(),
+                    )
+            applied: dict[str, int] = {}
+            if "migrations" in tables:
+                for kind, version in db.execute(
+                    "SELECT dir, max(version) FROM migrations GROUP BY dir"
+                ):
+                    applied[kind] = version
+            # A kind we do not know, or a version above the one we checked, is "newer".
+            too_new = {k: v for k, v in applied.items() if v > KNOWN_MIGRATIONS.get(k, -1)}
+            if too_new:
+                levels = ", ".join(f"{k} {v}" for k, v in sorted(too_new.items()))
+                raise FerryError(
+                    f"Chroma folder written by a newer chromadb than this reader knows ({levels})",
+                    where=where,
+                    fix=_fallback_fix(),
+                )
+            row = db.execute(
+                "SELECT id FROM databases WHERE name = ? AND tenant_id = ?",
+                (self.database, self.tenant),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise FerryError(f"cannot read chroma.sqlite3: {exc}", where=where) from exc
+        if str(mode).lower() == "wal":
+            # Reading a WAL-mode database read-only needs its -shm file (or creates one).
+            raise FerryError(
+                "chroma.sqlite3 is in WAL journal mode, which this reader does not open",
+                where=where,
+                fix=_fallback_fix(),
+            )
+        if row is None:
+            raise FerryError(
+                f"no database {self.database!r} for tenant {self.tenant!r}", where=where
+            )
+        self._database_id = row[0]
+        self._arrays = "embedding_metadata_array" in tables
+        self._checked = True
+
+    def recognised(self) -> bool:
+        """True when `check` passes: the fast reader can be used on this folder."""
+        try:
+            self.check()
+        except FerryError:
+            return False
+        return True
+
+    # Collections ----------------------------------------------------------------------
+    def list_collections(self) -> list[str]:
+        self.check()
+        rows = self._conn().execute(
+            "SELECT name FROM collections WHERE database_id = ? ORDER BY name",
+            (self._database_id,),
+        )
+        return [r[0] for r in rows]
+
+    def describe(self, name: str) -> CollectionInfo:
+        plan = self._plan(name)
+        return CollectionInfo(
+            name=name,
+            count=plan.count,
+            dimension=plan.dimension,
+            metric=plan.metric,
+            metadata_keys=self._metadata_keys(plan),
+            embedding_function=plan.embedding_function,
+            facts=dict(plan.facts),
+        )
+
+    def _metadata_keys(self, plan: _Plan) -> list[str]:
+        db = self._conn()
+        keys: set[str] = set()
+        tables = ["embedding_metadata"]
+        if self._has_arrays():
+            tables.append("embedding_metadata_array")
+        for table in tables:
+            # DISTINCT over the (key, value) indexes would be faster but cannot be limited
+            # to one segment; this scans the segment's rows once, fine for a describe.
+            sql = (
+                f"SELECT DISTINCT m.key FROM {table} m JOIN embeddings e ON e.id = m.id "
+                "WHERE e.segment_id = ?"
+            )
+            keys.update(r[0] for r in db.execute(sql, (plan.metadata_segment,)))
+        return sorted(k for k in keys if not k.startswith("chroma:"))
+
+    def _has_arrays(self) -> bool:
+        """Directories older than metadb migration 6 have no list-valued metadata."""
+        self.check()
+        return self._arrays
+
+    def _plan(self, name: str) -> _Plan:
+        if name in self._plans:
+            return self._plans[name]
+        self.check()
+        db = self._conn()
+        where = f"{self.path}:{name}"
+        cols = {r[1] for r in db.execute("PRAGMA table_info(collections)")}
+        extra = ", ".join(c if c in cols else "NULL" for c in ("config_json_str", "schema_str"))
+        row = db.execute(
+            f"SELECT id, dimension, {extra} FROM collections WHERE name = ? AND database_id = ?",
+            (name, self._database_id),
+        ).fetchone()
+        if row is None:
+            raise FerryError(
+                f"no collection named {name!r}",
+                where=str(self.path),
+                fix="run `ferry ls` to see the collections in this folder",
+            )
+        collection_id, dimension, config_str, schema_str = row
+        segments = {
+            t: s
+            for s, t in db.execute(
+                "SELECT id, type FROM segments WHERE collection = ?", (collection_id,)
+            )
+        }
+        metadata_segment = segments.get(METADATA_SEGMENT)
+        vector_segment = segments.get(VECTOR_SEGMENT)
+        if metadata_segment is None or (vector_segment is None and len(segments) > 1):
+            raise FerryError(
+                f"unrecognised segment types {sorted(segments)}",
+                where=where,
+                fix=_fallback_fix(),
+            )
+        seqs = dict(
+            db.execute(
+                "SELECT segment_id, seq_id FROM max_seq_id WHERE segment_id IN (?, ?)",
+                (metadata_segment, vector_segment or ""),
+            )
+        )
+        metadata_max_seq = _seq(seqs.get(metadata_segment))
+        vector_max_seq = _seq(seqs.get(vector_segment))
+        metric, ef = self._config(collection_id, config_str, schema_str)
+        count, last_rowid = db.execute(
+            "SELECT count(*), max(id) FROM embeddings WHERE segment_id = ?",
+            (metadata_segment,),
+        ).fetchone()
+
+        # The log: anything newer than the metadata segment means chroma has not applied a
+        # write yet (a crash mid-write); replaying metadata updates is not implemented.
+        topic_like = "%/" + collection_id
+        last_logged = db.execute(
+            "SELECT max(seq_id) FROM embeddings_queue WHERE seq_id > ? AND topic LIKE ?",
+            (metadata_max_seq, topic_like),
+        ).fetchone()[0]
+        if last_logged is not None:
+            raise FerryError(
+                "the metadata segment is behind the write-ahead log (chroma did not finish "
+                "applying a write)",
+                where=where,
+                fix=_fallback_fix(),
+            )
+
+        hnsw, hnsw_files = None, False
+        if vector_segment is not None:
+            hnsw, hnsw_files = self._load_hnsw(vector_segment, where)
+        if hnsw is not None and dimension is not None and hnsw.dimension != dimension:
+            raise FerryError(
+                f"HNSW dimension {hnsw.dimension} differs from the collection's {dimension}",
+                where=where,
+                fix=_fallback_fix(),
+            )
+        plan = _Plan(
+            name=name,
+            collection_id=collection_id,
+            dimension=dimension,
+            metric=metric,
+            embedding_function=ef,
+            metadata_segment=metadata_segment,
+            vector_segment=vector_segment,
+            metadata_max_seq=metadata_max_seq,
+            vector_max_seq=vector_max_seq,
+            count=count,
+            last_rowid=last_rowid or 0,
+            hnsw=hnsw,
+            hnsw_files=hnsw_files,
+        )
+        self._replay(plan, topic_like, where)
+        plan.facts = {
+            "collection_id": collection_id,
+            "metadata_segment": metadata_segment,
+            "vector_segment": vector_segment,
+            "hnsw_files": hnsw_files,
+            "hnsw_persisted_records": len(hnsw.id_to_label) if hnsw else 0,
+            "unflushed_wal_rows": plan.unflushed,
+            "metadata_max_seq_id": metadata_max_seq,
+            "vector_max_seq_id": vector_max_seq,
+            "reader": "chroma-files",
+        }
+        self._plans[name] = plan
+        return plan
+
+    def _config(
+        self, collection_id: str, config_str: str | None, schema_str: str | None
+    ) -> tuple[Metric, str | None]:
+        """Distance space and embedding function name, newest storage place first."""
+        space: str | None = None
+        ef: str | None = None
+        try:
+            schema = json.loads(schema_str) if schema_str else {}
+            vi = schema.get("keys", {}).get("#embedding", {}).get("float_list", {})
+            vi = (vi.get("vector_index") or {}).get("config") or {}
+            space = vi.get("space")
+            ef = (vi.get("embedding_function") or {}).get("name")
+        except (ValueError, AttributeError):
+            pass
+        try:
+            config = json.loads(config_str) if config_str else {}
+            hnsw = config.get("hnsw") or config.get("hnsw_configuration") or {}
+            space = space or hnsw.get("space")
+            ef = ef or (config.get("embedding_function") or {}).get("name")
+        except (ValueError, AttributeError):
+            pass
+        if space is None:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT str_value FROM collection_metadata WHERE collection_id = ? AND key = ?",
+                    (collection_id, "hnsw:space"),
+                )
+                .fetchone()
+            )
+            space = row[0] if row else None
+        try:
+            metric = Metric(space or "l2")
+        except ValueError as exc:
+            raise FerryError(
+                f"unknown distance space {space!r}",
+                where=collection_id,
+                fix=_fallback_fix(),
+            ) from exc
+        return metric, ef
+
+    def _load_hnsw(self, segment_id: str, where: str) -> tuple[_Hnsw | None, bool]:
+        folder = self.path / segment_id
+        header_file = folder / "header.bin"
+        if not header_file.is_file():
+            return None, False
+        raw = header_file.read_bytes()
+        if len(raw) < _HEADER.size:
+            raise FerryError("HNSW header too short", where=str(header_file), fix=_fallback_fix())
+        (version, offset_level0, _, count, size, label_offset, offset_data, *_rest) = (
+            _HEADER.unpack_from(raw)
+        )
+        if version != HNSW_PERSISTENCE_VERSION:
+            raise FerryError(
+                f"HNSW persistence version {version} is not supported",
+                where=str(header_file),
+                fix=_fallback_fix(),
+            )
+        pickle_file = folder / "index_metadata.pickle"
+        if not pickle_file.is_file():
+            if count:
+                raise FerryError(
+                    "HNSW files without index_metadata.pickle",
+                    where=str(folder),
+                    fix=_fallback_fix(),
+                )
+            return None, True  # created but never persisted: every vector is in the log
+        with pickle_file.open("rb") as fh:
+            try:
+                meta = _SafeUnpickler(fh).load()
+            except Exception as exc:
+                raise FerryError(
+                    f"cannot read index_metadata.pickle: {exc}",
+                    where=str(pickle_file),
+                    fix=_fallback_fix(),
+                ) from exc
+        if isinstance(meta, _PersistentData):
+            meta = meta.__dict__
+        id_to_label = meta.get("id_to_label") if isinstance(meta, dict) else None
+        if not isinstance(id_to_label, dict):
+            raise FerryError(
+                "index_metadata.pickle has no id_to_label map",
+                where=str(pickle_file),
+                fix=_fallback_fix(),
+            )
+        dimension = (label_offset - offset_data) // 4
+        data_file = folder / "data_level0.bin"
+        if count == 0:
+            rows = np.zeros((0, size), dtype=np.uint8)
+            lengths = np.zeros(0, dtype=np.float32)
+        else:
+            if (
+                data_file.stat().st_size < count * size
+                or (folder / "length.bin").stat().st_size < 4 * count
+            ):
+                raise FerryError(
+                    "HNSW files are shorter than their header says",
+                    where=str(folder),
+                    fix=_fallback_fix(),
+                )
+            rows = np.memmap(data_file, dtype=np.uint8, mode="r", shape=(count, size))
+            lengths = np.memmap(folder / "length.bin", dtype="<f4", mode="r", shape=(count,))
+        # One pass over the label column (touches every page of data_level0.bin once).
+        # Rows flagged deleted (byte 2 of the level-0 link header) are left unmapped, so an
+        # id that still pointed at one would fail loudly instead of reading a stale vector.
+        labels = np.ascontiguousarray(rows[:, label_offset : label_offset + 8]).view("<u8").ravel()
+        live = (np.asarray(rows[:, offset_level0 + 2]) & 1) == 0
+        top = max(int(labels.max()) if count else 0, max(id_to_label.values(), default=0))
+        if top > 4 * (count + len(id_to_label)) + 1_000_000:
+            raise FerryError(
+                f"implausible HNSW label {top}", where=str(data_file), fix=_fallback_fix()
+            )
+        label_to_row = np.full(top + 1, -1, dtype=np.int64)
+        label_to_row[labels[live].astype(np.int64)] = np.nonzero(live)[0]
+        hnsw = _Hnsw(
+            rows=rows,
+            offset_data=offset_data,
+            dimension=dimension,
+            lengths=lengths,
+            id_to_label=id_to_label,  # O(n) small objects: acceptable, it is the only map
+            label_to_row=label_to_row,
+        )
+        return hnsw, True
+
+    def _replay(self, plan: _Plan, topic_like: str, where: str) -> None:
+        """Apply log entries newer than the persisted HNSW, as chroma would on load.
+
+        ADD of an existing id and UPDATE of a missing id are ignored (chroma does the same);
+        UPSERT adds or replaces; DELETE removes.
+        """
+        hnsw_ids = plan.hnsw.id_to_label if plan.hnsw else {}
+        overlay = plan.overlay
+        rows = self._conn().execute(
+            "SELECT seq_id, operation, id, vector, encoding FROM embeddings_queue "
+            "WHERE seq_id > ? AND topic LIKE ? ORDER BY seq_id",
+            (plan.vector_max_seq, topic_like),
+        )
+        for _seq_id, op, rid, blob, encoding in rows:
+            plan.unflushed += 1
+            vec = None
+            if blob is not None:
+                if encoding not in (None, "FLOAT32"):
+                    raise FerryError(
+                        f"unsupported vector encoding {encoding!r}",
+                        where=where,
+                        fix=_fallback_fix(),
+                    )
+                vec = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+            exists = overlay[rid] is not None if rid in overlay else rid in hnsw_ids
+            if op == OP_ADD:
+                if not exists:
+                    if vec is None:
+                        raise FerryError(
+                            f"log ADD without a vector for {rid!r}",
+                            where=where,
+                            fix=_fallback_fix(),
+                        )
+                    overlay[rid] = vec
+            elif op == OP_UPDATE:
+                if exists and vec is not None:
+                    overlay[rid] = vec
+            elif op == OP_UPSERT:
+                if vec is not None:
+                    overlay[rid] = vec
+                elif not exists:
+                    raise FerryError(
+                        f"log UPSERT without a vector for {rid!r}",
+                        where=where,
+                        fix=_fallback_fix(),
+                    )
+            elif op == OP_DELETE:
+                if exists:
+                    overlay[rid] = None
+            else:
+                raise FerryError(f"unknown log operation {op}", where=where, fix=_fallback_fix())
+        # The vectors we can produce must describe exactly the metadata segment's records.
+        touched_in_hnsw = sum(1 for rid in overlay if rid in hnsw_ids)
+        live_overlay = sum(1 for v in overlay.values() if v is not None)
+        vector_count = len(hnsw_ids) - touched_in_hnsw + live_overlay
+        if vector_count != plan.count:
+            raise FerryError(
+                f"vector index ({vector_count} records) and metadata ({plan.count}) disagree",
+                where=where,
+                fix=_fallback_fix(),
+            )
+        if plan.dimension is None and (vector_count or live_overlay):
+            raise FerryError(
+                "collection has records but no dimension",
+                where=where,
+                fix=_fallback_fix(),
+            )
+
+    # Records --------------------------------------------------------------------------
+    def read(self, name: str, cursor: Cursor, batch_size: int) -> Iterator[Batch]:
+        """Every live record once, in metadata-segment rowid order (stable across runs).
+
+        The cursor is ``{"after_rowid": n}``: resuming skips every rowid up to n. Each batch
+        costs O(batch_size) memory: one rowid-range query per table and a gather from the
+        memory-mapped vector file.
+        """
+        plan = self._plan(name)
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        after = 0
+        if cursor is not None:
+            try:
+                after = int(cursor["after_rowid"])
+            except (TypeError, KeyError, ValueError) as exc:
+                raise FerryError(
+                    "this resume point was not written by the Chroma file reader",
+                    where=str(cursor),
+                    fix="restart the collection from the beginning",
+                ) from exc
+        db = self._conn()
+        while True:
+            # `+segment_id` keeps SQLite off the (segment_id, embedding_id) index, which
+            # would sort the whole segment for every batch; a rowid range scan is O(batch),
+            # bounded above by the segment's last rowid.
+            rows = db.execute(
+                "SELECT id, embedding_id FROM embeddings WHERE +segment_id = ? "
+                "AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+                (plan.metadata_segment, after, plan.last_rowid, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            batch = self._assemble(plan, rows, rowid_range=(rows[0][0], after))
+            batch.cursor_after = {"after_rowid": after}
+            yield batch
+            if len(rows) < batch_size:
+                return
+
+    def fetch(self, name: str, ids: list[str]) -> Batch:
+        """The records with these ids that exist, in the order of `ids` (duplicates once)."""
+        plan = self._plan(name)
+        db = self._conn()
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, int] = {}
+        for i in range(0, len(wanted), _SQL_CHUNK):
+            chunk = wanted[i : i + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT id, embedding_id FROM embeddings "
+                f"WHERE segment_id = ? AND embedding_id IN ({marks})"
+            )
+            for rowid, eid in db.execute(sql, (plan.metadata_segment, *chunk)):
+                found[eid] = rowid
+        rows = [(found[e], e) for e in wanted if e in found]
+        return self._assemble(plan, rows, rowid_range=None)
+
+    def _assemble(
+        self,
+        plan: _Plan,
+        rows: list[tuple[int, str]],
+        rowid_range: tuple[int, int] | None,
+    ) -> Batch:
+        dimension = plan.dimension or 0
+        if not rows:
+            return Batch.empty(dimension)
+        ids = [r[1] for r in rows]
+        position = {rowid: k for k, (rowid, _) in enumerate(rows)}
+        metadatas: list[Metadata | None] = [None] * len(rows)
+        documents: list[str | None] = [None] * len(rows)
+
+        def selected(table: str, order: str) -> list[tuple[Any, ...]]:
+            columns = "id, key, string_value, int_value, float_value, bool_value"
+            db = self._conn()
+            if rowid_range is not None:
+                # Rowids are contiguous per batch; rows of other segments in the range are
+                # dropped below by `position`.
+                sql = f"SELECT {columns} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY {order}"
+                return db.execute(sql, rowid_range).fetchall()
+            out: list[tuple[Any, ...]] = []
+            rowids = sorted(position)
+            for i in range(0, len(rowids), _SQL_CHUNK):
+                chunk = rowids[i : i + _SQL_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {columns} FROM {table} WHERE id IN ({marks}) ORDER BY {order}"
+                out.extend(db.execute(sql, chunk).fetchall())
+            return out
+
+        for rowid, key, s, i, f, b in selected("embedding_metadata", "id"):
+            k = position.get(rowid)
+            if k is None:
+                continue
+            if key == DOCUMENT_KEY:
+                documents[k] = s
+                continue
+            if key.startswith("chroma:"):
+                continue  # chroma's own keys (uri...), never part of the user's metadata
+            md = metadatas[k]
+            if md is None:
+                md = metadatas[k] = {}
+            md[key] = _value(s, i, f, b)
+        if self._has_arrays():
+            # Element order is insertion order, i.e. rowid order within (id, key).
+            for rowid, key, s, i, f, b in selected("embedding_metadata_array", "id, key, rowid"):
+                k = position.get(rowid)
+                if k is None:
+                    continue
+                md = metadatas[k]
+                if md is None:
+                    md = metadatas[k] = {}
+                values = md.get(key)
+                if not isinstance(values, list):
+                    values = md[key] = []
+                values.append(_value(s, i, f, b))
+
+        vectors = np.empty((len(ids), dimension), dtype=np.float32)
+        from_hnsw = [k for k, rid in enumerate(ids) if rid not in plan.overlay]
+        if from_hnsw:
+            if plan.hnsw is None:
+                raise FerryError(
+                    f"no vector for {ids[from_hnsw[0]]!r}",
+                    where=f"{self.path}:{plan.name}",
+                    fix=_fallback_fix(),
+                )
+            try:
+                vectors[from_hnsw] = plan.hnsw.vectors(
+                    [ids[k] for k in from_hnsw], normalised=plan.metric is Metric.COSINE
+                )
+            except KeyError as exc:
+                raise FerryError(
+                    f"no vector for {exc.args[0]!r}",
+                    where=f"{self.path}:{plan.name}",
+                    fix=_fallback_fix(),
+                ) from exc
+        for k, rid in enumerate(ids):
+            if rid in plan.overlay:
+                vec = plan.overlay[rid]
+                if vec is None or vec.shape[0] != dimension:
+                    raise FerryError(
+                        f"log and metadata disagree about {rid!r}",
+                        where=f"{self.path}:{plan.name}",
+                        fix=_fallback_fix(),
+                    )
+                vectors[k] = vec
+        return Batch(ids=ids, vectors=vectors, metadatas=metadatas, documents=documents)
+
+    def close(self) -> None:
+        """Drop the memory maps and the SQLite handle."""
+        self._plans.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._checked = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,53 @@
+"""The journal's schema discipline: applied migrations are hashed and must not change."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from core.errors import FerryError
+from core.journal import Journal, bundled_migrations
+
+
+def test_fresh_journal_applies_every_migration_and_is_private(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    applied = journal.applied_migrations()
+    assert [m["version"] for m in applied] == [v for v, _, _ in bundled_migrations()]
+    assert stat.S_IMODE((tmp_path / "j.sqlite3").stat().st_mode) == 0o600
+    journal.close()
+    Journal(tmp_path / "j.sqlite3").close()  # reopening verifies hashes and succeeds
+
+
+def test_a_tampered_migration_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_migrations SET sha256 = 'deadbeef' WHERE version = 1")
+    with pytest.raises(FerryError, match="modified after it was applied"):
+        Journal(path)
+
+
+def test_a_migration_unknown_to_this_ferry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_migrations VALUES (999, '0999_future.sql', 'x', 0)")
+    with pytest.raises(FerryError, match="missing from this Ferry"):
+        Journal(path)
+
+
+def test_runs_checkpoints_and_controls_round_trip(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    run_id = journal.create_run("key", "chroma+file:///a", "qdrant+edge:///b", [], {}, {})
+    journal.ensure_collection(run_id, "docs", "docs")
+    journal.checkpoint(run_id, "docs", {"offset": 7, "id": "x"}, 7000, 123)
+    row = journal.collections(run_id)[0]
+    assert (row["watermark"], row["records_written"]) == ('{"offset": 7, "id": "x"}', 7000)
+    journal.request(run_id, "pause")
+    journal.request(run_id, "cancel")
+    assert journal.take_request(run_id) == "cancel"
+    assert journal.take_request(run_id) is None
+    assert journal.get_run(run_id[:12])["run_id"] == run_id
