@@ -14,8 +14,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("demo", help="build a demo source and migrate it")
     parser.add_argument("--dir", metavar="PATH", help="where the demo data lives")
     parser.add_argument("--records", type=int, default=3000, help="records per collection")
-    parser.add_argument("--headless", action="store_true",
-                        help="migrate without the TUI (what CI runs)")
+    parser.add_argument(
+        "--headless", action="store_true", help="migrate without the TUI (what CI runs)"
+    )
     add_common(parser)
     parser.set_defaults(handler=run)
 

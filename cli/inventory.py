@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]{result['uri']}[/] — {result['kind']}, {result['version']}")
     if "schema" in result:
         console.print(f"Chroma on-disk schema: {result['schema']['summary']}")
-    table = Table("collection", "count", "dim", "metric", "metadata keys", "embedding fn",
-                  "complexity")
+    table = Table(
+        "collection", "count", "dim", "metric", "metadata keys", "embedding fn", "complexity"
+    )
     for c in result["collections"]:
         table.add_row(
             c["name"],

@@ -42,7 +42,7 @@ class LiveDisplay:
         self.progress.stop()
 
     def attach(self, engine: MigrationEngine) -> None:
-        for name, progress in engine.progress.items():
+        for name in engine.progress:
             self.tasks[name] = self.progress.add_task(name, total=None, rate="")
         self._watcher = asyncio.get_running_loop().create_task(self._watch(engine))
 
@@ -60,7 +60,9 @@ class LiveDisplay:
                 )
             elif event.kind in {"retry", "error", "warning"}:
                 self.console.print(f"[yellow]{event.kind}[/]: {event.collection}: {event.message}")
-            elif event.kind == "phase" and task is not None and event.data.get("phase") in {
-                "completed", "skipped"
-            }:
+            elif (
+                event.kind == "phase"
+                and task is not None
+                and event.data.get("phase") in {"completed", "skipped"}
+            ):
                 self.progress.update(task, total=1, completed=1)

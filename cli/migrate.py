@@ -8,8 +8,15 @@ import signal
 import sys
 from typing import Any
 
-from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, add_common, confirm, open_journal
-from cli.common import print_json
+from cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_common,
+    confirm,
+    open_journal,
+    print_json,
+)
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
@@ -21,17 +28,28 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("migrate", help="copy collections from a source to a target")
     parser.add_argument("--from", dest="source", required=True, metavar="URI")
     parser.add_argument("--to", dest="target", required=True, metavar="URI")
-    parser.add_argument("--collection", action="append", default=[], metavar="NAME",
-                        help="repeatable; all collections when omitted")
+    parser.add_argument(
+        "--collection",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="repeatable; all collections when omitted",
+    )
     parser.add_argument("--batch-size", type=int, default=1000, metavar="N")
     parser.add_argument("--workers", type=int, default=2, metavar="N")
-    parser.add_argument("--rate", type=float, default=None, metavar="N",
-                        help="cap records per second")
-    parser.add_argument("--mode", choices=[m.value for m in WriteMode], default="create",
-                        help="append: upsert into an existing target collection")
+    parser.add_argument(
+        "--rate", type=float, default=None, metavar="N", help="cap records per second"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=[m.value for m in WriteMode],
+        default="create",
+        help="append: upsert into an existing target collection",
+    )
     parser.add_argument("--id-field", default="source_id", help="payload field for the source id")
-    parser.add_argument("--document-field", default="document",
-                        help="payload field for the document")
+    parser.add_argument(
+        "--document-field", default="document", help="payload field for the document"
+    )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_common(parser)
@@ -57,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     journal = open_journal(args)
     if not args.yes and not args.json and sys.stdin.isatty():
-        prompt = f"Copy {', '.join(args.collection) or 'all collections'} from {args.source} " \
-                 f"to {args.target}? [y/N] "
+        prompt = (
+            f"Copy {', '.join(args.collection) or 'all collections'} from {args.source} "
+            f"to {args.target}? [y/N] "
+        )
         if not confirm(prompt):
             print("ferry: nothing done", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -72,8 +92,15 @@ def run(args: argparse.Namespace) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         if args.json or not sys.stderr.isatty():
-            return await migrate(args.source, args.target, args.collection, options, journal,
-                                 restart=args.restart, on_engine=engines.append)
+            return await migrate(
+                args.source,
+                args.target,
+                args.collection,
+                options,
+                journal,
+                restart=args.restart,
+                on_engine=engines.append,
+            )
         from cli.live import LiveDisplay
 
         display = LiveDisplay()
@@ -83,8 +110,15 @@ def run(args: argparse.Namespace) -> int:
             display.attach(engine)
 
         with display:
-            return await migrate(args.source, args.target, args.collection, options, journal,
-                                 restart=args.restart, on_engine=attach)
+            return await migrate(
+                args.source,
+                args.target,
+                args.collection,
+                options,
+                journal,
+                restart=args.restart,
+                on_engine=attach,
+            )
 
     outcome = asyncio.run(main())
     if args.json:
@@ -97,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
 def report(outcome: RunOutcome) -> None:
     lines: list[str] = [f"run {outcome.run_id}: {outcome.status}"]
     for c in outcome.collections:
-        detail: Any = c.skipped_reason or c.error or (
-            f"{c.records_written:,} records in {c.seconds:.1f}s ({c.records_per_second:,.0f}/s)"
+        detail: Any = (
+            c.skipped_reason
+            or c.error
+            or (
+                f"{c.records_written:,} records in {c.seconds:.1f}s ({c.records_per_second:,.0f}/s)"
+            )
         )
         lines.append(f"  {c.name}: {c.status} — {detail}")
     for warning in outcome.warnings:

@@ -81,13 +81,19 @@ def find_run(journal: Journal, run_id: str | None) -> dict[str, Any]:
     if run_id:
         run = journal.get_run(run_id)
         if run is None:
-            raise FerryError(f"no run {run_id!r} in the journal", where=str(journal.path),
-                             fix="run `ferry status` to list runs")
+            raise FerryError(
+                f"no run {run_id!r} in the journal",
+                where=str(journal.path),
+                fix="run `ferry status` to list runs",
+            )
         return run
     runs = journal.list_runs(1)
     if not runs:
-        raise FerryError("no runs yet", where=str(journal.path),
-                         fix="start one with `ferry migrate` or `ferry demo`")
+        raise FerryError(
+            "no runs yet",
+            where=str(journal.path),
+            fix="start one with `ferry migrate` or `ferry demo`",
+        )
     return runs[0]
 
 

@@ -61,7 +61,9 @@ def stdlib_docstrings(limit_per_kind: int) -> Iterator[Docstring]:
     """Docstrings parsed (never imported) from the standard library's source files."""
     root = Path(sysconfig.get_paths()["stdlib"])
     counts = {"module": 0, "class": 0, "function": 0}
-    files = sorted(p for p in root.rglob("*.py") if "test" not in p.parts and "site-packages" not in p.parts)
+    files = sorted(
+        p for p in root.rglob("*.py") if "test" not in p.parts and "site-packages" not in p.parts
+    )
     for path in files:
         if all(v >= limit_per_kind for v in counts.values()):
             return
@@ -111,7 +113,9 @@ def build_demo_source(directory: Path, per_collection: int = 3000) -> list[str]:
 
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    client = chromadb.PersistentClient(str(directory), settings=Settings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        str(directory), settings=Settings(anonymized_telemetry=False)
+    )
     limit = client.get_max_batch_size()
     by_kind: dict[str, list[Docstring]] = {"module": [], "class": [], "function": []}
     for doc in stdlib_docstrings(per_collection):

@@ -242,9 +242,7 @@ class MigrationEngine:
         self.bus = EventBus()
         self.progress: dict[str, Progress] = {p.source.name: Progress(p.source.name) for p in plans}
         self._last_journal_write: dict[str, float] = {}
-        self._limiter = (
-            AsyncLimiter(max(options.rate, 1.0), 1.0) if options.rate else None
-        )
+        self._limiter = AsyncLimiter(max(options.rate, 1.0), 1.0) if options.rate else None
         self._current: str | None = None
 
     # -- public operations ------------------------------------------------------------------
@@ -404,7 +402,10 @@ class MigrationEngine:
             progress.error = exc.one_line()
             progress.errors += 1
             self.journal.update_collection(
-                self.run_id, name, status=Phase.FAILED.value, error=progress.error,
+                self.run_id,
+                name,
+                status=Phase.FAILED.value,
+                error=progress.error,
                 errors=progress.errors,
             )
             self._emit("error", name, progress.error)
@@ -521,7 +522,9 @@ class MigrationEngine:
                         if attempts >= options.max_attempts:
                             raise
                         self._emit("retry", name, f"read failed ({exc}); retry {attempts}")
-                        await asyncio.sleep(min(options.retry_initial * 2**attempts, options.retry_max))
+                        await asyncio.sleep(
+                            min(options.retry_initial * 2**attempts, options.retry_max)
+                        )
                     finally:
                         await stream.aclose()
             finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ Cursor = Any
 Metadata = dict[str, Any]
 
 
-class Metric(str, Enum):
+class Metric(StrEnum):
     """Distance metrics, named as Chroma names them (the source side of the main road)."""
 
     L2 = "l2"
@@ -71,7 +71,7 @@ class Batch:
         return Batch([], np.zeros((0, dimension), dtype=np.float32), [], [])
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """Where a collection (or a whole run) stands."""
 
     PENDING = "pending"

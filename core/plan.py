@@ -108,7 +108,9 @@ def assess(info: CollectionInfo, sample_ids: list[str], target_kind: str) -> Col
         plan.notes.append(f"~{size_mb:,.0f} MB of vectors")
     if target_kind.startswith("qdrant") and sample_ids:
         mapped = sum(needs_id_mapping(i) for i in sample_ids)
-        plan.id_mapping = "none" if mapped == 0 else ("all" if mapped == len(sample_ids) else "some")
+        plan.id_mapping = (
+            "none" if mapped == 0 else ("all" if mapped == len(sample_ids) else "some")
+        )
         if mapped:
             score += 1
             plan.notes.append(

@@ -12,10 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
 from core.connectors import open_connector
 from core.connectors.base import Connector
 from core.engine import CollectionResult, MigrationEngine, MigrationOptions, run_status
-from core.errors import PreflightError
+from core.errors import PreflightError, TransientError
 from core.journal import Journal
 from core.plan import MigrationPlan, build_plan, run_key
 
@@ -48,14 +55,22 @@ async def preflight(
     collections: list[str],
     options: MigrationOptions,
 ) -> MigrationPlan:
-    plan = await build_plan(
-        source,
-        target,
-        collections or None,
-        options.mode,
-        options.fields,
-        owned=lambda name: journal.target_owned(target.uri, name),
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(TransientError),
+        wait=wait_exponential_jitter(initial=options.retry_initial, max=options.retry_max),
+        stop=stop_after_attempt(options.max_attempts),
+        reraise=True,
     )
+    async for attempt in retrying:  # describing is read-only: safe to repeat on a blip
+        with attempt:
+            plan = await build_plan(
+                source,
+                target,
+                collections or None,
+                options.mode,
+                options.fields,
+                owned=lambda name: journal.target_owned(target.uri, name),
+            )
     if plan.errors:
         first = plan.errors[0]
         more = f" (+{len(plan.errors) - 1} more)" if len(plan.errors) > 1 else ""

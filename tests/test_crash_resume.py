@@ -24,39 +24,79 @@ def durable_written(state: Path) -> int:
         return 0
     try:
         with sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=5) as db:
-            row = db.execute("SELECT COALESCE(SUM(records_written), 0) FROM run_collections").fetchone()
+            row = db.execute(
+                "SELECT COALESCE(SUM(records_written), 0) FROM run_collections"
+            ).fetchone()
             return int(row[0])
     except sqlite3.OperationalError:
         return 0
 
 
 def migrate_argv(source: str, target: str, state: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cli", "migrate", "--from", source, "--to", target,
-            "--yes", "--json", "--state", str(state), "--batch-size", "50", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "cli",
+        "migrate",
+        "--from",
+        source,
+        "--to",
+        target,
+        "--yes",
+        "--json",
+        "--state",
+        str(state),
+        "--batch-size",
+        "50",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("kill_after", [60, 1700])
-def test_kill_9_then_resume_copies_every_record_exactly_once(tmp_path: Path, kill_after: int) -> None:
-    src = make_chroma(tmp_path / "src", {
-        "alpha": {"metric": "cosine", "n": N, "dim": 16, "seed": 5,
-                  "ids": [f"{i:05d}" if i % 3 else str(i) for i in range(N)]},
-        "beta": {"metric": "l2", "n": 500, "dim": 16, "seed": 6},
-    })
+def test_kill_9_then_resume_copies_every_record_exactly_once(
+    tmp_path: Path, kill_after: int
+) -> None:
+    src = make_chroma(
+        tmp_path / "src",
+        {
+            "alpha": {
+                "metric": "cosine",
+                "n": N,
+                "dim": 16,
+                "seed": 5,
+                "ids": [f"{i:05d}" if i % 3 else str(i) for i in range(N)],
+            },
+            "beta": {"metric": "l2", "n": 500, "dim": 16, "seed": 6},
+        },
+    )
     before = dir_checksum(src)
     source, target = f"chroma+file://{src}", f"qdrant+edge://{tmp_path / 'edge'}"
     state = tmp_path / "journal.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    victim = subprocess.Popen(migrate_argv(source, target, state, "--rate", "2500"), cwd=ROOT,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_until(lambda: durable_written(state) >= kill_after or victim.poll() is not None, timeout=60)
+    victim = subprocess.Popen(
+        migrate_argv(source, target, state, "--rate", "2500"),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_until(
+        lambda: durable_written(state) >= kill_after or victim.poll() is not None, timeout=60
+    )
     assert victim.poll() is None, "the run ended before it could be killed"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     interrupted_at = durable_written(state)
     assert 0 < interrupted_at < N + 500
 
-    resumed = subprocess.run(migrate_argv(source, target, state), cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        migrate_argv(source, target, state),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert report["status"] == "completed" and report["resumed"] is True
@@ -81,7 +121,9 @@ def test_kill_9_then_resume_copies_every_record_exactly_once(tmp_path: Path, kil
                         j = order[sid]
                         assert got.metadatas[j] == batch.metadatas[i]
                         assert got.documents[j] == batch.documents[i]
-                        a = batch.vectors[i] / (np.linalg.norm(batch.vectors[i]) if name == "alpha" else 1)
+                        a = batch.vectors[i] / (
+                            np.linalg.norm(batch.vectors[i]) if name == "alpha" else 1
+                        )
                         assert np.allclose(got.vectors[j], a, atol=1e-5)
                 assert len(seen) == n
         finally:

@@ -33,8 +33,18 @@ def test_canonical_ids_are_kept(source_id: str, expected: object) -> None:
 
 @pytest.mark.parametrize(
     "source_id",
-    ["00012", "-5", "+5", "18446744073709551616", "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D",
-     "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5d", "١٢", " 7", "x" * 300, "ünïcødé"],
+    [
+        "00012",
+        "-5",
+        "+5",
+        "18446744073709551616",
+        "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D",
+        "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5d",
+        "١٢",
+        " 7",
+        "x" * 300,
+        "ünïcødé",
+    ],
 )
 def test_other_ids_become_uuid5(source_id: str) -> None:
     assert canonical_point_id(source_id) == str(uuid.uuid5(FERRY_ID_NAMESPACE, source_id))

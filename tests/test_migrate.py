@@ -92,15 +92,22 @@ async def test_every_metric_and_every_trap_survives(tmp_path: Path, target_kind:
         for sid in source_records:
             assert np.allclose(target_records[sid][2], source_records[sid][2], atol=1e-6)
         info = await open_connector(target).describe(name)
-        assert info.metric is not None and info.metric.value == {"Euclid": "l2", "Dot": "ip"}[metric]
+        assert (
+            info.metric is not None and info.metric.value == {"Euclid": "l2", "Dot": "ip"}[metric]
+        )
     assert dir_checksum(src) == before, "the source directory changed"
 
 
 async def test_metadata_types_are_exact_in_the_target(tmp_path: Path) -> None:
     src = make_chroma(tmp_path / "src", {"typed": {"metric": "l2", "n": 10, "dim": 3}})
     target = f"qdrant+edge://{tmp_path / 'edge'}"
-    outcome = await migrate(f"chroma+file://{src}", target, ["typed"], MigrationOptions(),
-                            Journal(tmp_path / "j.sqlite3"))
+    outcome = await migrate(
+        f"chroma+file://{src}",
+        target,
+        ["typed"],
+        MigrationOptions(),
+        Journal(tmp_path / "j.sqlite3"),
+    )
     assert outcome.status == "completed"
     copied = await read_all(target, "typed")
     for i in range(10):
@@ -123,11 +130,33 @@ def test_dimension_mismatch_is_a_preflight_error_and_writes_nothing(
     b = make_chroma(tmp_path / "b", {"docs": {"metric": "cosine", "n": 20, "dim": 4, "seed": 9}})
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     state = str(tmp_path / "j.sqlite3")
-    code, data, _ = run_cli("migrate", "--from", f"chroma+file://{b}", "--to", target,
-                            "--yes", "--json", "--state", state, capsys=capsys)
+    code, data, _ = run_cli(
+        "migrate",
+        "--from",
+        f"chroma+file://{b}",
+        "--to",
+        target,
+        "--yes",
+        "--json",
+        "--state",
+        state,
+        capsys=capsys,
+    )
     assert code == 0 and data["status"] == "completed"
-    code, data, err = run_cli("migrate", "--from", f"chroma+file://{a}", "--to", target, "--yes",
-                              "--json", "--state", state, "--mode", "append", capsys=capsys)
+    code, data, err = run_cli(
+        "migrate",
+        "--from",
+        f"chroma+file://{a}",
+        "--to",
+        target,
+        "--yes",
+        "--json",
+        "--state",
+        state,
+        "--mode",
+        "append",
+        capsys=capsys,
+    )
     assert code == 2
     assert "dimension 4" in err and "source has 8" in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -139,18 +168,63 @@ def test_existing_target_with_other_settings_needs_append(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a = make_chroma(tmp_path / "a", {"docs": {"metric": "cosine", "n": 20, "dim": 8}})
-    b = make_chroma(tmp_path / "b", {"docs": {"metric": "l2", "n": 5, "dim": 8, "seed": 4,
-                                              "ids": [f"other-{i}" for i in range(5)]}})
+    b = make_chroma(
+        tmp_path / "b",
+        {
+            "docs": {
+                "metric": "l2",
+                "n": 5,
+                "dim": 8,
+                "seed": 4,
+                "ids": [f"other-{i}" for i in range(5)],
+            }
+        },
+    )
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     state = str(tmp_path / "j.sqlite3")
-    assert run_cli("migrate", "--from", f"chroma+file://{b}", "--to", target, "--yes", "--json",
-                   "--state", state, capsys=capsys)[0] == 0
-    code, _, err = run_cli("migrate", "--from", f"chroma+file://{a}", "--to", target, "--yes",
-                           "--json", "--state", state, capsys=capsys)
+    assert (
+        run_cli(
+            "migrate",
+            "--from",
+            f"chroma+file://{b}",
+            "--to",
+            target,
+            "--yes",
+            "--json",
+            "--state",
+            state,
+            capsys=capsys,
+        )[0]
+        == 0
+    )
+    code, _, err = run_cli(
+        "migrate",
+        "--from",
+        f"chroma+file://{a}",
+        "--to",
+        target,
+        "--yes",
+        "--json",
+        "--state",
+        state,
+        capsys=capsys,
+    )
     assert code == 2 and "--mode append" in err
     assert len(asyncio_run(read_all(target, "docs"))) == 5  # nothing written
-    code, data, _ = run_cli("migrate", "--from", f"chroma+file://{a}", "--to", target, "--yes",
-                            "--json", "--state", state, "--mode", "append", capsys=capsys)
+    code, data, _ = run_cli(
+        "migrate",
+        "--from",
+        f"chroma+file://{a}",
+        "--to",
+        target,
+        "--yes",
+        "--json",
+        "--state",
+        state,
+        "--mode",
+        "append",
+        capsys=capsys,
+    )
     assert code == 0, data
     assert len(asyncio_run(read_all(target, "docs"))) == 25
 
@@ -160,8 +234,17 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
 ) -> None:
     src = make_chroma(tmp_path / "src", {"docs": {"metric": "ip", "n": 30, "dim": 8}})
     target = f"qdrant+edge://{tmp_path / 'edge'}"
-    args = ("migrate", "--from", f"chroma+file://{src}", "--to", target, "--yes", "--json",
-            "--state", str(tmp_path / "j.sqlite3"))
+    args = (
+        "migrate",
+        "--from",
+        f"chroma+file://{src}",
+        "--to",
+        target,
+        "--yes",
+        "--json",
+        "--state",
+        str(tmp_path / "j.sqlite3"),
+    )
     first = run_cli(*args, capsys=capsys)
     second = run_cli(*args, capsys=capsys)
     assert first[0] == second[0] == 0
@@ -172,10 +255,28 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["migrate", "--from", "chroma:///x", "--to", "qdrant+memory:", "--yes"], "unknown connection URI"),
-        (["migrate", "--from", "chroma+file://relative/dir", "--to", "qdrant+memory:", "--yes"], "absolute path"),
+        (
+            ["migrate", "--from", "chroma:///x", "--to", "qdrant+memory:", "--yes"],
+            "unknown connection URI",
+        ),
+        (
+            ["migrate", "--from", "chroma+file://relative/dir", "--to", "qdrant+memory:", "--yes"],
+            "absolute path",
+        ),
         (["inventory", "chroma+file:///nonexistent/dir"], "not a Chroma directory"),
-        (["migrate", "--from", "chroma+file:///tmp", "--to", "qdrant+memory:", "--yes", "--batch-size", "0"], "--batch-size"),
+        (
+            [
+                "migrate",
+                "--from",
+                "chroma+file:///tmp",
+                "--to",
+                "qdrant+memory:",
+                "--yes",
+                "--batch-size",
+                "0",
+            ],
+            "--batch-size",
+        ),
         (["inventory", "qdrant+http://127.0.0.1:6333?api_key=abc"], "secrets are not accepted"),
     ],
 )
@@ -189,10 +290,22 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_missing_collection_names_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_collection_names_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = make_chroma(tmp_path / "src", {"docs": {"n": 3}})
-    code, _, err = run_cli("migrate", "--from", f"chroma+file://{src}", "--to", "qdrant+memory:",
-                           "--collection", "nope", "--yes", "--json", capsys=capsys)
+    code, _, err = run_cli(
+        "migrate",
+        "--from",
+        f"chroma+file://{src}",
+        "--to",
+        "qdrant+memory:",
+        "--collection",
+        "nope",
+        "--yes",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 2 and "'nope'" in err and "docs" in err
 
 

@@ -10,9 +10,7 @@ from core.uri import ConnectionSpec, parse_uri
 __all__ = ["Connector", "PingResult", "PrepareResult", "WriteMode", "open_connector"]
 
 
-def open_connector(
-    uri: str | ConnectionSpec, fields: PayloadFields | None = None
-) -> Connector:
+def open_connector(uri: str | ConnectionSpec, fields: PayloadFields | None = None) -> Connector:
     """A connector for the URI; nothing is contacted until the first call."""
     spec = parse_uri(uri) if isinstance(uri, str) else uri
     if spec.engine == "chroma":
@@ -49,6 +47,4 @@ def open_connector(
         from core.connectors.qdrant_api import QdrantApiConnector
 
         return QdrantApiConnector(spec, fields)
-    raise FerryError(
-        f"no connector for {spec.uri}"
-    )  # pragma: no cover - parse_uri guards
+    raise FerryError(f"no connector for {spec.uri}")  # pragma: no cover - parse_uri guards

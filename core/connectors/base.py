@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from core.model import Batch, CollectionInfo, Cursor
 
 
-class WriteMode(str, Enum):
+class WriteMode(StrEnum):
     """How `prepare` treats a target collection that already exists."""
 
     CREATE = "create"  # create it; an existing one is used only if Ferry made it, same settings

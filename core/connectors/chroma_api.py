@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core.compat import check_target
 from core.connectors.base import (
     Connector,
     PingResult,
@@ -22,7 +23,6 @@ from core.connectors.base import (
     QueryHits,
     WriteMode,
 )
-from core.compat import check_target
 from core.errors import ConnectionFailed, FerryError, PreflightError, TransientError
 from core.model import Batch, CollectionInfo, Cursor, Metric
 
@@ -30,9 +30,7 @@ INCLUDE = ["embeddings", "metadatas", "documents"]
 METADATA_KEY_SAMPLE = 1000
 
 
-def metric_of(
-    configuration: dict[str, Any] | None, metadata: dict[str, Any] | None
-) -> Metric:
+def metric_of(configuration: dict[str, Any] | None, metadata: dict[str, Any] | None) -> Metric:
     """Chroma keeps the space in the configuration (1.x) or the legacy `hnsw:space` key."""
     space = None
     if configuration:
@@ -94,9 +92,7 @@ class ChromaApiConnector(Connector):
         if name not in self._collections:
             client = await self._client_ready()
             try:
-                self._collections[name] = await asyncio.to_thread(
-                    client.get_collection, name
-                )
+                self._collections[name] = await asyncio.to_thread(client.get_collection, name)
             except Exception as exc:
                 raise FerryError(f"no collection {name!r}", where=self.uri) from exc
         return self._collections[name]
@@ -107,14 +103,10 @@ class ChromaApiConnector(Connector):
         except FerryError:
             raise
         except (ConnectionError, TimeoutError, OSError) as exc:
-            raise TransientError(
-                f"Chroma did not answer {what}: {exc}", where=self.uri
-            ) from exc
+            raise TransientError(f"Chroma did not answer {what}: {exc}", where=self.uri) from exc
         except Exception as exc:
             name = type(exc).__name__
-            if any(
-                word in name for word in ("Timeout", "Connect", "Remote", "Network")
-            ):
+            if any(word in name for word in ("Timeout", "Connect", "Remote", "Network")):
                 raise TransientError(
                     f"Chroma did not answer {what}: {name}", where=self.uri
                 ) from exc
@@ -129,9 +121,7 @@ class ChromaApiConnector(Connector):
         except FerryError as exc:
             return PingResult(ok=False, detail=exc.one_line())
         except Exception as exc:
-            return PingResult(
-                ok=False, detail=f"{type(exc).__name__}: {str(exc)[:160]}"
-            )
+            return PingResult(ok=False, detail=f"{type(exc).__name__}: {str(exc)[:160]}")
         return PingResult(
             ok=True,
             version=f"Chroma {version}",
@@ -170,9 +160,7 @@ class ChromaApiConnector(Connector):
         collection = await self._collection(name)
         return await self._run("count", collection.count)
 
-    async def read(
-        self, name: str, cursor: Cursor, batch_size: int
-    ) -> AsyncIterator[Batch]:
+    async def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
         collection = await self._collection(name)
         dimension = getattr(getattr(collection, "_model", None), "dimension", None) or 0
         offset = int(cursor or 0)
@@ -222,9 +210,7 @@ class ChromaApiConnector(Connector):
     ) -> PrepareResult:
         client = await self._client_ready()
         if info.dimension is None or info.metric is None:
-            raise PreflightError(
-                f"collection {info.name!r} has no known dimension", where=self.uri
-            )
+            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
         names = await self.list_collections()
         if info.name in names:
             existing = await self.describe(info.name)

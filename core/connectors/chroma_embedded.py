@@ -37,9 +37,7 @@ def work_copy_root() -> Path:
 
 class ChromaEmbeddedConnector(Connector):
     kind = "chroma-embedded"
-    capabilities = (
-        frozenset()
-    )  # never a target: Ferry does not write into a user's directory
+    capabilities = frozenset()  # never a target: Ferry does not write into a user's directory
 
     def __init__(self, spec: ConnectionSpec) -> None:
         assert spec.path is not None
@@ -108,9 +106,7 @@ class ChromaEmbeddedConnector(Connector):
                     str(target), settings=Settings(anonymized_telemetry=False)
                 )
 
-            self._copy = ChromaApiConnector(
-                self.uri, open_copy, kind="chroma-embedded-copy"
-            )
+            self._copy = ChromaApiConnector(self.uri, open_copy, kind="chroma-embedded-copy")
         return self._copy
 
     def _make_copy(self) -> Path:
@@ -170,14 +166,10 @@ class ChromaEmbeddedConnector(Connector):
     async def count(self, name: str) -> int:
         return (await self.describe(name)).count
 
-    async def read(
-        self, name: str, cursor: Cursor, batch_size: int
-    ) -> AsyncIterator[Batch]:
+    async def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
         directory = await asyncio.to_thread(self.directory)
         if directory is None:
-            async for batch in (await self.working_copy()).read(
-                name, cursor, batch_size
-            ):
+            async for batch in (await self.working_copy()).read(name, cursor, batch_size):
                 yield batch
             return
         iterator = directory.read(name, cursor, batch_size)

@@ -15,6 +15,7 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from core.compat import check_target
 from core.connectors.base import (
     Connector,
     PingResult,
@@ -28,9 +29,7 @@ from core.connectors.qdrant_common import (
     records_to_batch,
     unwrap_vector,
 )
-from core.compat import check_target
-from core.errors import ConnectionFailed, FerryError, PermanentError, PreflightError
-from core.errors import TransientError
+from core.errors import ConnectionFailed, FerryError, PermanentError, PreflightError, TransientError
 from core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
@@ -46,9 +45,7 @@ TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 class QdrantApiConnector(Connector):
     kind = "qdrant"
 
-    def __init__(
-        self, spec: ConnectionSpec, fields: PayloadFields | None = None
-    ) -> None:
+    def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
         self.spec = spec
         self.uri = spec.uri
         self.fields = fields or PayloadFields()
@@ -87,9 +84,7 @@ class QdrantApiConnector(Connector):
         except UnexpectedResponse as exc:
             code = exc.status_code
             if code in TRANSIENT_STATUS:
-                raise TransientError(
-                    f"Qdrant answered {code} to {what}", where=self.uri
-                ) from exc
+                raise TransientError(f"Qdrant answered {code} to {what}", where=self.uri) from exc
             if code in {401, 403}:
                 raise ConnectionFailed(
                     f"Qdrant refused the API key ({code})",
@@ -150,18 +145,14 @@ class QdrantApiConnector(Connector):
         return sorted(c.name for c in answer.collections)
 
     async def _vector_params(self, name: str) -> tuple[int | None, str | None, Any]:
-        info = await self._call(
-            f"get collection {name}", self.client.get_collection(name)
-        )
+        info = await self._call(f"get collection {name}", self.client.get_collection(name))
         vectors = info.config.params.vectors
         if isinstance(vectors, dict):
             vectors = vectors.get("") or next(iter(vectors.values()), None)
         if vectors is None:
             return None, None, info
         distance = (
-            vectors.distance.value
-            if hasattr(vectors.distance, "value")
-            else vectors.distance
+            vectors.distance.value if hasattr(vectors.distance, "value") else vectors.distance
         )
         return vectors.size, str(distance), info
 
@@ -182,9 +173,7 @@ class QdrantApiConnector(Connector):
         answer = await self._call("count", self.client.count(name, exact=True))
         return int(answer.count)
 
-    async def read(
-        self, name: str, cursor: Cursor, batch_size: int
-    ) -> AsyncIterator[Batch]:
+    async def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
         size, _distance, _info = await self._vector_params(name)
         offset = cursor
         while True:
@@ -230,14 +219,10 @@ class QdrantApiConnector(Connector):
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         requests = [
-            models.QueryRequest(
-                query=v.tolist(), limit=k, with_payload=[self.fields.source_id]
-            )
+            models.QueryRequest(query=v.tolist(), limit=k, with_payload=[self.fields.source_id])
             for v in np.asarray(vectors, dtype=np.float32)
         ]
-        answers = await self._call(
-            "query", self.client.query_batch_points(name, requests=requests)
-        )
+        answers = await self._call("query", self.client.query_batch_points(name, requests=requests))
         return [
             [
                 (
@@ -253,13 +238,9 @@ class QdrantApiConnector(Connector):
         self, info: CollectionInfo, mode: WriteMode, owned: bool = False
     ) -> PrepareResult:
         if info.dimension is None or info.metric is None:
-            raise PreflightError(
-                f"collection {info.name!r} has no known dimension", where=self.uri
-            )
+            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
         if await self._call("exists", self.client.collection_exists(info.name)):
-            warnings = check_target(
-                self.uri, info, await self.describe(info.name), mode, owned
-            )
+            warnings = check_target(self.uri, info, await self.describe(info.name), mode, owned)
             return PrepareResult(created=False, existed=True, warnings=warnings)
         await self._call(
             "create collection",
@@ -288,9 +269,7 @@ class QdrantApiConnector(Connector):
             "upsert",
             self.client.upsert(
                 name,
-                points=models.Batch(
-                    ids=point_ids, vectors=vectors.tolist(), payloads=payloads
-                ),
+                points=models.Batch(ids=point_ids, vectors=vectors.tolist(), payloads=payloads),
                 wait=True,
             ),
         )
@@ -300,9 +279,7 @@ class QdrantApiConnector(Connector):
             "delete",
             self.client.delete(
                 name,
-                points_selector=models.PointIdsList(
-                    points=[canonical_point_id(i) for i in ids]
-                ),
+                points_selector=models.PointIdsList(points=[canonical_point_id(i) for i in ids]),
                 wait=True,
             ),
         )
@@ -314,7 +291,5 @@ class QdrantApiConnector(Connector):
 
 
 def _short(content: Any) -> str:
-    text = (
-        content.decode(errors="replace") if isinstance(content, bytes) else str(content)
-    )
+    text = content.decode(errors="replace") if isinstance(content, bytes) else str(content)
     return text.replace("\n", " ")[:200]

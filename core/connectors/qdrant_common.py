@@ -16,9 +16,9 @@ from core.mapping import (
     PayloadFields,
     canonical_point_id,
     check_unique_targets,
+    from_payload,
     to_payload,
 )
-from core.mapping import from_payload
 from core.model import Batch
 
 
@@ -30,9 +30,7 @@ def batch_to_columns(
     check_unique_targets(batch.ids, point_ids)
     payloads = [
         to_payload(sid, meta, doc, fields)
-        for sid, meta, doc in zip(
-            batch.ids, batch.metadatas, batch.documents, strict=True
-        )
+        for sid, meta, doc in zip(batch.ids, batch.metadatas, batch.documents, strict=True)
     ]
     vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
     return point_ids, vectors, payloads
@@ -52,9 +50,7 @@ def records_to_batch(
     for point_id, vector, payload in records:
         sid, meta, doc = from_payload(point_id, payload, fields)
         ids.append(sid)
-        vectors.append(
-            vector if vector is not None else np.zeros(dimension, np.float32)
-        )
+        vectors.append(vector if vector is not None else np.zeros(dimension, np.float32))
         metadatas.append(meta)
         documents.append(doc)
     matrix = (

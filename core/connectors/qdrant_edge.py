@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
+from core.compat import check_target
 from core.connectors.base import (
     Connector,
     PingResult,
@@ -31,7 +32,6 @@ from core.connectors.qdrant_common import (
     records_to_batch,
     unwrap_vector,
 )
-from core.compat import check_target
 from core.errors import FerryError, PreflightError
 from core.mapping import (
     METRIC_FROM_QDRANT,
@@ -49,17 +49,13 @@ class QdrantEdgeConnector(Connector):
     kind = "qdrant-edge"
     capabilities = frozenset({"write"})
 
-    def __init__(
-        self, spec: ConnectionSpec, fields: PayloadFields | None = None
-    ) -> None:
+    def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
         assert spec.path is not None
         self.uri = spec.uri
         self.root = spec.path
         self.fields = fields or PayloadFields()
         self._shards: dict[str, qe.EdgeShard] = {}
-        self._lock = (
-            threading.Lock()
-        )  # guards _shards and serialises writes per process
+        self._lock = threading.Lock()  # guards _shards and serialises writes per process
 
     # -- helpers ----------------------------------------------------------------------------
     def _shard_dir(self, name: str) -> Path:
@@ -118,9 +114,7 @@ class QdrantEdgeConnector(Connector):
         shard = self._open(name)
         return await asyncio.to_thread(shard.count, qe.CountRequest(exact=True))
 
-    async def read(
-        self, name: str, cursor: Cursor, batch_size: int
-    ) -> AsyncIterator[Batch]:
+    async def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
         shard = self._open(name)
         dimension = (await self.describe(name)).dimension or 0
         offset = cursor
@@ -182,15 +176,11 @@ class QdrantEdgeConnector(Connector):
         self, info: CollectionInfo, mode: WriteMode, owned: bool = False
     ) -> PrepareResult:
         if info.dimension is None or info.metric is None:
-            raise PreflightError(
-                f"collection {info.name!r} has no known dimension", where=self.uri
-            )
+            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
         distance = QDRANT_DISTANCE[info.metric]
         existing = self._config(info.name)
         if existing is not None:
-            warnings = check_target(
-                self.uri, info, await self.describe(info.name), mode, owned
-            )
+            warnings = check_target(self.uri, info, await self.describe(info.name), mode, owned)
             return PrepareResult(created=False, existed=True, warnings=warnings)
 
         def create() -> None:

@@ -233,9 +233,7 @@ class Journal:
         )
 
     def collections(self, run_id: str) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT * FROM run_collections WHERE run_id = ? ORDER BY rowid", (run_id,)
-        )
+        return self._all("SELECT * FROM run_collections WHERE run_id = ? ORDER BY rowid", (run_id,))
 
     def target_owned(self, target_uri: str, target_name: str) -> bool:
         """Did a Ferry run create this target collection? Then resuming into it is safe."""
@@ -329,9 +327,13 @@ class Journal:
                 fields[key] = json.dumps(fields[key], default=str)
         columns = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
-        return self._exec(f"INSERT INTO cutovers ({columns}) VALUES ({marks})", tuple(fields.values()))
+        return self._exec(
+            f"INSERT INTO cutovers ({columns}) VALUES ({marks})", tuple(fields.values())
+        )
 
-    def cutovers(self, target_uri: str | None = None, alias: str | None = None) -> list[dict[str, Any]]:
+    def cutovers(
+        self, target_uri: str | None = None, alias: str | None = None
+    ) -> list[dict[str, Any]]:
         sql = "SELECT * FROM cutovers WHERE 1=1"
         args: list[Any] = []
         if target_uri:
@@ -353,6 +355,8 @@ def _split_sql(sql: str) -> list[str]:
             if pending.strip(" \n;"):
                 statements.append(pending.strip())
             pending = ""
-    return [s for s in statements if any(
-        line.strip() and not line.strip().startswith("--") for line in s.splitlines()
-    )]
+    return [
+        s
+        for s in statements
+        if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())
+    ]
