@@ -61,6 +61,7 @@ def stdlib_docstrings(limit_per_kind: int) -> Iterator[Docstring]:
     """Docstrings parsed (never imported) from the standard library's source files."""
     root = Path(sysconfig.get_paths()["stdlib"])
     counts = {"module": 0, "class": 0, "function": 0}
+    seen: set[str] = set()
     files = sorted(
         p for p in root.rglob("*.py") if "test" not in p.parts and "site-packages" not in p.parts
     )
@@ -84,6 +85,11 @@ def stdlib_docstrings(limit_per_kind: int) -> Iterator[Docstring]:
             text = ast.get_docstring(node)
             if not text or len(text) < 20:
                 continue
+            if qualified in seen:  # a class defined twice (e.g. per platform)
+                qualified = f"{qualified}:{getattr(node, 'lineno', 0)}"
+            if qualified in seen:
+                continue
+            seen.add(qualified)
             counts[kind] += 1
             yield Docstring(
                 id=qualified,

@@ -1,0 +1,129 @@
+"""Pause, resume and cancel are engine operations; a cancelled run resumes exactly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from core.connectors import open_connector
+from core.engine import MigrationEngine, MigrationOptions, ProgressMeter
+from core.journal import Journal
+from core.runner import migrate
+from tests.conftest import make_chroma
+
+
+async def test_pause_then_resume_then_complete(tmp_path: Path) -> None:
+    src = make_chroma(tmp_path / "src", {"docs": {"metric": "cosine", "n": 1200, "dim": 8}})
+    target = f"qdrant+edge://{tmp_path / 'edge'}"
+    journal = Journal(tmp_path / "j.sqlite3")
+    engines: list[MigrationEngine] = []
+    seen_phases: list[str] = []
+
+    async def drive() -> None:
+        while not engines:
+            await asyncio.sleep(0)
+        engine = engines[0]
+        async for event in engine.subscribe():
+            if (
+                event.kind == "progress"
+                and event.data["records_written"] > 0
+                and not engine.control.paused
+                and "paused" not in seen_phases
+            ):
+                engine.pause()
+                run = journal.get_run(engine.run_id)
+                assert run is not None and run["status"] == "paused"
+                assert journal.collections(engine.run_id)[0]["status"] == "paused"
+                engine.resume()
+            if event.kind == "phase":
+                seen_phases.append(event.data.get("phase", ""))
+
+    driver = asyncio.create_task(drive())
+    outcome = await migrate(
+        f"chroma+file://{src}",
+        target,
+        [],
+        MigrationOptions(batch_size=50, rate=4000),
+        journal,
+        on_engine=engines.append,
+    )
+    await driver
+    assert outcome.status == "completed"
+    assert "paused" in seen_phases and seen_phases.index("paused") < seen_phases.index("completed")
+    assert await open_connector(target).count("docs") == 1200
+
+
+async def test_cancel_keeps_the_watermark_and_the_rerun_resumes(tmp_path: Path) -> None:
+    src = make_chroma(tmp_path / "src", {"docs": {"metric": "l2", "n": 1500, "dim": 8}})
+    source, target = f"chroma+file://{src}", f"qdrant+edge://{tmp_path / 'edge'}"
+    journal = Journal(tmp_path / "j.sqlite3")
+    engines: list[MigrationEngine] = []
+
+    async def cancel_midway() -> None:
+        while not engines:
+            await asyncio.sleep(0)
+        async for event in engines[0].subscribe():
+            if event.kind == "progress" and event.data["records_written"] >= 300:
+                engines[0].cancel()
+                return
+
+    canceller = asyncio.create_task(cancel_midway())
+    first = await migrate(
+        source,
+        target,
+        [],
+        MigrationOptions(batch_size=50, rate=5000),
+        journal,
+        on_engine=engines.append,
+    )
+    await canceller
+    assert first.status == "cancelled"
+    durable = journal.collections(first.run_id)[0]["records_written"]
+    assert 300 <= durable < 1500
+
+    second = await migrate(source, target, [], MigrationOptions(batch_size=50, rate=5000), journal)
+    assert second.resumed and second.run_id == first.run_id
+    assert second.status == "completed"
+    assert second.collections[0].records_written == 1500
+    assert await open_connector(target).count("docs") == 1500
+
+
+async def test_journal_control_requests_reach_the_engine(tmp_path: Path) -> None:
+    """What the TUI does from another process: write a request, the engine obeys."""
+    src = make_chroma(tmp_path / "src", {"docs": {"metric": "ip", "n": 1500, "dim": 8}})
+    journal = Journal(tmp_path / "j.sqlite3")
+    engines: list[MigrationEngine] = []
+
+    async def request_cancel() -> None:
+        while not engines:
+            await asyncio.sleep(0)
+        async for event in engines[0].subscribe():
+            if event.kind == "progress":
+                journal.request(engines[0].run_id, "cancel")
+                return
+
+    task = asyncio.create_task(request_cancel())
+    outcome = await migrate(
+        f"chroma+file://{src}",
+        f"qdrant+edge://{tmp_path / 'edge'}",
+        [],
+        MigrationOptions(batch_size=50, rate=3000),
+        journal,
+        on_engine=engines.append,
+    )
+    await task
+    assert outcome.status == "cancelled"
+    assert journal.get_run(outcome.run_id)["status"] == "cancelled"
+
+
+def test_progress_meter_rates_and_eta_follow_a_fixed_clock() -> None:
+    now = [100.0]
+    meter = ProgressMeter(total=1000, already_written=200, clock=lambda: now[0])
+    now[0] = 102.0
+    meter.add(400, 4_000_000)
+    rate, average, byte_rate = meter.rates()
+    assert (rate, average, byte_rate) == (200.0, 200.0, 2_000_000.0)
+    assert meter.eta(rate) == 2.0
+    now[0] = 110.0
+    meter.add(400, 0)
+    assert meter.eta(meter.rates()[0]) == 0.0
