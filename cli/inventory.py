@@ -30,6 +30,9 @@ async def gather_inventory(uri: str) -> dict[str, Any]:
             try:
                 async for batch in reader:
                     sample = list(batch.ids)
+                    if not info.metadata_keys:  # engines without a key list: sample them
+                        info.metadata_keys = sorted({k for m in batch.metadatas if m for k in m})
+                        info.facts["metadata_keys_sampled"] = True
                     break
             finally:
                 await reader.aclose()

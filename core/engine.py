@@ -492,7 +492,9 @@ class MigrationEngine:
         name = plan.source.name
         options = self.options
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=options.workers)
-        done: dict[int, Batch] = {}
+        # Acknowledged but not yet below the watermark: (records, bytes, cursor) only, so an
+        # out-of-order finish never pins a batch's vectors in memory.
+        done: dict[int, tuple[int, int, Any]] = {}
         state = {"next_seq": 0, "watermark": watermark}
         progress = self.progress[name]
         batch_size = min(options.batch_size, self.target.max_batch_size() or options.batch_size)
@@ -542,7 +544,8 @@ class MigrationEngine:
                 await self._with_retries(
                     name, "write", lambda b=batch: self.target.write(plan.target_name, b)
                 )
-                done[seq] = batch
+                done[seq] = (len(batch), batch.nbytes, batch.cursor_after)
+                del batch, item
                 await self._advance(name, state, done, meter)
 
         tasks = [asyncio.create_task(reader(), name=f"read:{name}")]
@@ -558,15 +561,19 @@ class MigrationEngine:
             raise
 
     async def _advance(
-        self, name: str, state: dict[str, Any], done: dict[int, Batch], meter: ProgressMeter
+        self,
+        name: str,
+        state: dict[str, Any],
+        done: dict[int, tuple[int, int, Any]],
+        meter: ProgressMeter,
     ) -> None:
         """Move the watermark over every contiguous acknowledged batch, then commit it."""
         moved = False
         while state["next_seq"] in done:
-            batch = done.pop(state["next_seq"])
+            records, nbytes, cursor_after = done.pop(state["next_seq"])
             state["next_seq"] += 1
-            state["watermark"] = batch.cursor_after
-            meter.add(len(batch), batch.nbytes)
+            state["watermark"] = cursor_after
+            meter.add(records, nbytes)
             moved = True
         if moved:
             await asyncio.to_thread(

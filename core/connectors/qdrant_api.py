@@ -8,6 +8,7 @@ reopen — the plan warns about that. Servers get the async client (gRPC with `?
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -66,6 +67,8 @@ class QdrantApiConnector(Connector):
                 assert spec.path is not None
                 self._client = AsyncQdrantClient(path=str(spec.path))
             else:
+                # qdrant-client warns about a key over plain http; the plan says it instead.
+                warnings.filterwarnings("ignore", "Api key is used with an insecure connection")
                 self._client = AsyncQdrantClient(
                     host=spec.host,
                     port=spec.port,
