@@ -164,6 +164,8 @@ async def build_plan(
             "qdrant-client local mode stores each point as a pickle in SQLite: "
             "~0.7k records/s and large memory to reopen; prefer qdrant+edge:// for speed"
         )
+    if target.uri.startswith("qdrant+memory"):
+        plan.warnings.append("qdrant+memory: the copy lives only as long as this process")
     for side in (source.uri, target.uri):
         if "+http://" in side and "api_key_env=" in side:
             plan.warnings.append(f"an API key is sent over plain http to {side.split('?')[0]}")
