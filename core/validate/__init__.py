@@ -1,0 +1,180 @@
+"""After a migration, *know* the target holds what the source holds and searches the same.
+
+Checks, each optional and each streaming (memory bounded by the batch size and the caps):
+counts; a seeded sample compared record by record; a full diff (missing, extra, mismatched);
+search quality (recall@k of the target against the source and of both against an exact
+brute-force answer); and repair (re-copy missing and mismatched records; delete extras only
+when the caller says the user confirmed).
+
+`validate()` is a plain coroutine: cancel its task to stop it (every stream is closed on the
+way out). Views pass `on_progress` to show where it is. Each collection's result is stored
+in the journal, where the cutover gate reads it (`Journal.latest_validation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.connectors import open_connector
+from core.connectors.base import Connector
+from core.errors import FerryError
+from core.journal import Journal
+from core.mapping import PayloadFields
+from core.model import Metadata
+from core.validate.checks import (
+    CollectionCheck,
+    ProgressCallback,
+    ValidationOptions,
+    ValidationProgress,
+    delete_extras,
+)
+from core.validate.compare import compare_record, value_repr, vector_diff
+from core.validate.recall import RecallResult
+from core.validate.report import (
+    CollectionValidation,
+    ValidationReport,
+    report_markdown,
+)
+
+__all__ = [
+    "CollectionValidation",
+    "RecallResult",
+    "RecordPair",
+    "ValidationOptions",
+    "ValidationProgress",
+    "ValidationReport",
+    "delete_extras",
+    "delete_extras_for",
+    "fetch_pair",
+    "report_markdown",
+    "validate",
+    "validate_connectors",
+    "value_repr",
+]
+
+
+async def validate_connectors(
+    source: Connector,
+    target: Connector,
+    collections: Sequence[str] | None,
+    options: ValidationOptions,
+    journal: Journal | None = None,
+    on_progress: ProgressCallback | None = None,
+    target_names: dict[str, str] | None = None,
+) -> ValidationReport:
+    """Validate with connectors the caller owns (and closes)."""
+    available = await source.list_collections()
+    chosen = list(collections) if collections else available
+    unknown = [n for n in chosen if n not in available]
+    if unknown:
+        raise FerryError(
+            f"no collection {', '.join(map(repr, unknown))} in the source",
+            where=source.uri,
+            fix=f"choose from: {', '.join(available) or '(none)'}",
+        )
+    report = ValidationReport(source.uri, target.uri)
+    for name in chosen:
+        target_name = (target_names or {}).get(name, name)
+        check = CollectionCheck(source, target, name, target_name, options, on_progress)
+        result = await check.run()
+        report.collections.append(result)
+        if journal is not None:
+            data = result.to_json()
+            data["options"] = options.to_json()
+            journal.record_validation(source.uri, target.uri, name, target_name, result.ok, data)
+    return report
+
+
+async def validate(
+    source_uri: str,
+    target_uri: str,
+    collections: Sequence[str] | None,
+    options: ValidationOptions | None = None,
+    journal: Journal | None = None,
+    on_progress: ProgressCallback | None = None,
+    fields: PayloadFields | None = None,
+    target_names: dict[str, str] | None = None,
+) -> ValidationReport:
+    """Open both sides, run the checks for each collection, record results, close."""
+    source = open_connector(source_uri)
+    target = open_connector(target_uri, fields)
+    try:
+        return await validate_connectors(
+            source,
+            target,
+            collections,
+            options or ValidationOptions(),
+            journal,
+            on_progress,
+            target_names,
+        )
+    finally:
+        await source.close()
+        await target.close()
+
+
+async def delete_extras_for(
+    source_uri: str,
+    target_uri: str,
+    name: str,
+    target_name: str | None = None,
+    fields: PayloadFields | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> int:
+    """`delete_extras` with URIs: for a view that asked the user first."""
+    source = open_connector(source_uri)
+    target = open_connector(target_uri, fields)
+    try:
+        return await delete_extras(
+            source, target, name, target_name or name, on_progress=on_progress
+        )
+    finally:
+        await source.close()
+        await target.close()
+
+
+@dataclass
+class RecordPair:
+    """One record as each side holds it, for the side-by-side detail pane."""
+
+    id: str
+    source: tuple[Any, Metadata | None, str | None] | None  # (vector, metadata, document)
+    target: tuple[Any, Metadata | None, str | None] | None
+    fields: list[str]
+    max_abs_diff: float | None = None
+    cosine: float | None = None
+
+
+async def fetch_pair(
+    source_uri: str,
+    target_uri: str,
+    name: str,
+    record_id: str,
+    target_name: str | None = None,
+    fields: PayloadFields | None = None,
+) -> RecordPair:
+    """Both sides of one record and how they differ (None for a side that lacks it)."""
+    source = open_connector(source_uri)
+    target = open_connector(target_uri, fields)
+    try:
+        info = await source.describe(name)
+        sides = []
+        for connector, collection in ((source, name), (target, target_name or name)):
+            batch = await connector.fetch(collection, [record_id])
+            sides.append(
+                (batch.vectors[0], batch.metadatas[0], batch.documents[0]) if len(batch) else None
+            )
+    finally:
+        await source.close()
+        await target.close()
+    pair = RecordPair(record_id, sides[0], sides[1], [])
+    if sides[0] is None or sides[1] is None:
+        pair.fields = ["record"]
+        return pair
+    diff = compare_record(sides[0], sides[1], info.metric)
+    pair.fields = diff.fields
+    vdiff = vector_diff(sides[0][0], sides[1][0], info.metric)
+    pair.max_abs_diff, pair.cosine = vdiff.max_abs_diff, vdiff.cosine
+    return pair

@@ -1,0 +1,376 @@
+"""The checks themselves: streaming passes over each side, memory bounded by the batch size.
+
+Passes, each run only when asked for:
+
+* **source pass** — reservoir-samples `sample` records and `queries` query vectors (a seeded
+  numpy Generator, so the same seed picks the same records), and in `full` mode looks every
+  batch up in the target by id and compares it; repairs happen inline, batch by batch.
+* **target pass** (`full`) — streams the target and looks its ids up in the source: extras.
+* **exact pass** (`queries`) — brute-force top-k over the source's vectors for the queries.
+
+There is no positional access in the connector protocol, so even a sample costs one read
+of the source; what it saves is the target side (N look-ups instead of a full scan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.connectors.base import Connector
+from core.model import Batch, Metric
+from core.validate.compare import DEFAULT_TOLERANCE, compare_record
+from core.validate.recall import ExactTopK, converted_score, exact_scores, measure
+from core.validate.report import (
+    DEFAULT_CAP,
+    DEFAULT_RECALL_THRESHOLD,
+    CollectionValidation,
+    Mismatch,
+    RepairResult,
+)
+
+
+@dataclass
+class ValidationOptions:
+    """What to check. `sample=0` and `queries=0` turn those checks off; counts always run."""
+
+    sample: int = 1000
+    full: bool = False
+    queries: int = 20
+    k: int = 10
+    tolerance: float = DEFAULT_TOLERANCE
+    seed: int = 0
+    batch_size: int = 500
+    cap: int = DEFAULT_CAP
+    repair: bool = False
+    delete_extra: bool = False  # only ever True after the user confirmed
+    recall_threshold: float = DEFAULT_RECALL_THRESHOLD
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sample": self.sample,
+            "full": self.full,
+            "queries": self.queries,
+            "k": self.k,
+            "tolerance": self.tolerance,
+            "seed": self.seed,
+            "repair": self.repair,
+            "delete_extra": self.delete_extra,
+        }
+
+
+@dataclass
+class ValidationProgress:
+    """Latest-value progress for a view: which collection, which step, how far."""
+
+    collection: str
+    step: str  # counts | source | extras | exact | queries | repair | done
+    done: int = 0
+    total: int | None = None
+    message: str = ""
+    started: float = field(default_factory=time.time)
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return min(1.0, self.done / self.total)
+
+
+ProgressCallback = Callable[[ValidationProgress], None]
+
+
+class Reservoir:
+    """Algorithm R over streamed records: a uniform seeded sample without holding all ids."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size = size
+        self.rng = rng
+        self.seen = 0
+        self.ids: list[str] = []
+        self.vectors: list[np.ndarray] = []
+
+    def offer(self, batch: Batch) -> None:
+        if self.size <= 0:
+            return
+        n = len(batch)
+        start = self.seen
+        self.seen += n
+        for i in range(n):
+            if start + i < self.size:
+                self.ids.append(batch.ids[i])
+                self.vectors.append(np.array(batch.vectors[i], dtype=np.float32))
+        first_draw = max(0, self.size - start)
+        if first_draw >= n:
+            return
+        positions = np.arange(start + first_draw, start + n)
+        draws = self.rng.integers(0, positions + 1)
+        for offset, slot in zip(range(first_draw, n), draws, strict=True):
+            if slot < self.size:
+                self.ids[slot] = batch.ids[offset]
+                self.vectors[slot] = np.array(batch.vectors[offset], dtype=np.float32)
+
+
+async def stream(connector: Connector, name: str, batch_size: int) -> AsyncIterator[Batch]:
+    """A connector's read, closed properly however the consumer stops (cancel included)."""
+    reader = connector.read(name, None, batch_size)
+    try:
+        async for batch in reader:
+            yield batch
+    finally:
+        await reader.aclose()
+
+
+class CollectionCheck:
+    """Runs the chosen checks for one collection and fills a CollectionValidation."""
+
+    def __init__(
+        self,
+        source: Connector,
+        target: Connector,
+        name: str,
+        target_name: str,
+        options: ValidationOptions,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.name = name
+        self.target_name = target_name
+        self.options = options
+        self.on_progress = on_progress
+        self.metric: Metric | None = None
+        self.result = CollectionValidation(
+            name, target_name, recall_threshold=options.recall_threshold
+        )
+        for kind in ("missing", "extra", "mismatched"):
+            getattr(self.result, kind).cap = options.cap
+        if options.repair or options.delete_extra:
+            self.result.repair = RepairResult()
+
+    def progress(self, step: str, done: int = 0, total: int | None = None, msg: str = "") -> None:
+        if self.on_progress:
+            self.on_progress(ValidationProgress(self.name, step, done, total, msg))
+
+    async def run(self) -> CollectionValidation:
+        started = time.perf_counter()
+        try:
+            await self._run()
+        finally:
+            self.result.seconds = time.perf_counter() - started
+            self.result.finished_at = time.time()
+        self.progress("done", 1, 1, "ok" if self.result.ok else "differences found")
+        return self.result
+
+    async def _run(self) -> None:
+        options, result = self.options, self.result
+        self.progress("counts", msg="counting both sides")
+        info = await self.source.describe(self.name)
+        self.metric = info.metric
+        result.metric = info.metric.value if info.metric else None
+        result.source_count = await self.source.count(self.name)
+        if self.target_name not in await self.target.list_collections():
+            result.error = f"collection {self.target_name!r} does not exist in the target"
+            return
+        result.target_count = await self.target.count(self.target_name)
+        result.mode = "full" if options.full else ("sample" if options.sample > 0 else "counts")
+        result.k = options.k if options.queries > 0 else 0
+
+        wants_queries = options.queries > 0 and options.k > 0 and result.source_count > 0
+        sample = 0 if options.full else max(0, options.sample)
+        reservoir_size = max(sample, options.queries if wants_queries else 0)
+        if options.full or reservoir_size:
+            rng = np.random.default_rng(options.seed)
+            reservoir = Reservoir(reservoir_size, rng)
+            await self._source_pass(reservoir)
+            # Sampled records and query vectors come from the same seeded reservoir; they may
+            # overlap, which is harmless (a query is only a vector).
+            sample_slots = rng.permutation(len(reservoir.ids))[:sample]
+            query_slots = rng.permutation(len(reservoir.ids))[: options.queries]
+            if len(sample_slots):
+                await self._sample_check(sorted(reservoir.ids[i] for i in sample_slots))
+            if options.full:
+                await self._target_pass()
+            if wants_queries and len(query_slots):
+                queries = np.stack([reservoir.vectors[i] for i in query_slots])
+                await self._recall(queries, min(options.k, result.source_count))
+        if result.repair is not None:
+            result.target_count_after = await self.target.count(self.target_name)
+
+    # -- source pass: sampling, and in full mode the record-by-record diff -------------------
+    async def _source_pass(self, reservoir: Reservoir) -> None:
+        total = self.result.source_count
+        done = 0
+        step = "source" if self.options.full else "sample"
+        self.progress(step, 0, total, "reading the source")
+        async for batch in stream(self.source, self.name, self.options.batch_size):
+            reservoir.offer(batch)
+            if self.options.full:
+                await self._compare_batch(batch)
+            done += len(batch)
+            self.progress(step, done, total, "comparing" if self.options.full else "sampling")
+
+    async def _compare_batch(self, batch: Batch) -> None:
+        """Look a source batch up in the target and compare; repair what differs."""
+        theirs = await self.target.fetch(self.target_name, list(batch.ids))
+        found = {sid: i for i, sid in enumerate(theirs.ids)}
+        broken: list[int] = []
+        for i, sid in enumerate(batch.ids):
+            self.result.checked += 1
+            j = found.get(sid)
+            if j is None:
+                self.result.missing.add(sid)
+                broken.append(i)
+                continue
+            diff = compare_record(
+                (batch.vectors[i], batch.metadatas[i], batch.documents[i]),
+                (theirs.vectors[j], theirs.metadatas[j], theirs.documents[j]),
+                self.metric,
+                self.options.tolerance,
+            )
+            if not diff.equal:
+                self.result.mismatched.add(Mismatch(sid, diff.fields, diff.vector))
+                broken.append(i)
+        if broken and self.options.repair:
+            await self._rewrite(_subset(batch, broken))
+
+    async def _sample_check(self, ids: list[str]) -> None:
+        step = self.options.batch_size
+        self.progress("sample", 0, len(ids), "comparing the sample")
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            mine = await self.source.fetch(self.name, chunk)
+            await self._compare_batch(mine)
+            self.progress("sample", start + len(chunk), len(ids), "comparing the sample")
+
+    async def _rewrite(self, batch: Batch) -> None:
+        """Copy records again (idempotent upsert), then read them back to confirm."""
+        assert self.result.repair is not None
+        self.progress("repair", 0, len(batch), f"re-copying {len(batch)} record(s)")
+        await self.target.write(self.target_name, batch)
+        self.result.repair.rewritten += len(batch)
+        back = await self.target.fetch(self.target_name, list(batch.ids))
+        found = {sid: i for i, sid in enumerate(back.ids)}
+        for i, sid in enumerate(batch.ids):
+            j = found.get(sid)
+            if (
+                j is not None
+                and compare_record(
+                    (batch.vectors[i], batch.metadatas[i], batch.documents[i]),
+                    (back.vectors[j], back.metadatas[j], back.documents[j]),
+                    self.metric,
+                    self.options.tolerance,
+                ).equal
+            ):
+                self.result.repair.verified += 1
+
+    # -- target pass: extras ----------------------------------------------------------------
+    async def _target_pass(self) -> None:
+        total = self.result.target_count
+        done = 0
+        self.progress("extras", 0, total, "looking for records the source lacks")
+        async for batch in stream(self.target, self.target_name, self.options.batch_size):
+            known = set((await self.source.fetch(self.name, list(batch.ids))).ids)
+            extras = [sid for sid in batch.ids if sid not in known]
+            for sid in extras:
+                self.result.extra.add(sid)
+            if extras and self.options.delete_extra:
+                assert self.result.repair is not None
+                await self.target.delete(self.target_name, extras)
+                self.result.repair.deleted += len(extras)
+            done += len(batch)
+            self.progress("extras", done, total, "looking for records the source lacks")
+
+    # -- search quality ---------------------------------------------------------------------
+    async def _recall(self, queries: np.ndarray, k: int) -> None:
+        exact = ExactTopK(queries, self.metric, k)
+        done, total = 0, self.result.source_count
+        self.progress("exact", 0, total, "exact top-k by brute force")
+        async for batch in stream(self.source, self.name, self.options.batch_size):
+            await asyncio.to_thread(exact.update, batch.ids, batch.vectors)
+            done += len(batch)
+            self.progress("exact", done, total, "exact top-k by brute force")
+        exact_hits = exact.result()
+        self.progress("queries", 0, 2, "querying the source")
+        source_hits = await self.source.query(self.name, queries, k)
+        self.progress("queries", 1, 2, "querying the target")
+        target_hits = await self.target.query(self.target_name, queries, k)
+        table = await self._exact_table(queries, exact_hits, source_hits, target_hits)
+
+        def exact_score(qi: int, item: str) -> float:
+            return table[qi].get(item, -math.inf)
+
+        src_kind, tgt_kind, metric = self.source.kind, self.target.kind, self.metric
+        self.result.recall = measure(
+            k,
+            exact_hits,
+            source_hits,
+            target_hits,
+            exact_score,
+            (
+                lambda raw: converted_score(src_kind, metric, raw),
+                lambda raw: converted_score(tgt_kind, metric, raw),
+            ),
+        )
+        self.progress("queries", 2, 2, "search compared")
+
+    async def _exact_table(
+        self,
+        queries: np.ndarray,
+        exact_hits: list[list[tuple[str, float]]],
+        source_hits: list[list[tuple[str, float]]],
+        target_hits: list[list[tuple[str, float]]],
+    ) -> list[dict[str, float]]:
+        """Exact scores for every id either side returned (fetched from the source)."""
+        table = [dict(hits) for hits in exact_hits]
+        wanted = sorted(
+            {i for hits in (*source_hits, *target_hits) for i, _ in hits}
+            - {i for hits in exact_hits for i, _ in hits}
+        )
+        vectors: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), self.options.batch_size):
+            batch = await self.source.fetch(
+                self.name, wanted[start : start + self.options.batch_size]
+            )
+            vectors.update(zip(batch.ids, batch.vectors, strict=True))
+        if vectors:
+            ids = list(vectors)
+            scores = exact_scores(queries, np.stack([vectors[i] for i in ids]), self.metric)
+            for qi in range(len(queries)):
+                for j, item in enumerate(ids):
+                    table[qi].setdefault(item, float(scores[qi, j]))
+        return table
+
+
+async def delete_extras(
+    source: Connector,
+    target: Connector,
+    name: str,
+    target_name: str,
+    batch_size: int = 500,
+    on_progress: ProgressCallback | None = None,
+) -> int:
+    """Delete target records the source does not hold; call only after the user confirmed."""
+    options = ValidationOptions(
+        sample=0, queries=0, full=True, delete_extra=True, batch_size=batch_size
+    )
+    check = CollectionCheck(source, target, name, target_name, options, on_progress)
+    check.result.target_count = await target.count(target_name)
+    await check._target_pass()
+    assert check.result.repair is not None
+    return check.result.repair.deleted
+
+
+def _subset(batch: Batch, rows: list[int]) -> Batch:
+    return Batch(
+        [batch.ids[i] for i in rows],
+        batch.vectors[rows],
+        [batch.metadatas[i] for i in rows],
+        [batch.documents[i] for i in rows],
+    )

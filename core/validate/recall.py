@@ -1,0 +1,221 @@
+"""Search quality: does the target answer queries the way the source does?
+
+Three rankings per query vector: the source database's top-k, the target's, and the exact
+top-k that Ferry computes itself by brute force over the source's vectors (streamed, so
+memory is O(queries × k + batch)). Comparing each side with the exact answer keeps an
+approximate index (HNSW on either side) from being mistaken for a migration error.
+
+Scores are put on one scale before anything is compared, *higher is better*:
+
+=========  =======================  ==========================  ======================
+metric     exact (Ferry)            Chroma reports              Qdrant reports
+=========  =======================  ==========================  ======================
+l2         −‖q − x‖²                ‖q − x‖² (squared)  → −s    ‖q − x‖  (plain) → −s²
+ip         q·x                      1 − q·x             → 1 − s  q·x             → s
+cosine     cos(q, x)                1 − cos             → 1 − s  cos             → s
+=========  =======================  ==========================  ======================
+
+Ties: with duplicate vectors the k-th place is an arbitrary pick among equals, so overlap is
+*tie-aware*: a hit outside the reference top-k still counts when its exact score is at least
+the reference's worst exact score (within a relative 1e-5). For target-vs-source this also
+forgives a target that finds a better neighbour than an approximate source did; a missing or
+corrupted record still scores worse and still lowers recall.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.model import Metric
+
+TIE_EPSILON = 1e-5
+
+
+def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: Metric | None) -> np.ndarray:
+    """(Q, n) scores, higher is better, with the metric's own formula (float64)."""
+    q = np.asarray(queries, dtype=np.float64)
+    x = np.asarray(vectors, dtype=np.float64)
+    if metric == Metric.COSINE:
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-30)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+        return q @ x.T
+    if metric == Metric.IP:
+        return q @ x.T
+    # l2 (and unknown): negative squared distance, expanded to stay one matrix product.
+    return -((q * q).sum(axis=1, keepdims=True) - 2.0 * (q @ x.T) + (x * x).sum(axis=1)[None, :])
+
+
+def converted_score(kind: str, metric: Metric | None, raw: float) -> float | None:
+    """A database's reported score on the exact scale (see the module table); None if unknown."""
+    if kind.startswith("chroma"):
+        return -raw if metric in (Metric.L2, None) else 1.0 - raw
+    if kind.startswith("qdrant"):
+        return -(raw * raw) if metric in (Metric.L2, None) else raw
+    return None
+
+
+class ExactTopK:
+    """Running top-k per query over streamed batches (argpartition keeps it O(k) per query)."""
+
+    def __init__(self, queries: np.ndarray, metric: Metric | None, k: int) -> None:
+        self.queries = np.asarray(queries, dtype=np.float32)
+        self.metric = metric
+        self.k = k
+        self.scores = np.full((len(self.queries), 0), -np.inf)
+        self.ids = np.empty((len(self.queries), 0), dtype=object)
+
+    def update(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(ids) or not len(self.queries):
+            return
+        batch_ids = np.empty(len(ids), dtype=object)
+        batch_ids[:] = list(ids)
+        scores = np.concatenate([self.scores, exact_scores(self.queries, vectors, self.metric)], 1)
+        all_ids = np.concatenate(
+            [self.ids, np.broadcast_to(batch_ids, (len(self.queries), len(ids)))], 1
+        )
+        if scores.shape[1] > self.k:
+            keep = np.argpartition(-scores, self.k - 1, axis=1)[:, : self.k]
+            scores = np.take_along_axis(scores, keep, 1)
+            all_ids = np.take_along_axis(all_ids, keep, 1)
+        self.scores, self.ids = scores, all_ids
+
+    def result(self) -> list[list[tuple[str, float]]]:
+        """Per query, (id, exact score) best first."""
+        order = np.argsort(-self.scores, axis=1, kind="stable")
+        return [
+            [(str(self.ids[q, j]), float(self.scores[q, j])) for j in order[q]]
+            for q in range(len(self.queries))
+        ]
+
+
+@dataclass
+class RecallResult:
+    """What the Validation screen's bar and `--json` show for one collection."""
+
+    k: int
+    queries: int
+    recall_at_k: float  # target vs source, tie-aware
+    source_vs_exact: float
+    target_vs_exact: float
+    rank_agreement: float | None  # mean Kendall tau on the shared hits
+    same_position: float  # fraction of ranks where both sides return the same id
+    score_max_abs_diff: dict[str, float | None] = field(default_factory=dict)
+
+    def acceptable(self, threshold: float) -> bool:
+        """Recall good enough to call the copy faithful.
+
+        Either the target agrees with the source (``recall_at_k ≥ threshold``), or the target
+        is at least as close to the exact answer as the source is (within 0.02): two
+        approximate indexes may disagree with each other and both be fine.
+        """
+        return self.recall_at_k >= threshold or (
+            self.target_vs_exact >= threshold
+            and self.target_vs_exact >= self.source_vs_exact - 0.02
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "queries": self.queries,
+            "recall_at_k": round(self.recall_at_k, 6),
+            "source_vs_exact": round(self.source_vs_exact, 6),
+            "target_vs_exact": round(self.target_vs_exact, 6),
+            "rank_agreement": None
+            if self.rank_agreement is None
+            else round(self.rank_agreement, 6),
+            "same_position": round(self.same_position, 6),
+            "score_max_abs_diff": self.score_max_abs_diff,
+        }
+
+
+def tie_aware_overlap(
+    candidate: Sequence[str], reference: Sequence[str], exact: Callable[[str], float]
+) -> int:
+    """|candidate ∩ reference| plus candidate hits that tie or beat the reference's worst."""
+    ref, cand = set(reference), set(candidate)
+    shared = len(cand & ref)
+    if not ref:
+        return shared
+    boundary = min(exact(r) for r in ref)
+    slack = TIE_EPSILON * max(1.0, abs(boundary)) if math.isfinite(boundary) else 0.0
+    ties = sum(1 for c in cand - ref if exact(c) >= boundary - slack)
+    return shared + min(len(ref - cand), ties)
+
+
+def kendall_tau(first: Sequence[str], second: Sequence[str]) -> float | None:
+    """Rank correlation of the ids both lists share; None with fewer than two shared."""
+    position = {item: i for i, item in enumerate(second)}
+    shared = [position[item] for item in first if item in position]
+    n = len(shared)
+    if n < 2:
+        return None
+    concordant = discordant = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            if shared[i] < shared[j]:
+                concordant += 1
+            else:
+                discordant += 1
+    return (concordant - discordant) / (n * (n - 1) / 2)
+
+
+def measure(
+    k: int,
+    exact_hits: list[list[tuple[str, float]]],
+    source_hits: list[list[tuple[str, float]]],
+    target_hits: list[list[tuple[str, float]]],
+    exact_score: Callable[[int, str], float],
+    converted: tuple[Callable[[float], float | None], Callable[[float], float | None]],
+) -> RecallResult:
+    """Recall and rank figures from the three rankings of every query.
+
+    `exact_score(query_index, id)` is the exact score of any id (−inf for an id the source
+    lacks); `converted` turns each side's reported score onto the exact scale.
+    """
+    n = len(exact_hits)
+    if n == 0 or k == 0:
+        return RecallResult(k, 0, 1.0, 1.0, 1.0, None, 1.0, {})
+    recall_ts = recall_se = recall_te = same = 0.0
+    taus: list[float] = []
+    worst = {"source": 0.0, "target": 0.0}
+    known = {"source": False, "target": False}
+    for qi in range(n):
+        e_ids = [i for i, _ in exact_hits[qi][:k]]
+        s_ids = [i for i, _ in source_hits[qi][:k]]
+        t_ids = [i for i, _ in target_hits[qi][:k]]
+        kk = max(1, len(e_ids))
+
+        def score(item: str, qi: int = qi) -> float:
+            return exact_score(qi, item)
+
+        recall_ts += tie_aware_overlap(t_ids, s_ids, score) / kk
+        recall_se += tie_aware_overlap(s_ids, e_ids, score) / kk
+        recall_te += tie_aware_overlap(t_ids, e_ids, score) / kk
+        same += sum(1 for a, b in zip(s_ids, t_ids, strict=False) if a == b) / kk
+        tau = kendall_tau(s_ids, t_ids)
+        if tau is not None:
+            taus.append(tau)
+        for side, hits, convert in (
+            ("source", source_hits[qi][:k], converted[0]),
+            ("target", target_hits[qi][:k], converted[1]),
+        ):
+            for item, raw in hits:
+                value, truth = convert(raw), score(item)
+                if value is not None and math.isfinite(truth):
+                    known[side] = True
+                    worst[side] = max(worst[side], abs(value - truth))
+    return RecallResult(
+        k=k,
+        queries=n,
+        recall_at_k=recall_ts / n,
+        source_vs_exact=recall_se / n,
+        target_vs_exact=recall_te / n,
+        rank_agreement=sum(taus) / len(taus) if taus else None,
+        same_position=same / n,
+        score_max_abs_diff={s: (round(worst[s], 9) if known[s] else None) for s in worst},
+    )

@@ -1,0 +1,204 @@
+"""What a validation found, as data, JSON and Markdown.
+
+Memory stays bounded on a million records: each kind of difference keeps the first `cap`
+entries and a total count beside them. Every id is the *source's original* id (the
+connectors decode the payload's ``source_id``), never a mapped Qdrant point id. Reports carry
+URIs only in the form the user typed them; credentials live in environment variables and are
+never part of a URI, so an exported report holds no secrets.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.validate.compare import VectorDiff
+from core.validate.recall import RecallResult
+
+DEFAULT_CAP = 1000
+DEFAULT_RECALL_THRESHOLD = 0.95
+
+
+@dataclass
+class CappedList:
+    """The first `cap` items and how many there were in all."""
+
+    cap: int = DEFAULT_CAP
+    items: list[Any] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, item: Any) -> None:
+        self.total += 1
+        if len(self.items) < self.cap:
+            self.items.append(item)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.items)
+
+
+@dataclass
+class Mismatch:
+    id: str
+    fields: list[str]
+    vector: VectorDiff | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "fields": self.fields}
+        if self.vector is not None:
+            data["vector"] = self.vector.to_json()
+        return data
+
+
+@dataclass
+class RepairResult:
+    rewritten: int = 0  # missing + mismatched records copied again
+    verified: int = 0  # of those, read back from the target and found equal
+    deleted: int = 0  # extras removed (only with --delete-extra)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rewritten": self.rewritten, "verified": self.verified, "deleted": self.deleted}
+
+
+@dataclass
+class CollectionValidation:
+    """One collection's checks. `ok` is what the cutover gate reads from the journal."""
+
+    name: str
+    target_name: str
+    metric: str | None = None
+    mode: str = "counts"  # counts | sample | full
+    source_count: int = 0
+    target_count: int = 0
+    checked: int = 0  # records compared field by field
+    missing: CappedList = field(default_factory=CappedList)
+    extra: CappedList = field(default_factory=CappedList)
+    mismatched: CappedList = field(default_factory=CappedList)
+    recall: RecallResult | None = None
+    k: int = 0
+    repair: RepairResult | None = None
+    target_count_after: int | None = None
+    recall_threshold: float = DEFAULT_RECALL_THRESHOLD
+    error: str | None = None
+    seconds: float = 0.0
+    finished_at: float = field(default_factory=time.time)
+
+    @property
+    def differences(self) -> int:
+        return self.missing.total + self.extra.total + self.mismatched.total
+
+    @property
+    def ok(self) -> bool:
+        """Counts match, nothing missing, extra or different in what was checked, and recall
+        is acceptable when it was measured (see RecallResult.acceptable)."""
+        return (
+            self.error is None
+            and self.source_count == self.target_count
+            and self.differences == 0
+            and (self.recall is None or self.recall.acceptable(self.recall_threshold))
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "target_name": self.target_name,
+            "ok": self.ok,
+            "mode": self.mode,
+            "metric": self.metric,
+            "source_count": self.source_count,
+            "target_count": self.target_count,
+            "checked": self.checked,
+            "missing": list(self.missing.items),
+            "missing_total": self.missing.total,
+            "extra": list(self.extra.items),
+            "extra_total": self.extra.total,
+            "mismatched": [m.to_json() for m in self.mismatched.items],
+            "mismatched_total": self.mismatched.total,
+            "recall_at_k": None if self.recall is None else round(self.recall.recall_at_k, 6),
+            "k": self.k,
+            "recall": None if self.recall is None else self.recall.to_json(),
+            "recall_threshold": self.recall_threshold,
+            "repair": None if self.repair is None else self.repair.to_json(),
+            "target_count_after": self.target_count_after,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass
+class ValidationReport:
+    source_uri: str
+    target_uri: str
+    collections: list[CollectionValidation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.collections)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "source": self.source_uri,
+            "target": self.target_uri,
+            "collections": [c.to_json() for c in self.collections],
+        }
+
+    def to_markdown(self) -> str:
+        return report_markdown(self.to_json())
+
+
+def report_markdown(data: dict[str, Any]) -> str:
+    """A human report from the JSON form (so a stored journal result renders the same)."""
+    lines = [
+        "# Ferry validation report",
+        "",
+        f"- Source: `{data.get('source', '?')}`",
+        f"- Target: `{data.get('target', '?')}`",
+        f"- Result: **{'OK' if data.get('ok') else 'DIFFERENCES FOUND'}**",
+        "",
+        "| collection | mode | source | target | missing | extra | mismatched | recall@k | ok |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for c in data.get("collections", []):
+        recall = "—" if c.get("recall_at_k") is None else f"{c['recall_at_k']:.3f} (k={c['k']})"
+        lines.append(
+            f"| {c['name']} | {c['mode']} | {c['source_count']:,} | {c['target_count']:,} | "
+            f"{c['missing_total']:,} | {c['extra_total']:,} | {c['mismatched_total']:,} | "
+            f"{recall} | {'yes' if c['ok'] else 'no'} |"
+        )
+    for c in data.get("collections", []):
+        lines += ["", f"## {c['name']}"]
+        if c.get("error"):
+            lines.append(f"- Error: {c['error']}")
+        recall = c.get("recall")
+        if recall:
+            lines.append(
+                f"- Search: recall@{recall['k']} target vs source {recall['recall_at_k']:.3f}, "
+                f"source vs exact {recall['source_vs_exact']:.3f}, target vs exact "
+                f"{recall['target_vs_exact']:.3f}, rank agreement (Kendall tau) "
+                f"{'—' if recall['rank_agreement'] is None else format(recall['rank_agreement'], '.3f')}"
+                f" over {recall['queries']} queries"
+            )
+        if c.get("repair"):
+            r = c["repair"]
+            lines.append(
+                f"- Repair: {r['rewritten']} rewritten ({r['verified']} verified), "
+                f"{r['deleted']} extra deleted"
+            )
+        for kind in ("missing", "extra"):
+            if c[f"{kind}_total"]:
+                shown = ", ".join(f"`{i}`" for i in c[kind][:50])
+                more = c[f"{kind}_total"] - min(50, len(c[kind]))
+                lines.append(
+                    f"- {kind.capitalize()}: {shown}" + (f" (+{more:,} more)" if more else "")
+                )
+        if c["mismatched_total"]:
+            lines.append("- Mismatched:")
+            for m in c["mismatched"][:50]:
+                lines.append(f"  - `{m['id']}`: {', '.join(m['fields'])}")
+            more = c["mismatched_total"] - min(50, len(c["mismatched"]))
+            if more:
+                lines.append(f"  - (+{more:,} more)")
+    return "\n".join(lines) + "\n"
