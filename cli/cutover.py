@@ -1,0 +1,258 @@
+"""`ferry cutover`, `ferry rollback` and `ferry router status|set`.
+
+Cutover and rollback show exactly what will change, then ask for the alias name to be typed
+(or take `--yes`); without a terminal and without `--yes` they refuse rather than guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from cli.common import EXIT_BAD_INPUT, EXIT_OK, add_common, confirm, open_journal, print_json
+from core.cutover import (
+    CutoverOutcome,
+    CutoverPlan,
+    execute,
+    format_age,
+    open_alias_backend,
+    plan_cutover,
+    plan_rollback,
+)
+from core.errors import FerryError
+from core.journal import Journal
+from core.router.state import (
+    MODES,
+    parse_mode,
+    read_state,
+    read_stats,
+    resolve_state_path,
+    set_mode,
+    summarize_stats,
+)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    cut = commands.add_parser("cutover", help="point an alias at a validated collection")
+    cut.add_argument("--to", dest="target", required=True, metavar="URI", help="the target")
+    cut.add_argument(
+        "--collection", required=True, metavar="PHYSICAL", help="the collection Ferry migrated into"
+    )
+    cut.add_argument("--alias", required=True, metavar="NAME", help="the name the app uses")
+    cut.add_argument("--force", action="store_true", help="skip the validation gate")
+    cut.add_argument("--reason", metavar="TEXT", help="why --force is safe (journaled)")
+    _shared(cut)
+    cut.set_defaults(handler=run_cutover)
+
+    back = commands.add_parser("rollback", help="point an alias back where it was")
+    back.add_argument("--to", dest="target", required=True, metavar="URI", help="the target")
+    back.add_argument("--alias", required=True, metavar="NAME")
+    _shared(back)
+    back.set_defaults(handler=run_rollback)
+
+    router = commands.add_parser("router", help="show or change the router mode apps follow")
+    actions = router.add_subparsers(dest="router_command", metavar="ACTION", required=True)
+    status = actions.add_parser("status", help="mode and the figures apps reported")
+    _state_file(status)
+    add_common(status)
+    status.set_defaults(handler=run_router_status)
+    change = actions.add_parser("set", help="change the mode (apps pick it up at their next call)")
+    change.add_argument("mode", choices=MODES)
+    change.add_argument("--reason", metavar="TEXT", help="journaled with the change")
+    change.add_argument(
+        "--auto-rollback",
+        dest="auto_rollback",
+        action="store_true",
+        default=None,
+        help="let apps roll back by themselves on bad figures",
+    )
+    change.add_argument("--no-auto-rollback", dest="auto_rollback", action="store_false")
+    change.add_argument(
+        "--max-error-rate", type=float, metavar="F", help="rollback threshold, e.g. 0.05"
+    )
+    change.add_argument("--max-p99-ms", type=float, metavar="MS", help="rollback threshold")
+    _state_file(change)
+    add_common(change)
+    change.set_defaults(handler=run_router_set)
+
+
+def _shared(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--router-state", metavar="PATH", help="also switch the router mode in this state file"
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask for the alias name")
+    add_common(parser)
+
+
+def _state_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-file", metavar="PATH", help="router state file (default: $FERRY_ROUTER_STATE)"
+    )
+
+
+# -- cutover / rollback ----------------------------------------------------------------------
+def run_cutover(args: argparse.Namespace) -> int:
+    if args.reason and not args.force:
+        raise FerryError("--reason goes with --force", fix="add --force or drop --reason")
+    journal = open_journal(args)
+
+    async def make_plan() -> CutoverPlan:
+        async with open_alias_backend(args.target) as backend:
+            return await plan_cutover(
+                backend,
+                journal,
+                args.collection,
+                args.alias,
+                args.force,
+                args.reason,
+                args.router_state,
+            )
+
+    return _confirm_and_execute(args, journal, asyncio.run(make_plan()))
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    journal = open_journal(args)
+
+    async def make_plan() -> CutoverPlan:
+        async with open_alias_backend(args.target) as backend:
+            return await plan_rollback(backend, journal, args.alias, args.router_state)
+
+    return _confirm_and_execute(args, journal, asyncio.run(make_plan()))
+
+
+def _confirm_and_execute(args: argparse.Namespace, journal: Journal, plan: CutoverPlan) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise FerryError(
+                f"{plan.action} needs confirmation and there is no terminal",
+                fix="pass --yes to confirm non-interactively",
+            )
+        print("\n".join(plan.changes()), file=sys.stderr)
+        if not confirm(f"Type the alias name ({plan.alias}) to confirm: ", expected=plan.alias):
+            print("ferry: nothing done", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    async def do() -> CutoverOutcome:
+        # Reopened: the plan's check of where the alias points is repeated right before it moves.
+        async with open_alias_backend(plan.target_uri) as backend:
+            return await execute(backend, journal, plan)
+
+    outcome = asyncio.run(do())
+    if args.json:
+        print_json(outcome.to_json())
+    else:
+        if args.yes:
+            print("\n".join(plan.changes()))
+        where = _snapshot_line(outcome.snapshot)
+        print(
+            f"done: alias {plan.alias} → {plan.to_collection} "
+            f"(was {plan.from_collection or 'unset'}; journal #{outcome.journal_id}){where}"
+        )
+    return EXIT_OK
+
+
+def _snapshot_line(snapshot: dict[str, Any] | None) -> str:
+    if not snapshot:
+        return ""
+    if snapshot.get("path"):
+        return f"; backup at {snapshot['path']}"
+    if snapshot.get("name"):
+        return f"; snapshot {snapshot['name']}"
+    return f"; {snapshot.get('note', 'no backup')}"
+
+
+# -- router ----------------------------------------------------------------------------------
+def router_view(path: Any) -> dict[str, Any]:
+    state = read_state(path)
+    return {
+        "state_file": str(path),
+        "exists": path.exists(),
+        "mode": state["mode"],
+        "changed_at": state.get("changed_at"),
+        "changed_by": state.get("changed_by"),
+        "reason": state.get("reason"),
+        "target_uri": state.get("target_uri"),
+        "alias": state.get("alias"),
+        "thresholds": state.get("thresholds"),
+        "stats": summarize_stats(read_stats(path)),
+    }
+
+
+def run_router_status(args: argparse.Namespace) -> int:
+    view = router_view(resolve_state_path(args.state_file))
+    if args.json:
+        print_json(view)
+        return EXIT_OK
+    print(f"router {view['mode']}  ({view['state_file']})")
+    if view["changed_at"]:
+        print(f"  changed by {view['changed_by']}: {view['reason'] or 'no reason given'}")
+    stats = view["stats"]
+    if not stats:
+        print("  no app has reported figures yet")
+        return EXIT_OK
+    shadow = stats["shadow"]
+    print(
+        f"  {stats['processes']} app process(es): {stats['reads']} reads, "
+        f"{stats['writes']} writes, {stats['mirror_failures']} mirror failures, "
+        f"{stats['replay_backlog']} waiting for replay"
+    )
+    if shadow["compared"]:
+        print(
+            f"  shadow reads: overlap@{shadow['k']} {shadow['overlap_at_k']:.3f}, "
+            f"latency difference {shadow['latency_diff_ms']:+.1f} ms, "
+            f"{shadow['errors']} errors"
+        )
+    for side, figures in stats["stores"].items():
+        rate = figures["error_rate"]
+        p99 = figures["p99_ms"]
+        print(
+            f"  {side:<9} {figures['calls']} calls, error rate "
+            f"{'-' if rate is None else f'{rate:.1%}'}, p99 "
+            f"{'-' if p99 is None else f'{p99:.1f} ms'}"
+        )
+    if stats.get("recommendation"):
+        advice = stats["recommendation"]
+        print(
+            f"  RECOMMENDED: {advice['action']} to {advice['to']}: " + "; ".join(advice["reasons"])
+        )
+    updated = stats.get("updated_at")
+    if updated:
+        import time
+
+        print(f"  figures from {format_age(time.time() - updated)} ago")
+    return EXIT_OK
+
+
+def run_router_set(args: argparse.Namespace) -> int:
+    path = resolve_state_path(args.state_file)
+    mode = parse_mode(args.mode)
+    thresholds = dict(read_state(path).get("thresholds") or {})
+    if args.auto_rollback is not None:
+        thresholds["auto_rollback"] = args.auto_rollback
+    if args.max_error_rate is not None:
+        if not 0 <= args.max_error_rate <= 1:
+            raise FerryError("--max-error-rate is a fraction", fix="e.g. 0.05 for 5 %")
+        thresholds["max_error_rate"] = args.max_error_rate
+    if args.max_p99_ms is not None:
+        thresholds["max_p99_ms"] = args.max_p99_ms
+    state, previous = set_mode(path, mode, reason=args.reason, thresholds=thresholds or None)
+    journal = open_journal(args)
+    journal_id = journal.record_cutover(
+        action="router",
+        target_uri=str(state.get("target_uri") or f"router:{path}"),
+        alias=str(state.get("alias") or path.stem),
+        from_collection=previous,
+        to_collection=mode.value,
+        reason=args.reason,
+        detail={"state_file": str(path), "thresholds": thresholds or None},
+    )
+    if args.json:
+        print_json(
+            {"state_file": str(path), "from": previous, "to": mode.value, "journal_id": journal_id}
+        )
+    else:
+        print(f"router {previous} → {mode.value} ({path}); running apps switch at their next call")
+    return EXIT_OK

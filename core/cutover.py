@@ -1,0 +1,594 @@
+"""Cutover and rollback: point the name an application uses at the migrated collection, and
+back, each in one atomic step that the journal remembers.
+
+Ferry writes into a physical collection (``docs__<run>``); the app reads an *alias*
+(``docs``). Cutover moves the alias in one atomic call; rollback moves it back to where it
+pointed before the latest cutover. Ferry never deletes the previous collection: it is the
+rollback.
+
+Backends (what "alias" means per target):
+- Qdrant server and qdrant-client local mode: real aliases, switched with one
+  ``update_collection_aliases`` call (delete + create, applied atomically by Qdrant).
+- Qdrant Edge has no aliases: Ferry keeps them in ``<root>/.ferry-aliases.json`` (replaced
+  atomically under a lock) and the router library's `EdgeStore` resolves them.
+- Chroma has none either: switch apps with the router (`ferry router set flipped`).
+
+Before a cutover the target collection is backed up where the target can: a Qdrant server
+snapshot, or a copy of the Edge shard directory; local mode has no snapshots (noted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import FerryError
+from core.journal import Journal
+from core.router.state import (
+    Mode,
+    locked,
+    read_json,
+    read_state,
+    read_stats,
+    set_mode,
+    summarize_stats,
+    write_json_atomic,
+)
+from core.router.stores import EDGE_ALIAS_FILE, EDGE_CONFIG_FILE
+from core.uri import ConnectionSpec, parse_uri
+
+EDGE_SNAPSHOT_DIR = ".ferry-snapshots"
+ANY: Any = object()  # `switch(expected=ANY)`: no check of where the alias points now
+
+
+class AliasBackend:
+    """What a target offers for cutover: read an alias, move it atomically, back up."""
+
+    kind = ""
+    snapshot_kind = "none"  # qdrant-snapshot | directory-copy | none
+
+    def __init__(self, target_uri: str) -> None:
+        self.target_uri = target_uri
+
+    async def aliases(self) -> dict[str, str]:
+        """alias → collection, for every alias on the target."""
+        raise NotImplementedError
+
+    async def current(self, alias: str) -> str | None:
+        return (await self.aliases()).get(alias)
+
+    async def collections(self) -> list[str]:
+        raise NotImplementedError
+
+    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
+        """Point `alias` at `collection` in one atomic step (creating it if it is new).
+
+        `expected` (where the alias must point now) is enforced atomically where the backend
+        can (Ferry's Edge alias file); Qdrant has no compare-and-swap, so there `execute`
+        checks just before."""
+        raise NotImplementedError
+
+    async def snapshot(self, collection: str) -> dict[str, Any]:
+        """Back up `collection`; says where the copy is, or why there is none."""
+        return {"kind": "none", "note": f"{self.kind} has no snapshots"}
+
+    async def close(self) -> None:
+        return None
+
+
+class QdrantApiAliases(AliasBackend):
+    """Real Qdrant aliases through qdrant-client (a server, or local mode)."""
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        from core.connectors.qdrant_api import QdrantApiConnector
+
+        super().__init__(spec.uri)
+        self.connector = QdrantApiConnector(spec)
+        self.is_server = spec.transport in {"http", "https"}
+        self.kind = "qdrant-server" if self.is_server else "qdrant-local"
+        self.snapshot_kind = "qdrant-snapshot" if self.is_server else "none"
+
+    async def aliases(self) -> dict[str, str]:
+        answer = await self.connector._call("list aliases", self.connector.client.get_aliases())
+        return {a.alias_name: a.collection_name for a in answer.aliases}
+
+    async def collections(self) -> list[str]:
+        return await self.connector.list_collections()
+
+    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
+        from qdrant_client import models
+
+        operations: list[Any] = []
+        if await self.current(alias) is not None:
+            operations.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
+        operations.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+        )
+        # One request: Qdrant applies the list atomically, so readers never see no alias.
+        await self.connector._call(
+            f"move alias {alias}",
+            self.connector.client.update_collection_aliases(change_aliases_operations=operations),
+        )
+
+    async def snapshot(self, collection: str) -> dict[str, Any]:
+        if not self.is_server:
+            return {
+                "kind": "none",
+                "note": "qdrant-client local mode has no snapshots; "
+                "the previous collection is kept for rollback",
+            }
+        answer = await self.connector._call(
+            f"snapshot {collection}",
+            self.connector.client.create_snapshot(collection_name=collection, wait=True),
+        )
+        return {
+            "kind": "qdrant-snapshot",
+            "name": getattr(answer, "name", None),
+            "size": getattr(answer, "size", None),
+            "collection": collection,
+        }
+
+    async def close(self) -> None:
+        await self.connector.close()
+
+
+class EdgeAliasFile(AliasBackend):
+    """Ferry-managed aliases for Qdrant Edge, which has none: ``<root>/.ferry-aliases.json``."""
+
+    kind = "qdrant-edge"
+    snapshot_kind = "directory-copy"
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        super().__init__(spec.uri)
+        assert spec.path is not None
+        self.root = spec.path
+        self.file = self.root / EDGE_ALIAS_FILE
+
+    async def aliases(self) -> dict[str, str]:
+        data = read_json(self.file) or {}
+        return {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
+
+    async def collections(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / EDGE_CONFIG_FILE).is_file())
+
+    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
+        def write() -> None:
+            with locked(self.file):
+                data = read_json(self.file) or {}
+                aliases = dict(data.get("aliases") or {})
+                if expected is not ANY and aliases.get(alias) != expected:
+                    # Checked under the lock: a concurrent cutover cannot slip in between.
+                    raise FerryError(
+                        f"alias {alias!r} moved meanwhile (now {aliases.get(alias)!r})",
+                        where=self.target_uri,
+                        fix="look again and re-run",
+                    )
+                aliases[alias] = collection
+                data["aliases"] = aliases
+                data["updated_at"] = time.time()
+                write_json_atomic(self.file, data)
+
+        await asyncio.to_thread(write)
+
+    async def snapshot(self, collection: str) -> dict[str, Any]:
+        source = self.root / collection
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        destination = self.root / EDGE_SNAPSHOT_DIR / f"{collection}-{stamp}"
+        suffix = 1
+        while destination.exists():
+            suffix += 1
+            destination = self.root / EDGE_SNAPSHOT_DIR / f"{collection}-{stamp}-{suffix}"
+        await asyncio.to_thread(shutil.copytree, source, destination)
+        return {"kind": "directory-copy", "path": str(destination), "collection": collection}
+
+
+def alias_backend(target_uri: str) -> AliasBackend:
+    spec = parse_uri(target_uri)
+    if spec.engine != "qdrant":
+        raise FerryError(
+            f"{spec.engine} has no aliases",
+            where=target_uri,
+            fix="switch the application with the router: `ferry router set flipped`",
+        )
+    if spec.transport == "edge":
+        return EdgeAliasFile(spec)
+    return QdrantApiAliases(spec)
+
+
+@asynccontextmanager
+async def open_alias_backend(target_uri: str) -> AsyncIterator[AliasBackend]:
+    backend = alias_backend(target_uri)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+# -- plans and outcomes ----------------------------------------------------------------------
+@dataclass
+class CutoverPlan:
+    """Exactly what a cutover or rollback will change; shown before anything changes."""
+
+    action: str  # cutover | rollback
+    target_uri: str
+    alias: str
+    from_collection: str | None
+    to_collection: str
+    backend: str
+    snapshot: str  # what backup will be taken
+    validation: dict[str, Any] | None = None
+    forced: bool = False
+    reason: str | None = None
+    router_state: str | None = None
+    router_mode: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def changes(self) -> list[str]:
+        """Human lines for the confirmation prompt and the modal."""
+        before = self.from_collection or "(no alias yet)"
+        lines = [
+            f"{self.action}: alias {self.alias!r} on {self.target_uri}",
+            f"  now points at: {before}",
+            f"  will point at: {self.to_collection}",
+            f"  validation:    {describe_validation(self.validation)}",
+        ]
+        if self.action == "cutover":
+            lines.append(f"  backup first:  {self.snapshot}")
+        if self.forced:
+            lines.append(f"  FORCED:        {self.reason}")
+        if self.router_state:
+            lines.append(f"  router mode:   → {self.router_mode} ({self.router_state})")
+        if self.from_collection:
+            lines.append(f"  {self.from_collection} is kept (Ferry never deletes it)")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CutoverOutcome:
+    plan: CutoverPlan
+    journal_id: int
+    snapshot: dict[str, Any] | None = None
+    router_previous_mode: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.plan.action,
+            "ok": True,
+            "target": self.plan.target_uri,
+            "alias": self.plan.alias,
+            "from": self.plan.from_collection,
+            "to": self.plan.to_collection,
+            "forced": self.plan.forced,
+            "reason": self.plan.reason,
+            "validation": self.plan.validation,
+            "snapshot": self.snapshot,
+            "router": (
+                {
+                    "state": self.plan.router_state,
+                    "from": self.router_previous_mode,
+                    "to": self.plan.router_mode,
+                }
+                if self.plan.router_state
+                else None
+            ),
+            "journal_id": self.journal_id,
+            "warnings": self.plan.warnings,
+        }
+
+
+def validation_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The journal's latest validation, trimmed to what a cutover record needs."""
+    if row is None:
+        return None
+    return {
+        "id": row["id"],
+        "ok": bool(row["ok"]),
+        "ts": row["ts"],
+        "age_seconds": max(0.0, time.time() - float(row["ts"])),
+        "source_uri": row.get("source_uri"),
+        "collection": row.get("collection"),
+        "result": row.get("result"),
+    }
+
+
+def describe_validation(view: dict[str, Any] | None) -> str:
+    if view is None:
+        return "none recorded"
+    verdict = "passed" if view["ok"] else "FAILED"
+    return f"{verdict} {format_age(view['age_seconds'])} ago (#{view['id']})"
+
+
+def format_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+async def plan_cutover(
+    backend: AliasBackend,
+    journal: Journal,
+    collection: str,
+    alias: str,
+    force: bool = False,
+    reason: str | None = None,
+    router_state: str | Path | None = None,
+) -> CutoverPlan:
+    """Check everything that can be checked before the switch; refuse with the fix."""
+    target = backend.target_uri
+    if force and not (reason and reason.strip()):
+        raise FerryError("--force needs a reason", fix='add --reason "why this is safe"')
+    collections = await backend.collections()
+    if collection not in collections:
+        raise FerryError(
+            f"no collection {collection!r}",
+            where=target,
+            fix="pass the physical collection Ferry migrated into",
+        )
+    if alias in collections:
+        raise FerryError(
+            f"{alias!r} is a collection, not an alias",
+            where=target,
+            fix="an alias needs a free name: rename the old collection or use another alias",
+        )
+    current = await backend.current(alias)
+    if current == collection:
+        raise FerryError(
+            f"alias {alias!r} already points at {collection!r}", where=target, fix="nothing to do"
+        )
+    validation = validation_view(journal.latest_validation(target, collection))
+    if validation is None or not validation["ok"]:
+        what = (
+            f"no validation of {collection!r} recorded"
+            if validation is None
+            else f"the latest validation of {collection!r} failed"
+        )
+        if not force:
+            raise FerryError(
+                what + "; cutover refused",
+                where=target,
+                fix=f"run `ferry validate` on {collection} (or --force --reason TEXT)",
+            )
+    plan = CutoverPlan(
+        action="cutover",
+        target_uri=target,
+        alias=alias,
+        from_collection=current,
+        to_collection=collection,
+        backend=backend.kind,
+        snapshot=_snapshot_words(backend, collection),
+        validation=validation,
+        forced=bool(force),
+        reason=reason.strip() if reason else None,
+    )
+    if validation is not None and not validation["ok"]:
+        plan.warnings.append("the latest validation FAILED")
+    if router_state:
+        plan.router_state = str(router_state)
+        plan.router_mode = Mode.FLIPPED.value
+    return plan
+
+
+async def plan_rollback(
+    backend: AliasBackend,
+    journal: Journal,
+    alias: str,
+    router_state: str | Path | None = None,
+) -> CutoverPlan:
+    """Back to where the alias pointed before the latest cutover, if that is still possible."""
+    target = backend.target_uri
+    history = [r for r in journal.cutovers(target, alias) if r["action"] == "cutover"]
+    if not history:
+        raise FerryError(
+            f"no cutover of alias {alias!r} in the journal",
+            where=target,
+            fix="nothing to roll back (check --to and --alias)",
+        )
+    latest = history[0]
+    back_to = latest["from_collection"]
+    if not back_to:
+        raise FerryError(
+            f"alias {alias!r} did not exist before its latest cutover",
+            where=target,
+            fix="point it by hand with `ferry cutover --collection NAME --alias "
+            f"{alias} --force --reason TEXT`",
+        )
+    current = await backend.current(alias)
+    if current == back_to:
+        raise FerryError(
+            f"alias {alias!r} already points at {back_to!r}",
+            where=target,
+            fix="nothing to roll back",
+        )
+    if back_to not in await backend.collections():
+        raise FerryError(
+            f"the previous collection {back_to!r} is gone",
+            where=target,
+            fix="restore it from a snapshot first",
+        )
+    plan = CutoverPlan(
+        action="rollback",
+        target_uri=target,
+        alias=alias,
+        from_collection=current,
+        to_collection=back_to,
+        backend=backend.kind,
+        snapshot="none (rolling back to a kept collection)",
+        validation=validation_view(journal.latest_validation(target, back_to)),
+    )
+    if current != latest["to_collection"]:
+        plan.warnings.append(
+            f"the alias points at {current!r}, not at {latest['to_collection']!r} "
+            "where the latest cutover put it: it was moved outside Ferry"
+        )
+    if router_state:
+        plan.router_state = str(router_state)
+        plan.router_mode = Mode.DUAL_WRITE.value
+    return plan
+
+
+def _snapshot_words(backend: AliasBackend, collection: str) -> str:
+    if backend.snapshot_kind == "qdrant-snapshot":
+        return f"Qdrant snapshot of {collection}"
+    if backend.snapshot_kind == "directory-copy":
+        return f"copy of the shard to {EDGE_SNAPSHOT_DIR}/{collection}-<time>/"
+    return "none (local mode has no snapshots; the previous collection is kept)"
+
+
+async def execute(backend: AliasBackend, journal: Journal, plan: CutoverPlan) -> CutoverOutcome:
+    """Do what the plan says — only if the alias still points where the plan saw it."""
+    current = await backend.current(plan.alias)
+    if current != plan.from_collection:
+        raise FerryError(
+            f"alias {plan.alias!r} moved since the plan was shown "
+            f"(now {current!r}, was {plan.from_collection!r})",
+            where=plan.target_uri,
+            fix="look again and re-run",
+        )
+    snapshot = await backend.snapshot(plan.to_collection) if plan.action == "cutover" else None
+    await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
+    previous_mode = None
+    if plan.router_state and plan.router_mode:
+        _state, previous_mode = set_mode(
+            Path(plan.router_state),
+            Mode(plan.router_mode),
+            reason=f"{plan.action} of alias {plan.alias} to {plan.to_collection}",
+            target_uri=plan.target_uri,
+            alias=plan.alias,
+        )
+    journal_id = journal.record_cutover(
+        action=plan.action,
+        target_uri=plan.target_uri,
+        alias=plan.alias,
+        from_collection=plan.from_collection,
+        to_collection=plan.to_collection,
+        forced=int(plan.forced),
+        reason=plan.reason,
+        validation=plan.validation,
+        detail={
+            "backend": plan.backend,
+            "snapshot": snapshot,
+            "warnings": plan.warnings,
+            "router": {"state": plan.router_state, "from": previous_mode, "to": plan.router_mode}
+            if plan.router_state
+            else None,
+        },
+    )
+    return CutoverOutcome(plan, journal_id, snapshot, previous_mode)
+
+
+async def cutover(
+    target_uri: str,
+    collection: str,
+    alias: str,
+    journal: Journal,
+    force: bool = False,
+    reason: str | None = None,
+    router_state: str | Path | None = None,
+) -> CutoverOutcome:
+    """Plan and execute in one go (for scripts and tests; views show the plan first)."""
+    async with open_alias_backend(target_uri) as backend:
+        plan = await plan_cutover(backend, journal, collection, alias, force, reason, router_state)
+        return await execute(backend, journal, plan)
+
+
+async def rollback(
+    target_uri: str, alias: str, journal: Journal, router_state: str | Path | None = None
+) -> CutoverOutcome:
+    async with open_alias_backend(target_uri) as backend:
+        plan = await plan_rollback(backend, journal, alias, router_state)
+        return await execute(backend, journal, plan)
+
+
+# -- the overview the Cutover screen shows ---------------------------------------------------
+@dataclass
+class AliasView:
+    alias: str
+    current: str | None
+    candidate: str | None
+    validation: dict[str, Any] | None  # of the candidate
+    rollback_to: str | None
+    shadow: dict[str, Any] | None = None  # router figures, when an app reported any
+    recommendation: dict[str, Any] | None = None
+
+
+async def alias_overview(
+    target_uri: str, journal: Journal, router_state: str | Path | None = None
+) -> list[AliasView]:
+    """Every alias worth showing: existing ones, ones Ferry cut over, and ``base__x`` names.
+
+    The candidate for an alias is the most recently validated ``<alias>__*`` collection that
+    it does not point at yet (else the newest by name).
+    """
+    async with open_alias_backend(target_uri) as backend:
+        aliases = await backend.aliases()
+        collections = await backend.collections()
+    names = set(aliases)
+    names.update(r["alias"] for r in journal.cutovers(target_uri) if r["action"] != "router")
+    names.update(c.split("__", 1)[0] for c in collections if "__" in c)
+    shadow = recommendation = None
+    router_alias = None
+    if router_state and Path(router_state).exists():
+        state = read_state(Path(router_state))
+        router_alias = state.get("alias")
+        summary = summarize_stats(read_stats(Path(router_state)))
+        if summary:
+            stores = summary["stores"]
+            shadow = {
+                "mode": state.get("mode"),
+                "overlap_at_k": summary["shadow"]["overlap_at_k"],
+                "k": summary["shadow"]["k"],
+                "latency_diff_ms": summary["shadow"]["latency_diff_ms"],
+                "error_rate": stores["secondary"]["error_rate"],
+                "p99_ms": stores["secondary"]["p99_ms"],
+            }
+            recommendation = summary["recommendation"]
+    views = []
+    for alias in sorted(names):
+        current = aliases.get(alias)
+        family = [c for c in collections if c.startswith(alias + "__") and c != current]
+        scored = []
+        for name in family:
+            row = journal.latest_validation(target_uri, name)
+            scored.append((row["ts"] if row else 0.0, name))
+        candidate = max(scored)[1] if scored else None
+        history = [r for r in journal.cutovers(target_uri, alias) if r["action"] == "cutover"]
+        rollback_to = None
+        if history and history[0]["from_collection"] and history[0]["from_collection"] != current:
+            rollback_to = history[0]["from_collection"]
+        mine = router_alias in (None, alias)
+        views.append(
+            AliasView(
+                alias=alias,
+                current=current,
+                candidate=candidate,
+                validation=validation_view(journal.latest_validation(target_uri, candidate))
+                if candidate
+                else None,
+                rollback_to=rollback_to,
+                shadow=shadow if mine else None,
+                recommendation=recommendation if mine else None,
+            )
+        )
+    return views

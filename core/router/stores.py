@@ -1,0 +1,371 @@
+"""The stores a router sits in front of: small *synchronous* adapters over the app's own
+client objects (apps are mostly sync, and this library runs inside them).
+
+Every store speaks source ids (Chroma ids) and answers queries in Chroma's conventions —
+distances, lower is better: squared L2, ``1 - cos``, ``1 - dot`` — so an app written against
+Chroma sees the same kind of numbers after the flip. Qdrant stores map ids and payloads with
+`core.mapping`, exactly as the migration did, so a record written through the router lands on
+the same point the migration wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.mapping import (
+    METRIC_FROM_QDRANT,
+    PayloadFields,
+    canonical_point_id,
+    from_payload,
+    to_payload,
+)
+from core.model import Metadata, Metric
+from core.router.state import FileWatch
+
+
+@dataclass
+class QueryResult:
+    """Chroma-shaped answer: one list per query vector, best first."""
+
+    ids: list[list[str]]
+    distances: list[list[float]]
+    metadatas: list[list[Metadata | None]]
+    documents: list[list[str | None]]
+
+
+@dataclass
+class Records:
+    """Records fetched by id (only those that exist, in the order asked)."""
+
+    ids: list[str]
+    embeddings: np.ndarray
+    metadatas: list[Metadata | None] = field(default_factory=list)
+    documents: list[str | None] = field(default_factory=list)
+
+
+class VectorStore(Protocol):
+    """What an app does with its vector store; both sides of a router implement it."""
+
+    label: str
+
+    def upsert(
+        self,
+        ids: list[str],
+        embeddings: np.ndarray,
+        metadatas: list[Metadata | None] | None = None,
+        documents: list[str | None] | None = None,
+    ) -> None: ...
+
+    def query(self, embeddings: np.ndarray, k: int) -> QueryResult: ...
+
+    def get(self, ids: list[str]) -> Records: ...
+
+    def delete(self, ids: list[str]) -> None: ...
+
+    def count(self) -> int: ...
+
+
+def _columns(
+    n: int, metadatas: list[Metadata | None] | None, documents: list[str | None] | None
+) -> tuple[list[Metadata | None], list[str | None]]:
+    return (
+        list(metadatas) if metadatas is not None else [None] * n,
+        list(documents) if documents is not None else [None] * n,
+    )
+
+
+def _matrix(embeddings: Any) -> np.ndarray:
+    matrix = np.asarray(embeddings, dtype=np.float32)
+    return matrix.reshape(1, -1) if matrix.ndim == 1 else matrix
+
+
+class ChromaStore:
+    """A chromadb Collection the app already holds (HTTP or its own embedded store)."""
+
+    def __init__(self, collection: Any, label: str | None = None) -> None:
+        self.collection = collection
+        self.label = label or f"chroma:{collection.name}"
+
+    def upsert(self, ids, embeddings, metadatas=None, documents=None) -> None:  # type: ignore[no-untyped-def]
+        metas, docs = _columns(len(ids), metadatas, documents)
+        self.collection.upsert(
+            ids=list(ids),
+            embeddings=_matrix(embeddings),
+            metadatas=metas if any(m for m in metas) else None,
+            documents=docs if any(d is not None for d in docs) else None,
+        )
+
+    def query(self, embeddings: np.ndarray, k: int) -> QueryResult:
+        answer = self.collection.query(
+            query_embeddings=_matrix(embeddings),
+            n_results=k,
+            include=["distances", "metadatas", "documents"],
+        )
+        rows = len(answer["ids"])
+        return QueryResult(
+            ids=[list(r) for r in answer["ids"]],
+            distances=[[float(d) for d in r] for r in (answer.get("distances") or [[]] * rows)],
+            metadatas=[list(r) for r in (answer.get("metadatas") or [[]] * rows)],
+            documents=[list(r) for r in (answer.get("documents") or [[]] * rows)],
+        )
+
+    def get(self, ids: list[str]) -> Records:
+        answer = self.collection.get(
+            ids=list(ids), include=["embeddings", "metadatas", "documents"]
+        )
+        order = {sid: i for i, sid in enumerate(answer["ids"])}
+        wanted = [sid for sid in ids if sid in order]
+        embeddings = answer.get("embeddings")
+        matrix = (
+            np.asarray([embeddings[order[s]] for s in wanted], dtype=np.float32)
+            if wanted
+            else np.zeros((0, 0), np.float32)
+        )
+        metas = answer.get("metadatas") or [None] * len(order)
+        docs = answer.get("documents") or [None] * len(order)
+        return Records(
+            wanted, matrix, [metas[order[s]] for s in wanted], [docs[order[s]] for s in wanted]
+        )
+
+    def delete(self, ids: list[str]) -> None:
+        self.collection.delete(ids=list(ids))
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+
+def qdrant_to_chroma_distance(metric: Metric | None, score: float) -> float:
+    """A Qdrant score in Chroma's convention, so both sides of a router rank alike."""
+    if metric is Metric.L2:
+        return float(score) ** 2
+    return 1.0 - float(score)  # Cosine similarity and Dot product
+
+
+class QdrantStore:
+    """A collection — or an alias, which the server resolves — through a sync QdrantClient."""
+
+    def __init__(
+        self,
+        client: Any,
+        collection: str,
+        fields: PayloadFields | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.fields = fields or PayloadFields()
+        self.label = label or f"qdrant:{collection}"
+        self._metric: Metric | None = None
+
+    def _distance_metric(self) -> Metric | None:
+        if self._metric is None:
+            vectors = self.client.get_collection(self.collection).config.params.vectors
+            if isinstance(vectors, dict):
+                vectors = vectors.get("") or next(iter(vectors.values()))
+            distance = getattr(vectors.distance, "value", vectors.distance)
+            self._metric = METRIC_FROM_QDRANT.get(str(distance))
+        return self._metric
+
+    def upsert(self, ids, embeddings, metadatas=None, documents=None) -> None:  # type: ignore[no-untyped-def]
+        from qdrant_client import models
+
+        metas, docs = _columns(len(ids), metadatas, documents)
+        self.client.upsert(
+            self.collection,
+            points=models.Batch(
+                ids=[canonical_point_id(i) for i in ids],
+                vectors=_matrix(embeddings).tolist(),
+                payloads=[
+                    to_payload(i, m, d, self.fields)
+                    for i, m, d in zip(ids, metas, docs, strict=True)
+                ],
+            ),
+            wait=True,
+        )
+
+    def query(self, embeddings: np.ndarray, k: int) -> QueryResult:
+        from qdrant_client import models
+
+        metric = self._distance_metric()
+        answers = self.client.query_batch_points(
+            self.collection,
+            requests=[
+                models.QueryRequest(query=v.tolist(), limit=k, with_payload=True)
+                for v in _matrix(embeddings)
+            ],
+        )
+        result = QueryResult([], [], [], [])
+        for answer in answers:
+            decoded = [from_payload(p.id, p.payload, self.fields) for p in answer.points]
+            result.ids.append([sid for sid, _, _ in decoded])
+            result.metadatas.append([meta for _, meta, _ in decoded])
+            result.documents.append([doc for _, _, doc in decoded])
+            result.distances.append(
+                [qdrant_to_chroma_distance(metric, p.score) for p in answer.points]
+            )
+        return result
+
+    def get(self, ids: list[str]) -> Records:
+        points = self.client.retrieve(
+            self.collection,
+            [canonical_point_id(i) for i in ids],
+            with_payload=True,
+            with_vectors=True,
+        )
+        return _records(ids, ((p.id, p.vector, p.payload) for p in points), self.fields)
+
+    def delete(self, ids: list[str]) -> None:
+        from qdrant_client import models
+
+        self.client.delete(
+            self.collection,
+            points_selector=models.PointIdsList(points=[canonical_point_id(i) for i in ids]),
+            wait=True,
+        )
+
+    def count(self) -> int:
+        return int(self.client.count(self.collection, exact=True).count)
+
+
+def _records(ids: list[str], points: Any, fields: PayloadFields) -> Records:
+    found: dict[str, tuple[Any, Metadata | None, str | None]] = {}
+    for point_id, vector, payload in points:
+        if isinstance(vector, dict):
+            vector = vector.get("") if "" in vector else next(iter(vector.values()), None)
+        sid, meta, doc = from_payload(point_id, payload, fields)
+        found[sid] = (vector, meta, doc)
+    wanted = [sid for sid in ids if sid in found]
+    matrix = (
+        np.asarray([found[s][0] for s in wanted], dtype=np.float32)
+        if wanted
+        else np.zeros((0, 0), np.float32)
+    )
+    return Records(wanted, matrix, [found[s][1] for s in wanted], [found[s][2] for s in wanted])
+
+
+EDGE_ALIAS_FILE = ".ferry-aliases.json"
+EDGE_CONFIG_FILE = "edge_config.json"
+
+
+def edge_alias_target(root: Path, name: str) -> str:
+    """What `name` means under an Edge root: the collection an alias points at, or itself.
+
+    Qdrant Edge has no aliases; Ferry keeps them in ``<root>/.ferry-aliases.json``
+    (see core/cutover.py) and every reader resolves them here.
+    """
+    try:
+        data = json.loads((root / EDGE_ALIAS_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return name
+    target = (data.get("aliases") or {}).get(name)
+    return str(target) if target else name
+
+
+class EdgeStore:
+    """A Qdrant Edge collection, or a Ferry alias under the Edge root, opened in-process.
+
+    The alias file is re-checked on each call (one ``os.stat``); when `ferry cutover` moves
+    the alias, the next call opens the new shard and closes the old one.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        name: str,
+        fields: PayloadFields | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.name = name
+        self.fields = fields or PayloadFields()
+        self.label = label or f"qdrant-edge:{name}"
+        self._lock = threading.Lock()
+        self._alias_watch = FileWatch(self.root / EDGE_ALIAS_FILE)
+        self._resolved: str | None = None
+        self._shard: Any = None
+        self._metric: Metric | None = None
+
+    @property
+    def collection(self) -> str:
+        """The physical collection this store uses now (after alias resolution)."""
+        if self._alias_watch.changed() or self._resolved is None:
+            self._resolved = edge_alias_target(self.root, self.name)
+        return self._resolved
+
+    def _open(self) -> Any:
+        import qdrant_edge as qe
+
+        with self._lock:
+            wanted = self.collection
+            if self._shard is not None and self._shard_name == wanted:
+                return self._shard
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            directory = self.root / wanted
+            config = json.loads((directory / EDGE_CONFIG_FILE).read_text())
+            distance = config.get("vectors", {}).get("", {}).get("distance", "")
+            self._metric = METRIC_FROM_QDRANT.get(distance)
+            self._shard = qe.EdgeShard.load(str(directory))
+            self._shard_name = wanted
+            return self._shard
+
+    def upsert(self, ids, embeddings, metadatas=None, documents=None) -> None:  # type: ignore[no-untyped-def]
+        import qdrant_edge as qe
+
+        shard = self._open()
+        metas, docs = _columns(len(ids), metadatas, documents)
+        points = [
+            qe.Point(canonical_point_id(i), v.tolist(), to_payload(i, m, d, self.fields))
+            for i, v, m, d in zip(ids, _matrix(embeddings), metas, docs, strict=True)
+        ]
+        shard.update(qe.UpdateOperation.upsert_points(points))
+        shard.flush()
+
+    def query(self, embeddings: np.ndarray, k: int) -> QueryResult:
+        import qdrant_edge as qe
+
+        shard = self._open()
+        result = QueryResult([], [], [], [])
+        for vector in _matrix(embeddings):
+            points = shard.query(
+                qe.QueryRequest(limit=k, query=qe.Query.Nearest(vector.tolist()), with_payload=True)
+            )
+            decoded = [from_payload(p.id, p.payload, self.fields) for p in points]
+            result.ids.append([sid for sid, _, _ in decoded])
+            result.metadatas.append([meta for _, meta, _ in decoded])
+            result.documents.append([doc for _, _, doc in decoded])
+            result.distances.append(
+                [qdrant_to_chroma_distance(self._metric, p.score) for p in points]
+            )
+        return result
+
+    def get(self, ids: list[str]) -> Records:
+        shard = self._open()
+        records = shard.retrieve([canonical_point_id(i) for i in ids], True, True)
+        return _records(ids, ((r.id, r.vector, r.payload) for r in records), self.fields)
+
+    def delete(self, ids: list[str]) -> None:
+        import qdrant_edge as qe
+
+        shard = self._open()
+        shard.update(qe.UpdateOperation.delete_points([canonical_point_id(i) for i in ids]))
+        shard.flush()
+
+    def count(self) -> int:
+        import qdrant_edge as qe
+
+        return int(self._open().count(qe.CountRequest(exact=True)))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
