@@ -14,6 +14,7 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from core.plan import CollectionPlan
 
 RATE_WINDOW_SECONDS = 5.0
 JOURNAL_PROGRESS_INTERVAL = 0.25
+CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
 
 
 @dataclass
@@ -260,6 +262,10 @@ class MigrationEngine:
 
     async def run(self) -> list[CollectionResult]:
         self.journal.claim_run(self.run_id)
+        for plan in self.plans:  # every collection visible, with its total, from the start
+            row = self.journal.ensure_collection(self.run_id, plan.source.name, plan.target_name)
+            if row["status"] == Phase.PENDING.value:
+                self.journal.update_collection(self.run_id, plan.source.name, total=plan.source.count)
         self._emit("phase", None, "run started", phase=Phase.RUNNING.value)
         results: list[CollectionResult] = []
         for plan in self.plans:
@@ -495,7 +501,13 @@ class MigrationEngine:
         # Acknowledged but not yet below the watermark: (records, bytes, cursor) only, so an
         # out-of-order finish never pins a batch's vectors in memory.
         done: dict[int, tuple[int, int, Any]] = {}
-        state = {"next_seq": 0, "watermark": watermark}
+        state = {
+            "next_seq": 0,
+            "watermark": watermark,
+            "lock": asyncio.Lock(),
+            "committed_at": self.clock(),
+            "written_committed": meter.written,
+        }
         progress = self.progress[name]
         batch_size = min(options.batch_size, self.target.max_batch_size() or options.batch_size)
 
@@ -546,7 +558,7 @@ class MigrationEngine:
                 )
                 done[seq] = (len(batch), batch.nbytes, batch.cursor_after)
                 del batch, item
-                await self._advance(name, state, done, meter)
+                await self._advance(name, state, done, meter, plan.target_name)
 
         tasks = [asyncio.create_task(reader(), name=f"read:{name}")]
         tasks += [
@@ -558,7 +570,11 @@ class MigrationEngine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # What was acknowledged before the failure is kept: commit it (best effort).
+            with contextlib.suppress(Exception):
+                await self._advance(name, state, done, meter, plan.target_name, final=True)
             raise
+        await self._advance(name, state, done, meter, plan.target_name, final=True)
 
     async def _advance(
         self,
@@ -566,16 +582,30 @@ class MigrationEngine:
         state: dict[str, Any],
         done: dict[int, tuple[int, int, Any]],
         meter: ProgressMeter,
+        target_name: str,
+        final: bool = False,
     ) -> None:
-        """Move the watermark over every contiguous acknowledged batch, then commit it."""
-        moved = False
-        while state["next_seq"] in done:
-            records, nbytes, cursor_after = done.pop(state["next_seq"])
-            state["next_seq"] += 1
-            state["watermark"] = cursor_after
-            meter.add(records, nbytes)
-            moved = True
-        if moved:
+        """Move the watermark over every contiguous acknowledged batch; commit it when due.
+
+        A commit first asks the target to `sync` (flush to disk), so the journal never holds
+        a watermark above data the target could lose; commits are spaced by
+        CHECKPOINT_INTERVAL so the flush cost is paid a few times a second, not per batch.
+        """
+        async with state["lock"]:
+            moved = False
+            while state["next_seq"] in done:
+                records, nbytes, cursor_after = done.pop(state["next_seq"])
+                state["next_seq"] += 1
+                state["watermark"] = cursor_after
+                meter.add(records, nbytes)
+                moved = True
+            if moved:
+                self._publish_progress(name, meter)
+            now = self.clock()
+            due = now - state["committed_at"] >= CHECKPOINT_INTERVAL
+            if state["written_committed"] == meter.written or not (due or final):
+                return
+            await self._with_retries(name, "sync", lambda: self.target.sync(target_name))
             await asyncio.to_thread(
                 self.journal.checkpoint,
                 self.run_id,
@@ -584,7 +614,8 @@ class MigrationEngine:
                 meter.written,
                 meter.bytes,
             )
-            self._publish_progress(name, meter)
+            state["committed_at"] = now
+            state["written_committed"] = meter.written
 
     async def _take_rate(self, records: int) -> None:
         assert self._limiter is not None

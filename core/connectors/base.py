@@ -90,6 +90,11 @@ class Connector:
         """Idempotent upsert: replaying a batch after a crash duplicates nothing."""
         raise NotImplementedError
 
+    async def sync(self, name: str) -> None:
+        """Make every acknowledged write durable on disk. The engine calls it before it
+        commits a checkpoint; targets whose writes are durable on acknowledgement keep this."""
+        return None
+
     async def delete(self, name: str, ids: list[str]) -> None:
         raise NotImplementedError
 

@@ -9,6 +9,7 @@ own migration set is learned once from a throwaway folder in a temporary directo
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import tempfile
@@ -67,21 +68,45 @@ def _read_migrations(db_file: Path) -> dict[tuple[str, int], tuple[str, str]]:
 
 
 def installed_migrations() -> tuple[str | None, dict[tuple[str, int], tuple[str, str]]]:
-    """The installed chromadb's version and the migrations it applies to a new folder."""
+    """The installed chromadb's version and the migrations it applies to a new folder.
+
+    Learning them costs a throwaway PersistentClient (~0.7 s), so the answer is cached on
+    disk per chromadb version: it cannot change without the version changing.
+    """
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
     try:
-        import chromadb
-    except ImportError:
+        version = package_version("chromadb")
+    except PackageNotFoundError:
         return None, {}
-    version = str(chromadb.__version__)
-    if version not in _INSTALLED:
-        tmp = Path(tempfile.mkdtemp(prefix="ferry-chroma-schema-"))
-        try:
-            client = chromadb.PersistentClient(path=str(tmp))
-            client.heartbeat()
-            _INSTALLED[version] = _read_migrations(tmp / "chroma.sqlite3")
-            del client
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if version in _INSTALLED:
+        return version, _INSTALLED[version]
+    from platformdirs import user_cache_dir
+
+    cache = Path(user_cache_dir("ferry")) / f"chroma-migrations-{version}.json"
+    try:
+        rows = json.loads(cache.read_text())
+        _INSTALLED[version] = {(d, int(v)): (f, h) for d, v, f, h in rows}
+        return version, _INSTALLED[version]
+    except (OSError, ValueError, TypeError):
+        pass
+    import chromadb
+
+    tmp = Path(tempfile.mkdtemp(prefix="ferry-chroma-schema-"))
+    try:
+        client = chromadb.PersistentClient(path=str(tmp))
+        client.heartbeat()
+        _INSTALLED[version] = _read_migrations(tmp / "chroma.sqlite3")
+        del client
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        rows = [[d, v, f, h] for (d, v), (f, h) in sorted(_INSTALLED[version].items())]
+        cache.write_text(json.dumps(rows))
+    except OSError:
+        pass  # a read-only cache dir only costs the next run 0.7 s
     return version, _INSTALLED[version]
 
 

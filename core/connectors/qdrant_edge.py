@@ -1,6 +1,6 @@
 """`qdrant+edge:///dir` — the real Qdrant engine in-process (qdrant-edge-py).
 
-One shard directory per collection under `dir`. The shard's own `edge_config.json` holds
+One shard directory per collection under `dir`, served by a child process (edge_worker.py). The shard's own `edge_config.json` holds
 size and distance, so `describe` needs no side files. Edge has no aliases: cutover uses
 the router-state path for it (see core/cutover.py).
 """
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import qdrant_edge as qe
 
 from core.compat import check_target
 from core.connectors.base import (
@@ -26,12 +24,8 @@ from core.connectors.base import (
     QueryHits,
     WriteMode,
 )
-from core.connectors.qdrant_common import (
-    batch_to_columns,
-    encode_offset,
-    records_to_batch,
-    unwrap_vector,
-)
+from core.connectors.edge_worker import EdgeProcess
+from core.connectors.qdrant_common import batch_to_columns, records_to_batch
 from core.errors import FerryError, PreflightError
 from core.mapping import (
     METRIC_FROM_QDRANT,
@@ -54,8 +48,7 @@ class QdrantEdgeConnector(Connector):
         self.uri = spec.uri
         self.root = spec.path
         self.fields = fields or PayloadFields()
-        self._shards: dict[str, qe.EdgeShard] = {}
-        self._lock = threading.Lock()  # guards _shards and serialises writes per process
+        self._worker = EdgeProcess(self.root)  # started on first use
 
     # -- helpers ----------------------------------------------------------------------------
     def _shard_dir(self, name: str) -> Path:
@@ -69,15 +62,13 @@ class QdrantEdgeConnector(Connector):
             return None
         return json.loads(path.read_text())
 
-    def _open(self, name: str) -> qe.EdgeShard:
-        with self._lock:
-            shard = self._shards.get(name)
-            if shard is None:
-                if self._config(name) is None:
-                    raise FerryError(f"no collection {name!r}", where=self.uri)
-                shard = qe.EdgeShard.load(str(self._shard_dir(name)))
-                self._shards[name] = shard
-            return shard
+    async def _call(self, name: str, method: str, *args: Any) -> Any:
+        if self._config(name) is None and method != "create":
+            raise FerryError(f"no collection {name!r}", where=self.uri)
+        return await asyncio.to_thread(self._worker.call, method, name, *args)
+
+    def _dimension(self, name: str) -> int:
+        return int(((self._config(name) or {}).get("vectors", {}).get("", {})).get("size") or 0)
 
     # -- protocol ---------------------------------------------------------------------------
     async def ping(self) -> PingResult:
@@ -111,136 +102,59 @@ class QdrantEdgeConnector(Connector):
         )
 
     async def count(self, name: str) -> int:
-        shard = self._open(name)
-        return await asyncio.to_thread(shard.count, qe.CountRequest(exact=True))
+        return int(await self._call(name, "count"))
 
     async def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
-        shard = self._open(name)
-        dimension = (await self.describe(name)).dimension or 0
+        dimension = self._dimension(name)
         offset = cursor
         while True:
-            request = qe.ScrollRequest(
-                offset=offset, limit=batch_size, with_payload=True, with_vector=True
-            )
-            records, next_offset = await asyncio.to_thread(shard.scroll, request)
+            records, next_cursor = await self._call(name, "scroll", offset, batch_size)
             if not records:
                 return
-            next_cursor = encode_offset(next_offset)
-            yield records_to_batch(
-                ((r.id, unwrap_vector(r.vector), r.payload) for r in records),
-                self.fields,
-                dimension,
-                cursor_after=next_cursor,
-            )
-            if next_offset is None:
+            yield records_to_batch(records, self.fields, dimension, cursor_after=next_cursor)
+            if next_cursor is None:
                 return
             offset = next_cursor
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:
-        shard = self._open(name)
-        dimension = (await self.describe(name)).dimension or 0
         point_ids = [canonical_point_id(i) for i in ids]
-        records = await asyncio.to_thread(shard.retrieve, point_ids, True, True)
-        return records_to_batch(
-            ((r.id, unwrap_vector(r.vector), r.payload) for r in records),
-            self.fields,
-            dimension,
-        )
+        records = await self._call(name, "retrieve", point_ids)
+        return records_to_batch(records, self.fields, self._dimension(name))
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
-        shard = self._open(name)
-
-        def run() -> QueryHits:
-            hits: QueryHits = []
-            for vector in np.asarray(vectors, dtype=np.float32):
-                request = qe.QueryRequest(
-                    limit=k,
-                    query=qe.Query.Nearest(vector.tolist()),
-                    with_payload=[self.fields.source_id],
-                )
-                points = shard.query(request)
-                hits.append(
-                    [
-                        (
-                            str((p.payload or {}).get(self.fields.source_id, p.id)),
-                            p.score,
-                        )
-                        for p in points
-                    ]
-                )
-            return hits
-
-        return await asyncio.to_thread(run)
+        matrix = np.asarray(vectors, dtype=np.float32)
+        return await self._call(name, "query", matrix, k, self.fields.source_id)
 
     async def prepare(
         self, info: CollectionInfo, mode: WriteMode, owned: bool = False
     ) -> PrepareResult:
         if info.dimension is None or info.metric is None:
             raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
-        distance = QDRANT_DISTANCE[info.metric]
-        existing = self._config(info.name)
-        if existing is not None:
+        if self._config(info.name) is not None:
             warnings = check_target(self.uri, info, await self.describe(info.name), mode, owned)
             return PrepareResult(created=False, existed=True, warnings=warnings)
-
-        def create() -> None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            config = qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(
-                    size=info.dimension, distance=getattr(qe.Distance, distance)
-                )
-            )
-            shard = qe.EdgeShard.create(str(self._shard_dir(info.name)), config)
-            shard.update(
-                qe.UpdateOperation.create_field_index(
-                    self.fields.source_id, qe.PayloadSchemaType.Keyword
-                )
-            )
-            shard.flush()
-            with self._lock:
-                self._shards[info.name] = shard
-
-        await asyncio.to_thread(create)
+        await self._call(
+            info.name, "create", info.dimension, QDRANT_DISTANCE[info.metric], self.fields.source_id
+        )
         return PrepareResult(created=True, existed=False)
 
     async def write(self, name: str, batch: Batch) -> None:
+        """Upsert; acknowledged once in Edge's write-ahead log (kill -9 safe). `sync` flushes."""
         if not len(batch):
             return
-        shard = self._open(name)
+        # Mapping happens here, on the engine's core; the worker only converts and upserts.
         point_ids, vectors, payloads = batch_to_columns(batch, self.fields)
+        await self._call(name, "upsert", point_ids, vectors, payloads)
 
-        def upsert() -> None:
-            points = [
-                qe.Point(pid, vec, payload)
-                for pid, vec, payload in zip(point_ids, vectors, payloads, strict=True)
-            ]
-            shard.update(qe.UpdateOperation.upsert_points(points))
-            # The checkpoint that follows must describe durable data: flush before acking.
-            shard.flush()
-
-        await asyncio.to_thread(upsert)
+    async def sync(self, name: str) -> None:
+        await self._call(name, "flush")
 
     async def delete(self, name: str, ids: list[str]) -> None:
-        shard = self._open(name)
-        point_ids = [canonical_point_id(i) for i in ids]
-
-        def remove() -> None:
-            shard.update(qe.UpdateOperation.delete_points(point_ids))
-            shard.flush()
-
-        await asyncio.to_thread(remove)
+        await self._call(name, "delete", [canonical_point_id(i) for i in ids])
+        await self.sync(name)
 
     async def close(self) -> None:
-        with self._lock:
-            shards = list(self._shards.values())
-            self._shards.clear()
-        for shard in shards:
-            await asyncio.to_thread(_close_shard, shard)
-
-
-def _close_shard(shard: qe.EdgeShard) -> None:
-    shard.flush()
-    shard.close()
+        await asyncio.to_thread(self._worker.close)
 
 
 def _edge_version() -> str:
