@@ -239,9 +239,14 @@ def child_write_edge(size: str, batch_size: int = PAGE, flush: str = "sync", **_
             return seconds
         target = open_connector(uri)
         await target.prepare(info, WriteMode.CREATE)
+        in_flight = asyncio.Semaphore(DEFAULT[1])  # as many writes in flight as the engine
+
+        async def write(batch: Any) -> None:
+            async with in_flight:
+                await target.write(COLLECTION, batch)
+
         started = time.perf_counter()
-        for batch in batches:
-            await target.write(COLLECTION, batch)
+        await asyncio.gather(*(write(batch) for batch in batches))
         await target.sync(COLLECTION)
         seconds = time.perf_counter() - started
         assert await target.count(COLLECTION) == info.count

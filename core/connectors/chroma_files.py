@@ -41,6 +41,7 @@ Layout, as verified against chromadb 1.5.9:
 from __future__ import annotations
 
 import json
+import mmap
 import pickle
 import sqlite3
 import struct
@@ -110,6 +111,9 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
+LABEL_PASS_ROWS = 16_384  # rows per chunk of the label pass over data_level0.bin
+
+
 @dataclass
 class _Hnsw:
     """The persisted HNSW vectors of one collection, memory-mapped."""
@@ -135,7 +139,19 @@ class _Hnsw:
         out = raw.view("<f4").astype(np.float32, copy=False).reshape(len(ids), self.dimension)
         if normalised:
             out = out * self.lengths[rows][:, None]
+        release_pages(self.rows)
         return out
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a read-only memmap's pages from this process (they stay in the page cache).
+
+    Without it, every page read stays in RSS until close, so RSS would grow with the
+    collection even though the reader holds one batch at a time.
+    """
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+        handle.madvise(mmap.MADV_DONTNEED)
 
 
 @dataclass
@@ -537,8 +553,16 @@ class ChromaDirectory:
         # One pass over the label column (touches every page of data_level0.bin once).
         # Rows flagged deleted (byte 2 of the level-0 link header) are left unmapped, so an
         # id that still pointed at one would fail loudly instead of reading a stale vector.
-        labels = np.ascontiguousarray(rows[:, label_offset : label_offset + 8]).view("<u8").ravel()
-        live = (np.asarray(rows[:, offset_level0 + 2]) & 1) == 0
+        # In chunks, releasing pages as it goes, so the pass never holds the whole file.
+        labels = np.empty(count, dtype=np.uint64)
+        live = np.empty(count, dtype=bool)
+        for start in range(0, count, LABEL_PASS_ROWS):
+            chunk = rows[start : start + LABEL_PASS_ROWS]
+            labels[start : start + len(chunk)] = (
+                np.ascontiguousarray(chunk[:, label_offset : label_offset + 8]).view("<u8").ravel()
+            )
+            live[start : start + len(chunk)] = (np.asarray(chunk[:, offset_level0 + 2]) & 1) == 0
+            release_pages(rows)
         top = max(int(labels.max()) if count else 0, max(id_to_label.values(), default=0))
         if top > 4 * (count + len(id_to_label)) + 1_000_000:
             raise FerryError(
@@ -546,6 +570,7 @@ class ChromaDirectory:
             )
         label_to_row = np.full(top + 1, -1, dtype=np.int64)
         label_to_row[labels[live].astype(np.int64)] = np.nonzero(live)[0]
+        release_pages(rows)
         hnsw = _Hnsw(
             rows=rows,
             offset_data=offset_data,
