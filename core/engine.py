@@ -341,7 +341,7 @@ class MigrationEngine:
             progress.phase = Phase(row["status"])
             return CollectionResult(
                 name,
-                row["status"],
+                Phase.COMPLETED.value,  # a skipped collection is done: see skipped_reason
                 records_read=row["records_read"],
                 records_written=row["records_written"],
                 seconds=row["seconds"],
@@ -355,7 +355,8 @@ class MigrationEngine:
                 self.run_id, name, status=Phase.SKIPPED.value, skipped_reason=plan.skip_reason
             )
             self._emit("phase", name, f"skipped: {plan.skip_reason}", phase="skipped")
-            return CollectionResult(name, Phase.SKIPPED.value, skipped_reason=plan.skip_reason)
+            # Done, with nothing to do: the JSON contract says "completed" + skipped_reason.
+            return CollectionResult(name, Phase.COMPLETED.value, skipped_reason=plan.skip_reason)
 
         self._current = name
         started = self.clock()
