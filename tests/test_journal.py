@@ -51,3 +51,20 @@ def test_runs_checkpoints_and_controls_round_trip(tmp_path: Path) -> None:
     assert journal.take_request(run_id) == "cancel"
     assert journal.take_request(run_id) is None
     assert journal.get_run(run_id[:12])["run_id"] == run_id
+
+
+def test_an_edited_migration_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other side of the same check: the file changed after it was applied."""
+    import core.journal as journal_module
+
+    path = tmp_path / "j.sqlite3"
+    Journal(path).close()
+    edited = [
+        (version, name, sql + "\n-- an innocent-looking edit\n")
+        for version, name, sql in bundled_migrations()
+    ]
+    monkeypatch.setattr(journal_module, "bundled_migrations", lambda: edited)
+    with pytest.raises(FerryError, match="0001_init.sql was modified"):
+        Journal(path)
