@@ -11,9 +11,16 @@ from core.demo import build_demo_source, demo_paths
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("demo", help="build a demo source and migrate it")
+    parser = commands.add_parser("demo", help="open the TUI on a demo source, ready to migrate")
     parser.add_argument("--dir", metavar="PATH", help="where the demo data lives")
     parser.add_argument("--records", type=int, default=3000, help="records per collection")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        metavar="N",
+        help="records/s cap of the TUI demo run, so it can be watched (0: no cap)",
+    )
     parser.add_argument(
         "--headless", action="store_true", help="migrate without the TUI (what CI runs)"
     )
@@ -35,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             headless = True
         else:
-            return run_tui(state=args.state, source=source_uri, target=target_uri)
+            # Inventory shown, every demo collection selected: `m` starts the migration.
+            return run_tui(
+                state=args.state,
+                source=source_uri,
+                target=target_uri,
+                start="inventory",
+                select_all=True,
+                migrate_args=["--rate", str(args.rate)] if args.rate else None,
+            )
     from cli import main
 
     argv = ["migrate", "--from", source_uri, "--to", target_uri, "--yes"]

@@ -17,6 +17,8 @@ class AppContext:
     target_uri: str | None = None
     selected: list[str] = field(default_factory=list)
     run_id: str | None = None
+    # The router state file apps embed (core/router); shadow figures come from beside it.
+    router_state: Path | None = None
     _journal: Journal | None = None
 
     def journal(self) -> Journal:

@@ -1,0 +1,109 @@
+"""Render every screen of the real app to screenshots/<screen>.svg (120×40).
+
+Builds a small demo data set (real stdlib docstrings, core.demo) in a temporary directory,
+with its own config and journal, so it never reads or writes yours. Run it whenever a screen
+changes: `python scripts/screenshots.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SIZE = (120, 40)
+PER_COLLECTION = 400
+SCREEN_TIMEOUT = 20.0
+
+
+async def shoot(app, name: str, out: Path, prepare) -> None:  # type: ignore[no-untyped-def]
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(prepare(pilot), SCREEN_TIMEOUT)
+        await pilot.pause(0.2)
+        app.save_screenshot(str(out / f"{name}.svg"))
+    print(f"screenshots/{name}.svg")
+
+
+async def until(pilot, condition) -> None:  # type: ignore[no-untyped-def]
+    while not condition():
+        await pilot.pause(0.05)
+
+
+def until_mode(app, mode: str):  # type: ignore[no-untyped-def]
+    return lambda pilot: until(pilot, lambda: app.current_mode == mode)
+
+
+async def main() -> int:
+    out = ROOT / "screenshots"
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ferry-shots-") as tmp:
+        base = Path(tmp)
+        os.environ["FERRY_CONFIG"] = str(base / "config" / "profiles.toml")
+        os.environ["FERRY_STATE"] = str(base / "state" / "journal.sqlite3")
+        os.environ["ANONYMIZED_TELEMETRY"] = "False"
+        from core.demo import build_demo_source, demo_paths
+        from core.engine import MigrationOptions
+        from core.journal import Journal
+        from core.profiles import Profile, upsert_profile
+        from core.runner import migrate
+        from tui.app import FerryApp
+
+        source_dir, target_dir = demo_paths(base / "demo")
+        build_demo_source(source_dir, PER_COLLECTION)
+        source, target = f"chroma+file://{source_dir}", f"qdrant+edge://{target_dir}"
+        state = Path(os.environ["FERRY_STATE"])
+        upsert_profile(Profile("demo-chroma", source))
+        upsert_profile(Profile("demo-edge", target))
+        upsert_profile(
+            Profile("prod-qdrant", "qdrant+https://qdrant.example.com:6333", "QDRANT_API_KEY")
+        )
+
+        def text(app) -> str:  # type: ignore[no-untyped-def]
+            from tests.tui_helpers import screen_text
+
+            return screen_text(app)
+
+        app = FerryApp(state, source, target, start="connections")
+
+        async def tested(pilot) -> None:  # type: ignore[no-untyped-def]
+            await pilot.press("t")
+            await until(pilot, lambda: "✓ demo-chroma" in text(app))
+
+        await shoot(app, "connections", out, tested)
+
+        app = FerryApp(state, source, target, start="inventory", select_all=True)
+        await shoot(
+            app, "inventory", out, lambda pilot: until(pilot, lambda: "press m" in text(app))
+        )
+
+        await migrate(source, target, [], MigrationOptions(), Journal(state))
+        app = FerryApp(state, source, target, start="monitor")
+        await shoot(
+            app, "monitor", out, lambda pilot: until(pilot, lambda: "run completed" in text(app))
+        )
+
+        app = FerryApp(state, source, target, start="monitor")
+
+        async def keys(pilot) -> None:  # type: ignore[no-untyped-def]
+            await until(pilot, lambda: "run completed" in text(app))
+            await pilot.press("question_mark")
+            await until(pilot, lambda: "Everywhere" in text(app))
+
+        await shoot(app, "help", out, keys)
+
+        for mode in ("validation", "cutover"):  # the other issues' screens, or placeholders
+            app = FerryApp(state, source, target, start=mode)
+            settled = until_mode(app, mode)
+            try:
+                await asyncio.wait_for(shoot(app, mode, out, settled), SCREEN_TIMEOUT)
+            except TimeoutError:
+                print(f"screenshots/{mode}.svg: the screen did not settle; not written")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

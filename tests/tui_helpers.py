@@ -1,0 +1,140 @@
+"""What the pilot tests share: real data, and reading the screen the way a person does."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from textual.app import App
+from textual.pilot import Pilot
+
+from tests.conftest import make_chroma
+
+COLLECTIONS = {
+    "alpha-docs": {"n": 1500, "dim": 32, "metric": "cosine", "seed": 1},
+    "beta-notes": {"n": 1500, "dim": 32, "metric": "l2", "seed": 2},
+}
+
+
+def make_source(path: Path) -> str:
+    make_chroma(path, COLLECTIONS)
+    return f"chroma+file://{path}"
+
+
+def screen_text(app: App[Any]) -> str:
+    """The characters on the terminal right now, without colour: what a user reads."""
+    console = Console(
+        width=app.size.width,
+        height=app.size.height,
+        file=io.StringIO(),
+        record=True,
+        color_system=None,
+        legacy_windows=False,
+    )
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
+
+
+async def wait_for(
+    pilot: Pilot[Any], condition: Callable[[], Any], timeout: float = 30.0, what: str = ""
+) -> Any:
+    """Let the app run until `condition` holds (waiting on a fact, with a deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"not met within {timeout}s: {what}\n--- screen ---\n{screen_text(pilot.app)}"
+            )
+        await pilot.pause(0.05)
+
+
+async def wait_for_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str:
+    return await wait_for(
+        pilot, lambda: text in screen_text(pilot.app), timeout, f"{text!r} on screen"
+    ) and screen_text(pilot.app)
+
+
+FIXED_RUN_ID = "20250301-120000-f3rry0"
+FIXED_TS = 1740830400.0  # 2025-03-01 12:00:00 UTC
+
+
+def fixed_journal(
+    path: Path,
+    source: str = "chroma+file:///data/chroma",
+    target: str = "qdrant+edge:///data/qdrant",
+) -> str:
+    """A journal holding one finished run with fixed figures: the Monitor renders the same
+    every time (no clock, no pid, fixed ids and timestamps)."""
+    import sqlite3
+
+    from core.journal import Journal
+    from core.model import Event
+
+    journal = Journal(path)
+    run_id = journal.create_run(
+        "fixed-key",
+        source,
+        target,
+        ["alpha-docs", "beta-notes"],
+        {"source_id": "source_id", "document": "document"},
+        {"batch_size": 250, "workers": 2, "rate": None, "mode": "create"},
+    )
+    figures = [("alpha-docs", 1500, 2.1, 1.2e6, 714.3), ("beta-notes", 1500, 1.9, 1.1e6, 789.5)]
+    for name, total, seconds, byte_rate, average in figures:
+        journal.ensure_collection(run_id, name, name)
+        journal.update_collection(
+            run_id,
+            name,
+            status="completed",
+            total=total,
+            records_read=total,
+            records_written=total,
+            bytes_written=total * 140,
+            records_per_second=average,
+            average_records_per_second=average,
+            bytes_per_second=byte_rate,
+            eta_seconds=0,
+            seconds=seconds,
+            retries=1 if name == "beta-notes" else 0,
+        )
+    messages = [
+        ("phase", None, "run started"),
+        ("phase", "alpha-docs", "copying 1,500 records"),
+        ("phase", "alpha-docs", "completed: 1,500 records"),
+        ("phase", "beta-notes", "copying 1,500 records"),
+        ("retry", "beta-notes", "write failed (timed out); retry 1"),
+        ("phase", "beta-notes", "completed: 1,500 records"),
+        ("phase", None, "run completed"),
+    ]
+    for offset, (kind, collection, message) in enumerate(messages):
+        journal.add_event(Event(kind, run_id, collection, message, {}, ts=FIXED_TS + offset))
+    journal.set_run_status(run_id, "completed")
+    journal.close()
+    db = sqlite3.connect(path)
+    with db:
+        for table in ("runs", "run_collections", "events"):
+            db.execute(f"UPDATE {table} SET run_id = ? WHERE run_id = ?", (FIXED_RUN_ID, run_id))
+        db.execute(
+            "UPDATE runs SET pid = NULL, host = NULL, created_at = ?, updated_at = ?, "
+            "finished_at = ?",
+            (FIXED_TS, FIXED_TS + 6, FIXED_TS + 6),
+        )
+    db.close()
+    return FIXED_RUN_ID
+
+
+def fixed_profiles() -> None:
+    from core.profiles import Profile, upsert_profile
+
+    upsert_profile(Profile("local-chroma", "chroma+file:///data/chroma"))
+    upsert_profile(Profile("edge-target", "qdrant+edge:///data/qdrant"))
+    upsert_profile(
+        Profile("prod-qdrant", "qdrant+https://qdrant.example.com:6333", "QDRANT_API_KEY")
+    )

@@ -1,0 +1,366 @@
+"""The Ferry app shell: five screens on number keys, one journal poller, detached runs.
+
+Why it is shaped this way:
+
+* Each of the five screens is a Textual *mode* (its own screen stack), so switching with
+  `1`–`5` keeps every screen's state (cursor, selection, log) instead of rebuilding it.
+* The app never runs the engine. A migration is a detached ``ferry migrate`` process
+  (core.launcher) and the app is one more viewer of the journal: a single poll, in a worker
+  thread, rescheduled with `set_timer` when it finishes, so polls never pile up and a slow
+  disk never blocks a keypress. Quitting, or a dropped SSH connection, leaves the run going.
+* Validation and Cutover come with their own issues; they are imported only when first shown,
+  and a placeholder stands in while their module is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+
+from core import launcher
+from core.errors import FerryError
+from core.mapping import PayloadFields
+from core.plan import run_key
+from tui.commands import FerryCommands
+from tui.context import AppContext
+from tui.screens.help import HelpScreen
+from tui.screens.placeholder import PlaceholderScreen
+from tui.screens.quit import QuitScreen
+from tui.theme import FERRY_THEME
+from tui.widgets.figures import percent
+from tui.widgets.header import ShellHeader
+
+# (mode, title, module, class, issue) in number-key order.
+SCREENS: list[tuple[str, str, str, str, str]] = [
+    ("connections", "Connections", "tui.screens.connections", "ConnectionsScreen", ""),
+    ("inventory", "Inventory", "tui.screens.inventory", "InventoryScreen", ""),
+    ("monitor", "Monitor", "tui.screens.monitor", "MonitorScreen", ""),
+    ("validation", "Validation", "tui.screens.validation", "ValidationScreen", "Validation"),
+    ("cutover", "Cutover", "tui.screens.cutover", "CutoverScreen", "Cutover"),
+]
+ACTIVE = launcher.ACTIVE
+POLL_SECONDS = 0.25  # ~4 updates a second while a run is active
+IDLE_POLL_SECONDS = 1.0  # a finished run can still be resumed by someone else
+
+
+@dataclass
+class RunSnapshot:
+    """What one poll of the journal saw about the attached run."""
+
+    run: dict[str, Any]
+    state: str  # the run's status, or `interrupted` when its process died
+    collections: list[dict[str, Any]]
+    events: list[dict[str, Any]] = field(default_factory=list)  # new since the last poll
+
+    @property
+    def total(self) -> int:
+        return sum(int(c["total"] or 0) for c in self.collections)
+
+    @property
+    def written(self) -> int:
+        return sum(int(c["records_written"] or 0) for c in self.collections)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+class FerryApp(App[None]):
+    """`ferry`: Connections, Inventory, Monitor, Validation, Cutover on keys 1–5."""
+
+    CSS_PATH = "ferry.tcss"
+    TITLE = "ferry"
+    COMMANDS = App.COMMANDS | {FerryCommands}
+    BINDINGS = [
+        Binding("1", "go('connections')", "Connections", id="go.connections", show=False),
+        Binding("2", "go('inventory')", "Inventory", id="go.inventory", show=False),
+        Binding("3", "go('monitor')", "Monitor", id="go.monitor", show=False),
+        Binding("4", "go('validation')", "Validation", id="go.validation", show=False),
+        Binding("5", "go('cutover')", "Cutover", id="go.cutover", show=False),
+        Binding("question_mark", "help", "Keys", id="help", key_display="?"),
+        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("q", "quit_ferry", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        state: str | Path | None = None,
+        source: str | None = None,
+        target: str | None = None,
+        *,
+        start: str | None = None,
+        select_all: bool = False,
+        migrate_args: list[str] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.context = AppContext(
+            state_path=Path(state) if state else None, source_uri=source, target_uri=target
+        )
+        self.start = start
+        self.select_all = select_all
+        self.migrate_args = list(migrate_args or [])
+        self.poll_seconds = poll_seconds
+        self.snapshot: RunSnapshot | None = None
+        self.recent_events: deque[dict[str, Any]] = deque(maxlen=300)
+        self.launched: dict[str, launcher.Launched] = {}
+        self._last_event_id = 0
+        self._mode_history: list[str] = []
+        self._screens: dict[str, Screen[Any]] = {}
+        for mode, *_ in SCREENS:
+            self.add_mode(mode, self._factory(mode))
+        self.register_theme(FERRY_THEME)
+        self.theme = FERRY_THEME.name
+
+    # -- screens ----------------------------------------------------------------------------
+    def _factory(self, mode: str) -> Callable[[], Screen[Any]]:
+        def make() -> Screen[Any]:
+            screen = self._make_screen(mode)
+            self._screens[mode] = screen
+            return screen
+
+        return make
+
+    def _make_screen(self, mode: str) -> Screen[Any]:
+        _, title, module_name, class_name, issue = next(s for s in SCREENS if s[0] == mode)
+        try:
+            module = importlib.import_module(module_name)
+            screen_class = getattr(module, class_name)
+            return screen_class()
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                return PlaceholderScreen(title, f"The {title} screen failed to load: {exc}")
+            return PlaceholderScreen(title, f"{title}: coming with the {issue} issue.")
+        except Exception as exc:  # a half-written screen must not take the shell down
+            return PlaceholderScreen(
+                title, f"The {title} screen failed to load: {type(exc).__name__}: {exc}"
+            )
+
+    def screen_for(self, mode: str) -> Screen[Any] | None:
+        """The base screen of a mode, if it was shown once (screens are made lazily)."""
+        return self._screens.get(mode)
+
+    def on_mount(self) -> None:
+        start = self.start or (
+            "inventory" if self.context.source_uri and self.context.target_uri else "connections"
+        )
+        active = self._attach_on_start()
+        if active and not self.start:
+            start = "monitor"
+        first = self.read_journal()  # before any screen mounts: they all see the same facts
+        if first is not None:
+            self.apply_snapshot(first)
+        self.switch_mode(start)
+        self._mode_history = [start]
+        self.poll_now()
+
+    def _attach_on_start(self) -> bool:
+        """Attach to the most recent running run (else the latest run); say what is unfinished."""
+        journal = self.context.journal()
+        unfinished = launcher.unfinished_runs(journal)
+        running = [r for r in unfinished if r["state"] in ACTIVE]
+        if running:
+            self.attach(running[0]["run_id"])
+        else:
+            latest = journal.list_runs(1)
+            if latest:
+                self.attach(latest[0]["run_id"])
+        if unfinished:
+            names = ", ".join(f"{r['run_id']} ({r['state']})" for r in unfinished[:3])
+            more = f" +{len(unfinished) - 3}" if len(unfinished) > 3 else ""
+            self.notify(f"Unfinished runs: {names}{more}. Monitor → l lists them.", timeout=8)
+        return bool(running)
+
+    # -- the journal poller -----------------------------------------------------------------
+    def attach(self, run_id: str) -> None:
+        """Show this run on the Monitor and in the header from now on."""
+        if run_id != self.context.run_id:
+            self.context.run_id = run_id
+            self._last_event_id = 0
+            self.recent_events.clear()
+            self.snapshot = None
+            monitor = self.screen_for("monitor")
+            if monitor is not None and hasattr(monitor, "reset"):
+                monitor.reset()
+
+    def poll_now(self) -> None:
+        if self.is_running:  # a timer may fire while the app closes
+            self.run_worker(self._poll, group="journal-poll", exclusive=True, exit_on_error=False)
+
+    async def _poll(self) -> None:
+        delay = IDLE_POLL_SECONDS
+        try:
+            snapshot = await asyncio.to_thread(self.read_journal)
+            if snapshot is not None:
+                self.apply_snapshot(snapshot)
+                if snapshot.active:
+                    delay = self.poll_seconds
+        finally:
+            if self.is_running:
+                self.set_timer(delay, self.poll_now)
+
+    def read_journal(self) -> RunSnapshot | None:
+        """One look at the attached run (runs in a worker thread: SQLite reads only)."""
+        for launched in self.launched.values():
+            launched.exited()  # reap finished children so they are not zombies
+        run_id = self.context.run_id
+        if not run_id:
+            return None
+        journal = self.context.journal()
+        run = journal.get_run(run_id)
+        if run is None:
+            return None
+        events = journal.events(run_id, self._last_event_id)
+        if run_id != self.context.run_id:
+            return None  # attached elsewhere while we read
+        if events:
+            self._last_event_id = int(events[-1]["id"])
+        return RunSnapshot(run, launcher.run_state(run), journal.collections(run_id), events)
+
+    def apply_snapshot(self, snapshot: RunSnapshot) -> None:
+        if snapshot.run["run_id"] != self.context.run_id:
+            return
+        self.snapshot = snapshot
+        if not self.context.source_uri and not self.context.target_uri:
+            # Reopened with no profile chosen: the attached run says where from and to.
+            self.context.source_uri = snapshot.run["source_uri"]
+            self.context.target_uri = snapshot.run["target_uri"]
+        self.recent_events.extend(snapshot.events)
+        self.refresh_header()
+        monitor = self.screen_for("monitor")
+        if monitor is not None and hasattr(monitor, "show_snapshot"):
+            monitor.show_snapshot(snapshot)
+
+    def run_phase(self) -> str:
+        if self.snapshot is None:
+            return "no run"
+        done = percent(self.snapshot.written, self.snapshot.total)
+        return f"{self.snapshot.state} {done}"
+
+    def refresh_header(self) -> None:
+        try:
+            header = self.screen.query_one(ShellHeader)
+        except Exception:
+            return
+        header.source = self.context.source_uri
+        header.target = self.context.target_uri
+        header.phase = self.run_phase()
+        titles = {mode: title for mode, title, *_ in SCREENS}
+        header.screen_title = getattr(self.screen, "TITLE", None) or titles.get(
+            self.current_mode, ""
+        )
+
+    # -- starting and resuming runs ---------------------------------------------------------
+    def active_run_for(self, source: str, target: str, names: list[str]) -> str | None:
+        """A live run of exactly this migration: attach to it instead of starting a twin."""
+        journal = self.context.journal()
+        key = run_key(source, target, names, PayloadFields(), "create")
+        run = journal.latest_run(key)
+        if run and launcher.run_state(run) in ACTIVE:
+            return str(run["run_id"])
+        return None
+
+    async def launch_run(self, names: list[str]) -> str | None:
+        """Start `ferry migrate` detached for these collections and attach to its run."""
+        source, target = self.context.source_uri, self.context.target_uri
+        if not source or not target:
+            raise FerryError("choose a source and a target first", fix="Connections (1): f / o")
+        existing = self.active_run_for(source, target, names)
+        if existing:
+            self.attach(existing)
+            self.notify(f"Run {existing} is already going: attached to it.")
+            return existing
+        journal = self.context.journal()
+        launched = await asyncio.to_thread(
+            launcher.launch, source, target, names, journal.path, self.migrate_args
+        )
+        return await self._claimed(launched)
+
+    async def resume_run(self, run: dict[str, Any]) -> str | None:
+        """Relaunch an interrupted/cancelled/failed run: it resumes from its watermark."""
+        journal = self.context.journal()
+        launched = await asyncio.to_thread(launcher.resume, run, journal.path)
+        return await self._claimed(launched)
+
+    async def _claimed(self, launched: launcher.Launched) -> str | None:
+        journal = self.context.journal()
+        run_id = await asyncio.to_thread(launcher.find_launched_run, journal, launched, 600)
+        if run_id is None:
+            self.notify(
+                launcher.launch_failure(launched),
+                title="migration did not start",
+                severity="error",
+                timeout=15,
+            )
+            return None
+        self.launched[run_id] = launched
+        self.attach(run_id)
+        self.poll_now()
+        return run_id
+
+    # -- actions ----------------------------------------------------------------------------
+    def _modal_open(self) -> bool:
+        return isinstance(self.screen, ModalScreen)
+
+    def action_go(self, mode: str) -> None:
+        if self._modal_open() or mode == self.current_mode:
+            return
+        self._mode_history.append(mode)
+        del self._mode_history[:-20]
+        self.switch_mode(mode)
+
+    def action_back(self) -> None:
+        if self._modal_open():
+            return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        if len(self._mode_history) > 1:
+            self._mode_history.pop()
+            self.switch_mode(self._mode_history[-1])
+
+    def action_help(self) -> None:
+        if self._modal_open():
+            return
+        self.push_screen(HelpScreen(self.screen, list(self.BINDINGS)))
+
+    def action_quit_ferry(self) -> None:
+        if self._modal_open():
+            return
+        snapshot = self.snapshot
+        if snapshot is None or not snapshot.active:
+            self.exit()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "leave":
+                self.exit()
+            elif answer == "cancel":
+                self.context.journal().request(snapshot.run["run_id"], "cancel")
+                self.exit()
+
+        self.push_screen(QuitScreen(snapshot.run["run_id"], snapshot.state), answered)
+
+
+def run_tui(
+    state: str | None = None,
+    source: str | None = None,
+    target: str | None = None,
+    start: str | None = None,
+    select_all: bool = False,
+    migrate_args: list[str] | None = None,
+) -> int:
+    """Entry point of `ferry` and `ferry demo` (which caps the rate so the run can be watched)."""
+    FerryApp(
+        state, source, target, start=start, select_all=select_all, migrate_args=migrate_args
+    ).run()
+    return 0

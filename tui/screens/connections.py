@@ -1,0 +1,290 @@
+"""Connections (1): named profiles — add, edit, delete, test — and which is source / target.
+
+Profiles live in core.profiles (TOML, mode 0600). An API key is entered as the *name* of an
+environment variable; the screen never reads its value, so it cannot show or log it.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from core.connectors import PingResult
+from core.errors import FerryError
+from core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
+from tui.screens.base import FerryScreen
+from tui.screens.quit import AskScreen
+
+
+def describe_ping(profile: Profile, result: PingResult) -> Text:
+    """One line a person can act on: version, latency, auth — or the error."""
+    text = Text(no_wrap=False)
+    if result.ok:
+        text.append("✓ ", style="bold green")
+        text.append(profile.name, style="bold")
+        text.append(" · ")
+        parts = [
+            result.version or "version unknown",
+            f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "",
+            f"auth {result.auth}",
+            result.detail,
+        ]
+    else:
+        text.append("✗ ", style="bold red")
+        text.append(f"{profile.name}: ", style="bold")
+        parts = [result.detail or "failed", f"auth {result.auth}" if result.auth != "n/a" else ""]
+    text.append(" · ".join(p for p in parts if p))
+    return text
+
+
+class ProfileForm(ModalScreen[bool]):
+    """Add or edit a profile; saves it itself so a mistake is shown right here."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="profile.cancel"),
+        Binding("ctrl+s", "save", "Save", id="profile.save"),
+    ]
+
+    def __init__(self, profile: Profile | None = None) -> None:
+        super().__init__()
+        self.profile = profile
+
+    def compose(self) -> ComposeResult:
+        profile = self.profile or Profile("", "")
+        with Vertical(classes="dialog", id="profile-dialog"):
+            yield Static(
+                "Edit profile" if self.profile else "Add a profile", classes="dialog-title"
+            )
+            yield Label("Name")
+            yield Input(profile.name, placeholder="prod-qdrant", id="name", compact=True)
+            yield Label("URI")
+            yield Input(profile.uri, placeholder="qdrant+http://host:6333", id="uri", compact=True)
+            yield Label("API key: the NAME of an environment variable (never the key)")
+            yield Input(
+                profile.api_key_env, placeholder="QDRANT_API_KEY", id="api_key_env", compact=True
+            )
+            yield Static("", id="profile-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", id="save", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = not self.app.is_headless  # snapshots must not blink
+        self.query_one("#name", Input).focus()
+
+    @on(Input.Submitted)
+    def next_or_save(self, event: Input.Submitted) -> None:
+        order = ["name", "uri", "api_key_env"]
+        index = order.index(event.input.id or "name")
+        if index + 1 < len(order):
+            self.query_one(f"#{order[index + 1]}", Input).focus()
+        else:
+            self.action_save()
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        profile = Profile(
+            self.query_one("#name", Input).value.strip(),
+            self.query_one("#uri", Input).value.strip(),
+            self.query_one("#api_key_env", Input).value.strip(),
+        )
+        try:
+            upsert_profile(profile, replacing=self.profile.name if self.profile else None)
+        except FerryError as exc:
+            self.query_one("#profile-error", Static).update(Text(exc.one_line(), style="red"))
+            return
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ConnectionsScreen(FerryScreen):
+    TITLE = "Connections"
+    BINDINGS = [
+        Binding("a", "add", "Add", id="connections.add", tooltip="add a named profile"),
+        Binding("e", "edit", "Edit", id="connections.edit"),
+        Binding(
+            "t", "test", "Test", id="connections.test", tooltip="connect: version, latency, auth"
+        ),
+        Binding(
+            "f",
+            "use_source",
+            "From",
+            id="connections.source",
+            tooltip="use the highlighted profile as the source",
+        ),
+        Binding(
+            "o",
+            "use_target",
+            "To",
+            id="connections.target",
+            tooltip="use the highlighted profile as the target",
+        ),
+        Binding("d,delete", "delete", "Delete", id="connections.delete", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profiles: list[Profile] = []
+
+    def compose_body(self):  # type: ignore[no-untyped-def]
+        with Vertical(id="connections-body"):
+            yield Static("", id="roles")
+            table: DataTable[object] = DataTable(
+                id="profiles", cursor_type="row", zebra_stripes=True
+            )
+            yield table
+            yield Static(
+                "No test yet: highlight a profile and press t.", id="test-result", markup=False
+            )
+
+    def on_mount(self) -> None:
+        table = self.query_one("#profiles", DataTable)
+        table.add_column("Name", key="name")
+        table.add_column("Role", key="role", width=13)
+        table.add_column("Type", key="type")
+        table.add_column("Key from", key="key")
+        table.add_column("URI", key="uri")  # last: long, and the table scrolls sideways
+        self.reload()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.show_roles()
+
+    # -- data -------------------------------------------------------------------------------
+    def reload(self, keep: str | None = None) -> None:
+        table = self.query_one("#profiles", DataTable)
+        try:
+            self.profiles = load_profiles()
+        except FerryError as exc:
+            self.profiles = []
+            self.notify(exc.one_line(), severity="error")
+        table.clear()
+        for profile in self.profiles:
+            try:
+                kind = profile.kind
+            except FerryError:
+                kind = "?"
+            table.add_row(
+                profile.name,
+                self.role(profile),
+                kind,
+                profile.api_key_env or "—",
+                profile.uri,
+                key=profile.name,
+            )
+        result = self.query_one("#test-result", Static)
+        if not self.profiles:
+            result.update(
+                "No profiles yet: press a to add one (they are saved in your config dir)."
+            )
+        elif str(result.render()).startswith("No profiles"):
+            result.update("Highlight a profile: t tests it, f makes it the source, o the target.")
+        if keep and keep in {p.name for p in self.profiles}:
+            table.move_cursor(row=table.get_row_index(keep))
+        self.show_roles()
+
+    def role(self, profile: Profile) -> str:
+        context = self.ferry.context
+        roles = []
+        if context.source_uri == profile.connect_uri():
+            roles.append("source")
+        if context.target_uri == profile.connect_uri():
+            roles.append("target")
+        return "+".join(roles) or ""
+
+    def show_roles(self) -> None:
+        context = self.ferry.context
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("From ", style="bold")
+        text.append(context.source_uri or "— (f on a profile)")
+        text.append("\nTo   ", style="bold")
+        text.append(context.target_uri or "— (o on a profile)")
+        self.query_one("#roles", Static).update(text)
+        table = self.query_one("#profiles", DataTable)
+        for profile in self.profiles:
+            if profile.name in table.rows:
+                table.update_cell(profile.name, "role", self.role(profile))
+
+    def highlighted(self) -> Profile | None:
+        table = self.query_one("#profiles", DataTable)
+        if not self.profiles or table.cursor_row < 0:
+            return None
+        row_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        return next((p for p in self.profiles if p.name == row_key.value), None)
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_add(self) -> None:
+        self.app.push_screen(ProfileForm(), lambda saved: saved and self.reload())
+
+    def action_edit(self) -> None:
+        profile = self.highlighted()
+        if profile is None:
+            self.notify("No profile to edit: press a to add one.")
+            return
+
+        def saved(ok: bool | None) -> None:
+            if ok:
+                self.reload()
+
+        self.app.push_screen(ProfileForm(profile), saved)
+
+    def action_delete(self) -> None:
+        profile = self.highlighted()
+        if profile is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                delete_profile(profile.name)
+                self.reload()
+                self.notify(f"Deleted profile {profile.name}.")
+
+        self.app.push_screen(AskScreen(f"Delete profile {profile.name}?", yes="Delete"), answered)
+
+    def action_test(self) -> None:
+        profile = self.highlighted()
+        if profile is None:
+            self.notify("No profile to test: press a to add one.")
+            return
+        self.query_one("#test-result", Static).update(f"Testing {profile.name}…")
+        self.run_test_worker(profile)
+
+    @work(exclusive=True, group="test-profile")
+    async def run_test_worker(self, profile: Profile) -> None:
+        result = await ping_profile(profile)
+        self.query_one("#test-result", Static).update(describe_ping(profile, result))
+
+    def _use(self, role: str) -> None:
+        profile = self.highlighted()
+        if profile is None:
+            self.notify("No profile: press a to add one.")
+            return
+        try:
+            profile.check()
+        except FerryError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        if role == "source":
+            self.ferry.context.source_uri = profile.connect_uri()
+        else:
+            self.ferry.context.target_uri = profile.connect_uri()
+        self.ferry.context.selected = []
+        self.show_roles()
+        self.ferry.refresh_header()
+        self.notify(f"{profile.name} is the {role}. Inventory (2) lists its collections.")
+
+    def action_use_source(self) -> None:
+        self._use("source")
+
+    def action_use_target(self) -> None:
+        self._use("target")

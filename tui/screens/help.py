@@ -1,0 +1,47 @@
+"""`?`: every key of the screen underneath and of the shell, with what it does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+KEY_NAMES = {"question_mark": "?", "escape": "esc", "delete": "del"}
+
+
+def describe(bindings: list[BindingType]) -> list[tuple[str, str]]:
+    """(keys, description) for every described Binding, keys joined the way users type them."""
+    rows = []
+    for binding in bindings:
+        if isinstance(binding, Binding) and binding.description:
+            keys = binding.key_display or ",".join(
+                KEY_NAMES.get(k, k) for k in binding.key.split(",")
+            )
+            rows.append((keys, binding.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss", "Close", id="help.close"),
+    ]
+
+    def __init__(self, screen: Screen[object], app_bindings: list[BindingType]) -> None:
+        super().__init__()
+        self.title_text = getattr(screen, "TITLE", "") or type(screen).__name__
+        self.screen_rows = describe(list(getattr(screen, "BINDINGS", [])))
+        self.app_rows = describe(app_bindings)
+
+    def compose(self) -> ComposeResult:
+        lines = [f"[b]{self.title_text}[/b]"]
+        lines += [f"  [b]{keys:>10}[/b]  {text}" for keys, text in self.screen_rows]
+        lines += ["", "[b]Everywhere[/b]"]
+        lines += [f"  [b]{keys:>10}[/b]  {text}" for keys, text in self.app_rows]
+        lines += ["", "  [dim]ctrl+p: command palette · esc: close[/dim]"]
+        with Vertical(classes="dialog", id="help-dialog"), VerticalScroll():
+            yield Static("\n".join(lines), id="help-text", markup=True)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(result)

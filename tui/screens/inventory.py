@@ -1,0 +1,372 @@
+"""Inventory (2): the source's collections beside the target's, the plan, and the start key.
+
+The inventory *is* the plan: `core.plan.build_plan` describes both sides, checks
+compatibility and writes the complexity/risk notes, so what this screen shows is exactly what
+`ferry migrate` will check before its first write. Selecting collections updates the plan
+summary and its preflight warnings below the table; `m` starts the run (detached).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from core.connectors import WriteMode, open_connector
+from core.errors import FerryError
+from core.mapping import PayloadFields
+from core.model import CollectionInfo
+from core.plan import CollectionPlan, assess, build_plan
+from tui.screens.base import FerryScreen
+from tui.widgets.figures import count, short_count, short_uri
+
+COLUMNS = [  # (key, label, width): fixed, so the table never reflows; fits 80 columns
+    ("sel", " ", 1),
+    ("name", "Collection", None),
+    ("count", "Count", 8),
+    ("dim", "Dim", 4),
+    ("metric", "Metric", 6),
+    ("keys", "Keys", 4),
+    ("ef", "Embed", 7),
+    ("target", "Target", 8),
+    ("risk", "Risk", 6),
+]
+
+
+@dataclass
+class Inventory:
+    """What one load found: the source's facts, and per collection its plan."""
+
+    source_summary: str
+    plans: list[CollectionPlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    has_target: bool = False
+
+
+async def load_inventory(source_uri: str, target_uri: str | None, owned: Any) -> Inventory:
+    """Describe the source (and, with a target, plan every collection against it)."""
+    source = open_connector(source_uri)
+    target = open_connector(target_uri) if target_uri else None
+    try:
+        ping = await source.ping()
+        if not ping.ok:
+            raise FerryError(ping.detail or "the source did not answer", where=source_uri)
+        summary = f"{source.kind}, {brief(ping.version or 'version unknown')}"
+        if target is not None:
+            plan = await build_plan(
+                source, target, None, WriteMode.CREATE, PayloadFields(), owned=owned
+            )
+            return Inventory(summary, plan.collections, plan.warnings, has_target=True)
+        plans = []
+        for name in await source.list_collections():
+            info = await source.describe(name)
+            plans.append(assess(info, await _sample(source, name), "qdrant"))
+        return Inventory(summary, plans)
+    finally:
+        await source.close()
+        if target is not None:
+            await target.close()
+
+
+async def _sample(source: Any, name: str) -> list[str]:
+    reader = source.read(name, None, 200)
+    try:
+        async for batch in reader:
+            return list(batch.ids)
+    finally:
+        await reader.aclose()
+    return []
+
+
+def brief(text: str) -> str:
+    """The first clause of a long version string, without its parenthesised detail."""
+    return re.sub(r"\s*\([^)]*\)", "", text.split(";")[0]).strip()
+
+
+def target_cell(plan: CollectionPlan, has_target: bool) -> Text:
+    if not has_target:
+        return Text("—", style="dim")
+    if plan.error:
+        return Text("✗ clash", style="bold red")
+    if plan.skip_reason:
+        return Text("skip", style="yellow")
+    if plan.target_exists:
+        return Text("exists ✓", style="yellow" if plan.warnings else "green")
+    return Text("new", style="green")
+
+
+def risk_cell(plan: CollectionPlan) -> Text:
+    style = {"low": "green", "medium": "yellow", "high": "bold red"}[plan.complexity]
+    return Text(plan.complexity, style=style)
+
+
+def metric_of(info: CollectionInfo) -> str:
+    return info.metric.value if info.metric else "?"
+
+
+class InventoryScreen(FerryScreen):
+    TITLE = "Inventory"
+    BINDINGS = [
+        Binding("space", "toggle", "Select", id="inventory.toggle", key_display="space"),
+        Binding("a", "select_all", "All/none", id="inventory.all"),
+        Binding(
+            "m",
+            "migrate",
+            "Migrate",
+            id="inventory.migrate",
+            tooltip="start the selected collections in a detached process",
+        ),
+        Binding("r", "refresh", "Refresh", id="inventory.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inventory: Inventory | None = None
+        self.selected: set[str] = set()
+        self.loaded_for: tuple[str | None, str | None] | None = None
+        self.starting = False
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="inventory-body"):
+            yield Static("", id="inventory-source", markup=False)
+            yield DataTable(id="collections", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="inventory-detail", markup=False)
+            yield Static("", id="plan-summary", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#collections", DataTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        table.focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        context = self.ferry.context
+        if self.loaded_for is not None and self.loaded_for != (
+            context.source_uri,
+            context.target_uri,
+        ):
+            self.load()
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self) -> None:
+        context = self.ferry.context
+        self.loaded_for = (context.source_uri, context.target_uri)
+        status = self.query_one("#inventory-source", Static)
+        if not context.source_uri:
+            status.update("No source yet: choose one on Connections (1) with f.")
+            self.query_one("#collections", DataTable).clear()
+            self.inventory = None
+            self.show_plan()
+            return
+        status.update(f"Reading {short_uri(context.source_uri)}…")
+        self.load_worker(context.source_uri, context.target_uri)
+
+    @work(exclusive=True, group="inventory")
+    async def load_worker(self, source_uri: str, target_uri: str | None) -> None:
+        journal = self.ferry.context.journal()
+
+        def owned(name: str) -> bool:
+            return bool(target_uri) and journal.target_owned(target_uri or "", name)
+
+        try:
+            inventory = await load_inventory(source_uri, target_uri, owned)
+        except FerryError as exc:
+            self.query_one("#inventory-source", Static).update(Text(f"✗ {exc.one_line()}", "red"))
+            return
+        except Exception as exc:  # a driver's own error: one line, never a traceback
+            self.query_one("#inventory-source", Static).update(
+                Text(f"✗ {type(exc).__name__}: {exc}".splitlines()[0], "red")
+            )
+            return
+        self.show_inventory(inventory)
+
+    def show_inventory(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        names = [p.source.name for p in inventory.plans]
+        context = self.ferry.context
+        if self.ferry.select_all and not context.selected:
+            context.selected = [
+                p.source.name for p in inventory.plans if not p.error and not p.skip_reason
+            ]
+            self.ferry.select_all = False
+        self.selected = {n for n in context.selected if n in names}
+        table = self.query_one("#collections", DataTable)
+        table.clear()
+        for plan in inventory.plans:
+            info = plan.source
+            table.add_row(
+                self._mark(info.name),
+                info.name,
+                Text(short_count(info.count), justify="right"),
+                str(info.dimension or "?"),
+                metric_of(info),
+                str(len(info.metadata_keys)),
+                info.embedding_function or "—",
+                target_cell(plan, inventory.has_target),
+                risk_cell(plan),
+                key=info.name,
+            )
+        target = (
+            short_uri(context.target_uri) if context.target_uri else "no target (o on Connections)"
+        )
+        self.query_one("#inventory-source", Static).update(
+            Text.assemble(
+                ("From ", "bold"),
+                f"{short_uri(context.source_uri)} ({inventory.source_summary})",
+                ("\nTo   ", "bold"),
+                target,
+            )
+        )
+        self.show_detail()
+        self.show_plan()
+
+    def _mark(self, name: str) -> Text:
+        return Text("✓", style="bold green") if name in self.selected else Text("·", style="dim")
+
+    # -- details and plan -------------------------------------------------------------------
+    def highlighted(self) -> CollectionPlan | None:
+        if self.inventory is None or not self.inventory.plans:
+            return None
+        table = self.query_one("#collections", DataTable)
+        row = table.cursor_row
+        if row < 0 or row >= len(self.inventory.plans):
+            return None
+        key = table.coordinate_to_cell_key((row, 0)).row_key.value
+        return next((p for p in self.inventory.plans if p.source.name == key), None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_toggle()
+
+    def show_detail(self) -> None:
+        plan = self.highlighted()
+        detail = self.query_one("#inventory-detail", Static)
+        if plan is None:
+            detail.update("")
+            return
+        info = plan.source
+        text = Text(no_wrap=False)
+        text.append(info.name, style="bold")
+        keys = ", ".join(info.metadata_keys) or "none"
+        text.append(f" · keys: {keys}")
+        schema = info.facts.get("schema")
+        if schema:
+            text.append(f" · Chroma schema: {brief(str(schema))}")
+        if plan.target is not None:
+            text.append(
+                f" · target: {count(plan.target.count)} × {plan.target.dimension or '?'} "
+                f"{metric_of(plan.target)}"
+            )
+        for note in plan.notes:
+            text.append(f"\n  {note}", style="dim")
+        for warning in plan.warnings:
+            text.append(f"\n  ! {warning}", style="yellow")
+        if plan.skip_reason:
+            text.append(f"\n  skip: {plan.skip_reason}", style="yellow")
+        if plan.error:
+            text.append(f"\n  ✗ {plan.error}", style="bold red")
+        detail.update(text)
+
+    def chosen(self) -> list[CollectionPlan]:
+        if self.inventory is None:
+            return []
+        return [p for p in self.inventory.plans if p.source.name in self.selected]
+
+    def show_plan(self) -> None:
+        summary = self.query_one("#plan-summary", Static)
+        chosen = self.chosen()
+        if not chosen:
+            summary.update(Text("Plan: nothing selected — space selects, a selects all.", "dim"))
+            return
+        records = sum(p.source.count for p in chosen)
+        megabytes = sum(p.source.count * (p.source.dimension or 0) * 4 for p in chosen) / 1e6
+        text = Text()
+        text.append("Plan ", style="bold")
+        text.append(
+            f"{len(chosen)} collection(s) · {count(records)} records · ~{megabytes:,.0f} MB"
+        )
+        errors = [f"{p.source.name}: {p.error}" for p in chosen if p.error]
+        warnings = list(self.inventory.warnings if self.inventory else [])
+        warnings += [f"{p.source.name}: {w}" for p in chosen for w in p.warnings]
+        for warning in warnings[:3]:
+            text.append(f"\n! {warning}", style="yellow")
+        if len(warnings) > 3:
+            text.append(f"\n! … {len(warnings) - 3} more", style="yellow")
+        for error in errors[:2]:
+            text.append(f"\n✗ {error}", style="bold red")
+        if errors:
+            text.append("\nFix the errors above before starting.", style="red")
+        elif not self.ferry.context.target_uri:
+            text.append("\nChoose a target on Connections (1) with o.", style="yellow")
+        else:
+            text.append("  — press m to migrate", style="bold green")
+        summary.update(text)
+
+    # -- actions ----------------------------------------------------------------------------
+    def _store_selection(self) -> None:
+        order = [p.source.name for p in self.inventory.plans] if self.inventory else []
+        self.ferry.context.selected = [n for n in order if n in self.selected]
+        table = self.query_one("#collections", DataTable)
+        for name in order:
+            table.update_cell(name, "sel", self._mark(name))
+        self.show_plan()
+
+    def action_toggle(self) -> None:
+        plan = self.highlighted()
+        if plan is None:
+            return
+        self.selected ^= {plan.source.name}
+        self._store_selection()
+
+    def action_select_all(self) -> None:
+        if self.inventory is None:
+            return
+        every = {p.source.name for p in self.inventory.plans}
+        self.selected = set() if self.selected >= every else every
+        self._store_selection()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_migrate(self) -> None:
+        chosen = self.chosen()
+        if self.starting:
+            return
+        if not chosen:
+            self.notify("Select collections first (space, or a for all).", severity="warning")
+            return
+        if not self.ferry.context.target_uri:
+            self.notify("Choose a target on Connections (1) with o.", severity="warning")
+            return
+        errors = [p for p in chosen if p.error]
+        if errors:
+            self.notify(f"{errors[0].source.name}: {errors[0].error}", severity="error")
+            return
+        self.start_worker([p.source.name for p in chosen])
+
+    @work(exclusive=True, group="launch")
+    async def start_worker(self, names: list[str]) -> None:
+        self.starting = True
+        summary = self.query_one("#plan-summary", Static)
+        summary.update(Text(f"Starting ferry migrate for {len(names)} collection(s)…", "bold"))
+        try:
+            run_id = await self.ferry.launch_run(names)
+        except FerryError as exc:
+            self.notify(exc.one_line(), severity="error")
+            run_id = None
+        finally:
+            self.starting = False
+            self.show_plan()
+        if run_id:
+            self.ferry.action_go("monitor")

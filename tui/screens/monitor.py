@@ -1,0 +1,291 @@
+"""Monitor (3): the attached run, live — bars, rates, a throughput sparkline, the event log.
+
+The screen never polls by itself: the app's single journal poller hands it a `RunSnapshot`
+about four times a second, and the screen updates the widgets it already has (a bar's
+progress, a label's text, a few log lines). Nothing is rebuilt, so the cursor and the log's
+scroll position survive, and drawing costs the engine process nothing: it is another process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Log, ProgressBar, Sparkline, Static
+
+from tui.screens.base import FerryScreen
+from tui.screens.quit import AskScreen
+from tui.screens.runs import RunsScreen
+from tui.widgets.figures import count, duration, megabytes_per_second, rate
+
+SPARKLINE_SAMPLES = 120  # 30 s at four polls a second
+LOG_KINDS = {"phase", "retry", "error", "warning", "info"}
+STATUS_STYLE = {
+    "running": "green",
+    "paused": "yellow",
+    "completed": "cyan",
+    "skipped": "dim",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "pending": "dim",
+    "interrupted": "bold red",
+}
+RESUMABLE = {"interrupted", "cancelled", "failed"}
+
+
+class CollectionRow(Horizontal):
+    """One collection: name, bar, figures. Updated in place, never recreated."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(classes="collection-row")
+        self.collection = name
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.collection, classes="collection-name")
+        yield ProgressBar(total=1, show_eta=False, classes="collection-bar")
+        yield Static("", classes="collection-figures")
+
+    def show(self, row: dict[str, Any]) -> None:
+        total = int(row["total"] or 0)
+        written = int(row["records_written"] or 0)
+        status = str(row["status"])
+        bar = self.query_one(ProgressBar)
+        if total == 0 and status in {"completed", "skipped"}:
+            bar.update(total=1, progress=1)
+        else:
+            bar.update(total=max(total, 1), progress=min(written, max(total, 1)))
+        figures = Text(no_wrap=True, overflow="ellipsis")
+        figures.append(f"{count(written)}/{count(total)} ")
+        figures.append(status, style=STATUS_STYLE.get(status, ""))
+        if status == "running":
+            figures.append(f" {rate(row['records_per_second'])}")
+        self.query_one(".collection-figures", Static).update(figures)
+
+
+class MonitorScreen(FerryScreen):
+    TITLE = "Monitor"
+    BINDINGS = [
+        Binding(
+            "p",
+            "pause",
+            "Pause/resume",
+            id="monitor.pause",
+            tooltip="ask the engine process to pause or resume",
+        ),
+        Binding(
+            "r",
+            "resume",
+            "Resume",
+            id="monitor.resume",
+            tooltip="resume a paused run, or relaunch an interrupted one",
+        ),
+        Binding(
+            "c",
+            "cancel_run",
+            "Cancel",
+            id="monitor.cancel",
+            tooltip="stop the run; it can be resumed later",
+        ),
+        Binding("l", "runs", "Runs", id="monitor.runs", tooltip="list runs and attach to one"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, CollectionRow] = {}
+        self.samples: deque[float] = deque(maxlen=SPARKLINE_SAMPLES)
+        self.state: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="monitor-body"):
+            yield Static(
+                "No run attached: start one from Inventory (2) with m, or l to list runs.",
+                id="run-line",
+                markup=False,
+            )
+            with Horizontal(id="overall-row"):
+                yield Label("Overall", classes="collection-name")
+                yield ProgressBar(total=1, show_eta=False, id="overall")
+                yield Static("", id="overall-figures")
+            yield Vertical(id="collection-rows")
+            yield Static("", id="rates", markup=False)
+            yield Sparkline([], id="throughput")
+            yield Log(id="events", max_lines=500, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        snapshot = self.ferry.snapshot
+        if snapshot is not None:
+            self.write_events(list(self.ferry.recent_events))
+            self.call_after_refresh(self.show_snapshot, snapshot, False)
+
+    # -- updates from the app's poller -------------------------------------------------------
+    def reset(self) -> None:
+        """Another run was attached: forget the previous one's rows, samples and log."""
+        for row in self.rows.values():
+            row.remove()
+        self.rows.clear()
+        self.samples.clear()
+        self.state = None
+        if self.is_mounted:
+            self.query_one("#throughput", Sparkline).data = []
+            self.query_one("#events", Log).clear()
+
+    def show_snapshot(self, snapshot: Any, with_events: bool = True) -> None:
+        if not self.is_mounted:
+            return
+        run = snapshot.run
+        collections = snapshot.collections
+        container = self.query_one("#collection-rows", Vertical)
+        for row in collections:
+            widget = self.rows.get(row["name"])
+            if widget is None:
+                widget = self.rows[row["name"]] = CollectionRow(row["name"])
+                container.mount(widget)
+                widget.call_after_refresh(widget.show, row)
+            else:
+                widget.show(row)
+        total, written = snapshot.total, snapshot.written
+        overall = self.query_one("#overall", ProgressBar)
+        if total == 0 and snapshot.state == "completed":
+            overall.update(total=1, progress=1)
+        else:
+            overall.update(total=max(total, 1), progress=min(written, max(total, 1)))
+        self.query_one("#overall-figures", Static).update(f"{count(written)}/{count(total)}")
+        running = [c for c in collections if c["status"] == "running"]
+        now = sum(float(c["records_per_second"] or 0) for c in running) if snapshot.active else 0.0
+        byte_rate = (
+            sum(float(c["bytes_per_second"] or 0) for c in running) if snapshot.active else 0
+        )
+        seconds = sum(float(c["seconds"] or 0) for c in collections)
+        average = (
+            sum(float(c["average_records_per_second"] or 0) for c in running)
+            if running and snapshot.active
+            else (written / seconds if seconds > 0 else 0.0)
+        )
+        remaining = max(total - written, 0)
+        eta = 0.0 if remaining == 0 else (remaining / now if now > 0 else None)
+        retries = sum(int(c["retries"] or 0) for c in collections)
+        errors = sum(int(c["errors"] or 0) for c in collections)
+        rates = Text(no_wrap=True, overflow="ellipsis")
+        rates.append("now ", style="dim")
+        rates.append(rate(now), style="bold")
+        rates.append("  avg ", style="dim")
+        rates.append(rate(average))
+        rates.append(f"  {megabytes_per_second(byte_rate)}")
+        rates.append("  ETA ", style="dim")
+        rates.append(duration(eta) if snapshot.active else "—")
+        rates.append("  retries ", style="dim")
+        rates.append(str(retries), style="yellow" if retries else "")
+        rates.append("  errors ", style="dim")
+        rates.append(str(errors), style="bold red" if errors else "")
+        self.query_one("#rates", Static).update(rates)
+        if snapshot.state == "running":
+            self.samples.append(now)
+            self.query_one("#throughput", Sparkline).data = list(self.samples)
+        self.query_one("#run-line", Static).update(self.run_line(run, snapshot.state))
+        if with_events:
+            self.write_events(snapshot.events)
+        if snapshot.state != self.state:
+            self.state = snapshot.state
+            self.refresh_bindings()
+
+    def run_line(self, run: dict[str, Any], state: str) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Run ", style="bold")
+        text.append(f"{run['run_id']}  ")
+        text.append(state, style=STATUS_STYLE.get(state, ""))
+        hint = {
+            "interrupted": "  its process died — r resumes from the watermark",
+            "cancelled": "  r resumes from the watermark",
+            "failed": "  see the log; r retries",
+            "paused": "  p or r resumes",
+            "running": "  p pauses · c cancels · q leaves it running",
+        }.get(state, "")
+        text.append(hint, style="dim")
+        return text
+
+    def write_events(self, events: list[dict[str, Any]]) -> None:
+        log = self.query_one("#events", Log)
+        lines = []
+        for event in events:
+            if event["kind"] not in LOG_KINDS:
+                continue
+            stamp = time.strftime("%H:%M:%S", time.localtime(float(event["ts"])))
+            where = event["collection"] or "run"
+            lines.append(f"{stamp} {event['kind']:<7} {where}: {event['message']}")
+        if lines:
+            log.write_lines(lines)
+
+    # -- actions ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        state = self.ferry.snapshot.state if self.ferry.snapshot else None
+        if action == "pause":
+            return state in {"running", "paused"}
+        if action == "cancel_run":
+            return state in {"running", "paused", "pending"}
+        if action == "resume":
+            return state == "paused" or state in RESUMABLE
+        return True
+
+    def _run_id(self) -> str | None:
+        return self.ferry.snapshot.run["run_id"] if self.ferry.snapshot else None
+
+    def _log(self, message: str) -> None:
+        self.query_one("#events", Log).write_line(message)
+
+    def action_pause(self) -> None:
+        run_id, state = self._run_id(), self.state
+        if not run_id or state not in {"running", "paused"}:
+            return
+        command = "resume" if state == "paused" else "pause"
+        self.ferry.context.journal().request(run_id, command)
+        self._log(f"{command} requested…")
+
+    def action_resume(self) -> None:
+        run_id, state = self._run_id(), self.state
+        if not run_id:
+            return
+        if state == "paused":
+            self.ferry.context.journal().request(run_id, "resume")
+            self._log("resume requested…")
+        elif state in RESUMABLE and self.ferry.snapshot is not None:
+            self._log("relaunching ferry migrate: it resumes from the watermark…")
+            self.relaunch(dict(self.ferry.snapshot.run))
+
+    @work(exclusive=True, group="relaunch")
+    async def relaunch(self, run: dict[str, Any]) -> None:
+        run_id = await self.ferry.resume_run(run)
+        if run_id:
+            self._log(f"run {run_id} resumed in a new process")
+
+    def action_cancel_run(self) -> None:
+        run_id = self._run_id()
+        if not run_id or self.state not in {"running", "paused", "pending"}:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.ferry.context.journal().request(run_id, "cancel")
+                self._log("cancel requested…")
+
+        self.app.push_screen(
+            AskScreen(
+                f"Cancel run {run_id}? What is written stays; r resumes it later.",
+                yes="Cancel the run",
+                no="Keep it running",
+            ),
+            answered,
+        )
+
+    def action_runs(self) -> None:
+        def chosen(run_id: str | None) -> None:
+            if run_id:
+                self.ferry.attach(run_id)
+                self.ferry.poll_now()
+
+        self.app.push_screen(RunsScreen(), chosen)

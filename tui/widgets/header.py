@@ -1,0 +1,42 @@
+"""The one-line shell header: where from, where to, and what the attached run is doing."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tui.widgets.figures import short_uri
+
+PHASE_STYLE = {
+    "running": "bold green",
+    "paused": "bold yellow",
+    "completed": "bold cyan",
+    "interrupted": "bold red",
+    "failed": "bold red",
+    "cancelled": "yellow",
+}
+
+
+class ShellHeader(Static):
+    """`ferry  source → target   run phase · screen`, updated by reactive values."""
+
+    source: reactive[str | None] = reactive(None)
+    target: reactive[str | None] = reactive(None)
+    phase: reactive[str] = reactive("no run")
+    screen_title: reactive[str] = reactive("")
+
+    def on_resize(self) -> None:
+        self.refresh()  # the route is cut to fit the width: redo it when the width changes
+
+    def render(self) -> Text:
+        left = Text.assemble((" ferry ", "bold reverse"), (f" {self.screen_title} ", "bold"))
+        phase = Text(f" {self.phase} ", style=PHASE_STYLE.get(self.phase.split()[0], "dim"))
+        room = self.size.width - left.cell_len - phase.cell_len - 2
+        route = f"{short_uri(self.source)} → {short_uri(self.target)}"
+        if len(route) > room:
+            route = f"{short_uri(self.source, 1)} → {short_uri(self.target, 1)}"
+        if room < len(route):  # the phase always shows; the route gives way, from its start
+            route = "…" + route[len(route) - max(room - 1, 0) :] if room > 1 else ""
+        gap = max(self.size.width - left.cell_len - phase.cell_len - len(route) - 1, 1)
+        return Text.assemble(left, " ", route, " " * gap, phase, no_wrap=True)
