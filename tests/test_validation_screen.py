@@ -14,6 +14,7 @@ import pytest
 import qdrant_edge as qe
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
+from textual.worker import WorkerCancelled
 
 from core.engine import MigrationOptions
 from core.journal import Journal
@@ -80,7 +81,13 @@ def rows(table: DataTable[Any]) -> list[list[str]]:
 
 
 async def settle(app: App[None], pilot: Any) -> None:
-    await app.workers.wait_for_complete()
+    """Wait for the workers; one superseded by an exclusive newer one ends cancelled."""
+    for _ in range(20):
+        try:
+            await app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            continue
     await pilot.pause()
 
 
