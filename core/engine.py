@@ -265,7 +265,9 @@ class MigrationEngine:
         for plan in self.plans:  # every collection visible, with its total, from the start
             row = self.journal.ensure_collection(self.run_id, plan.source.name, plan.target_name)
             if row["status"] == Phase.PENDING.value:
-                self.journal.update_collection(self.run_id, plan.source.name, total=plan.source.count)
+                self.journal.update_collection(
+                    self.run_id, plan.source.name, total=plan.source.count
+                )
         self._emit("phase", None, "run started", phase=Phase.RUNNING.value)
         results: list[CollectionResult] = []
         for plan in self.plans:
