@@ -514,39 +514,40 @@ class MigrationEngine:
         progress = self.progress[name]
         batch_size = min(options.batch_size, self.target.max_batch_size() or options.batch_size)
 
-        async def reader() -> None:
+        async def read_into_queue() -> None:
             seq = 0
             cursor = watermark
             attempts = 0
-            try:
-                while True:
-                    stream = self.source.read(name, cursor, batch_size)
-                    try:
-                        async for batch in stream:
-                            attempts = 0
-                            if not await self.control.gate():
-                                return
-                            if self._limiter is not None:
-                                await self._take_rate(len(batch))
-                            progress.records_read += len(batch)
-                            await queue.put((seq, batch))
-                            seq += 1
-                            cursor = batch.cursor_after
-                        return
-                    except TransientError as exc:
-                        attempts += 1
-                        progress.retries += 1
-                        if attempts >= options.max_attempts:
-                            raise
-                        self._emit("retry", name, f"read failed ({exc}); retry {attempts}")
-                        await asyncio.sleep(
-                            min(options.retry_initial * 2**attempts, options.retry_max)
-                        )
-                    finally:
-                        await stream.aclose()
-            finally:
-                for _ in range(options.workers):
-                    await queue.put(None)
+            while True:
+                stream = self.source.read(name, cursor, batch_size)
+                try:
+                    async for batch in stream:
+                        attempts = 0
+                        if not await self.control.gate():
+                            return
+                        if self._limiter is not None:
+                            await self._take_rate(len(batch))
+                        progress.records_read += len(batch)
+                        await queue.put((seq, batch))
+                        seq += 1
+                        cursor = batch.cursor_after
+                    return
+                except TransientError as exc:
+                    attempts += 1
+                    progress.retries += 1
+                    if attempts >= options.max_attempts:
+                        raise
+                    self._emit("retry", name, f"read failed ({exc}); retry {attempts}")
+                    await asyncio.sleep(min(options.retry_initial * 2**attempts, options.retry_max))
+                finally:
+                    await stream.aclose()
+
+        async def reader() -> None:
+            await read_into_queue()
+            # Only after a normal end: on failure or cancellation the writers are cancelled,
+            # and waiting here for room in a queue nobody drains would hang the run.
+            for _ in range(options.workers):
+                await queue.put(None)
 
         async def writer() -> None:
             while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,7 +49,8 @@ class QdrantEdgeConnector(Connector):
         self.uri = spec.uri
         self.root = spec.path
         self.fields = fields or PayloadFields()
-        self._worker = EdgeProcess(self.root)  # started on first use
+        self._worker = _shared_worker(self.root)  # started on first use
+        self._closed = False
 
     # -- helpers ----------------------------------------------------------------------------
     def _shard_dir(self, name: str) -> Path:
@@ -154,7 +156,38 @@ class QdrantEdgeConnector(Connector):
         await self.sync(name)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._worker.close)
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(_release_worker, self.root)
+
+
+# One worker per Edge directory per process, shared by every connector on it: a shard can be
+# open in one process only (its WAL is locked), so two workers would block each other.
+_WORKERS: dict[Path, tuple[EdgeProcess, int]] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _shared_worker(root: Path) -> EdgeProcess:
+    key = root.resolve()
+    with _WORKERS_LOCK:
+        worker, users = _WORKERS.get(key, (None, 0))
+        if worker is None:
+            worker = EdgeProcess(key)
+        _WORKERS[key] = (worker, users + 1)
+        return worker
+
+
+def _release_worker(root: Path) -> None:
+    key = root.resolve()
+    with _WORKERS_LOCK:
+        worker, users = _WORKERS.get(key, (None, 0))
+        if worker is None:
+            return
+        if users > 1:
+            _WORKERS[key] = (worker, users - 1)
+            return
+        del _WORKERS[key]
+    worker.close()  # the last user: the worker flushes and exits
 
 
 def _edge_version() -> str:
