@@ -50,3 +50,29 @@ def test_dropped_connections_mid_migration_are_retried(
         retries = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'retry'").fetchone()[0]
     assert retries >= 3
     assert asyncio.run(open_connector(chroma_server).count(name)) == 400
+
+
+async def test_retries_run_out_the_collection_fails_cleanly(
+    tmp_path: Path, chroma_server: str
+) -> None:
+    """Every write dropped: retries run out, the collection fails with a reason, nothing hangs."""
+    from core.engine import MigrationOptions
+    from core.journal import Journal
+    from core.runner import migrate
+
+    name = unique_name("down")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "l2", "n": 300, "dim": 8}})
+    port = urlsplit(chroma_server.replace("chroma+", "")).port
+    assert port
+    with DroppingProxy(port, drop=set(range(1, 10_000)), only=b"/upsert") as proxy:
+        outcome = await migrate(
+            f"chroma+file://{src}",
+            f"chroma+http://127.0.0.1:{proxy.port}",
+            [name],
+            MigrationOptions(batch_size=50, max_attempts=2, retry_initial=0.01, retry_max=0.02),
+            Journal(tmp_path / "j.sqlite3"),
+        )
+    assert outcome.status == "failed"
+    result = outcome.collections[0]
+    assert result.status == "failed" and result.records_written == 0
+    assert result.error and "Chroma did not answer upsert" in result.error

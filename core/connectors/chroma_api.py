@@ -106,6 +106,11 @@ class ChromaApiConnector(Connector):
             raise TransientError(f"Chroma did not answer {what}: {exc}", where=self.uri) from exc
         except Exception as exc:
             name = type(exc).__name__
+            code = _chroma_error_code(exc)
+            if code is not None and (code >= 500 or code == 429):
+                raise TransientError(
+                    f"Chroma answered {code} to {what}: {str(exc)[:160]}", where=self.uri
+                ) from exc
             if any(word in name for word in ("Timeout", "Connect", "Remote", "Network")):
                 raise TransientError(
                     f"Chroma did not answer {what}: {name}", where=self.uri
@@ -244,3 +249,15 @@ class ChromaApiConnector(Connector):
     async def delete(self, name: str, ids: list[str]) -> None:
         collection = await self._collection(name)
         await self._run("delete", collection.delete, ids=ids)
+
+
+def _chroma_error_code(exc: Exception) -> int | None:
+    """chromadb's own errors carry an HTTP-like code (InternalError 500, RateLimitError 429)."""
+    code = getattr(exc, "code", None)
+    if callable(code):
+        try:
+            value = code()
+        except Exception:
+            return None
+        return value if isinstance(value, int) else None
+    return None
