@@ -95,14 +95,62 @@ async def main() -> int:
 
         await shoot(app, "help", out, keys)
 
-        for mode in ("validation", "cutover"):  # the other issues' screens, or placeholders
-            app = FerryApp(state, source, target, start=mode)
-            settled = until_mode(app, mode)
-            try:
-                await asyncio.wait_for(shoot(app, mode, out, settled), SCREEN_TIMEOUT)
-            except TimeoutError:
-                print(f"screenshots/{mode}.svg: the screen did not settle; not written")
+        # Validation: damage the copy a little (one record dropped, one value retyped), so
+        # the picture shows what a difference looks like, then run a full diff.
+        from core.connectors import open_connector
+        from core.cutover import cutover
+        from core.model import Batch
+
+        connector = open_connector(target)
+        sample = await connector.fetch("stdlib-functions", await first_ids(source))
+        await connector.delete("stdlib-functions", [sample.ids[0]])
+        retyped = dict(sample.metadatas[1] or {})
+        retyped["lineno"] = str(retyped.get("lineno"))
+        one = Batch(sample.ids[1:2], sample.vectors[1:2], [retyped], sample.documents[1:2])
+        await connector.write("stdlib-functions", one)
+        await connector.sync("stdlib-functions")
+        await connector.close()
+
+        app = FerryApp(state, source, target, start="validation")
+
+        async def full_diff(pilot) -> None:  # type: ignore[no-untyped-def]
+            await until_mode(app, "validation")(pilot)
+            await pilot.press("f")
+            await until(pilot, lambda: "Full diff:" in text(app))
+            await pilot.press("down")  # the collection with differences
+            await pilot.press("tab", "down")  # its first difference, shown side by side
+            await pilot.pause(1.0)
+
+        await shoot(app, "validation", out, full_diff)
+
+        # Cutover: an alias the application uses, already pointing at one collection.
+        await cutover(
+            target,
+            "stdlib-classes",
+            "stdlib-docs",
+            Journal(state),
+            force=True,
+            reason="demo picture",
+        )
+        app = FerryApp(state, source, target, start="cutover")
+        await shoot(
+            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs" in text(app))
+        )
     return 0
+
+
+async def first_ids(source: str) -> list[str]:
+    from core.connectors import open_connector
+
+    connector = open_connector(source)
+    reader = connector.read("stdlib-functions", None, 2)
+    try:
+        async for batch in reader:
+            return list(batch.ids)
+    finally:
+        await reader.aclose()
+        await connector.close()
+    return []
 
 
 if __name__ == "__main__":

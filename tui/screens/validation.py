@@ -103,15 +103,15 @@ class ValidationScreen(Screen[None]):
 
     TITLE: ClassVar[str] = "Validation"
     BINDINGS = [
-        Binding("r", "run_checks(False)", "Check (sample)", id="validation.run",
+        Binding("r", "run_checks(False)", "Check", id="validation.run",
                 tooltip="Counts, a seeded sample of records, and recall@k on both sides"),
         Binding("f", "run_checks(True)", "Full diff", id="validation.full",
                 tooltip="Compare every record and look for extras in the target"),
         Binding("R,ctrl+r", "repair", "Repair", id="validation.repair", key_display="R",
                 tooltip="Re-copy missing and mismatched records (idempotent upserts)"),
-        Binding("x", "delete_extra", "Delete extras", id="validation.delete-extra",
+        Binding("x", "delete_extra", "Delete extras", id="validation.delete-extra", show=False,
                 tooltip="Delete target records the source lacks (asks you to type the name)"),
-        Binding("t", "cycle_kind", "Filter kind", id="validation.filter",
+        Binding("t", "cycle_kind", "Filter", id="validation.filter",
                 tooltip="Show all differences, or only missing / extra / mismatched"),
         Binding("e", "export", "Export", id="validation.export",
                 tooltip="Write the report as JSON and Markdown beside the journal"),
