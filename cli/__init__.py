@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ferry: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ferry status --follow | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if debug:
             traceback.print_exc()

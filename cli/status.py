@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from cli.common import EXIT_OK, add_common, open_journal, print_json
 from core.errors import FerryError
 from core.journal import Journal
+from core.launcher import process_alive
 
 FOLLOW_INTERVAL = 0.5
 ACTIVE = {"pending", "running", "paused"}
@@ -24,18 +24,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--all", action="store_true", help="list every run, not only recent ones")
     add_common(parser)
     parser.set_defaults(handler=run)
-
-
-def process_alive(pid: int | None, host: str | None) -> bool:
-    if not pid or (host and host != os.uname().nodename):
-        return True  # cannot tell from here: trust the journal
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_view(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:

@@ -161,26 +161,13 @@ def process_alive(pid: int | None, host: str | None) -> bool:
     """
     if not pid or (host and host != os.uname().nodename):
         return True
-    try:
-        import psutil
+    import psutil
 
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    except Exception:  # NoSuchProcess, AccessDenied on exotic systems
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # access denied and the like: it exists
         return True
 
 
