@@ -36,6 +36,15 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
+@pytest.fixture(autouse=True)
+def edge_workers_stopped() -> Iterator[None]:
+    """A test that forgot to close a connector must not leave its Edge worker running."""
+    yield
+    from core.connectors.qdrant_edge import close_all_workers
+
+    close_all_workers()
+
+
 # The id traps of the Core issue: each pair must stay two records.
 TRAP_IDS = [
     "12",

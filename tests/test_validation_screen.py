@@ -123,6 +123,10 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
         differences.move_cursor(row=target_row)
         await settle(app, pilot)
         detail = screen.query_one(DiffDetail)
+        for _ in range(200):  # the fetch worker may start after settle returned: wait for it
+            if "Fetching" not in _plain(detail):
+                break
+            await settle(app, pilot)
         text = _plain(detail)
         assert "2003 (int)" in text and "'2003'" in text and "metadata.year" in text
 

@@ -8,6 +8,7 @@ the router-state path for it (see core/cutover.py).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import threading
 import time
@@ -197,3 +198,15 @@ def _edge_version() -> str:
         return version("qdrant-edge-py")
     except PackageNotFoundError:
         return "?"
+
+
+def close_all_workers() -> None:
+    """Stop every Edge worker of this process (each flushes first): for exit and for tests."""
+    with _WORKERS_LOCK:
+        workers = [worker for worker, _users in _WORKERS.values()]
+        _WORKERS.clear()
+    for worker in workers:
+        worker.close()
+
+
+atexit.register(close_all_workers)
