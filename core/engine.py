@@ -384,7 +384,10 @@ class MigrationEngine:
                     info, self.options.mode, owned=self._owned(plan.target_name)
                 ),
             )
-            if prepared.created:
+            if prepared.created or (prepared.existed and self.options.mode is WriteMode.CREATE):
+                # Created now, or accepted in create mode, which happens only for a collection
+                # that is empty (e.g. created by a run killed before it could say so) or already
+                # Ferry's: from here on it is Ferry's, so re-runs and resumes may write to it.
                 self.journal.update_collection(self.run_id, name, target_created=1)
             for warning in prepared.warnings:
                 self._emit("warning", name, warning)

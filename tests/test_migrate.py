@@ -313,3 +313,21 @@ def asyncio_run(coro: Any) -> Any:
     import asyncio
 
     return asyncio.run(coro)
+
+
+async def test_an_empty_target_left_by_a_killed_run_is_adopted(tmp_path: Path) -> None:
+    """Killed between creating the target and journaling it: the next runs still own it."""
+    from core.connectors import WriteMode
+
+    src = make_chroma(tmp_path / "src", {"docs": {"metric": "cosine", "n": 40, "dim": 8}})
+    source, target = f"chroma+file://{src}", f"qdrant+edge://{tmp_path / 'edge'}"
+    info = await open_connector(source).describe("docs")
+    orphan = open_connector(target)
+    await orphan.prepare(info, WriteMode.CREATE)  # created, never journaled
+    await orphan.close()
+    journal = Journal(tmp_path / "j.sqlite3")
+    first = await migrate(source, target, [], MigrationOptions(), journal)
+    again = await migrate(source, target, [], MigrationOptions(), journal)
+    assert (first.status, again.status) == ("completed", "completed")
+    assert again.run_id != first.run_id
+    assert len(await read_all(target, "docs")) == 40
