@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import math
 import re
 import sysconfig
 from collections.abc import Iterator
@@ -156,7 +155,3 @@ def demo_paths(base: Path | None = None) -> tuple[Path, Path]:
 
         base = Path(user_data_dir("ferry")) / "demo"
     return base / "chroma", base / "qdrant"
-
-
-def finite(values: list[float]) -> bool:
-    return all(math.isfinite(v) for v in values)

@@ -84,9 +84,6 @@ class Phase(StrEnum):
     CANCELLED = "cancelled"
 
 
-FINISHED_PHASES = {Phase.COMPLETED, Phase.SKIPPED, Phase.FAILED, Phase.CANCELLED}
-
-
 @dataclass
 class Event:
     """Something that happened in a run. ``kind`` names it; ``data`` holds its figures."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,20 @@ def assess(info: CollectionInfo, sample_ids: list[str], target_kind: str) -> Col
     return plan
 
 
+async def choose_collections(source: Connector, names: Sequence[str] | None) -> list[str]:
+    """The named source collections (all when none is named); an unknown name is refused."""
+    available = await source.list_collections()
+    chosen = list(names) if names else available
+    missing = [n for n in chosen if n not in available]
+    if missing:
+        raise PreflightError(
+            f"no collection {', '.join(map(repr, missing))} in the source",
+            where=source.uri,
+            fix=f"choose from: {', '.join(available) or '(none)'}",
+        )
+    return chosen
+
+
 async def build_plan(
     source: Connector,
     target: Connector,
@@ -143,15 +158,7 @@ async def build_plan(
     Problems are collected per collection (so the inventory can show them all); `migrate`
     refuses to start while any remain.
     """
-    available = await source.list_collections()
-    chosen = list(names) if names else available
-    missing = [n for n in chosen if n not in available]
-    if missing:
-        raise PreflightError(
-            f"no collection {', '.join(map(repr, missing))} in the source",
-            where=source.uri,
-            fix=f"choose from: {', '.join(available) or '(none)'}",
-        )
+    chosen = await choose_collections(source, names)
     if "write" not in target.capabilities:
         raise PreflightError(
             f"{target.uri} cannot be a target ({target.kind} is read-only in Ferry)",

@@ -38,7 +38,7 @@ URI_HELP = ", ".join(
 
 @dataclass(frozen=True)
 class ConnectionSpec:
-    """A parsed URI. `display` is safe to show anywhere: it never holds a secret."""
+    """A parsed URI. Safe to show anywhere: a URI never holds a secret, only a variable name."""
 
     uri: str
     engine: str  # chroma | qdrant
@@ -51,10 +51,6 @@ class ConnectionSpec:
     @property
     def is_embedded(self) -> bool:
         return self.transport in {"file", "edge", "memory"}
-
-    @property
-    def display(self) -> str:
-        return self.uri
 
     def api_key(self) -> str | None:
         """The key from the environment variable the URI names, or None when none is named."""
@@ -118,8 +114,3 @@ def parse_uri(uri: str) -> ConnectionSpec:
     except ValueError as exc:
         raise FerryError(f"bad port in {uri!r}", fix="use host:port with a number") from exc
     return ConnectionSpec(uri, engine, transport, host=parts.hostname, port=port, params=params)
-
-
-def file_uri(engine_scheme: str, path: str | Path) -> str:
-    """Build a file URI from a path the user typed, relative or not."""
-    return f"{engine_scheme}://{Path(path).expanduser().resolve()}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 import numpy as np
 
@@ -104,6 +103,3 @@ class Connector:
     def max_batch_size(self) -> int | None:
         """The largest batch the target accepts in one write, if it has a limit."""
         return None
-
-    def describe_for_humans(self) -> dict[str, Any]:
-        return {"uri": self.uri, "kind": self.kind}

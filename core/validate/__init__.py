@@ -19,10 +19,10 @@ from typing import Any
 
 from core.connectors import open_connector
 from core.connectors.base import Connector
-from core.errors import FerryError
 from core.journal import Journal
 from core.mapping import PayloadFields
 from core.model import Metadata
+from core.plan import choose_collections
 from core.validate.checks import (
     CollectionCheck,
     ProgressCallback,
@@ -65,15 +65,7 @@ async def validate_connectors(
     target_names: dict[str, str] | None = None,
 ) -> ValidationReport:
     """Validate with connectors the caller owns (and closes)."""
-    available = await source.list_collections()
-    chosen = list(collections) if collections else available
-    unknown = [n for n in chosen if n not in available]
-    if unknown:
-        raise FerryError(
-            f"no collection {', '.join(map(repr, unknown))} in the source",
-            where=source.uri,
-            fix=f"choose from: {', '.join(available) or '(none)'}",
-        )
+    chosen = await choose_collections(source, collections)
     report = ValidationReport(source.uri, target.uri)
     for name in chosen:
         target_name = (target_names or {}).get(name, name)
