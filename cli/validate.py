@@ -249,7 +249,13 @@ def render(report: ValidationReport) -> str:
         if c.repair:
             lines.append(
                 f"  repair: {c.repair.rewritten:,} rewritten ({c.repair.verified:,} verified), "
-                f"{c.repair.deleted:,} extra deleted — run validate again to confirm"
+                f"{c.repair.deleted:,} extra deleted"
+                + (
+                    f", {c.repair.delete_failed:,} still in the target"
+                    if c.repair.delete_failed
+                    else ""
+                )
+                + " — run validate again to confirm"
             )
     lines.append("all checks passed" if report.ok else "differences found")
     return "\n".join(lines)

@@ -56,6 +56,9 @@ class Batch:
     metadatas: list[Metadata | None]
     documents: list[str | None]
     cursor_after: Cursor = None
+    # The target's own key for each record (a Qdrant point id) when a reader knows it: what
+    # a delete of records found in the target must use. None means "the ids themselves".
+    native_ids: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -106,3 +106,41 @@ def test_pending_schema_migrations_are_refused_not_applied(
     assert json.loads(out)["schema"]["pending"] == [
         ["sysdb", 10, "00010-collection-schema.sqlite.sql"]
     ]
+
+
+def test_delete_extra_on_a_chroma_server_target_deletes_what_an_app_added(
+    tmp_path: Path, chroma_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import chromadb
+
+    from core.validate import ValidationOptions, validate
+
+    name = unique_name("xtra")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "cosine", "n": 120, "dim": 8, "seed": 3}})
+    source_uri = f"chroma+file://{src}"
+    code, report = migrate_json(
+        capsys,
+        "--from",
+        source_uri,
+        "--to",
+        chroma_server,
+        "--collection",
+        name,
+        "--state",
+        str(tmp_path / "j.sqlite3"),
+    )
+    assert code == 0, report
+    host, port = chroma_server.removeprefix("chroma+http://").split(":")
+    app = chromadb.HttpClient(host=host, port=int(port)).get_collection(name)
+    app.add(ids=[f"app-{i}" for i in range(40)], embeddings=np.ones((40, 8), np.float32))
+
+    options = ValidationOptions(full=True, delete_extra=True, queries=0, batch_size=32)
+    result = asyncio.run(validate(source_uri, chroma_server, [name], options)).collections[0]
+    assert result.extra.total == 40
+    assert result.repair is not None and (result.repair.deleted, result.repair.delete_failed) == (
+        40,
+        0,
+    )
+    assert app.count() == 120
+    again = asyncio.run(validate(source_uri, chroma_server, [name], ValidationOptions(full=True)))
+    assert again.ok, again.to_json()

@@ -353,3 +353,52 @@ def test_differently_named_target_collection(cosine_source: str, tmp_path: Path)
     stored = Journal(state).latest_validation(target_uri, "docs__b")
     assert stored is not None and stored["ok"] == 1 and stored["collection"] == NAME
     assert main([*argv, "--collection", f"{NAME}="]) == 2
+
+
+# -- extras written by someone else are deleted by the point they are --------------------------
+def plant_foreign_points(target_dir: Path, n: int, name: str = NAME) -> int:
+    """Points another tool or an app could have written: random UUID point ids, some with a
+    `source_id` Ferry never wrote, one repeating a real record's source id, one with none."""
+    rng = np.random.default_rng(11)
+    shard = qe.EdgeShard.load(str(target_dir / name))
+    try:
+        import uuid
+
+        points = [
+            qe.Point(
+                str(uuid.UUID(int=int(rng.integers(1, 2**62)) << 64)),
+                [0.2] * DIM,
+                {"source_id": f"ghost-{i}", "x": i},
+            )
+            for i in range(n)
+        ]
+        points.append(qe.Point(str(uuid.uuid4()), [0.3] * DIM, {"source_id": "doc-3"}))
+        points.append(qe.Point(str(uuid.uuid4()), [0.4] * DIM, {"note": "no source id"}))
+        shard.update(qe.UpdateOperation.upsert_points(points))
+        shard.flush()
+    finally:
+        shard.close()
+    return len(points)
+
+
+async def test_delete_extra_deletes_foreign_points_and_counts_what_the_target_confirms(
+    cosine_source: str, tmp_path: Path
+) -> None:
+    target_uri, journal = await migrated(cosine_source, tmp_path)
+    planted = plant_foreign_points(tmp_path / "target", 300)
+    found = await validate(cosine_source, target_uri, [NAME], ValidationOptions(full=True), journal)
+    c = found.collections[0]
+    assert not found.ok and c.extra.total == planted and c.missing.total == 0
+    assert any(item.startswith("doc-3 (duplicate at ") for item in c.extra.items)
+
+    deleted = await validate(
+        cosine_source, target_uri, [NAME], ValidationOptions(full=True, delete_extra=True), journal
+    )
+    repair = deleted.collections[0].repair
+    assert repair is not None and (repair.deleted, repair.delete_failed) == (planted, 0)
+
+    final = await validate(cosine_source, target_uri, [NAME], ValidationOptions(full=True), journal)
+    assert final.ok, final.to_json()
+    assert final.collections[0].target_count == N  # the real doc-3 survived its duplicate
+    pair = await fetch_pair(cosine_source, target_uri, NAME, "doc-3")
+    assert pair.fields == []

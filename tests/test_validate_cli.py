@@ -123,7 +123,12 @@ def test_corruption_found_repaired_then_clean(
 
     code, data, err = ferry_validate(setup, capsys, "--full", "--repair", "--delete-extra", "--yes")
     assert code == 1  # differences were found (and repaired)
-    assert data["collections"][0]["repair"] == {"rewritten": 3, "verified": 3, "deleted": 1}
+    assert data["collections"][0]["repair"] == {
+        "rewritten": 3,
+        "verified": 3,
+        "deleted": 1,
+        "delete_failed": 0,
+    }
 
     code, data, err = ferry_validate(setup, capsys, "--full")
     assert code == 0 and data["ok"] is True

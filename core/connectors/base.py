@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +97,34 @@ class Connector:
 
     async def delete(self, name: str, ids: list[str]) -> None:
         raise NotImplementedError
+
+    # Records found in the target, by the target's own keys ---------------------------------
+    def native_id(self, source_id: str) -> Any:
+        """The key under which this target stores `source_id` (a Qdrant point id)."""
+        return source_id
+
+    async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
+        """Which of these target keys exist now (a read-back, not a belief)."""
+        raise NotImplementedError
+
+    async def delete_native(self, name: str, native_ids: list[Any]) -> None:
+        """Delete records by the target's own keys (`Batch.native_ids`), durably."""
+        raise NotImplementedError
+
+    async def delete_found(self, name: str, native_ids: list[Any]) -> int:
+        """Delete records found in the target and return how many the target confirms gone.
+
+        Why by native key: a record written by someone else (another tool, an app) sits under
+        a key Ferry would never derive from its `source_id`, so deleting by source id would
+        delete nothing and still be counted. The count is read back, never assumed.
+        """
+        keys = list(dict.fromkeys(native_ids))
+        if not keys:
+            return 0
+        before = await self.present(name, keys)
+        await self.delete_native(name, [k for k in keys if k in before])
+        after = await self.present(name, keys)
+        return len(before - after)
 
     async def close(self) -> None:
         return None

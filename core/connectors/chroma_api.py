@@ -247,8 +247,16 @@ class ChromaApiConnector(Connector):
             )
 
     async def delete(self, name: str, ids: list[str]) -> None:
+        await self.delete_native(name, ids)
+
+    async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         collection = await self._collection(name)
-        await self._run("delete", collection.delete, ids=ids)
+        page = await self._run("get", collection.get, ids=list(native_ids), include=[])
+        return set(page["ids"])
+
+    async def delete_native(self, name: str, native_ids: list[Any]) -> None:
+        collection = await self._collection(name)
+        await self._run("delete", collection.delete, ids=list(native_ids))
 
 
 def _chroma_error_code(exc: Exception) -> int | None:

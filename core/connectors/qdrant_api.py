@@ -27,6 +27,7 @@ from core.connectors.base import (
 from core.connectors.qdrant_common import (
     batch_to_columns,
     encode_offset,
+    normal_point_id,
     records_to_batch,
     unwrap_vector,
 )
@@ -278,12 +279,23 @@ class QdrantApiConnector(Connector):
         )
 
     async def delete(self, name: str, ids: list[str]) -> None:
+        await self.delete_native(name, [canonical_point_id(i) for i in ids])
+
+    def native_id(self, source_id: str) -> int | str:
+        return canonical_point_id(source_id)
+
+    async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
+        points = await self._call(
+            "retrieve",
+            self.client.retrieve(name, list(native_ids), with_payload=False, with_vectors=False),
+        )
+        return {normal_point_id(p.id) for p in points}
+
+    async def delete_native(self, name: str, native_ids: list[Any]) -> None:
         await self._call(
             "delete",
             self.client.delete(
-                name,
-                points_selector=models.PointIdsList(points=[canonical_point_id(i) for i in ids]),
-                wait=True,
+                name, points_selector=models.PointIdsList(points=list(native_ids)), wait=True
             ),
         )
 

@@ -47,9 +47,11 @@ def records_to_batch(
     vectors: list[Any] = []
     metadatas: list[dict[str, Any] | None] = []
     documents: list[str | None] = []
+    native_ids: list[int | str] = []
     for point_id, vector, payload in records:
         sid, meta, doc = from_payload(point_id, payload, fields)
         ids.append(sid)
+        native_ids.append(normal_point_id(point_id))
         vectors.append(vector if vector is not None else np.zeros(dimension, np.float32))
         metadatas.append(meta)
         documents.append(doc)
@@ -58,7 +60,18 @@ def records_to_batch(
         if ids
         else np.zeros((0, dimension), dtype=np.float32)
     )
-    return Batch(ids, matrix, metadatas, documents, cursor_after)
+    return Batch(ids, matrix, metadatas, documents, cursor_after, native_ids)
+
+
+def normal_point_id(point_id: Any) -> int | str:
+    """A point id as Qdrant accepts it back: an int, or a UUID as its canonical string."""
+    if isinstance(point_id, int):
+        return point_id
+    if isinstance(point_id, uuid.UUID):
+        return str(point_id)
+    if hasattr(point_id, "uuid") or hasattr(point_id, "num"):  # gRPC PointId
+        return point_id.uuid or int(point_id.num)
+    return str(point_id)
 
 
 def encode_offset(offset: Any) -> Any:

@@ -27,7 +27,7 @@ from core.connectors.base import (
     WriteMode,
 )
 from core.connectors.edge_worker import EdgeProcess
-from core.connectors.qdrant_common import batch_to_columns, records_to_batch
+from core.connectors.qdrant_common import batch_to_columns, normal_point_id, records_to_batch
 from core.errors import FerryError, PreflightError
 from core.mapping import (
     METRIC_FROM_QDRANT,
@@ -153,7 +153,17 @@ class QdrantEdgeConnector(Connector):
         await self._call(name, "flush")
 
     async def delete(self, name: str, ids: list[str]) -> None:
-        await self._call(name, "delete", [canonical_point_id(i) for i in ids])
+        await self.delete_native(name, [canonical_point_id(i) for i in ids])
+
+    def native_id(self, source_id: str) -> int | str:
+        return canonical_point_id(source_id)
+
+    async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
+        records = await self._call(name, "retrieve", list(native_ids))
+        return {normal_point_id(point_id) for point_id, _vector, _payload in records}
+
+    async def delete_native(self, name: str, native_ids: list[Any]) -> None:
+        await self._call(name, "delete", list(native_ids))
         await self.sync(name)
 
     async def close(self) -> None:

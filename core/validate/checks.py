@@ -272,20 +272,36 @@ class CollectionCheck:
 
     # -- target pass: extras ----------------------------------------------------------------
     async def _target_pass(self) -> None:
+        """Find target records the source lacks, and target records that repeat a source id
+        under a key Ferry would not give it (written by another tool or an app).
+
+        Deletion, when confirmed, happens after the scan (a Chroma target pages by offset, so
+        deleting mid-scan would skip records) and by the keys the target reported, counting
+        only what the target confirms is gone.
+        """
         total = self.result.target_count
         done = 0
+        doomed: list[Any] = []
         self.progress("extras", 0, total, "looking for records the source lacks")
         async for batch in stream(self.target, self.target_name, self.options.batch_size):
             known = set((await self.source.fetch(self.name, list(batch.ids))).ids)
-            extras = [sid for sid in batch.ids if sid not in known]
-            for sid in extras:
-                self.result.extra.add(sid)
-            if extras and self.options.delete_extra:
-                assert self.result.repair is not None
-                await self.target.delete(self.target_name, extras)
-                self.result.repair.deleted += len(extras)
+            keys = batch.native_ids if batch.native_ids is not None else list(batch.ids)
+            for sid, key in zip(batch.ids, keys, strict=True):
+                stray = sid in known and str(key) != str(self.target.native_id(sid))
+                if sid not in known or stray:
+                    self.result.extra.add(sid if not stray else f"{sid} (duplicate at {key})")
+                    doomed.append(key)
             done += len(batch)
             self.progress("extras", done, total, "looking for records the source lacks")
+        if doomed and self.options.delete_extra:
+            assert self.result.repair is not None
+            for start in range(0, len(doomed), self.options.batch_size):
+                chunk = doomed[start : start + self.options.batch_size]
+                self.result.repair.deleted += await self.target.delete_found(
+                    self.target_name, chunk
+                )
+                self.progress("repair", start + len(chunk), len(doomed), "deleting extras")
+            self.result.repair.delete_failed = len(doomed) - self.result.repair.deleted
 
     # -- search quality ---------------------------------------------------------------------
     async def _recall(self, queries: np.ndarray, k: int) -> None:

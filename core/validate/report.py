@@ -55,10 +55,16 @@ class Mismatch:
 class RepairResult:
     rewritten: int = 0  # missing + mismatched records copied again
     verified: int = 0  # of those, read back from the target and found equal
-    deleted: int = 0  # extras removed (only with --delete-extra)
+    deleted: int = 0  # extras the target confirms gone (only with --delete-extra)
+    delete_failed: int = 0  # extras asked to go that the target still holds
 
     def to_json(self) -> dict[str, Any]:
-        return {"rewritten": self.rewritten, "verified": self.verified, "deleted": self.deleted}
+        return {
+            "rewritten": self.rewritten,
+            "verified": self.verified,
+            "deleted": self.deleted,
+            "delete_failed": self.delete_failed,
+        }
 
 
 @dataclass
