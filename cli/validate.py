@@ -217,12 +217,15 @@ def render(report: ValidationReport) -> str:
     lines: list[str] = []
     for c in report.collections:
         state = "OK" if c.ok else "DIFFERENCES"
+        if c.skipped_reason:
+            lines.append(f"{c.name}: OK — skipped by migrate ({c.skipped_reason})")
+            continue
         lines.append(
             f"{c.name}: {state} — source {c.source_count:,}, target {c.target_count:,}; "
             f"{c.checked:,} record(s) compared ({c.mode})"
         )
-        if c.error:
-            lines.append(f"  error: {c.error}")
+        for reason in c.reasons:
+            lines.append(f"  ✘ {reason}")
         for kind in ("missing", "extra"):
             items: Any = getattr(c, kind)
             if items.total:

@@ -24,7 +24,14 @@ from core.runner import migrate
 from core.validate import ValidationOptions, ValidationProgress, fetch_pair, validate
 from core.validate.checks import Reservoir
 from core.validate.compare import compare_record, metadata_differences, same_value
-from core.validate.recall import ExactTopK, converted_score, kendall_tau, tie_aware_overlap
+from core.validate.recall import (
+    ExactTopK,
+    converted_score,
+    exact_scores,
+    kendall_tau,
+    measure,
+    tie_aware_overlap,
+)
 
 DIM = 16
 N = 240
@@ -402,3 +409,64 @@ async def test_delete_extra_deletes_foreign_points_and_counts_what_the_target_co
     assert final.collections[0].target_count == N  # the real doc-3 survived its duplicate
     pair = await fetch_pair(cosine_source, target_uri, NAME, "doc-3")
     assert pair.fields == []
+
+
+# -- a wrong distance can never pass -------------------------------------------------------------
+async def test_target_with_another_distance_fails_validation_with_the_reason(
+    cosine_source: str, tmp_path: Path
+) -> None:
+    """Same records, same ids, but the target was created as Euclid: every record compares
+    equal, so only the distance checks can catch it."""
+    l2_source = make_source(tmp_path / "src-l2", "l2")
+    target_uri, journal = await migrated(l2_source, tmp_path)
+    report = await validate(
+        cosine_source, target_uri, [NAME], ValidationOptions(full=True, queries=10), journal
+    )
+    c = report.collections[0]
+    assert (c.missing.total, c.extra.total, c.mismatched.total) == (0, 0, 0)
+    assert not report.ok
+    assert any(r.startswith("distance: the target searches with l2") for r in c.reasons)
+    assert c.recall is not None and not c.recall.scores_agree("target")
+    assert c.recall.scores_agree("source")
+
+
+def test_scores_that_follow_another_metric_are_named() -> None:
+    """The 0.5/0.6 bug's signature: Chroma searched with cosine while Ferry believed l2."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(50, DIM)).astype(np.float32) * 4
+    queries = vectors[:5]
+    ids = [f"v{i}" for i in range(50)]
+    believed = Metric.L2
+    exact = ExactTopK(queries, believed, 5)
+    exact.update(ids, vectors)
+    table = exact_scores(queries, vectors, believed)
+    cos = exact_scores(queries, vectors, Metric.COSINE)
+    # what Chroma reports for a cosine collection: 1 − cos, best first
+    reported = [[(ids[j], float(1 - cos[q, j])) for j in np.argsort(-cos[q])[:5]] for q in range(5)]
+    result = measure(
+        5,
+        exact.result(),
+        reported,
+        exact.result(),
+        lambda q, item: float(table[q, ids.index(item)]),
+        (
+            lambda raw: converted_score("chroma", believed, raw),
+            lambda raw: converted_score("qdrant", believed, raw),
+        ),
+    )
+    assert not result.scores_agree("source")
+    assert any("source scores disagree" in f for f in result.failures(0.95))
+
+
+async def test_validate_agrees_with_migrate_about_a_never_written_collection(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "src"
+    make_source(root, "cosine")
+    chromadb.PersistentClient(str(root)).create_collection("empty")
+    source_uri = f"chroma+file://{root}"
+    target_uri, journal = await migrated(source_uri, tmp_path, [NAME, "empty"])
+    report = await validate(source_uri, target_uri, None, ValidationOptions(full=True), journal)
+    by_name = {c.name: c for c in report.collections}
+    assert report.ok, report.to_json()
+    assert by_name["empty"].skipped_reason is not None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.connectors.base import Connector
-from core.model import Batch, Metric
+from core.model import Batch, CollectionInfo, Metric
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
 from core.validate.recall import ExactTopK, converted_score, exact_scores, measure
 from core.validate.report import (
@@ -176,9 +176,15 @@ class CollectionCheck:
         result.metric = info.metric.value if info.metric else None
         result.source_count = await self.source.count(self.name)
         if self.target_name not in await self.target.list_collections():
+            if result.source_count == 0 and info.dimension is None:
+                # migrate skips it (nothing to copy, no dimension to create it with)
+                result.skipped_reason = "empty source collection of unknown dimension"
+                return
             result.error = f"collection {self.target_name!r} does not exist in the target"
             return
         result.target_count = await self.target.count(self.target_name)
+        target_info = await self.target.describe(self.target_name)
+        result.problems.extend(shape_problems(info, target_info))
         result.mode = "full" if options.full else ("sample" if options.sample > 0 else "counts")
         result.k = options.k if options.queries > 0 else 0
 
@@ -381,6 +387,23 @@ async def delete_extras(
     await check._target_pass()
     assert check.result.repair is not None
     return check.result.repair.deleted
+
+
+def shape_problems(source: CollectionInfo, target: CollectionInfo) -> list[str]:
+    """What makes the target collection wrong as a whole, whatever its records hold."""
+    out: list[str] = []
+    if source.metric is not None and target.metric is not None and source.metric != target.metric:
+        out.append(
+            f"distance: the target searches with {target.metric.value}, the source with "
+            f"{source.metric.value}"
+        )
+    if (
+        source.dimension is not None
+        and target.dimension is not None
+        and source.dimension != target.dimension
+    ):
+        out.append(f"dimension: target {target.dimension}, source {source.dimension}")
+    return out
 
 
 def _subset(batch: Batch, rows: list[int]) -> Batch:

@@ -34,6 +34,11 @@ import numpy as np
 from core.model import Metric
 
 TIE_EPSILON = 1e-5
+# A database's reported score, converted, must equal the exact score Ferry computes with the
+# metric it believes in, to float32 accuracy. A larger gap means that side searches with
+# another distance (a misread space, a target created with the wrong metric).
+SCORE_REL_TOLERANCE = 1e-3
+SCORE_ABS_TOLERANCE = 1e-4
 
 
 def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: Metric | None) -> np.ndarray:
@@ -105,6 +110,34 @@ class RecallResult:
     rank_agreement: float | None  # mean Kendall tau on the shared hits
     same_position: float  # fraction of ranks where both sides return the same id
     score_max_abs_diff: dict[str, float | None] = field(default_factory=dict)
+    # max |reported − exact| / max(1, |exact|) per side: the distance-agreement evidence.
+    score_max_rel_diff: dict[str, float | None] = field(default_factory=dict)
+
+    def scores_agree(self, side: str) -> bool:
+        worst = self.score_max_rel_diff.get(side)
+        abs_worst = self.score_max_abs_diff.get(side)
+        return (
+            worst is None
+            or worst <= SCORE_REL_TOLERANCE
+            or (abs_worst is not None and abs_worst <= SCORE_ABS_TOLERANCE)
+        )
+
+    def failures(self, threshold: float) -> list[str]:
+        """Why search quality fails, in words (empty when it passes)."""
+        out: list[str] = []
+        for side in ("source", "target"):
+            if not self.scores_agree(side):
+                out.append(
+                    f"{side} scores disagree with the metric (max relative diff "
+                    f"{self.score_max_rel_diff[side]:.3g}): it searches with another distance"
+                )
+        if not self.acceptable(threshold):
+            out.append(
+                f"recall@{self.k}: target {self.target_vs_exact:.2f} vs exact, source "
+                f"{self.source_vs_exact:.2f}, target vs source {self.recall_at_k:.2f} "
+                f"(threshold {threshold:.2f})"
+            )
+        return out
 
     def acceptable(self, threshold: float) -> bool:
         """Recall good enough to call the copy faithful.
@@ -130,6 +163,7 @@ class RecallResult:
             else round(self.rank_agreement, 6),
             "same_position": round(self.same_position, 6),
             "score_max_abs_diff": self.score_max_abs_diff,
+            "score_max_rel_diff": self.score_max_rel_diff,
         }
 
 
@@ -183,6 +217,7 @@ def measure(
     recall_ts = recall_se = recall_te = same = 0.0
     taus: list[float] = []
     worst = {"source": 0.0, "target": 0.0}
+    worst_rel = {"source": 0.0, "target": 0.0}
     known = {"source": False, "target": False}
     for qi in range(n):
         e_ids = [i for i, _ in exact_hits[qi][:k]]
@@ -209,6 +244,9 @@ def measure(
                 if value is not None and math.isfinite(truth):
                     known[side] = True
                     worst[side] = max(worst[side], abs(value - truth))
+                    worst_rel[side] = max(
+                        worst_rel[side], abs(value - truth) / max(1.0, abs(truth))
+                    )
     return RecallResult(
         k=k,
         queries=n,
@@ -218,4 +256,5 @@ def measure(
         rank_agreement=sum(taus) / len(taus) if taus else None,
         same_position=same / n,
         score_max_abs_diff={s: (round(worst[s], 9) if known[s] else None) for s in worst},
+        score_max_rel_diff={s: (round(worst_rel[s], 9) if known[s] else None) for s in worst},
     )

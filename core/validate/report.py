@@ -87,6 +87,9 @@ class CollectionValidation:
     target_count_after: int | None = None
     recall_threshold: float = DEFAULT_RECALL_THRESHOLD
     error: str | None = None
+    # Facts that make the target wrong as a whole (distance, dimension), in words.
+    problems: list[str] = field(default_factory=list)
+    skipped_reason: str | None = None  # nothing to compare, as migrate agreed (empty source)
     seconds: float = 0.0
     finished_at: float = field(default_factory=time.time)
 
@@ -98,12 +101,24 @@ class CollectionValidation:
     def ok(self) -> bool:
         """Counts match, nothing missing, extra or different in what was checked, and recall
         is acceptable when it was measured (see RecallResult.acceptable)."""
-        return (
-            self.error is None
-            and self.source_count == self.target_count
-            and self.differences == 0
-            and (self.recall is None or self.recall.acceptable(self.recall_threshold))
-        )
+        return not self.reasons
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why this collection is not ok, one phrase each; empty when it is."""
+        out: list[str] = []
+        if self.error is not None:
+            out.append(self.error)
+        out.extend(self.problems)
+        if self.source_count != self.target_count and self.skipped_reason is None:
+            out.append(f"counts differ: source {self.source_count:,}, target {self.target_count:,}")
+        for kind in ("missing", "extra", "mismatched"):
+            total = getattr(self, kind).total
+            if total:
+                out.append(f"{total:,} {kind}")
+        if self.recall is not None:
+            out.extend(self.recall.failures(self.recall_threshold))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +143,9 @@ class CollectionValidation:
             "repair": None if self.repair is None else self.repair.to_json(),
             "target_count_after": self.target_count_after,
             "error": self.error,
+            "problems": list(self.problems),
+            "reasons": self.reasons,
+            "skipped_reason": self.skipped_reason,
             "seconds": round(self.seconds, 3),
             "finished_at": self.finished_at,
         }
