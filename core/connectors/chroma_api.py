@@ -23,6 +23,7 @@ from core.connectors.base import (
     QueryHits,
     WriteMode,
 )
+from core.connectors.chroma_space import server_metric
 from core.errors import ConnectionFailed, FerryError, PreflightError, TransientError
 from core.model import Batch, CollectionInfo, Cursor, Metric
 
@@ -31,15 +32,8 @@ METADATA_KEY_SAMPLE = 1000
 
 
 def metric_of(configuration: dict[str, Any] | None, metadata: dict[str, Any] | None) -> Metric:
-    """Chroma keeps the space in the configuration (1.x) or the legacy `hnsw:space` key."""
-    space = None
-    if configuration:
-        space = (configuration.get("hnsw") or {}).get("space") or (
-            configuration.get("spann") or {}
-        ).get("space")
-    if not space and metadata:
-        space = metadata.get("hnsw:space")
-    return Metric(space or "l2")
+    """The space chroma searches with, as far as its API shows it (see chroma_space)."""
+    return server_metric(configuration, metadata)
 
 
 def embedding_function_name(configuration: dict[str, Any] | None) -> str | None:

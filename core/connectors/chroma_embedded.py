@@ -158,6 +158,13 @@ class ChromaEmbeddedConnector(Connector):
         else:
             info = await (await self.working_copy()).describe(name)
             info.facts["reader"] = "api-copy"
+            # chromadb's API reports the raw configuration, not the space it searches with
+            from core.connectors.chroma_space import settings_for_directory
+
+            settings = await asyncio.to_thread(settings_for_directory, self.path, name)
+            info.metric = settings.metric
+            info.facts["hnsw"] = settings.to_json()
+            info.facts["space_notes"] = list(settings.notes)
         schema = await asyncio.to_thread(self.schema)
         info.facts["schema"] = schema.summary
         info.facts["schema_pending"] = len(schema.pending)

@@ -10,10 +10,9 @@ Ferry must never change the user's source. So this module reads the files themse
 
 Layout, as verified against chromadb 1.5.9:
 
-* ``collections(id, name, dimension, database_id, config_json_str, schema_str)``; the
-  distance space lives in ``schema_str`` (``keys["#embedding"].float_list.vector_index.
-  config.space``), older versions keep it in ``config_json_str`` (``hnsw.space``) or in
-  ``collection_metadata`` (``hnsw:space``).
+* ``collections(id, name, dimension, database_id, config_json_str, schema_str)``; which of
+  the places that hold a distance space chroma really searches with differs by release:
+  ``chroma_space.py`` resolves it the way each release does.
 * Every collection has a METADATA segment (``urn:chroma:segment/metadata/sqlite``) and a
   VECTOR segment (``urn:chroma:segment/vector/hnsw-local-persisted``).
 * The metadata segment is the record set: ``embeddings`` (one row per live record, rowid
@@ -53,6 +52,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from core.connectors.chroma_space import read_settings
 from core.errors import FerryError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 
@@ -124,6 +124,8 @@ class _Hnsw:
     lengths: np.ndarray  # float32 norms per row (memmap)
     id_to_label: dict[str, int]
     label_to_row: np.ndarray  # int64, -1 where a label has no row
+    m: int = 16  # from header.bin: what the index was really built with
+    ef_construction: int = 100
 
     def vectors(self, ids: Sequence[str], normalised: bool) -> np.ndarray:
         labels = np.fromiter((self.id_to_label[i] for i in ids), dtype=np.int64, count=len(ids))
@@ -141,6 +143,48 @@ class _Hnsw:
             out = out * self.lengths[rows][:, None]
         release_pages(self.rows)
         return out
+
+
+NORM_SAMPLE_ROWS = 512
+
+
+def check_space_against_data(hnsw: _Hnsw, metric: Metric, where: str) -> None:
+    """Refuse when the stored vectors contradict the resolved space.
+
+    hnswlib normalises vectors only for cosine and then keeps each original norm in
+    ``length.bin`` (for l2 and ip that file is left unwritten: zeros or stale bytes). So a
+    cosine index has unit rows; an l2/ip index whose rows are all unit length *and* whose
+    length.bin holds plausible norms other than 1 was built as cosine.
+    """
+    live = np.nonzero(hnsw.label_to_row >= 0)[0]
+    if not len(live):
+        return
+    rows = hnsw.label_to_row[live]
+    rows = np.sort(rows[:: max(1, len(rows) // NORM_SAMPLE_ROWS)][:NORM_SAMPLE_ROWS])
+    start, stop = hnsw.offset_data, hnsw.offset_data + 4 * hnsw.dimension
+    vectors = np.ascontiguousarray(hnsw.rows[rows, start:stop]).view("<f4")
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    lengths = np.asarray(hnsw.lengths[rows], dtype=np.float64)
+    release_pages(hnsw.rows)
+    unit = np.abs(norms - 1.0) < 1e-3
+    nonzero = norms > 0
+    if metric is Metric.COSINE:
+        if not unit[nonzero].all():
+            raise FerryError(
+                "the collection resolves to cosine but its index holds vectors that are not "
+                "unit length (cosine indexes store them normalised)",
+                where=where,
+                fix="check the collection's hnsw:space with the chromadb that wrote it",
+            )
+        return
+    plausible = np.isfinite(lengths) & (lengths > 1e-3) & (lengths < 1e6)
+    if unit.all() and plausible.all() and (np.abs(lengths - 1.0) > 1e-3).mean() > 0.5:
+        raise FerryError(
+            f"the collection resolves to {metric.value} but its index was built as cosine "
+            "(normalised vectors with their norms in length.bin)",
+            where=where,
+            fix="check the collection's hnsw:space with the chromadb that wrote it",
+        )
 
 
 def release_pages(array: np.ndarray) -> None:
@@ -388,7 +432,9 @@ class ChromaDirectory:
         )
         metadata_max_seq = _seq(seqs.get(metadata_segment))
         vector_max_seq = _seq(seqs.get(vector_segment))
-        metric, ef = self._config(collection_id, config_str, schema_str)
+        settings = read_settings(db, collection_id, vector_segment, where)
+        metric = settings.metric
+        ef = self._embedding_function(config_str, schema_str)
         count, last_rowid = db.execute(
             "SELECT count(*), max(id) FROM embeddings WHERE segment_id = ?",
             (metadata_segment,),
@@ -412,6 +458,15 @@ class ChromaDirectory:
         hnsw, hnsw_files = None, False
         if vector_segment is not None:
             hnsw, hnsw_files = self._load_hnsw(vector_segment, where)
+        if hnsw is not None:
+            check_space_against_data(hnsw, metric, where)
+            if (hnsw.m, hnsw.ef_construction) != (settings.m, settings.ef_construction):
+                # hnswlib reads M and ef_construction back from header.bin: the index's truth
+                settings.notes.append(
+                    f"index built with M={hnsw.m}, ef_construction={hnsw.ef_construction} "
+                    f"(settings say {settings.m}, {settings.ef_construction})"
+                )
+                settings.m, settings.ef_construction = hnsw.m, hnsw.ef_construction
         if hnsw is not None and dimension is not None and hnsw.dimension != dimension:
             raise FerryError(
                 f"HNSW dimension {hnsw.dimension} differs from the collection's {dimension}",
@@ -444,50 +499,28 @@ class ChromaDirectory:
             "metadata_max_seq_id": metadata_max_seq,
             "vector_max_seq_id": vector_max_seq,
             "reader": "chroma-files",
+            "hnsw": settings.to_json(),
+            "space_notes": list(settings.notes),
         }
         self._plans[name] = plan
         return plan
 
-    def _config(
-        self, collection_id: str, config_str: str | None, schema_str: str | None
-    ) -> tuple[Metric, str | None]:
-        """Distance space and embedding function name, newest storage place first."""
-        space: str | None = None
-        ef: str | None = None
+    def _embedding_function(self, config_str: str | None, schema_str: str | None) -> str | None:
+        """The embedding function's name, where the release recorded one (1.x only)."""
         try:
             schema = json.loads(schema_str) if schema_str else {}
             vi = schema.get("keys", {}).get("#embedding", {}).get("float_list", {})
             vi = (vi.get("vector_index") or {}).get("config") or {}
-            space = vi.get("space")
-            ef = (vi.get("embedding_function") or {}).get("name")
+            name = (vi.get("embedding_function") or {}).get("name")
+            if name:
+                return name
         except (ValueError, AttributeError):
             pass
         try:
             config = json.loads(config_str) if config_str else {}
-            hnsw = config.get("hnsw") or config.get("hnsw_configuration") or {}
-            space = space or hnsw.get("space")
-            ef = ef or (config.get("embedding_function") or {}).get("name")
+            return (config.get("embedding_function") or {}).get("name")
         except (ValueError, AttributeError):
-            pass
-        if space is None:
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT str_value FROM collection_metadata WHERE collection_id = ? AND key = ?",
-                    (collection_id, "hnsw:space"),
-                )
-                .fetchone()
-            )
-            space = row[0] if row else None
-        try:
-            metric = Metric(space or "l2")
-        except ValueError as exc:
-            raise FerryError(
-                f"unknown distance space {space!r}",
-                where=collection_id,
-                fix=_fallback_fix(),
-            ) from exc
-        return metric, ef
+            return None
 
     def _load_hnsw(self, segment_id: str, where: str) -> tuple[_Hnsw | None, bool]:
         folder = self.path / segment_id
@@ -497,9 +530,10 @@ class ChromaDirectory:
         raw = header_file.read_bytes()
         if len(raw) < _HEADER.size:
             raise FerryError("HNSW header too short", where=str(header_file), fix=_fallback_fix())
-        (version, offset_level0, _, count, size, label_offset, offset_data, *_rest) = (
+        (version, offset_level0, _, count, size, label_offset, offset_data, *rest) = (
             _HEADER.unpack_from(raw)
         )
+        _max_level, _enter, _max_m, _max_m0, m, _mult, ef_construction = rest
         if version != HNSW_PERSISTENCE_VERSION:
             raise FerryError(
                 f"HNSW persistence version {version} is not supported",
@@ -578,6 +612,8 @@ class ChromaDirectory:
             lengths=lengths,
             id_to_label=id_to_label,  # O(n) small objects: acceptable, it is the only map
             label_to_row=label_to_row,
+            m=int(m),
+            ef_construction=int(ef_construction),
         )
         return hnsw, True
 
