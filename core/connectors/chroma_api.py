@@ -75,6 +75,14 @@ class ChromaApiConnector(Connector):
             except FerryError:
                 raise
             except Exception as exc:
+                if self.kind != "chroma-server":  # a private copy opened in this process
+                    raise FerryError(
+                        f"the installed chromadb cannot open a copy of this directory: "
+                        f"{str(exc)[:160]}",
+                        where=self.uri,
+                        fix="read it without ?api=1 (the file reader), or with the chromadb "
+                        "release that wrote it",
+                    ) from exc
                 raise ConnectionFailed(
                     f"cannot reach Chroma: {type(exc).__name__}: {str(exc)[:160]}",
                     where=self.uri,

@@ -7,7 +7,7 @@ pending schema migrations in place), so Ferry never does that to the user's data
 * records are read straight from the files (chroma_files.py, ~4× faster than the API);
 * anything the file reader does not handle — an unrecognised layout, or ANN queries for
   validation — goes through the API on a *working copy* of the directory. Pending schema
-  migrations are applied only to such a copy, and only when the user asks (`?upgrade_copy=1`).
+  migrations are applied only to such a copy (automatically, and said so: `copy_note`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class ChromaEmbeddedConnector(Connector):
         self._directory: Any = None
         self._schema: Any = None
         self._copy: ChromaApiConnector | None = None
+        self.copy_note: str | None = None
         self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
 
     # -- the two readers --------------------------------------------------------------------
@@ -89,13 +90,19 @@ class ChromaEmbeddedConnector(Connector):
         """The API on a private copy of the directory, made once per source state."""
         if self._copy is None:
             schema = self.schema()
-            if schema.pending and not self.spec.flag("upgrade_copy"):
+            if schema.newer:
                 raise FerryError(
-                    f"this Chroma directory needs schema migrations ({schema.summary}) "
-                    "that the installed chromadb would apply in place",
+                    f"this Chroma directory was written by a newer chromadb ({schema.summary})",
                     where=str(self.path),
-                    fix="add ?upgrade_copy=1 to let Ferry upgrade a copy (the source stays untouched)",
+                    fix=f"upgrade chromadb (installed: {schema.chromadb_version}) and retry",
                 )
+            # One policy: the copy is private, so the installed chromadb may upgrade it (the
+            # source never is); the plan says so.
+            self.copy_note = (
+                f"read through chromadb {schema.chromadb_version} on a private copy"
+                + (", upgraded from an older schema" if schema.pending else "")
+                + "; the source is untouched"
+            )
             target = await asyncio.to_thread(self._make_copy)
 
             def open_copy() -> Any:
@@ -158,6 +165,7 @@ class ChromaEmbeddedConnector(Connector):
         else:
             info = await (await self.working_copy()).describe(name)
             info.facts["reader"] = "api-copy"
+            info.facts["copy_note"] = self.copy_note
             # chromadb's API reports the raw configuration, not the space it searches with
             from core.connectors.chroma_space import settings_for_directory
 
