@@ -12,6 +12,7 @@ from typing import Any
 
 from core.compat import check_target
 from core.connectors.base import Connector, WriteMode
+from core.connectors.edge_floats import edge_read_back, ulps_apart
 from core.errors import FerryError, PreflightError
 from core.mapping import PayloadFields, needs_id_mapping
 from core.model import CollectionInfo
@@ -181,8 +182,9 @@ async def build_plan(
         sample_ids = await _sample_ids(source, name)
         item = assess(info, sample_ids, target.kind)
         plan.collections.append(item)
-        if target.kind == "qdrant-edge" and await _has_float_metadata(source, name):
-            item.warnings.append(EDGE_ROUNDS_FLOATS)
+        if target.kind == "qdrant-edge":
+            rounding = await _edge_rounding_warning(source, name)
+            item.warnings += [rounding] if rounding else []
         try:
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
@@ -204,34 +206,42 @@ async def build_plan(
     return plan
 
 
-EDGE_ROUNDS_FLOATS = (
-    "Qdrant Edge gives about 1 float metadata value in 10 back 1 ulp off (its payload reader, "
-    "whatever is written): validate reports these as 'target engine rounds doubles', "
-    "not as mismatches, and repair cannot change them"
-)
+EDGE_ROUNDS_FLOATS = "Qdrant Edge reads float metadata back rounded"
 
 
-async def _has_float_metadata(source: Connector, name: str, limit: int = 200) -> bool:
-    """Whether the first records' metadata holds a float (anywhere, lists included)."""
+async def _edge_rounding_warning(source: Connector, name: str, limit: int = 200) -> str | None:
+    """Whether the first records hold floats that Edge would give back changed (see
+    core/connectors/edge_floats.py), as a warning; floats it keeps (0.5, 1.0) warn nothing."""
+    floats: list[float] = []
 
-    def has_float(value: Any) -> bool:
+    def collect(value: Any) -> None:
         if isinstance(value, float):
-            return True
-        if isinstance(value, list | tuple):
-            return any(has_float(v) for v in value)
-        if isinstance(value, dict):
-            return any(has_float(v) for v in value.values())
-        return False
+            floats.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
 
     reader = source.read(name, None, limit)
     try:
         async for batch in reader:
-            return any(has_float(m) for m in batch.metadatas if m)
+            for metadata in batch.metadatas:
+                collect(metadata)
+            break
     except FerryError:
-        return False
+        return None
     finally:
         await reader.aclose()
-    return False
+    changed = [x for x in floats if edge_read_back(x) != x]
+    if not changed:
+        return None
+    worst = max(ulps_apart(x, edge_read_back(x)) for x in changed)
+    return (
+        f"{EDGE_ROUNDS_FLOATS} ({len(changed)} of {len(floats)} sampled, ≤ {worst} ulp): "
+        "validate notes it, not a mismatch; repair cannot change it"
+    )
 
 
 async def _sample_ids(source: Connector, name: str, limit: int = 200) -> list[str]:

@@ -202,7 +202,7 @@ N = 400
 FIELDS = PayloadFields()
 
 
-async def exact_source(root: Path, floats: bool = True) -> str:
+async def exact_source(root: Path, floats: str = "everyday") -> str:
     """A source that holds exact doubles: qdrant-client local mode (pickled Python floats).
 
     Not Chroma: chromadb 1.x's own write path already rounds doubles the same way (its Rust
@@ -213,9 +213,11 @@ async def exact_source(root: Path, floats: bool = True) -> str:
     try:
         await source.prepare(CollectionInfo("docs", N, 4, Metric.COSINE), WriteMode.CREATE)
         values = [v for i, v in enumerate(doubles(N * 3, seed=11)) if i % 3 != 2]  # everyday
+        if floats == "kept":  # floats Edge gives back unchanged
+            values = [i / 4 for i in range(2 * N)]
         metadatas = [
             {"score": values[2 * i], "pair": [values[2 * i + 1], 0.5], "n": i}
-            if floats
+            if floats != "none"
             else {"n": i, "tag": "t"}
             for i in range(N)
         ]
@@ -331,25 +333,33 @@ async def test_validate_notes_edge_rounding_and_finds_every_other_change(tmp_pat
     assert report.ok and report.collections[0].rounded.total == len(rounded_ids)
 
 
-async def test_the_plan_warns_before_a_run_to_edge_with_float_metadata(tmp_path: Path) -> None:
-    with_floats = await exact_source(tmp_path / "floats")
-    without = await exact_source(tmp_path / "ints", floats=False)
-    cases = [
-        (with_floats, f"qdrant+edge://{tmp_path / 'edge'}", True),
-        (without, f"qdrant+edge://{tmp_path / 'edge'}", False),
-        (with_floats, "qdrant+memory:", False),
-    ]
-    for source_uri, target_uri, warned in cases:
+async def test_the_plan_warns_before_a_run_to_edge_with_floats_it_would_round(
+    tmp_path: Path,
+) -> None:
+    everyday = await exact_source(tmp_path / "floats")
+    kept = await exact_source(tmp_path / "quarters", floats="kept")
+    without = await exact_source(tmp_path / "ints", floats="none")
+    edge = f"qdrant+edge://{tmp_path / 'edge'}"
+    warnings = {}
+    for label, source_uri, target_uri in [
+        ("everyday", everyday, edge),
+        ("kept", kept, edge),
+        ("none", without, edge),
+        ("memory", everyday, "qdrant+memory:"),
+    ]:
         source, target = open_connector(source_uri, FIELDS), open_connector(target_uri, FIELDS)
         try:
             plan = await build_plan(source, target, ["docs"], WriteMode.CREATE, FIELDS)
         finally:
             await source.close()
             await target.close()
-        assert (EDGE_ROUNDS_FLOATS in plan.collections[0].warnings) is warned, (
-            source_uri,
-            target_uri,
-        )
+        warnings[label] = [w for w in plan.collections[0].warnings if EDGE_ROUNDS_FLOATS in w]
+    assert warnings["kept"] == warnings["none"] == warnings["memory"] == []
+    (warning,) = warnings["everyday"]
+    # The first 200 records: 600 floats (400 of everyday size, ~10% rounded; 200 × 0.5).
+    changed = int(warning.split("(")[1].split(" of ")[0])
+    assert 15 < changed < 80 and "of 600 sampled, ≤ 1 ulp" in warning, warning
+    assert "validate notes it, not a mismatch" in warning
 
 
 def test_the_edge_connector_is_what_validation_keys_on() -> None:
