@@ -241,6 +241,8 @@ def render(report: ValidationReport) -> str:
                 else ""
             )
             lines.append(f"  mismatched {c.mismatched.total:,}: {shown}{more}")
+        for note in c.notes:
+            lines.append(f"  note: {note}")
         if c.recall:
             r = c.recall
             tau = "—" if r.rank_agreement is None else f"{r.rank_agreement:.3f}"

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.compat import check_target
 from core.connectors.base import Connector, WriteMode
+from core.connectors.edge_floats import edge_read_back, ulps_apart
 from core.errors import FerryError, PreflightError
 from core.mapping import PayloadFields, needs_id_mapping
 from core.model import CollectionInfo
@@ -181,6 +182,9 @@ async def build_plan(
         sample_ids = await _sample_ids(source, name)
         item = assess(info, sample_ids, target.kind)
         plan.collections.append(item)
+        if target.kind == "qdrant-edge":
+            rounding = await _edge_rounding_warning(source, name)
+            item.warnings += [rounding] if rounding else []
         try:
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
@@ -200,6 +204,44 @@ async def build_plan(
         except FerryError as exc:
             item.error = exc.one_line()
     return plan
+
+
+EDGE_ROUNDS_FLOATS = "Qdrant Edge reads float metadata back rounded"
+
+
+async def _edge_rounding_warning(source: Connector, name: str, limit: int = 200) -> str | None:
+    """Whether the first records hold floats that Edge would give back changed (see
+    core/connectors/edge_floats.py), as a warning; floats it keeps (0.5, 1.0) warn nothing."""
+    floats: list[float] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, float):
+            floats.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    reader = source.read(name, None, limit)
+    try:
+        async for batch in reader:
+            for metadata in batch.metadatas:
+                collect(metadata)
+            break
+    except FerryError:
+        return None
+    finally:
+        await reader.aclose()
+    changed = [x for x in floats if edge_read_back(x) != x]
+    if not changed:
+        return None
+    worst = max(ulps_apart(x, edge_read_back(x)) for x in changed)
+    return (
+        f"{EDGE_ROUNDS_FLOATS} ({len(changed)} of {len(floats)} sampled, ≤ {worst} ulp): "
+        "validate notes it, not a mismatch; repair cannot change it"
+    )
 
 
 async def _sample_ids(source: Connector, name: str, limit: int = 200) -> list[str]:

@@ -14,7 +14,7 @@ in the journal, where the cutover gate reads it (`Journal.latest_validation`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.connectors import open_connector
@@ -30,7 +30,7 @@ from core.validate.checks import (
     ValidationProgress,
     delete_extras,
 )
-from core.validate.compare import compare_record, value_repr, vector_diff
+from core.validate.compare import compare_record, float_reader, value_repr, vector_diff
 from core.validate.recall import RecallResult
 from core.validate.report import (
     CollectionValidation,
@@ -137,6 +137,7 @@ class RecordPair:
     fields: list[str]
     max_abs_diff: float | None = None
     cosine: float | None = None
+    rounded: list[str] = field(default_factory=list)  # only the target engine's float rounding
 
 
 async def fetch_pair(
@@ -165,8 +166,8 @@ async def fetch_pair(
     if sides[0] is None or sides[1] is None:
         pair.fields = ["record"]
         return pair
-    diff = compare_record(sides[0], sides[1], info.metric)
-    pair.fields = diff.fields
+    diff = compare_record(sides[0], sides[1], info.metric, read_back=float_reader(target.kind))
+    pair.fields, pair.rounded = diff.fields, diff.rounded
     vdiff = vector_diff(sides[0][0], sides[1][0], info.metric)
     pair.max_abs_diff, pair.cosine = vdiff.max_abs_diff, vdiff.cosine
     return pair

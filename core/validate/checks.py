@@ -25,7 +25,7 @@ import numpy as np
 
 from core.connectors.base import Connector
 from core.model import Batch, CollectionInfo, Metric
-from core.validate.compare import DEFAULT_TOLERANCE, compare_record
+from core.validate.compare import DEFAULT_TOLERANCE, compare_record, float_reader
 from core.validate.recall import ExactTopK, converted_score, exact_scores, measure
 from core.validate.report import (
     DEFAULT_CAP,
@@ -33,6 +33,7 @@ from core.validate.report import (
     CollectionValidation,
     Mismatch,
     RepairResult,
+    Rounded,
 )
 
 
@@ -149,8 +150,11 @@ class CollectionCheck:
         self.result = CollectionValidation(
             name, target_name, recall_threshold=options.recall_threshold
         )
-        for kind in ("missing", "extra", "mismatched"):
+        for kind in ("missing", "extra", "mismatched", "rounded"):
             getattr(self.result, kind).cap = options.cap
+        # Edge gives some floats back 1 ulp off whatever is written: that is noted, not
+        # counted as a mismatch, and not "repaired" (see compare.py).
+        self.read_back = float_reader(target.kind)
         if options.repair or options.delete_extra:
             self.result.repair = RepairResult()
 
@@ -239,7 +243,11 @@ class CollectionCheck:
                 (theirs.vectors[j], theirs.metadatas[j], theirs.documents[j]),
                 self.metric,
                 self.options.tolerance,
+                self.read_back,
             )
+            if diff.rounded:
+                self.result.rounded.add(Rounded(sid, diff.rounded, diff.rounded_ulps))
+                self.result.rounded_ulps = max(self.result.rounded_ulps, diff.rounded_ulps)
             if not diff.equal:
                 self.result.mismatched.add(Mismatch(sid, diff.fields, diff.vector))
                 broken.append(i)
@@ -272,6 +280,7 @@ class CollectionCheck:
                     (back.vectors[j], back.metadatas[j], back.documents[j]),
                     self.metric,
                     self.options.tolerance,
+                    self.read_back,
                 ).equal
             ):
                 self.result.repair.verified += 1

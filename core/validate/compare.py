@@ -8,19 +8,36 @@ down lists and nested dicts.
 Why normalise for cosine: Qdrant normalises vectors on store for Cosine collections, so a
 faithful copy of an unnormalised Chroma vector comes back with length 1. The two are the same
 point for cosine search; comparing raw values would flag every record.
+
+Why a target's float reader: Qdrant Edge gives about one float payload value in ten back one
+unit in the last place off (its JSON payload reader; see core/connectors/edge_floats.py), and
+no way of writing avoids it. A value that is *exactly* what that reader makes of the source's
+value is reported as "target engine rounds doubles", apart from mismatches; any other change,
+a 1-ulp one included, is still a mismatch.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.connectors.edge_floats import edge_read_back, ulps_apart
 from core.model import Metadata, Metric
 
 DEFAULT_TOLERANCE = 1e-5
+ROUNDING_NOTE = "target engine rounds doubles"
+
+# What a target engine gives back for a stored float, by connector kind; absent = exact.
+FloatReader = Callable[[float], float]
+FLOAT_READERS: dict[str, FloatReader] = {"qdrant-edge": edge_read_back}
+
+
+def float_reader(target_kind: str) -> FloatReader | None:
+    return FLOAT_READERS.get(target_kind)
 
 
 @dataclass
@@ -45,6 +62,10 @@ class RecordDiff:
 
     fields: list[str] = field(default_factory=list)
     vector: VectorDiff | None = None
+    # Fields that differ only as the target engine rounds floats (not differences), and by
+    # how many units in the last place at most.
+    rounded: list[str] = field(default_factory=list)
+    rounded_ulps: int = 0
 
     @property
     def equal(self) -> bool:
@@ -84,6 +105,28 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def engine_rounding(a: Any, b: Any, read_back: FloatReader) -> int | None:
+    """Units in the last place when `b` is `a` as the target engine reads it back (0 when
+    equal), recursively; None when they differ in any other way."""
+    if type(a) is not type(b):
+        return None
+    if isinstance(a, float):
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            return 0
+        return ulps_apart(a, b) if b == read_back(a) else None
+    if isinstance(a, list | tuple):
+        if len(a) != len(b):
+            return None
+        worst = [engine_rounding(x, y, read_back) for x, y in zip(a, b, strict=True)]
+    elif isinstance(a, dict):
+        if a.keys() != b.keys():
+            return None
+        worst = [engine_rounding(a[k], b[k], read_back) for k in a]
+    else:
+        return 0 if a == b else None
+    return None if None in worst else max(worst, default=0)
+
+
 def metadata_differences(source: Metadata | None, target: Metadata | None) -> list[str]:
     """Keys whose value or type differs, or that one side lacks.
 
@@ -91,10 +134,13 @@ def metadata_differences(source: Metadata | None, target: Metadata | None) -> li
     without metadata, the Qdrant connectors return ``None`` for an empty payload, and an
     empty dict means the same; so ``None`` and ``{}`` compare equal.
     """
-    src, tgt = source or {}, target or {}
+    return [f"metadata.{key}" for key in _differing_keys(source or {}, target or {})]
+
+
+def _differing_keys(src: Metadata, tgt: Metadata) -> list[Any]:
     keys = sorted(set(src) | set(tgt), key=str)
     return [
-        f"metadata.{key}"
+        key
         for key in keys
         if key not in src or key not in tgt or not same_value(src[key], tgt[key])
     ]
@@ -105,14 +151,25 @@ def compare_record(
     target: tuple[np.ndarray, Metadata | None, str | None],
     metric: Metric | None,
     tolerance: float = DEFAULT_TOLERANCE,
+    read_back: FloatReader | None = None,
 ) -> RecordDiff:
-    """Compare one record's (vector, metadata, document) on both sides."""
+    """Compare one record's (vector, metadata, document) on both sides; `read_back` is the
+    target engine's float reader (`float_reader(target.kind)`), None for an exact one."""
     diff = RecordDiff()
     vdiff = vector_diff(source[0], target[0], metric)
     if not vdiff.same_shape or not vdiff.max_abs_diff <= tolerance:
         diff.fields.append("vector")
         diff.vector = vdiff
-    diff.fields += metadata_differences(source[1], target[1])
+    src, tgt = source[1] or {}, target[1] or {}
+    for key in _differing_keys(src, tgt):
+        ulps = None
+        if read_back is not None and key in src and key in tgt:
+            ulps = engine_rounding(src[key], tgt[key], read_back)
+        if ulps is None:
+            diff.fields.append(f"metadata.{key}")
+        else:
+            diff.rounded.append(f"metadata.{key}")
+            diff.rounded_ulps = max(diff.rounded_ulps, ulps)
     if source[2] != target[2] or type(source[2]) is not type(target[2]):
         diff.fields.append("document")
     return diff

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.validate.compare import VectorDiff
+from core.validate.compare import ROUNDING_NOTE, VectorDiff
 from core.validate.recall import RecallResult
 
 DEFAULT_CAP = 1000
@@ -52,6 +52,18 @@ class Mismatch:
 
 
 @dataclass
+class Rounded:
+    """A record whose only change in `fields` is the target engine's float rounding."""
+
+    id: str
+    fields: list[str]
+    ulps: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "fields": self.fields, "ulps": self.ulps}
+
+
+@dataclass
 class RepairResult:
     rewritten: int = 0  # missing + mismatched records copied again
     verified: int = 0  # of those, read back from the target and found equal
@@ -81,6 +93,9 @@ class CollectionValidation:
     missing: CappedList = field(default_factory=CappedList)
     extra: CappedList = field(default_factory=CappedList)
     mismatched: CappedList = field(default_factory=CappedList)
+    # Not differences: floats the target engine gives back rounded (Qdrant Edge); see compare.py
+    rounded: CappedList = field(default_factory=CappedList)
+    rounded_ulps: int = 0
     recall: RecallResult | None = None
     k: int = 0
     repair: RepairResult | None = None
@@ -120,6 +135,15 @@ class CollectionValidation:
             out.extend(self.recall.failures(self.recall_threshold))
         return out
 
+    @property
+    def notes(self) -> list[str]:
+        if not self.rounded.total:
+            return []
+        return [
+            f"{ROUNDING_NOTE}: ≤ {self.rounded_ulps} ulp in {self.rounded.total:,} record(s) "
+            "(the target's float reader; not a mismatch, and no rewrite changes it)"
+        ]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -136,6 +160,10 @@ class CollectionValidation:
             "extra_total": self.extra.total,
             "mismatched": [m.to_json() for m in self.mismatched.items],
             "mismatched_total": self.mismatched.total,
+            "rounded": [r.to_json() for r in self.rounded.items],
+            "rounded_total": self.rounded.total,
+            "rounded_max_ulps": self.rounded_ulps,
+            "notes": self.notes,
             "recall_at_k": None if self.recall is None else round(self.recall.recall_at_k, 6),
             "k": self.k,
             "recall": None if self.recall is None else self.recall.to_json(),
@@ -196,6 +224,8 @@ def report_markdown(data: dict[str, Any]) -> str:
         lines += ["", f"## {c['name']}"]
         if c.get("error"):
             lines.append(f"- Error: {c['error']}")
+        for note in c.get("notes") or []:
+            lines.append(f"- Note: {note}")
         recall = c.get("recall")
         if recall:
             lines.append(

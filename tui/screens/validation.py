@@ -462,7 +462,12 @@ class ValidationScreen(Screen[None]):
         }
 
 
-KIND_STYLE = {"missing": "bold red", "extra": "bold yellow", "mismatched": "bold magenta"}
+KIND_STYLE = {
+    "missing": "bold red",
+    "extra": "bold yellow",
+    "mismatched": "bold magenta",
+    "rounded": "cyan",
+}
 
 
 def summary_cells(c: dict[str, Any]) -> list[Any]:
@@ -492,6 +497,15 @@ def difference_rows(c: dict[str, Any], kind: str) -> list[tuple[str, str, str]]:
         rows += [("extra", i, "not in source") for i in c.get("extra") or []]
     if kind in ("all", "mismatched"):
         rows += [("mismatched", m["id"], ", ".join(m["fields"])) for m in c.get("mismatched") or []]
+    if kind == "all":  # not differences: floats the target engine rounds (Qdrant Edge)
+        rows += [
+            (
+                "rounded",
+                r["id"],
+                f"{', '.join(r['fields'])}: target rounds doubles, {r['ulps']} ulp",
+            )
+            for r in c.get("rounded") or []
+        ]
     return rows
 
 

@@ -47,6 +47,9 @@ def render_pair(pair: RecordPair, kind: str = "") -> RenderableType:
         title.append("  differs: " + ", ".join(pair.fields), style=DIFF_STYLE)
     else:
         title.append("  identical on both sides", style="green")
+    rounded = pair.rounded
+    if rounded:
+        title.append("  target engine rounds doubles: " + ", ".join(rounded), style="cyan")
     table = Table(expand=True, box=None, pad_edge=False, show_edge=False)
     table.add_column("field", style="bold", ratio=2, overflow="fold")
     table.add_column("source", ratio=4, overflow="fold")
@@ -64,7 +67,7 @@ def render_pair(pair: RecordPair, kind: str = "") -> RenderableType:
             or key not in tgt_meta
             or not same_value(src_meta[key], tgt_meta[key])
         )
-        style = DIFF_STYLE if differs else ""
+        style = ("cyan" if f"metadata.{key}" in rounded else DIFF_STYLE) if differs else ""
         table.add_row(Text(str(key), style=style), a, b, style="on grey15" if differs else "")
     if not keys:
         table.add_row(
