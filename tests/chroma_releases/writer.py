@@ -356,12 +356,25 @@ def dump(col: Any, queries: np.ndarray) -> dict[str, Any]:
         get_error = f"{type(exc).__name__}: {exc}"
         got = col.get(include=["metadatas", "documents"])
         emb = np.full((len(got["ids"]), spec.DIM), np.nan, dtype=np.float32)
-        for k, rid in enumerate(got["ids"]):
-            one = col.get(ids=[rid], include=["embeddings"])["embeddings"]
-            if one is not None and len(one) == 1 and one[0] is not None:
-                emb[k] = np.asarray(one[0], dtype=np.float32)
-            else:
-                no_vector.append(rid)
+        all_ids = list(got["ids"])
+        for start in range(0, len(all_ids), 250):
+            chunk = all_ids[start : start + 250]
+            try:  # most chunks hold no such id: one call for the chunk
+                part = col.get(ids=chunk, include=["embeddings"])
+                for rid, vector in zip(part["ids"], part["embeddings"], strict=True):
+                    emb[start + chunk.index(rid)] = np.asarray(vector, dtype=np.float32)
+                continue
+            except Exception:
+                pass
+            for k, rid in enumerate(chunk, start):
+                try:
+                    one = col.get(ids=[rid], include=["embeddings"])["embeddings"]
+                except Exception:
+                    one = None
+                if one is not None and len(one) == 1 and one[0] is not None:
+                    emb[k] = np.asarray(one[0], dtype=np.float32)
+                else:
+                    no_vector.append(rid)
     ids = list(got["ids"])
     entry: dict[str, Any] = {
         "get_error": get_error,
