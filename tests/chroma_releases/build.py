@@ -191,9 +191,11 @@ def install(release: spec.Release, root: Path) -> dict[str, Any]:
                 raise InstallError(f"chromadb {release.version}: {exc}") from exc
             if done.returncode != 0:
                 shutil.rmtree(venv, ignore_errors=True)
-                (home / "install-error.log").write_text(done.stdout + done.stderr)
+                log = home / "install-error.log"
+                log.write_text(done.stdout + done.stderr)
                 raise InstallError(
-                    f"chromadb {release.version} cannot be installed: {last_line(done.stderr)}"
+                    f"chromadb {release.version} cannot be installed: "
+                    f"{last_line(done.stderr)} (full output: {log})"
                 )
         info = {
             "version": release.version,
