@@ -231,19 +231,33 @@ def test_metric_is_the_one_the_release_searches_with(
 
 
 @pytest.mark.parametrize("ds_name", DATASETS)
-def test_reading_leaves_every_byte(built: dict[str, DataSet], ds_name: str) -> None:
+async def test_reading_leaves_every_byte(built: dict[str, DataSet], ds_name: str) -> None:
+    """The file reader and the `chroma+file://` connector read everything read-only."""
+    from core.connectors import open_connector
+
     ds = usable(built, ds_name)
     before = checksums(ds.ferry_dir)
     assert before == ds.manifest(), "the cached copy changed since the release wrote it"
     errors = []
     with ChromaDirectory(ds.ferry_dir) as reader:
-        for name in reader.list_collections():
+        names = reader.list_collections()
+        for name in names:
             try:
                 reader.describe(name)
                 for _ in reader.read(name, None, 100):
                     pass
             except FerryError as exc:
                 errors.append(f"{name}: {exc.one_line()}")
+    connector = open_connector(f"chroma+file://{ds.ferry_dir}")
+    try:
+        assert sorted(await connector.list_collections()) == sorted(names)
+        for name in names:
+            info = await connector.describe(name)
+            assert info.facts["reader"] == "files", (name, info.facts)  # never the API copy
+            async for _ in connector.read(name, None, 100):
+                pass
+    finally:
+        await connector.close()
     assert checksums(ds.ferry_dir) == before  # same files, no -journal/-wal/-shm, same bytes
     assert not errors, errors
 
