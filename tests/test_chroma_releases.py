@@ -348,3 +348,43 @@ async def test_migrated_to_edge_with_the_searched_distance(
             target_vector[:3],
             source[:3],
         )
+
+
+def test_validate_after_migrate_passes_on_every_collection(
+    built: dict[str, DataSet],
+    migrated: tuple[int, Any, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Validation agrees with migrate on the whole release directory: the empty collection is
+    skipped, and the distance checks pass (source scores match the resolved metric, the
+    target searches with it) — where chromadb cannot query a copy, by exact search."""
+    from cli import main
+
+    code, outcome, target = migrated
+    assert code == 0, outcome
+    ds = usable(built, MIGRATED)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(
+            [
+                "validate",
+                "--from",
+                f"chroma+file://{ds.ferry_dir}",
+                "--to",
+                target,
+                "--full",
+                "--queries",
+                "5",
+                "--json",
+                "--state",
+                str(tmp_path / "j.sqlite3"),
+            ]
+        )
+    report = json.loads(out.getvalue())
+    assert code == 0 and report["ok"], [c["reasons"] for c in report["collections"]]
+    assert all(
+        c["skipped_reason"] or c["recall"]["score_max_rel_diff"]["source"] is not None
+        for c in report["collections"]
+    )

@@ -48,6 +48,7 @@ class ChromaEmbeddedConnector(Connector):
         self._schema: Any = None
         self._copy: ChromaApiConnector | None = None
         self.copy_note: str | None = None
+        self.query_note: str | None = None
         self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
 
     # -- the two readers --------------------------------------------------------------------
@@ -202,7 +203,20 @@ class ChromaEmbeddedConnector(Connector):
         return await (await self.working_copy()).fetch(name, ids)
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
-        return await (await self.working_copy()).query(name, vectors, k)
+        """Chroma's own answer (API on a private copy); exact search where chromadb cannot."""
+        try:
+            return await (await self.working_copy()).query(name, vectors, k)
+        except FerryError as exc:
+            if await asyncio.to_thread(self.directory) is None:
+                raise
+            self.query_note = (
+                f"source queries answered by exact search: chromadb could not query a copy "
+                f"({exc.what[:120]})"
+            )
+        from core.connectors.exact_search import exact_query
+
+        metric = (await self.describe(name)).metric
+        return await exact_query(self.read(name, None, 1000), vectors, metric, k)
 
     async def close(self) -> None:
         if self._directory is not None:
