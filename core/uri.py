@@ -24,6 +24,20 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "qdrant+https": ("qdrant", "https"),
 }
 
+# The query options each scheme understands; anything else is a typo that would be ignored.
+OPTIONS: dict[str, set[str]] = {
+    "chroma+file": {"api", "upgrade_copy"},
+    "chroma+http": {"tenant", "database", "api_key_env", "timeout"},
+    "chroma+https": {"tenant", "database", "api_key_env", "timeout"},
+    "qdrant+edge": set(),
+    "qdrant+file": set(),
+    "qdrant+memory": set(),
+    "qdrant+http": {"api_key_env", "grpc", "timeout"},
+    "qdrant+https": {"api_key_env", "grpc", "timeout"},
+}
+FLAG_OPTIONS = {"api", "upgrade_copy", "grpc"}
+FLAG_WORDS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
+
 URI_HELP = ", ".join(
     [
         "chroma+file:///abs/dir",
@@ -89,6 +103,7 @@ def parse_uri(uri: str) -> ConnectionSpec:
                 where=scheme + "://…",
                 fix="put the key in an environment variable and pass ?api_key_env=VAR",
             )
+    check_options(scheme, params, uri)
     if transport in {"file", "edge"}:
         raw_path = parts.path
         if parts.netloc:
@@ -114,3 +129,36 @@ def parse_uri(uri: str) -> ConnectionSpec:
     except ValueError as exc:
         raise FerryError(f"bad port in {uri!r}", fix="use host:port with a number") from exc
     return ConnectionSpec(uri, engine, transport, host=parts.hostname, port=port, params=params)
+
+
+def check_options(scheme: str, params: dict[str, str], uri: str) -> None:
+    """Refuse an option this scheme does not know, or a value it cannot mean."""
+    known = OPTIONS.get(scheme)
+    if known is None:
+        return
+    where = uri.split("?", 1)[0]
+    for key, value in params.items():
+        if key not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise FerryError(
+                f"unknown option ?{key}= for {scheme}",
+                where=where,
+                fix=f"options here: {allowed}",
+            )
+        if key in FLAG_OPTIONS and value.lower() not in FLAG_WORDS:
+            raise FerryError(
+                f"?{key}={value} is not a yes/no value", where=where, fix=f"write ?{key}=1"
+            )
+        if key == "timeout":
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = float("nan")
+            if not (0 < seconds < 86_400):
+                raise FerryError(
+                    f"?timeout={value} is not a number of seconds",
+                    where=where,
+                    fix="write ?timeout=60",
+                )
+        if key in {"api_key_env", "tenant", "database"} and not value.strip():
+            raise FerryError(f"?{key}= is empty", where=where, fix=f"give ?{key}= a name")
