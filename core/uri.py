@@ -95,7 +95,7 @@ def parse_uri(uri: str) -> ConnectionSpec:
         )
     engine, transport = SCHEMES[scheme]
     parts = urlsplit(uri)
-    params = dict(parse_qsl(parts.query))
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
     for key in params:
         if key.lower() in {"api_key", "apikey", "key", "token", "password"}:
             raise FerryError(
