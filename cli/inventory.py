@@ -7,8 +7,7 @@ import asyncio
 from typing import Any
 
 from cli.common import add_common, print_json
-from core.connectors import open_connector
-from core.plan import assess
+from core.inventory import load_inventory
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,45 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 async def gather_inventory(uri: str) -> dict[str, Any]:
-    connector = open_connector(uri)
-    try:
-        ping = await connector.ping()
-        collections = []
-        for name in await connector.list_collections():
-            info = await connector.describe(name)
-            sample: list[str] = []
-            reader = connector.read(name, None, 200)
-            try:
-                async for batch in reader:
-                    sample = list(batch.ids)
-                    if not info.metadata_keys:  # engines without a key list: sample them
-                        info.metadata_keys = sorted({k for m in batch.metadatas if m for k in m})
-                        info.facts["metadata_keys_sampled"] = True
-                    break
-            finally:
-                await reader.aclose()
-            plan = assess(info, sample, "qdrant")
-            entry = info.to_json()
-            entry.update(complexity=plan.complexity, notes=plan.notes, warnings=plan.warnings)
-            collections.append(entry)
-        result: dict[str, Any] = {
-            "uri": uri,
-            "kind": connector.kind,
-            "version": ping.version,
-            "collections": collections,
-        }
-        schema = getattr(connector, "schema", None)
-        if callable(schema):
-            state = schema()
-            result["schema"] = {
-                "summary": state.summary,
-                "pending": [list(m) for m in state.pending],
-                "newer": [list(m) for m in state.newer],
-                "applied": [list(m) for m in state.applied],
-            }
-        return result
-    finally:
-        await connector.close()
+    return (await load_inventory(uri)).to_json()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,12 +15,14 @@ Backends (what "alias" means per target):
 
 Before a cutover the target collection is backed up where the target can: a Qdrant server
 snapshot, or a copy of the Edge shard directory; local mode has no snapshots (noted).
+
+Each backend is the target connector's own (`TargetConnector.aliases()`, capability
+"aliases"), and so is the backup (`snapshot()`, capability "snapshots"): this module decides
+*whether* and *when*, the connectors know *how*.
 """
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,192 +30,37 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.connectors import ANY, AliasBackend, TargetConnector, open_connector
 from core.errors import FerryError
 from core.journal import Journal
 from core.router.state import (
     Mode,
-    locked,
-    read_json,
     read_state,
     read_stats,
     set_mode,
     summarize_stats,
-    write_json_atomic,
 )
-from core.router.stores import EDGE_ALIAS_FILE, EDGE_CONFIG_FILE
-from core.uri import ConnectionSpec, parse_uri
 
-EDGE_SNAPSHOT_DIR = ".ferry-snapshots"
-ANY: Any = object()  # `switch(expected=ANY)`: no check of where the alias points now
+__all__ = ["ANY", "AliasBackend", "alias_backend", "open_alias_backend"]
 
 
-class AliasBackend:
-    """What a target offers for cutover: read an alias, move it atomically, back up."""
-
-    kind = ""
-    snapshot_kind = "none"  # qdrant-snapshot | directory-copy | none
-
-    def __init__(self, target_uri: str) -> None:
-        self.target_uri = target_uri
-
-    async def aliases(self) -> dict[str, str]:
-        """alias → collection, for every alias on the target."""
-        raise NotImplementedError
-
-    async def current(self, alias: str) -> str | None:
-        return (await self.aliases()).get(alias)
-
-    async def collections(self) -> list[str]:
-        raise NotImplementedError
-
-    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
-        """Point `alias` at `collection` in one atomic step (creating it if it is new).
-
-        `expected` (where the alias must point now) is enforced atomically where the backend
-        can (Ferry's Edge alias file); Qdrant has no compare-and-swap, so there `execute`
-        checks just before."""
-        raise NotImplementedError
-
-    async def snapshot(self, collection: str) -> dict[str, Any]:
-        """Back up `collection`; says where the copy is, or why there is none."""
-        return {"kind": "none", "note": f"{self.kind} has no snapshots"}
-
-    async def close(self) -> None:
-        return None
-
-
-class QdrantApiAliases(AliasBackend):
-    """Real Qdrant aliases through qdrant-client (a server, or local mode)."""
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        from core.connectors.qdrant_api import QdrantApiConnector
-
-        super().__init__(spec.uri)
-        self.connector = QdrantApiConnector(spec)
-        self.is_server = spec.transport in {"http", "https"}
-        self.kind = "qdrant-server" if self.is_server else "qdrant-local"
-        self.snapshot_kind = "qdrant-snapshot" if self.is_server else "none"
-
-    async def aliases(self) -> dict[str, str]:
-        answer = await self.connector._call("list aliases", self.connector.client.get_aliases())
-        return {a.alias_name: a.collection_name for a in answer.aliases}
-
-    async def collections(self) -> list[str]:
-        return await self.connector.list_collections()
-
-    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
-        from qdrant_client import models
-
-        operations: list[Any] = []
-        if await self.current(alias) is not None:
-            operations.append(
-                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
-            )
-        operations.append(
-            models.CreateAliasOperation(
-                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
-            )
-        )
-        # One request: Qdrant applies the list atomically, so readers never see no alias.
-        await self.connector._call(
-            f"move alias {alias}",
-            self.connector.client.update_collection_aliases(change_aliases_operations=operations),
-        )
-
-    async def snapshot(self, collection: str) -> dict[str, Any]:
-        if not self.is_server:
-            return {
-                "kind": "none",
-                "note": "qdrant-client local mode has no snapshots; "
-                "the previous collection is kept for rollback",
-            }
-        answer = await self.connector._call(
-            f"snapshot {collection}",
-            self.connector.client.create_snapshot(collection_name=collection, wait=True),
-        )
-        return {
-            "kind": "qdrant-snapshot",
-            "name": getattr(answer, "name", None),
-            "size": getattr(answer, "size", None),
-            "collection": collection,
-        }
-
-    async def close(self) -> None:
-        await self.connector.close()
-
-
-class EdgeAliasFile(AliasBackend):
-    """Ferry-managed aliases for Qdrant Edge, which has none: ``<root>/.ferry-aliases.json``."""
-
-    kind = "qdrant-edge"
-    snapshot_kind = "directory-copy"
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        super().__init__(spec.uri)
-        assert spec.path is not None
-        self.root = spec.path
-        self.file = self.root / EDGE_ALIAS_FILE
-
-    async def aliases(self) -> dict[str, str]:
-        data = read_json(self.file) or {}
-        return {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
-
-    async def collections(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if (p / EDGE_CONFIG_FILE).is_file())
-
-    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
-        def write() -> None:
-            with locked(self.file):
-                data = read_json(self.file) or {}
-                aliases = dict(data.get("aliases") or {})
-                if expected is not ANY and aliases.get(alias) != expected:
-                    # Checked under the lock: a concurrent cutover cannot slip in between.
-                    raise FerryError(
-                        f"alias {alias!r} moved meanwhile (now {aliases.get(alias)!r})",
-                        where=self.target_uri,
-                        fix="look again and re-run",
-                    )
-                aliases[alias] = collection
-                data["aliases"] = aliases
-                data["updated_at"] = time.time()
-                write_json_atomic(self.file, data)
-
-        await asyncio.to_thread(write)
-
-    async def snapshot(self, collection: str) -> dict[str, Any]:
-        source = self.root / collection
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        destination = self.root / EDGE_SNAPSHOT_DIR / f"{collection}-{stamp}"
-        suffix = 1
-        while destination.exists():
-            suffix += 1
-            destination = self.root / EDGE_SNAPSHOT_DIR / f"{collection}-{stamp}-{suffix}"
-        await asyncio.to_thread(shutil.copytree, source, destination)
-        return {"kind": "directory-copy", "path": str(destination), "collection": collection}
-
-
-def alias_backend(target_uri: str) -> AliasBackend:
-    spec = parse_uri(target_uri)
-    if spec.engine != "qdrant":
+def alias_backend(connector: TargetConnector | Any) -> AliasBackend:
+    """The connector's alias backend; a target without aliases is refused with the fix."""
+    backend = connector.aliases() if isinstance(connector, TargetConnector) else None
+    if backend is None:
         raise FerryError(
-            f"{spec.engine} has no aliases",
-            where=target_uri,
+            f"{connector.traits.engine.lower()} has no aliases",
+            where=connector.uri,
             fix="switch the application with the router: `ferry router set flipped`",
         )
-    if spec.transport == "edge":
-        return EdgeAliasFile(spec)
-    return QdrantApiAliases(spec)
+    return backend
 
 
 @asynccontextmanager
 async def open_alias_backend(target_uri: str) -> AsyncIterator[AliasBackend]:
-    backend = alias_backend(target_uri)
-    try:
-        yield backend
-    finally:
-        await backend.close()
+    """Open the target and hand out its alias backend; the target is closed afterwards."""
+    async with open_connector(target_uri) as connector:
+        yield alias_backend(connector)
 
 
 # -- plans and outcomes ----------------------------------------------------------------------
@@ -377,7 +224,7 @@ async def plan_cutover(
         from_collection=current,
         to_collection=collection,
         backend=backend.kind,
-        snapshot=_snapshot_words(backend, collection),
+        snapshot=backend.snapshot_words(collection),
         validation=validation,
         forced=bool(force),
         reason=reason.strip() if reason else None,
@@ -446,14 +293,6 @@ async def plan_rollback(
         plan.router_state = str(router_state)
         plan.router_mode = Mode.DUAL_WRITE.value
     return plan
-
-
-def _snapshot_words(backend: AliasBackend, collection: str) -> str:
-    if backend.snapshot_kind == "qdrant-snapshot":
-        return f"Qdrant snapshot of {collection}"
-    if backend.snapshot_kind == "directory-copy":
-        return f"copy of the shard to {EDGE_SNAPSHOT_DIR}/{collection}-<time>/"
-    return "none (local mode has no snapshots; the previous collection is kept)"
 
 
 async def execute(backend: AliasBackend, journal: Journal, plan: CutoverPlan) -> CutoverOutcome:

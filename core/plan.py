@@ -11,11 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.compat import check_target
-from core.connectors.base import Connector, WriteMode
-from core.connectors.edge_floats import edge_read_back, ulps_apart
+from core.connectors.base import (
+    Capability,
+    Connector,
+    SourceConnector,
+    TargetConnector,
+    WriteMode,
+)
+from core.connectors.traits import DEFAULT_TARGET, EngineTraits
 from core.errors import FerryError, PreflightError
-from core.mapping import PayloadFields, needs_id_mapping
-from core.model import CollectionInfo
+from core.mapping import PayloadFields
+from core.model import Batch, CollectionInfo
 
 LARGE_RECORDS = 1_000_000
 
@@ -93,8 +99,16 @@ def run_key(
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def assess(info: CollectionInfo, sample_ids: list[str], target_kind: str) -> CollectionPlan:
-    """Complexity and risk from what we know without moving anything."""
+def assess(
+    info: CollectionInfo,
+    sample_ids: list[str],
+    source: EngineTraits,
+    target: EngineTraits = DEFAULT_TARGET,
+) -> CollectionPlan:
+    """Complexity and risk from what we know without moving anything.
+
+    `target` is the target engine's traits (the default target when none is chosen yet).
+    """
     plan = CollectionPlan(source=info, target_name=info.name)
     score = 0
     if info.count == 0:
@@ -108,8 +122,8 @@ def assess(info: CollectionInfo, sample_ids: list[str], target_kind: str) -> Col
     if info.dimension and info.count:
         size_mb = info.count * info.dimension * 4 / 1e6
         plan.notes.append(f"~{size_mb:,.0f} MB of vectors")
-    if target_kind.startswith("qdrant") and sample_ids:
-        mapped = sum(needs_id_mapping(i) for i in sample_ids)
+    if target.maps_ids and sample_ids:
+        mapped = sum(target.needs_id_mapping(i) for i in sample_ids)
         plan.id_mapping = (
             "none" if mapped == 0 else ("all" if mapped == len(sample_ids) else "some")
         )
@@ -118,17 +132,32 @@ def assess(info: CollectionInfo, sample_ids: list[str], target_kind: str) -> Col
             plan.notes.append(
                 f"ids need mapping ({plan.id_mapping}): kept in payload, uuid5 point ids"
             )
-    if info.metric and info.metric.value == "ip":
-        plan.notes.append("ip: Qdrant Dot scores are dot products, Chroma's are 1 - dot")
-    if info.metric and info.metric.value == "l2":
-        plan.notes.append("l2: Chroma reports squared distance, Qdrant plain distance")
+    plan.notes += target.plan_notes(info.metric, source)
     if info.facts.get("schema_pending"):
         score += 2
         plan.warnings.append("Chroma schema migrations pending: read via an upgraded copy")
     if info.facts.get("metadata_keys_sampled"):
-        plan.notes.append("metadata keys sampled from the first 1,000 records")
+        sampled = int(info.facts.get("metadata_keys_sample_size") or 1000)
+        plan.notes.append(f"metadata keys sampled from the first {sampled:,} records")
     plan.complexity = ["low", "medium", "high"][min(score, 2)]
     return plan
+
+
+async def sample_collection(source: SourceConnector, info: CollectionInfo) -> Batch | None:
+    """The first records (what the plan judges id mapping and target warnings by); where
+    the source keeps no list of its metadata keys (Qdrant), they are sampled into `info`.
+
+    A source that cannot be read yet gives no sample: the plan says nothing about ids.
+    """
+    try:
+        batch = await source.sample(info.name)
+    except FerryError:
+        return None
+    if batch is not None and not source.lists_metadata_keys:
+        info.metadata_keys = sorted({k for m in batch.metadatas if m for k in m})
+        info.facts["metadata_keys_sampled"] = True
+        info.facts["metadata_keys_sample_size"] = len(batch)
+    return batch
 
 
 async def choose_collections(source: Connector, names: Sequence[str] | None) -> list[str]:
@@ -146,7 +175,7 @@ async def choose_collections(source: Connector, names: Sequence[str] | None) -> 
 
 
 async def build_plan(
-    source: Connector,
+    source: SourceConnector,
     target: Connector,
     names: list[str] | None,
     mode: WriteMode,
@@ -160,31 +189,23 @@ async def build_plan(
     refuses to start while any remain.
     """
     chosen = await choose_collections(source, names)
-    if "write" not in target.capabilities:
+    if not isinstance(target, TargetConnector) or not target.can(Capability.WRITE):
         raise PreflightError(
             f"{target.uri} cannot be a target ({target.kind} is read-only in Ferry)",
             fix="use qdrant+edge://, qdrant+file://, qdrant+http(s):// or chroma+http(s)://",
         )
     existing = set(await target.list_collections())
     plan = MigrationPlan(source.uri, target.uri, [], mode, fields)
-    if target.kind == "qdrant-local" and target.uri.startswith("qdrant+file"):
-        plan.warnings.append(
-            "qdrant-client local mode stores each point as a pickle in SQLite: "
-            "~0.7k records/s and large memory to reopen; prefer qdrant+edge:// for speed"
-        )
-    if target.uri.startswith("qdrant+memory"):
-        plan.warnings.append("qdrant+memory: the copy lives only as long as this process")
+    plan.warnings += target.plan_warnings()
     for side in (source.uri, target.uri):
         if "+http://" in side and "api_key_env=" in side:
             plan.warnings.append(f"an API key is sent over plain http to {side.split('?')[0]}")
     for name in chosen:
         info = await source.describe(name)
-        sample_ids = await _sample_ids(source, name)
-        item = assess(info, sample_ids, target.kind)
+        sample = await sample_collection(source, info)
+        item = assess(info, sample.ids if sample else [], source.traits, target.traits)
+        item.warnings += target.sample_warnings(sample) if sample else []
         plan.collections.append(item)
-        if target.kind == "qdrant-edge":
-            rounding = await _edge_rounding_warning(source, name)
-            item.warnings += [rounding] if rounding else []
         try:
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
@@ -194,7 +215,7 @@ async def build_plan(
             if info.dimension is None:
                 item.skip_reason = "empty collection with unknown dimension"
                 continue
-            if target.kind.startswith("qdrant"):
+            if target.traits.payload_fields:
                 fields.check_against(info.metadata_keys, where=f"{source.uri} {name}")
             if name in existing:
                 item.target_exists = True
@@ -204,53 +225,3 @@ async def build_plan(
         except FerryError as exc:
             item.error = exc.one_line()
     return plan
-
-
-EDGE_ROUNDS_FLOATS = "Qdrant Edge reads float metadata back rounded"
-
-
-async def _edge_rounding_warning(source: Connector, name: str, limit: int = 200) -> str | None:
-    """Whether the first records hold floats that Edge would give back changed (see
-    core/connectors/edge_floats.py), as a warning; floats it keeps (0.5, 1.0) warn nothing."""
-    floats: list[float] = []
-
-    def collect(value: Any) -> None:
-        if isinstance(value, float):
-            floats.append(value)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                collect(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                collect(item)
-
-    reader = source.read(name, None, limit)
-    try:
-        async for batch in reader:
-            for metadata in batch.metadatas:
-                collect(metadata)
-            break
-    except FerryError:
-        return None
-    finally:
-        await reader.aclose()
-    changed = [x for x in floats if edge_read_back(x) != x]
-    if not changed:
-        return None
-    worst = max(ulps_apart(x, edge_read_back(x)) for x in changed)
-    return (
-        f"{EDGE_ROUNDS_FLOATS} ({len(changed)} of {len(floats)} sampled, ≤ {worst} ulp): "
-        "validate notes it, not a mismatch; repair cannot change it"
-    )
-
-
-async def _sample_ids(source: Connector, name: str, limit: int = 200) -> list[str]:
-    reader = source.read(name, None, limit)
-    try:
-        async for batch in reader:
-            return list(batch.ids)
-    except FerryError:
-        return []
-    finally:
-        await reader.aclose()
-    return []

@@ -20,13 +20,13 @@ import qdrant_edge as qe
 from cli.validate import render
 from core.connectors import open_connector
 from core.connectors.base import WriteMode
-from core.connectors.edge_floats import edge_read_back, ulps_apart
+from core.connectors.edge_floats import EDGE_ROUNDS_FLOATS, edge_read_back, ulps_apart
 from core.connectors.qdrant_edge import QdrantEdgeConnector
 from core.engine import MigrationOptions
 from core.journal import Journal
 from core.mapping import PayloadFields, canonical_point_id
 from core.model import Batch, CollectionInfo, Metric
-from core.plan import EDGE_ROUNDS_FLOATS, build_plan
+from core.plan import build_plan
 from core.runner import migrate
 from core.validate import ValidationOptions, fetch_pair, validate
 from core.validate.compare import compare_record, engine_rounding

@@ -16,6 +16,7 @@ import qdrant_edge as qe
 
 from core.connectors import open_connector
 from core.connectors.base import WriteMode
+from core.connectors.traits import CHROMA, QDRANT
 from core.engine import MigrationOptions
 from core.journal import Journal
 from core.mapping import canonical_point_id
@@ -26,7 +27,6 @@ from core.validate.checks import Reservoir
 from core.validate.compare import compare_record, metadata_differences, same_value
 from core.validate.recall import (
     ExactTopK,
-    converted_score,
     exact_scores,
     kendall_tau,
     measure,
@@ -315,9 +315,6 @@ def test_ties_and_ranks() -> None:
     assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0
     assert kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0
     assert kendall_tau(["a"], ["a"]) is None
-    assert converted_score("chroma", Metric.IP, 0.25) == 0.75
-    assert converted_score("qdrant-edge", Metric.L2, 2.0) == -4.0
-    assert converted_score("chroma-embedded", Metric.L2, 4.0) == -4.0
 
 
 async def test_stopping_midway_records_nothing_and_closes_the_streams(
@@ -450,8 +447,8 @@ def test_scores_that_follow_another_metric_are_named() -> None:
         exact.result(),
         lambda q, item: float(table[q, ids.index(item)]),
         (
-            lambda raw: converted_score("chroma", believed, raw),
-            lambda raw: converted_score("qdrant", believed, raw),
+            lambda raw: CHROMA.similarity(believed, raw),
+            lambda raw: QDRANT.similarity(believed, raw),
         ),
     )
     assert not result.scores_agree("source")

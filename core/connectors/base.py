@@ -1,20 +1,35 @@
-"""The one protocol every database or file format speaks, on either side of a migration.
+"""What every database or file format speaks, on either side of a migration.
+
+Two abstract bases: a `SourceConnector` is read (inventory, copy, validation); a
+`TargetConnector` is also written. Every target is a source too, because validation reads
+the target back. Required methods are abstract, so a connector that forgets one fails when
+it is built, not halfway through a run; optional abilities ("aliases", "snapshots") are
+declared in `capabilities` and read by the code that needs them (`aliases()`,
+`snapshot()`). What an engine does differently (id rules, how it reports scores, notes for
+the plan) is in its `traits` (core/connectors/traits.py), not in `if kind == …` elsewhere.
 
 Every connector talks in *source ids*: a Qdrant connector maps them to point ids on the way
 in and back (from the ``source_id`` payload field) on the way out, so the engine and the
 validator never see a mapped id.
+
+Connectors are async context managers: ``async with open_connector(uri) as c:`` closes them.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
+from core.connectors.traits import EngineTraits
+from core.errors import FerryError, PreflightError
 from core.model import Batch, CollectionInfo, Cursor
+
+SAMPLE_RECORDS = 200  # what a plan or an inventory reads to judge ids and metadata keys
 
 
 class WriteMode(StrEnum):
@@ -22,6 +37,14 @@ class WriteMode(StrEnum):
 
     CREATE = "create"  # create it; an existing one is used only if Ferry made it, same settings
     APPEND = "append"  # upsert into an existing collection whose dimension matches
+
+
+class Capability(StrEnum):
+    """Optional abilities, declared by a connector and read where they matter."""
+
+    WRITE = "write"  # a TargetConnector: the plan refuses any other as a target
+    ALIASES = "aliases"  # `aliases()` returns a backend; cutover needs one
+    SNAPSHOTS = "snapshots"  # `snapshot()` backs a collection up before a cutover
 
 
 @dataclass
@@ -48,68 +71,178 @@ class PrepareResult:
 QueryHits = list[list[tuple[str, float]]]
 
 
-class Connector:
-    """Base class with the shared shape; each subclass fills in what its database can do."""
+class Connector(ABC):
+    """What both sides share: identity, facts, and a lifetime (`close`, `async with`)."""
 
     uri: str = ""
     kind: str = ""
-    # Optional capabilities, declared not assumed: "write", "aliases", "snapshots".
+    traits: EngineTraits
     capabilities: frozenset[str] = frozenset()
 
+    def can(self, capability: Capability) -> bool:
+        return capability.value in self.capabilities
+
+    @abstractmethod
     async def ping(self) -> PingResult:
-        raise NotImplementedError
+        """Who answered and how fast; a failure is a result (ok=False), not an exception."""
 
-    async def list_collections(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    async def list_collections(self) -> list[str]: ...
 
+    @abstractmethod
     async def describe(self, name: str) -> CollectionInfo:
-        raise NotImplementedError
+        """Facts about one collection; an unknown name is a FerryError."""
 
-    async def count(self, name: str) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    async def count(self, name: str) -> int: ...
 
+    async def store_facts(self) -> dict[str, Any]:
+        """Facts about the whole store worth showing in an inventory (e.g. a schema state)."""
+        return {}
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class SourceConnector(Connector):
+    """A store Ferry reads: stream it, fetch by id, ask it the queries validation compares."""
+
+    # Whether `describe` lists the metadata keys; if not (Qdrant keeps no such list), plans
+    # and inventories sample them from the first records.
+    lists_metadata_keys: bool = True
+
+    @abstractmethod
     def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
-        """Stream the collection from `cursor` in batches; each carries its resume cursor."""
-        raise NotImplementedError
+        """Stream the collection from `cursor` in batches; each carries its resume cursor.
 
+        Reading again from a batch's `cursor_after` yields exactly the records after it,
+        in the same order (the engine's resume and the contract tests rely on it)."""
+
+    @abstractmethod
     async def fetch(self, name: str, ids: list[str]) -> Batch:
         """The records with these source ids that exist (any order; missing ones omitted)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
-        raise NotImplementedError
+        """Top-k per query vector, scores as the database reports them (see `traits`)."""
 
-    # Target side -------------------------------------------------------------------------
+    async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
+        """The first records of a collection (None if it has none): what plans judge ids by."""
+        reader = self.read(name, None, limit)
+        try:
+            async for batch in reader:
+                return batch
+        finally:
+            await reader.aclose()  # type: ignore[attr-defined]  # an async generator
+        return None
+
+
+ANY: Any = object()  # `switch(expected=ANY)`: no check of where the alias points now
+
+
+class AliasBackend(ABC):
+    """What cutover needs from a target: read an alias, move it atomically, back up.
+
+    Returned by `TargetConnector.aliases()`; it lives as long as its connector.
+    """
+
+    def __init__(self, connector: TargetConnector) -> None:
+        self.connector = connector
+        self.target_uri = connector.uri
+        self.kind = connector.kind
+
+    @abstractmethod
+    async def aliases(self) -> dict[str, str]:
+        """alias → collection, for every alias on the target."""
+
+    @abstractmethod
+    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
+        """Point `alias` at `collection` in one atomic step (creating it if it is new).
+
+        `expected` (where the alias must point now; `ANY` for no check) is enforced
+        atomically where the backend can (Ferry's Edge alias file); Qdrant has no
+        compare-and-swap, so there cutover checks just before."""
+
+    async def current(self, alias: str) -> str | None:
+        return (await self.aliases()).get(alias)
+
+    async def collections(self) -> list[str]:
+        return await self.connector.list_collections()
+
+    async def snapshot(self, collection: str) -> dict[str, Any]:
+        """Back up `collection`; says where the copy is, or why there is none."""
+        return await self.connector.snapshot(collection)
+
+    def snapshot_words(self, collection: str) -> str:
+        return self.connector.snapshot_words(collection)
+
+
+class TargetConnector(SourceConnector):
+    """A store Ferry writes: `prepare` a collection, upsert batches, make them durable."""
+
+    capabilities: frozenset[str] = frozenset({Capability.WRITE.value})
+
+    # -- prepare: one template, two hooks ---------------------------------------------------
     async def prepare(
         self, info: CollectionInfo, mode: WriteMode, owned: bool = False
     ) -> PrepareResult:
-        """Create or check the target collection. `owned`: the journal says Ferry made it."""
-        raise NotImplementedError
+        """Create the target collection, or check that the existing one can take `info`.
 
+        `owned`: the journal says Ferry made it. A dimension mismatch is always refused;
+        the other rules are `core.compat.check_target`'s, the same the plan applies.
+        """
+        # Imported here: core.compat imports WriteMode from this module.
+        from core.compat import check_target
+
+        if info.dimension is None or info.metric is None:
+            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
+        if await self._exists(info.name):
+            existing = await self.describe(info.name)
+            warnings = check_target(self.uri, info, existing, mode, owned)
+            return PrepareResult(created=False, existed=True, warnings=warnings)
+        await self._create(info)
+        return PrepareResult(created=True, existed=False)
+
+    @abstractmethod
+    async def _exists(self, name: str) -> bool:
+        """Whether the target has a collection of this name (without creating anything)."""
+
+    @abstractmethod
+    async def _create(self, info: CollectionInfo) -> None:
+        """Create an empty collection for `info` (dimension and metric are known)."""
+
+    # -- writing ----------------------------------------------------------------------------
+    @abstractmethod
     async def write(self, name: str, batch: Batch) -> None:
         """Idempotent upsert: replaying a batch after a crash duplicates nothing."""
-        raise NotImplementedError
+
+    @abstractmethod
+    async def delete(self, name: str, ids: list[str]) -> None:
+        """Remove these source ids; ids that are not there are ignored."""
 
     async def sync(self, name: str) -> None:
         """Make every acknowledged write durable on disk. The engine calls it before it
         commits a checkpoint; targets whose writes are durable on acknowledgement keep this."""
         return None
 
-    async def delete(self, name: str, ids: list[str]) -> None:
-        raise NotImplementedError
-
-    # Records found in the target, by the target's own keys ---------------------------------
+    # -- records found in the target, by the target's own keys -------------------------------
     def native_id(self, source_id: str) -> Any:
         """The key under which this target stores `source_id` (a Qdrant point id)."""
         return source_id
 
+    @abstractmethod
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         """Which of these target keys exist now (a read-back, not a belief)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def delete_native(self, name: str, native_ids: list[Any]) -> None:
         """Delete records by the target's own keys (`Batch.native_ids`), durably."""
-        raise NotImplementedError
 
     async def delete_found(self, name: str, native_ids: list[Any]) -> int:
         """Delete records found in the target and return how many the target confirms gone.
@@ -126,9 +259,40 @@ class Connector:
         after = await self.present(name, keys)
         return len(before - after)
 
-    async def close(self) -> None:
-        return None
-
     def max_batch_size(self) -> int | None:
         """The largest batch the target accepts in one write, if it has a limit."""
         return None
+
+    def plan_warnings(self) -> list[str]:
+        """What the plan should say about this target before anything is written."""
+        return []
+
+    def sample_warnings(self, sample: Batch) -> list[str]:
+        """What the plan should say about writing records like these (a source's first)."""
+        return []
+
+    # -- optional capabilities --------------------------------------------------------------
+    def aliases(self) -> AliasBackend | None:
+        """The alias backend (capability "aliases"), or None: switch apps with the router."""
+        if not self.can(Capability.ALIASES):
+            return None
+        return self._alias_backend()
+
+    def _alias_backend(self) -> AliasBackend:
+        raise FerryError(f"{self.kind} declares aliases but has no backend")  # pragma: no cover
+
+    async def snapshot(self, name: str) -> dict[str, Any]:
+        """Back up a collection (capability "snapshots"): where the copy is, or why none."""
+        if not self.can(Capability.SNAPSHOTS):
+            return {"kind": "none", "note": self.no_snapshot_note()}
+        return await self._snapshot(name)
+
+    async def _snapshot(self, name: str) -> dict[str, Any]:
+        raise FerryError(f"{self.kind} declares snapshots but cannot take one")  # pragma: no cover
+
+    def snapshot_words(self, name: str) -> str:
+        """What `snapshot` will do, in words, for a plan shown before it happens."""
+        return f"none ({self.no_snapshot_note()})"
+
+    def no_snapshot_note(self) -> str:
+        return f"{self.kind} has no snapshots"

@@ -15,16 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from core.compat import check_target
-from core.connectors.base import (
-    Connector,
-    PingResult,
-    PrepareResult,
-    QueryHits,
-    WriteMode,
-)
+from core.connectors.base import PingResult, QueryHits, TargetConnector
 from core.connectors.chroma_space import server_metric
-from core.errors import ConnectionFailed, FerryError, PreflightError, TransientError
+from core.connectors.traits import CHROMA
+from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError
 from core.model import Batch, CollectionInfo, Cursor, Metric
 
 INCLUDE = ["embeddings", "metadatas", "documents"]
@@ -55,11 +49,14 @@ def as_batch(result: dict[str, Any], dimension: int, cursor_after: Any = None) -
     return Batch(ids, vectors, metadatas, documents, cursor_after)
 
 
-class ChromaApiConnector(Connector):
-    """Any chromadb `ClientAPI`: HttpClient for servers, PersistentClient for copies."""
+class ChromaApiConnector(TargetConnector):
+    """Any chromadb `ClientAPI`: HttpClient for servers, PersistentClient for copies.
+
+    No aliases and no snapshots: apps are switched with the router.
+    """
 
     kind = "chroma"
-    capabilities = frozenset({"write"})
+    traits = CHROMA
 
     def __init__(self, uri: str, make_client: Any, kind: str = "chroma-server") -> None:
         self.uri = uri
@@ -117,7 +114,10 @@ class ChromaApiConnector(Connector):
                 raise TransientError(
                     f"Chroma did not answer {what}: {name}", where=self.uri
                 ) from exc
-            raise
+            # Bad input (a wrong dimension, an invalid name): retrying will not help.
+            raise PermanentError(
+                f"Chroma refused {what}: {name}: {str(exc)[:160]}", where=self.uri
+            ) from exc
 
     async def ping(self) -> PingResult:
         start = time.perf_counter()
@@ -212,17 +212,12 @@ class ChromaApiConnector(Connector):
         except Exception:
             return None
 
-    async def prepare(
-        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
-    ) -> PrepareResult:
+    async def _exists(self, name: str) -> bool:
+        return name in await self.list_collections()
+
+    async def _create(self, info: CollectionInfo) -> None:
+        assert info.metric is not None
         client = await self._client_ready()
-        if info.dimension is None or info.metric is None:
-            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
-        names = await self.list_collections()
-        if info.name in names:
-            existing = await self.describe(info.name)
-            warnings = check_target(self.uri, info, existing, mode, owned)
-            return PrepareResult(created=False, existed=True, warnings=warnings)
         collection = await self._run(
             "create collection",
             client.create_collection,
@@ -230,7 +225,6 @@ class ChromaApiConnector(Connector):
             configuration={"hnsw": {"space": info.metric.value}},
         )
         self._collections[info.name] = collection
-        return PrepareResult(created=True, existed=False)
 
     async def write(self, name: str, batch: Batch) -> None:
         if not len(batch):

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import Connector, PingResult, QueryHits
+from core.connectors.base import PingResult, QueryHits, SourceConnector
 from core.connectors.chroma_api import ChromaApiConnector
+from core.connectors.traits import CHROMA
 from core.errors import FerryError
 from core.model import Batch, CollectionInfo, Cursor
 from core.uri import ConnectionSpec
@@ -35,9 +36,11 @@ def work_copy_root() -> Path:
     return Path(user_cache_dir("ferry")) / "chroma-copies"
 
 
-class ChromaEmbeddedConnector(Connector):
+class ChromaEmbeddedConnector(SourceConnector):
+    """Never a target (a SourceConnector only): Ferry does not write into a user's directory."""
+
     kind = "chroma-embedded"
-    capabilities = frozenset()  # never a target: Ferry does not write into a user's directory
+    traits = CHROMA
 
     def __init__(self, spec: ConnectionSpec) -> None:
         assert spec.path is not None
@@ -151,6 +154,18 @@ class ChromaEmbeddedConnector(Connector):
             auth="n/a",
             detail=f"{len(names)} collection(s), read-only",
         )
+
+    async def store_facts(self) -> dict[str, Any]:
+        """The on-disk schema state (which chromadb migrations are applied, pending, newer)."""
+        state = await asyncio.to_thread(self.schema)
+        return {
+            "schema": {
+                "summary": state.summary,
+                "pending": [list(m) for m in state.pending],
+                "newer": [list(m) for m in state.newer],
+                "applied": [list(m) for m in state.applied],
+            }
+        }
 
     async def list_collections(self) -> list[str]:
         directory = await asyncio.to_thread(self.directory)

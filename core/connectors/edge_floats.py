@@ -31,7 +31,11 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
+
+EDGE_ROUNDS_FLOATS = "Qdrant Edge reads float metadata back rounded"
 
 # serde_json's POW10 table: 1e0 ..= 1e308 as f64 literals (exact only up to 1e22).
 _POW10 = tuple(float(f"1e{i}") for i in range(309))
@@ -75,3 +79,30 @@ def _ordered(x: float) -> int:
     """The double's bits as an integer that sorts like the doubles themselves."""
     bits = struct.unpack("<q", struct.pack("<d", x))[0]
     return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def rounding_warning(metadatas: Iterable[Any]) -> str | None:
+    """Whether these (sampled) metadata hold floats that Edge would give back changed, as a
+    plan warning; floats it keeps (0.5, 1.0) warn nothing."""
+    floats: list[float] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, float):
+            floats.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    for metadata in metadatas:
+        collect(metadata)
+    changed = [x for x in floats if edge_read_back(x) != x]
+    if not changed:
+        return None
+    worst = max(ulps_apart(x, edge_read_back(x)) for x in changed)
+    return (
+        f"{EDGE_ROUNDS_FLOATS} ({len(changed)} of {len(floats)} sampled, ≤ {worst} ulp): "
+        "validate notes it, not a mismatch; repair cannot change it"
+    )

@@ -197,6 +197,11 @@ class EdgeProcess:
         self._conn: _Duplex | None = None
         self.instance = uuid.uuid4().hex[:8]
 
+    @property
+    def running(self) -> bool:
+        """Whether the child is up (it starts on the first call)."""
+        return self._alive
+
     def _start(self) -> _Duplex:
         # A plain child process (not multiprocessing's spawn, which re-imports the caller's
         # __main__): it only needs the package on sys.path.

@@ -16,13 +16,13 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.compat import check_target
 from core.connectors.base import (
-    Connector,
+    ANY,
+    AliasBackend,
+    Capability,
     PingResult,
-    PrepareResult,
     QueryHits,
-    WriteMode,
+    TargetConnector,
 )
 from core.connectors.qdrant_common import (
     batch_to_columns,
@@ -31,7 +31,8 @@ from core.connectors.qdrant_common import (
     records_to_batch,
     unwrap_vector,
 )
-from core.errors import ConnectionFailed, FerryError, PermanentError, PreflightError, TransientError
+from core.connectors.traits import QDRANT
+from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError
 from core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
@@ -44,8 +45,10 @@ from core.uri import ConnectionSpec
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-class QdrantApiConnector(Connector):
+class QdrantApiConnector(TargetConnector):
     kind = "qdrant"
+    traits = QDRANT
+    lists_metadata_keys = False  # a payload has no schema: plans sample the keys
 
     def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
         self.spec = spec
@@ -54,9 +57,10 @@ class QdrantApiConnector(Connector):
         self._client: AsyncQdrantClient | None = None
         is_server = spec.transport in {"http", "https"}
         self.kind = "qdrant-server" if is_server else "qdrant-local"
-        self.capabilities = frozenset(
-            {"write", "aliases", "snapshots"} if is_server else {"write", "aliases"}
-        )
+        declared = {Capability.WRITE, Capability.ALIASES}
+        if is_server:  # local mode has no snapshots
+            declared.add(Capability.SNAPSHOTS)
+        self.capabilities = frozenset(c.value for c in declared)
 
     @property
     def client(self) -> AsyncQdrantClient:
@@ -116,7 +120,10 @@ class QdrantApiConnector(Connector):
                 raise TransientError(
                     f"Qdrant gRPC error on {what}: {name}", where=self.uri
                 ) from exc
-            raise
+            # Local mode refuses bad input with plain exceptions (ValueError, …).
+            raise PermanentError(
+                f"Qdrant refused {what}: {name}: {_short(str(exc))}", where=self.uri
+            ) from exc
 
     async def ping(self) -> PingResult:
         start = time.perf_counter()
@@ -238,14 +245,11 @@ class QdrantApiConnector(Connector):
             for answer in answers
         ]
 
-    async def prepare(
-        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
-    ) -> PrepareResult:
-        if info.dimension is None or info.metric is None:
-            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
-        if await self._call("exists", self.client.collection_exists(info.name)):
-            warnings = check_target(self.uri, info, await self.describe(info.name), mode, owned)
-            return PrepareResult(created=False, existed=True, warnings=warnings)
+    async def _exists(self, name: str) -> bool:
+        return bool(await self._call("exists", self.client.collection_exists(name)))
+
+    async def _create(self, info: CollectionInfo) -> None:
+        assert info.dimension is not None and info.metric is not None
         await self._call(
             "create collection",
             self.client.create_collection(
@@ -263,7 +267,16 @@ class QdrantApiConnector(Connector):
                     info.name, self.fields.source_id, models.PayloadSchemaType.KEYWORD
                 ),
             )
-        return PrepareResult(created=True, existed=False)
+
+    def plan_warnings(self) -> list[str]:
+        if self.spec.transport == "file":
+            return [
+                "qdrant-client local mode stores each point as a pickle in SQLite: "
+                "~0.7k records/s and large memory to reopen; prefer qdrant+edge:// for speed"
+            ]
+        if self.spec.transport == "memory":
+            return ["qdrant+memory: the copy lives only as long as this process"]
+        return []
 
     async def write(self, name: str, batch: Batch) -> None:
         if not len(batch):
@@ -299,10 +312,68 @@ class QdrantApiConnector(Connector):
             ),
         )
 
+    # -- cutover ----------------------------------------------------------------------------
+    def _alias_backend(self) -> AliasBackend:
+        return QdrantAliases(self)
+
+    async def list_aliases(self) -> dict[str, str]:
+        answer = await self._call("list aliases", self.client.get_aliases())
+        return {a.alias_name: a.collection_name for a in answer.aliases}
+
+    async def move_alias(self, alias: str, collection: str) -> None:
+        """Create `alias`, or move it, in one request (Qdrant applies the list atomically)."""
+        operations: list[Any] = []
+        if alias in await self.list_aliases():
+            operations.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
+        operations.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+        )
+        # One request, so readers never see no alias.
+        await self._call(
+            f"move alias {alias}",
+            self.client.update_collection_aliases(change_aliases_operations=operations),
+        )
+
+    async def _snapshot(self, name: str) -> dict[str, Any]:
+        answer = await self._call(
+            f"snapshot {name}", self.client.create_snapshot(collection_name=name, wait=True)
+        )
+        return {
+            "kind": "qdrant-snapshot",
+            "name": getattr(answer, "name", None),
+            "size": getattr(answer, "size", None),
+            "collection": name,
+        }
+
+    def snapshot_words(self, name: str) -> str:
+        if self.can(Capability.SNAPSHOTS):
+            return f"Qdrant snapshot of {name}"
+        return "none (local mode has no snapshots; the previous collection is kept)"
+
+    def no_snapshot_note(self) -> str:
+        return "qdrant-client local mode has no snapshots; the previous collection is kept for rollback"
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+class QdrantAliases(AliasBackend):
+    """Real Qdrant aliases through qdrant-client (a server, or local mode)."""
+
+    connector: QdrantApiConnector
+
+    async def aliases(self) -> dict[str, str]:
+        return await self.connector.list_aliases()
+
+    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
+        # Qdrant has no compare-and-swap: cutover checks `expected` just before.
+        await self.connector.move_alias(alias, collection)
 
 
 def _short(content: Any) -> str:

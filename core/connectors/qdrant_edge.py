@@ -1,15 +1,15 @@
 """`qdrant+edge:///dir` — the real Qdrant engine in-process (qdrant-edge-py).
 
-One shard directory per collection under `dir`, served by a child process (edge_worker.py). The shard's own `edge_config.json` holds
-size and distance, so `describe` needs no side files. Edge has no aliases: cutover uses
-the router-state path for it (see core/cutover.py).
+One shard directory per collection under `dir` (the layout: edge_layout.py), served by a
+child process (edge_worker.py). The shard's own `edge_config.json` holds size and distance,
+so `describe` needs no side files. Edge has no aliases: Ferry keeps them in a file under
+`dir`, which `aliases()` switches and the router follows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,60 +18,46 @@ from typing import Any
 
 import numpy as np
 
-from core.compat import check_target
 from core.connectors.base import (
-    Connector,
+    ANY,
+    AliasBackend,
+    Capability,
     PingResult,
-    PrepareResult,
     QueryHits,
-    WriteMode,
+    TargetConnector,
 )
+from core.connectors.edge_floats import rounding_warning
+from core.connectors.edge_layout import EdgeLayout
 from core.connectors.edge_worker import EdgeProcess
 from core.connectors.qdrant_common import batch_to_columns, normal_point_id, records_to_batch
-from core.errors import FerryError, PreflightError
-from core.mapping import (
-    METRIC_FROM_QDRANT,
-    QDRANT_DISTANCE,
-    PayloadFields,
-    canonical_point_id,
-)
+from core.connectors.traits import QDRANT
+from core.errors import FerryError
+from core.mapping import QDRANT_DISTANCE, PayloadFields, canonical_point_id
 from core.model import Batch, CollectionInfo, Cursor
 from core.uri import ConnectionSpec
 
-CONFIG_FILE = "edge_config.json"
 
-
-class QdrantEdgeConnector(Connector):
+class QdrantEdgeConnector(TargetConnector):
     kind = "qdrant-edge"
-    capabilities = frozenset({"write"})
+    traits = QDRANT
+    lists_metadata_keys = False  # a payload has no schema: plans sample the keys
+    capabilities = frozenset(
+        {Capability.WRITE.value, Capability.ALIASES.value, Capability.SNAPSHOTS.value}
+    )
 
     def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
         assert spec.path is not None
         self.uri = spec.uri
         self.root = spec.path
+        self.layout = EdgeLayout(self.root, where=self.uri)
         self.fields = fields or PayloadFields()
         self._worker = _shared_worker(self.root)  # started on first use
         self._closed = False
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _shard_dir(self, name: str) -> Path:
-        if "/" in name or name in {"", ".", ".."}:
-            raise FerryError(f"invalid collection name {name!r}", where=self.uri)
-        return self.root / name
-
-    def _config(self, name: str) -> dict[str, Any] | None:
-        path = self._shard_dir(name) / CONFIG_FILE
-        if not path.exists():
-            return None
-        return json.loads(path.read_text())
-
     async def _call(self, name: str, method: str, *args: Any) -> Any:
-        if self._config(name) is None and method != "create":
+        if method != "create" and not self.layout.exists(name):
             raise FerryError(f"no collection {name!r}", where=self.uri)
         return await asyncio.to_thread(self._worker.call, method, name, *args)
-
-    def _dimension(self, name: str) -> int:
-        return int(((self._config(name) or {}).get("vectors", {}).get("", {})).get("size") or 0)
 
     # -- protocol ---------------------------------------------------------------------------
     async def ping(self) -> PingResult:
@@ -86,29 +72,24 @@ class QdrantEdgeConnector(Connector):
         )
 
     async def list_collections(self) -> list[str]:
-        if not self.root.exists():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if (p / CONFIG_FILE).exists())
+        return self.layout.collections()
 
     async def describe(self, name: str) -> CollectionInfo:
-        config = self._config(name)
-        if config is None:
-            raise FerryError(f"no collection {name!r}", where=self.uri)
-        vector = config.get("vectors", {}).get("", {})
+        size, metric = self.layout.vector_params(name)
         count = await self.count(name)
         return CollectionInfo(
             name=name,
             count=count,
-            dimension=vector.get("size"),
-            metric=METRIC_FROM_QDRANT.get(vector.get("distance", "")),
-            facts={"engine": "qdrant-edge", "path": str(self._shard_dir(name))},
+            dimension=size,
+            metric=metric,
+            facts={"engine": "qdrant-edge", "path": str(self.layout.shard_dir(name))},
         )
 
     async def count(self, name: str) -> int:
         return int(await self._call(name, "count"))
 
     async def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
-        dimension = self._dimension(name)
+        dimension = self.layout.dimension(name)
         offset = cursor
         while True:
             records, next_cursor = await self._call(name, "scroll", offset, batch_size)
@@ -122,24 +103,21 @@ class QdrantEdgeConnector(Connector):
     async def fetch(self, name: str, ids: list[str]) -> Batch:
         point_ids = [canonical_point_id(i) for i in ids]
         records = await self._call(name, "retrieve", point_ids)
-        return records_to_batch(records, self.fields, self._dimension(name))
+        return records_to_batch(records, self.fields, self.layout.dimension(name))
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         matrix = np.asarray(vectors, dtype=np.float32)
         return await self._call(name, "query", matrix, k, self.fields.source_id)
 
-    async def prepare(
-        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
-    ) -> PrepareResult:
-        if info.dimension is None or info.metric is None:
-            raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
-        if self._config(info.name) is not None:
-            warnings = check_target(self.uri, info, await self.describe(info.name), mode, owned)
-            return PrepareResult(created=False, existed=True, warnings=warnings)
+    async def _exists(self, name: str) -> bool:
+        return self.layout.exists(name)
+
+    async def _create(self, info: CollectionInfo) -> None:
+        assert info.dimension is not None and info.metric is not None
+        self.layout.shard_dir(info.name)  # refuse a bad name before the worker starts
         await self._call(
             info.name, "create", info.dimension, QDRANT_DISTANCE[info.metric], self.fields.source_id
         )
-        return PrepareResult(created=True, existed=False)
 
     async def write(self, name: str, batch: Batch) -> None:
         """Upsert; acknowledged once in Edge's write-ahead log (kill -9 safe). `sync` flushes."""
@@ -166,10 +144,44 @@ class QdrantEdgeConnector(Connector):
         await self._call(name, "delete", list(native_ids))
         await self.sync(name)
 
+    def sample_warnings(self, sample: Batch) -> list[str]:
+        warning = rounding_warning(sample.metadatas)
+        return [warning] if warning else []
+
+    # -- cutover ----------------------------------------------------------------------------
+    def _alias_backend(self) -> AliasBackend:
+        return EdgeAliases(self)
+
+    async def _snapshot(self, name: str) -> dict[str, Any]:
+        if not self.layout.exists(name):
+            raise FerryError(f"no collection {name!r}", where=self.uri)
+        if self._worker.running:  # this process has shards open: flush them first
+            await self._call(name, "flush")
+        destination = await asyncio.to_thread(self.layout.snapshot, name)
+        return {"kind": "directory-copy", "path": str(destination), "collection": name}
+
+    def snapshot_words(self, name: str) -> str:
+        return self.layout.snapshot_words(name)
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
             await asyncio.to_thread(_release_worker, self.root)
+
+
+class EdgeAliases(AliasBackend):
+    """Ferry-managed aliases for Qdrant Edge, which has none: an alias file under the root."""
+
+    connector: QdrantEdgeConnector
+
+    async def aliases(self) -> dict[str, str]:
+        return self.connector.layout.aliases()
+
+    async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
+        layout = self.connector.layout
+        await asyncio.to_thread(
+            layout.switch_alias, alias, collection, expected, expected is not ANY
+        )
 
 
 # One worker per Edge directory per process, shared by every connector on it: a shard can be

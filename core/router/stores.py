@@ -3,14 +3,14 @@ client objects (apps are mostly sync, and this library runs inside them).
 
 Every store speaks source ids (Chroma ids) and answers queries in Chroma's conventions —
 distances, lower is better: squared L2, ``1 - cos``, ``1 - dot`` — so an app written against
-Chroma sees the same kind of numbers after the flip. Qdrant stores map ids and payloads with
+Chroma sees the same kind of numbers after the flip (converted with the engines' traits,
+core/connectors/traits.py). Qdrant stores map ids and payloads with
 `core.mapping`, exactly as the migration did, so a record written through the router lands on
 the same point the migration wrote.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.connectors.edge_layout import EdgeLayout
+from core.connectors.edge_layout import edge_alias_target as edge_alias_target  # re-exported
+from core.connectors.traits import CHROMA, QDRANT
 from core.mapping import (
     METRIC_FROM_QDRANT,
     PayloadFields,
@@ -142,9 +145,7 @@ class ChromaStore:
 
 def qdrant_to_chroma_distance(metric: Metric | None, score: float) -> float:
     """A Qdrant score in Chroma's convention, so both sides of a router rank alike."""
-    if metric is Metric.L2:
-        return float(score) ** 2
-    return 1.0 - float(score)  # Cosine similarity and Dot product
+    return QDRANT.convert(metric, score, to=CHROMA)
 
 
 class QdrantStore:
@@ -249,24 +250,6 @@ def _records(ids: list[str], points: Any, fields: PayloadFields) -> Records:
     return Records(wanted, matrix, [found[s][1] for s in wanted], [found[s][2] for s in wanted])
 
 
-EDGE_ALIAS_FILE = ".ferry-aliases.json"
-EDGE_CONFIG_FILE = "edge_config.json"
-
-
-def edge_alias_target(root: Path, name: str) -> str:
-    """What `name` means under an Edge root: the collection an alias points at, or itself.
-
-    Qdrant Edge has no aliases; Ferry keeps them in ``<root>/.ferry-aliases.json``
-    (see core/cutover.py) and every reader resolves them here.
-    """
-    try:
-        data = json.loads((root / EDGE_ALIAS_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return name
-    target = (data.get("aliases") or {}).get(name)
-    return str(target) if target else name
-
-
 class EdgeStore:
     """A Qdrant Edge collection, or a Ferry alias under the Edge root, opened in-process.
 
@@ -285,8 +268,9 @@ class EdgeStore:
         self.name = name
         self.fields = fields or PayloadFields()
         self.label = label or f"qdrant-edge:{name}"
+        self.layout = EdgeLayout(self.root)
         self._lock = threading.Lock()
-        self._alias_watch = FileWatch(self.root / EDGE_ALIAS_FILE)
+        self._alias_watch = FileWatch(self.layout.alias_file)
         self._resolved: str | None = None
         self._shard: Any = None
         self._metric: Metric | None = None
@@ -295,7 +279,7 @@ class EdgeStore:
     def collection(self) -> str:
         """The physical collection this store uses now (after alias resolution)."""
         if self._alias_watch.changed() or self._resolved is None:
-            self._resolved = edge_alias_target(self.root, self.name)
+            self._resolved = self.layout.resolve(self.name)
         return self._resolved
 
     def _open(self) -> Any:
@@ -308,11 +292,8 @@ class EdgeStore:
             if self._shard is not None:
                 self._shard.close()
                 self._shard = None
-            directory = self.root / wanted
-            config = json.loads((directory / EDGE_CONFIG_FILE).read_text())
-            distance = config.get("vectors", {}).get("", {}).get("distance", "")
-            self._metric = METRIC_FROM_QDRANT.get(distance)
-            self._shard = qe.EdgeShard.load(str(directory))
+            _size, self._metric = self.layout.vector_params(wanted)
+            self._shard = qe.EdgeShard.load(str(self.layout.shard_dir(wanted)))
             self._shard_name = wanted
             return self._shard
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.connectors import open_connector
-from core.connectors.base import Connector
+from core.connectors.base import Connector, SourceConnector
 from core.journal import Journal
 from core.mapping import PayloadFields
 from core.model import Metadata
@@ -48,6 +48,7 @@ __all__ = [
     "delete_extras",
     "delete_extras_for",
     "fetch_pair",
+    "fetch_record_pair",
     "report_markdown",
     "validate",
     "validate_connectors",
@@ -90,9 +91,7 @@ async def validate(
     target_names: dict[str, str] | None = None,
 ) -> ValidationReport:
     """Open both sides, run the checks for each collection, record results, close."""
-    source = open_connector(source_uri)
-    target = open_connector(target_uri, fields)
-    try:
+    async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
         return await validate_connectors(
             source,
             target,
@@ -102,9 +101,6 @@ async def validate(
             on_progress,
             target_names,
         )
-    finally:
-        await source.close()
-        await target.close()
 
 
 async def delete_extras_for(
@@ -116,15 +112,10 @@ async def delete_extras_for(
     on_progress: ProgressCallback | None = None,
 ) -> int:
     """`delete_extras` with URIs: for a view that asked the user first."""
-    source = open_connector(source_uri)
-    target = open_connector(target_uri, fields)
-    try:
+    async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
         return await delete_extras(
             source, target, name, target_name or name, on_progress=on_progress
         )
-    finally:
-        await source.close()
-        await target.close()
 
 
 @dataclass
@@ -148,20 +139,30 @@ async def fetch_pair(
     target_name: str | None = None,
     fields: PayloadFields | None = None,
 ) -> RecordPair:
-    """Both sides of one record and how they differ (None for a side that lacks it)."""
-    source = open_connector(source_uri)
-    target = open_connector(target_uri, fields)
-    try:
-        info = await source.describe(name)
-        sides = []
-        for connector, collection in ((source, name), (target, target_name or name)):
-            batch = await connector.fetch(collection, [record_id])
-            sides.append(
-                (batch.vectors[0], batch.metadatas[0], batch.documents[0]) if len(batch) else None
-            )
-    finally:
-        await source.close()
-        await target.close()
+    """`fetch_record_pair` with URIs: opens both sides for one record, then closes them."""
+    async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
+        return await fetch_record_pair(source, target, name, record_id, target_name)
+
+
+async def fetch_record_pair(
+    source: SourceConnector,
+    target: SourceConnector,
+    name: str,
+    record_id: str,
+    target_name: str | None = None,
+) -> RecordPair:
+    """Both sides of one record and how they differ (None for a side that lacks it).
+
+    With connectors the caller keeps open (`core.connectors.ConnectorSession`), a diff viewer
+    pays for opening each database once, not once per highlighted row.
+    """
+    info = await source.describe(name)
+    sides = []
+    for connector, collection in ((source, name), (target, target_name or name)):
+        batch = await connector.fetch(collection, [record_id])
+        sides.append(
+            (batch.vectors[0], batch.metadatas[0], batch.documents[0]) if len(batch) else None
+        )
     pair = RecordPair(record_id, sides[0], sides[1], [])
     if sides[0] is None or sides[1] is None:
         pair.fields = ["record"]

@@ -26,7 +26,7 @@ import numpy as np
 from core.connectors.base import Connector
 from core.model import Batch, CollectionInfo, Metric
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record, float_reader
-from core.validate.recall import ExactTopK, converted_score, exact_scores, measure
+from core.validate.recall import ExactTopK, exact_scores, measure
 from core.validate.report import (
     DEFAULT_CAP,
     DEFAULT_RECALL_THRESHOLD,
@@ -337,7 +337,7 @@ class CollectionCheck:
         def exact_score(qi: int, item: str) -> float:
             return table[qi].get(item, -math.inf)
 
-        src_kind, tgt_kind, metric = self.source.kind, self.target.kind, self.metric
+        src, tgt, metric = self.source.traits, self.target.traits, self.metric
         self.result.recall = measure(
             k,
             exact_hits,
@@ -345,8 +345,8 @@ class CollectionCheck:
             target_hits,
             exact_score,
             (
-                lambda raw: converted_score(src_kind, metric, raw),
-                lambda raw: converted_score(tgt_kind, metric, raw),
+                lambda raw: src.similarity(metric, raw),
+                lambda raw: tgt.similarity(metric, raw),
             ),
         )
         self.progress("queries", 2, 2, "search compared")

@@ -5,15 +5,17 @@ top-k that Ferry computes itself by brute force over the source's vectors (strea
 memory is O(queries × k + batch)). Comparing each side with the exact answer keeps an
 approximate index (HNSW on either side) from being mistaken for a migration error.
 
-Scores are put on one scale before anything is compared, *higher is better*:
+Scores are put on one scale before anything is compared, *higher is better*: the exact
+scale below, which is the engines' "similarity" (each connector's `traits` converts what its
+database reports; the table of conventions is in core/connectors/traits.py):
 
-=========  =======================  ==========================  ======================
-metric     exact (Ferry)            Chroma reports              Qdrant reports
-=========  =======================  ==========================  ======================
-l2         −‖q − x‖²                ‖q − x‖² (squared)  → −s    ‖q − x‖  (plain) → −s²
-ip         q·x                      1 − q·x             → 1 − s  q·x             → s
-cosine     cos(q, x)                1 − cos             → 1 − s  cos             → s
-=========  =======================  ==========================  ======================
+=========  =======================
+metric     exact (Ferry)
+=========  =======================
+l2         −‖q − x‖²
+ip         q·x
+cosine     cos(q, x)
+=========  =======================
 
 Ties: with duplicate vectors the k-th place is an arbitrary pick among equals, so overlap is
 *tie-aware*: a hit outside the reference top-k still counts when its exact score is at least
@@ -29,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.model import Metric
 from core.topk import ExactTopK, exact_scores
 
 __all__ = ["ExactTopK", "exact_scores"]
@@ -40,15 +41,6 @@ TIE_EPSILON = 1e-5
 # another distance (a misread space, a target created with the wrong metric).
 SCORE_REL_TOLERANCE = 1e-3
 SCORE_ABS_TOLERANCE = 1e-4
-
-
-def converted_score(kind: str, metric: Metric | None, raw: float) -> float | None:
-    """A database's reported score on the exact scale (see the module table); None if unknown."""
-    if kind.startswith("chroma"):
-        return -raw if metric in (Metric.L2, None) else 1.0 - raw
-    if kind.startswith("qdrant"):
-        return -(raw * raw) if metric in (Metric.L2, None) else raw
-    return None
 
 
 @dataclass

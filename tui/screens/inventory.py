@@ -8,10 +8,6 @@ summary and its preflight warnings below the table; `m` starts the run (detached
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Any
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,11 +15,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from core.connectors import WriteMode, open_connector
 from core.errors import FerryError
-from core.mapping import PayloadFields
+from core.inventory import Inventory, brief, load_inventory
 from core.model import CollectionInfo
-from core.plan import CollectionPlan, assess, build_plan
+from core.plan import CollectionPlan
 from tui.screens.base import FerryScreen
 from tui.widgets.figures import count, short_count, short_uri
 
@@ -38,56 +33,6 @@ COLUMNS = [  # (key, label, width): fixed, so the table never reflows; fits 80 c
     ("target", "Target", 8),
     ("risk", "Risk", 6),
 ]
-
-
-@dataclass
-class Inventory:
-    """What one load found: the source's facts, and per collection its plan."""
-
-    source_summary: str
-    plans: list[CollectionPlan] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    has_target: bool = False
-
-
-async def load_inventory(source_uri: str, target_uri: str | None, owned: Any) -> Inventory:
-    """Describe the source (and, with a target, plan every collection against it)."""
-    source = open_connector(source_uri)
-    target = open_connector(target_uri) if target_uri else None
-    try:
-        ping = await source.ping()
-        if not ping.ok:
-            raise FerryError(ping.detail or "the source did not answer", where=source_uri)
-        summary = f"{source.kind}, {brief(ping.version or 'version unknown')}"
-        if target is not None:
-            plan = await build_plan(
-                source, target, None, WriteMode.CREATE, PayloadFields(), owned=owned
-            )
-            return Inventory(summary, plan.collections, plan.warnings, has_target=True)
-        plans = []
-        for name in await source.list_collections():
-            info = await source.describe(name)
-            plans.append(assess(info, await _sample(source, name), "qdrant"))
-        return Inventory(summary, plans)
-    finally:
-        await source.close()
-        if target is not None:
-            await target.close()
-
-
-async def _sample(source: Any, name: str) -> list[str]:
-    reader = source.read(name, None, 200)
-    try:
-        async for batch in reader:
-            return list(batch.ids)
-    finally:
-        await reader.aclose()
-    return []
-
-
-def brief(text: str) -> str:
-    """The first clause of a long version string, without its parenthesised detail."""
-    return re.sub(r"\s*\([^)]*\)", "", text.split(";")[0]).strip()
 
 
 def target_cell(plan: CollectionPlan, has_target: bool) -> Text:

@@ -1,0 +1,135 @@
+"""The one module that knows how a `qdrant+edge:///dir` directory is laid out.
+
+    dir/
+      <collection>/edge_config.json   one Edge shard per collection; its config holds the
+      <collection>/…                  vector size and distance (so `describe` needs no worker)
+      .ferry-aliases.json             Ferry's aliases (Edge has none): {"aliases": {a: c}}
+      .ferry-snapshots/<c>-<time>/    directory copies taken before a cutover
+
+Used by the Edge connector, its alias backend (cutover) and the router's `EdgeStore`.
+Reading it never starts Edge; only the connector's worker process opens shards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import FerryError
+from core.mapping import METRIC_FROM_QDRANT
+from core.model import Metric
+
+CONFIG_FILE = "edge_config.json"
+ALIAS_FILE = ".ferry-aliases.json"
+SNAPSHOT_DIR = ".ferry-snapshots"
+
+
+class EdgeLayout:
+    """Paths and small files under one Edge root."""
+
+    def __init__(self, root: str | Path, where: str | None = None) -> None:
+        self.root = Path(root)
+        self.where = where or str(self.root)
+
+    @property
+    def alias_file(self) -> Path:
+        return self.root / ALIAS_FILE
+
+    # -- collections ------------------------------------------------------------------------
+    def shard_dir(self, name: str) -> Path:
+        """A collection's shard directory; a name that is not one directory is refused."""
+        if "/" in name or name in {"", ".", ".."}:
+            raise FerryError(
+                f"invalid collection name {name!r}",
+                where=self.where,
+                fix="a Qdrant Edge collection name is one directory name",
+            )
+        return self.root / name
+
+    def config(self, name: str) -> dict[str, Any] | None:
+        """The shard's own config, or None when there is no such collection."""
+        path = self.shard_dir(name) / CONFIG_FILE
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def exists(self, name: str) -> bool:
+        return self.config(name) is not None
+
+    def vector_params(self, name: str) -> tuple[int | None, Metric | None]:
+        """(size, metric) of the unnamed vector; a missing collection is a FerryError."""
+        config = self.config(name)
+        if config is None:
+            raise FerryError(f"no collection {name!r}", where=self.where)
+        vector = (config.get("vectors") or {}).get("", {})
+        return vector.get("size"), METRIC_FROM_QDRANT.get(vector.get("distance", ""))
+
+    def dimension(self, name: str) -> int:
+        return int(self.vector_params(name)[0] or 0)
+
+    def collections(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / CONFIG_FILE).is_file())
+
+    # -- Ferry's aliases --------------------------------------------------------------------
+    def aliases(self) -> dict[str, str]:
+        """alias → collection, from the alias file (none when there is no file)."""
+        try:
+            data = json.loads(self.alias_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return {str(k): str(v) for k, v in (data.get("aliases") or {}).items() if v}
+
+    def resolve(self, name: str) -> str:
+        """What `name` means here: the collection an alias points at, or itself."""
+        return self.aliases().get(name, name)
+
+    def switch_alias(self, alias: str, collection: str, expected: Any, check: bool) -> None:
+        """Point `alias` at `collection` in one atomic file replacement, under a lock.
+
+        With `check`, the alias must still point at `expected` (checked under the lock, so
+        a concurrent cutover cannot slip in between).
+        """
+        # Imported here: the router package imports this module (for EdgeStore).
+        from core.router.state import locked, read_json, write_json_atomic
+
+        with locked(self.alias_file):
+            data = read_json(self.alias_file) or {}
+            aliases = dict(data.get("aliases") or {})
+            if check and aliases.get(alias) != expected:
+                raise FerryError(
+                    f"alias {alias!r} moved meanwhile (now {aliases.get(alias)!r})",
+                    where=self.where,
+                    fix="look again and re-run",
+                )
+            aliases[alias] = collection
+            data["aliases"] = aliases
+            data["updated_at"] = time.time()
+            write_json_atomic(self.alias_file, data)
+
+    # -- backups ----------------------------------------------------------------------------
+    def snapshot(self, collection: str) -> Path:
+        """Copy a collection's shard directory to `.ferry-snapshots/<collection>-<time>/`."""
+        source = self.shard_dir(collection)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        destination = self.root / SNAPSHOT_DIR / f"{collection}-{stamp}"
+        suffix = 1
+        while destination.exists():
+            suffix += 1
+            destination = self.root / SNAPSHOT_DIR / f"{collection}-{stamp}-{suffix}"
+        shutil.copytree(source, destination)
+        return destination
+
+    @staticmethod
+    def snapshot_words(collection: str) -> str:
+        return f"copy of the shard to {SNAPSHOT_DIR}/{collection}-<time>/"
+
+
+def edge_alias_target(root: str | Path, name: str) -> str:
+    """What `name` means under an Edge root: the collection an alias points at, or itself."""
+    return EdgeLayout(root).resolve(name)

@@ -1,0 +1,120 @@
+"""What each database engine does differently, said once: the facts other modules used to
+branch on by connector name (`kind.startswith("qdrant")`).
+
+* **Ids**: Qdrant accepts only unsigned 64-bit integers and UUIDs as point ids, so other ids
+  are mapped (`core.mapping`); Chroma keeps any string.
+* **Payload fields**: a Qdrant point keeps the source id and the document in its payload
+  beside the metadata, so a metadata key with one of those names would be overwritten.
+* **Scores**: every engine reports query scores its own way. Ferry compares them on one
+  scale, the *similarity*, higher is better (the exact scale of `core.validate.recall`):
+
+  =========  ========================  ==========================  ======================
+  metric     similarity                Chroma reports (distance)   Qdrant reports
+  =========  ========================  ==========================  ======================
+  l2         −‖q − x‖²                 ‖q − x‖² (squared)          ‖q − x‖ (plain)
+  ip         q·x                       1 − q·x                     q·x
+  cosine     cos(q, x)                 1 − cos                     cos
+  =========  ========================  ==========================  ======================
+
+  An unknown metric is treated as l2, Chroma's default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.mapping import needs_id_mapping
+from core.model import Metric
+
+
+class Score(StrEnum):
+    """How one engine reports one metric's score, relative to the similarity `s`."""
+
+    SIMILARITY = "similarity"  # s itself (Qdrant cosine and dot)
+    ONE_MINUS = "one-minus"  # 1 − s (Chroma's cosine and ip distances)
+    NEGATED = "negated"  # −s: Chroma's squared L2 distance, since s = −‖q − x‖²
+    ROOT = "root"  # √(−s): Qdrant's plain Euclidean distance
+
+
+def _to_similarity(score: Score, raw: float) -> float:
+    if score is Score.SIMILARITY:
+        return raw
+    if score is Score.ONE_MINUS:
+        return 1.0 - raw
+    if score is Score.NEGATED:
+        return -raw
+    return -(raw * raw)
+
+
+def _from_similarity(score: Score, similarity: float) -> float:
+    if score is Score.SIMILARITY:
+        return similarity
+    if score is Score.ONE_MINUS:
+        return 1.0 - similarity
+    if score is Score.NEGATED:
+        return -similarity
+    return math.sqrt(max(-similarity, 0.0))
+
+
+@dataclass(frozen=True)
+class EngineTraits:
+    """One engine's conventions. Connectors hand theirs out as `connector.traits`."""
+
+    engine: str  # "Chroma", "Qdrant": for messages
+    scores: dict[Metric, Score]
+    # None when any string is a valid id; else says whether one source id must be mapped.
+    id_rule: Callable[[str], bool] | None = None
+    # The source id and the document share the payload with the metadata (name clashes).
+    payload_fields: bool = False
+    # What a Chroma user must know about this engine's scores, per metric: shown in the plan
+    # when the source engine reports differently.
+    score_notes: dict[Metric, str] = field(default_factory=dict)
+
+    def similarity(self, metric: Metric | None, raw: float) -> float:
+        """A score as this engine reports it, on the similarity scale (higher is better)."""
+        return _to_similarity(self.scores[metric or Metric.L2], float(raw))
+
+    def raw_score(self, metric: Metric | None, similarity: float) -> float:
+        """The inverse: what this engine would report for a similarity."""
+        return _from_similarity(self.scores[metric or Metric.L2], float(similarity))
+
+    def convert(self, metric: Metric | None, raw: float, to: EngineTraits) -> float:
+        """This engine's score as `to` would report it (a router answering in Chroma's terms)."""
+        return to.raw_score(metric, self.similarity(metric, raw))
+
+    def needs_id_mapping(self, source_id: str) -> bool:
+        return self.id_rule is not None and self.id_rule(source_id)
+
+    @property
+    def maps_ids(self) -> bool:
+        return self.id_rule is not None
+
+    def plan_notes(self, metric: Metric | None, source: EngineTraits) -> list[str]:
+        """Notes for a plan that moves a `source` collection of this metric here."""
+        if metric is None or source.scores.get(metric) == self.scores.get(metric):
+            return []
+        note = self.score_notes.get(metric)
+        return [note] if note else []
+
+
+CHROMA = EngineTraits(
+    engine="Chroma",
+    scores={Metric.L2: Score.NEGATED, Metric.COSINE: Score.ONE_MINUS, Metric.IP: Score.ONE_MINUS},
+)
+
+QDRANT = EngineTraits(
+    engine="Qdrant",
+    scores={Metric.L2: Score.ROOT, Metric.COSINE: Score.SIMILARITY, Metric.IP: Score.SIMILARITY},
+    id_rule=needs_id_mapping,
+    payload_fields=True,
+    score_notes={
+        Metric.IP: "ip: Qdrant Dot scores are dot products, Chroma's are 1 - dot",
+        Metric.L2: "l2: Chroma reports squared distance, Qdrant plain distance",
+    },
+)
+
+# The target an inventory assumes when none is chosen yet: Ferry's main road.
+DEFAULT_TARGET = QDRANT

@@ -1,0 +1,103 @@
+"""What is there: one inventory for `ferry inventory` and the TUI's Inventory screen.
+
+Ping the source, describe every collection, sample its first records (ids; metadata keys
+where the engine keeps no list of them) and assess it. With a target, the inventory *is*
+the plan (`core.plan.build_plan`): the same checks `ferry migrate` runs before its first
+write. Without one, each collection is assessed against the default target (Qdrant).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.connectors import Connector, SourceConnector, WriteMode, open_connector
+from core.errors import FerryError
+from core.mapping import PayloadFields
+from core.plan import CollectionPlan, assess, build_plan, sample_collection
+
+
+@dataclass
+class Inventory:
+    """What one look found: the source's facts and, per collection, its plan."""
+
+    uri: str
+    kind: str
+    version: str | None
+    plans: list[CollectionPlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    target_uri: str | None = None
+    store_facts: dict[str, Any] = field(default_factory=dict)  # e.g. Chroma's schema state
+
+    @property
+    def has_target(self) -> bool:
+        return self.target_uri is not None
+
+    @property
+    def source_summary(self) -> str:
+        """ "chroma-embedded, on-disk schema: up to date": the source in a few words."""
+        return f"{self.kind}, {brief(self.version or 'version unknown')}"
+
+    def to_json(self) -> dict[str, Any]:
+        """`ferry inventory --json`: every collection's facts with its assessment."""
+        collections = []
+        for plan in self.plans:
+            entry = plan.source.to_json()
+            entry.update(complexity=plan.complexity, notes=plan.notes, warnings=plan.warnings)
+            collections.append(entry)
+        result: dict[str, Any] = {
+            "uri": self.uri,
+            "kind": self.kind,
+            "version": self.version,
+            "collections": collections,
+        }
+        result.update(self.store_facts)
+        return result
+
+
+async def take_inventory(
+    source: SourceConnector,
+    target: Connector | None = None,
+    owned: Callable[[str], bool] | None = None,
+    mode: WriteMode = WriteMode.CREATE,
+    fields: PayloadFields | None = None,
+) -> Inventory:
+    """Describe the source (and, with a target, plan every collection against it).
+
+    Connectors are the caller's (a session may keep them open); nothing is written.
+    """
+    ping = await source.ping()
+    if not ping.ok:
+        # The database's own error first (it carries the right exit code), else the ping's.
+        await source.list_collections()
+        raise FerryError(ping.detail or "the source did not answer", where=source.uri)
+    inventory = Inventory(source.uri, source.kind, ping.version)
+    inventory.store_facts = await source.store_facts()
+    if target is not None:
+        plan = await build_plan(source, target, None, mode, fields or PayloadFields(), owned=owned)
+        inventory.plans, inventory.warnings = plan.collections, plan.warnings
+        inventory.target_uri = target.uri
+        return inventory
+    for name in await source.list_collections():
+        info = await source.describe(name)
+        sample = await sample_collection(source, info)
+        inventory.plans.append(assess(info, sample.ids if sample else [], source.traits))
+    return inventory
+
+
+async def load_inventory(
+    source_uri: str, target_uri: str | None = None, owned: Callable[[str], bool] | None = None
+) -> Inventory:
+    """`take_inventory` with URIs: opens both sides and closes them afterwards."""
+    async with open_connector(source_uri) as source:
+        if not target_uri:
+            return await take_inventory(source)
+        async with open_connector(target_uri) as target:
+            return await take_inventory(source, target, owned)
+
+
+def brief(text: str) -> str:
+    """The first clause of a long version string, without its parenthesised detail."""
+    return re.sub(r"\s*\([^)]*\)", "", text.split(";")[0]).strip()
