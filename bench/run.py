@@ -161,18 +161,17 @@ def child_read_files(size: str, **_: Any) -> dict[str, Any]:
     from core.connectors import open_connector
 
     async def go() -> tuple[int, int, float]:
-        source = open_connector(source_uri(size))
-        records = nbytes = 0
-        started = time.perf_counter()
-        stream = source.read(COLLECTION, None, PAGE)
-        try:
-            async for batch in stream:
-                records += len(batch)
-                nbytes += batch.nbytes
-        finally:
-            await stream.aclose()
-        seconds = time.perf_counter() - started
-        await source.close()
+        async with open_connector(source_uri(size)) as source:
+            records = nbytes = 0
+            started = time.perf_counter()
+            stream = source.read(COLLECTION, None, PAGE)
+            try:
+                async for batch in stream:
+                    records += len(batch)
+                    nbytes += batch.nbytes
+            finally:
+                await stream.aclose()
+            seconds = time.perf_counter() - started
         return records, nbytes, seconds
 
     records, nbytes, seconds = asyncio.run(go())
@@ -194,10 +193,9 @@ def _materialise(size: str, batch_size: int) -> tuple[Any, list[Any]]:
     from core.connectors import open_connector
 
     async def go() -> tuple[Any, list[Any]]:
-        source = open_connector(source_uri(size))
-        info = await source.describe(COLLECTION)
-        batches = [b async for b in source.read(COLLECTION, None, batch_size)]
-        await source.close()
+        async with open_connector(source_uri(size)) as source:
+            info = await source.describe(COLLECTION)
+            batches = [b async for b in source.read(COLLECTION, None, batch_size)]
         return info, batches
 
     return asyncio.run(go())
@@ -237,20 +235,19 @@ def child_write_edge(size: str, batch_size: int = PAGE, flush: str = "sync", **_
             assert shard.count(qe.CountRequest(exact=True)) == info.count
             shard.close()
             return seconds
-        target = open_connector(uri)
-        await target.prepare(info, WriteMode.CREATE)
-        in_flight = asyncio.Semaphore(DEFAULT[1])  # as many writes in flight as the engine
+        async with open_connector(uri) as target:
+            await target.prepare(info, WriteMode.CREATE)
+            in_flight = asyncio.Semaphore(DEFAULT[1])  # as many writes in flight as the engine
 
-        async def write(batch: Any) -> None:
-            async with in_flight:
-                await target.write(COLLECTION, batch)
+            async def write(batch: Any) -> None:
+                async with in_flight:
+                    await target.write(COLLECTION, batch)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(write(batch) for batch in batches))
-        await target.sync(COLLECTION)
-        seconds = time.perf_counter() - started
-        assert await target.count(COLLECTION) == info.count
-        await target.close()
+            started = time.perf_counter()
+            await asyncio.gather(*(write(batch) for batch in batches))
+            await target.sync(COLLECTION)
+            seconds = time.perf_counter() - started
+            assert await target.count(COLLECTION) == info.count
         return seconds
 
     seconds = asyncio.run(go())

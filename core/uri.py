@@ -22,6 +22,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "qdrant+memory": ("qdrant", "memory"),
     "qdrant+http": ("qdrant", "http"),
     "qdrant+https": ("qdrant", "https"),
+    "memory": ("memory", "memory"),  # process-local, for tests (core/connectors/memory.py)
 }
 
 # The query options each scheme understands; anything else is a typo that would be ignored.
@@ -55,7 +56,7 @@ class ConnectionSpec:
     """A parsed URI. Safe to show anywhere: a URI never holds a secret, only a variable name."""
 
     uri: str
-    engine: str  # chroma | qdrant
+    engine: str  # chroma | qdrant | memory
     transport: str  # file | edge | memory | http | https
     path: Path | None = None
     host: str | None = None
@@ -119,6 +120,9 @@ def parse_uri(uri: str) -> ConnectionSpec:
                 fix=f"write {scheme}:///abs/path",
             )
         return ConnectionSpec(uri, engine, transport, path=Path(raw_path), params=params)
+    if engine == "memory":  # memory://NAME: NAME picks the process-local store
+        name = parts.netloc or parts.path.strip("/") or "default"
+        return ConnectionSpec(uri, engine, transport, host=name, params=params)
     if transport == "memory":
         return ConnectionSpec(uri, engine, transport, params=params)
     if not parts.hostname:

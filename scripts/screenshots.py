@@ -101,15 +101,17 @@ async def main() -> int:
         from core.cutover import cutover
         from core.model import Batch
 
-        connector = open_connector(target)
-        sample = await connector.fetch("stdlib-functions", await first_ids(source))
-        await connector.delete("stdlib-functions", [sample.ids[0]])
-        retyped = dict(sample.metadatas[1] or {})
-        retyped["lineno"] = str(retyped.get("lineno"))
-        one = Batch(sample.ids[1:2], sample.vectors[1:2], [retyped], sample.documents[1:2])
-        await connector.write("stdlib-functions", one)
-        await connector.sync("stdlib-functions")
-        await connector.close()
+        async with open_connector(source) as reader:
+            first = await reader.sample("stdlib-functions", 2)
+        assert first is not None
+        async with open_connector(target) as connector:
+            sample = await connector.fetch("stdlib-functions", first.ids)
+            await connector.delete("stdlib-functions", [sample.ids[0]])
+            retyped = dict(sample.metadatas[1] or {})
+            retyped["lineno"] = str(retyped.get("lineno"))
+            one = Batch(sample.ids[1:2], sample.vectors[1:2], [retyped], sample.documents[1:2])
+            await connector.write("stdlib-functions", one)
+            await connector.sync("stdlib-functions")
 
         app = FerryApp(state, source, target, start="validation")
 
@@ -137,20 +139,6 @@ async def main() -> int:
             app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs" in text(app))
         )
     return 0
-
-
-async def first_ids(source: str) -> list[str]:
-    from core.connectors import open_connector
-
-    connector = open_connector(source)
-    reader = connector.read("stdlib-functions", None, 2)
-    try:
-        async for batch in reader:
-            return list(batch.ids)
-    finally:
-        await reader.aclose()
-        await connector.close()
-    return []
 
 
 if __name__ == "__main__":

@@ -45,6 +45,15 @@ def edge_workers_stopped() -> Iterator[None]:
     close_all_workers()
 
 
+@pytest.fixture(autouse=True)
+def memory_stores_forgotten() -> Iterator[None]:
+    """`memory://` stores live in the process: each test starts without any."""
+    yield
+    from core.connectors.memory import forget_memory_stores
+
+    forget_memory_stores()
+
+
 # The id traps of the Core issue: each pair must stay two records.
 TRAP_IDS = [
     "12",

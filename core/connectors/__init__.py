@@ -86,6 +86,10 @@ def open_connector(
         from core.connectors.qdrant_api import QdrantApiConnector
 
         return QdrantApiConnector(spec, fields)
+    if spec.engine == "memory":
+        from core.connectors.memory import MemoryConnector
+
+        return MemoryConnector(spec)
     raise FerryError(f"no connector for {spec.uri}")  # pragma: no cover - parse_uri guards
 
 

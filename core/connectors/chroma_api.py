@@ -87,8 +87,10 @@ class ChromaApiConnector(TargetConnector):
                 ) from exc
         return self._client
 
-    async def _collection(self, name: str) -> Any:
-        if name not in self._collections:
+    async def _collection(self, name: str, fresh: bool = False) -> Any:
+        """The chromadb Collection (cached). `fresh`: ask again, for facts that change (Chroma
+        learns a collection's dimension from its first record)."""
+        if fresh or name not in self._collections:
             client = await self._client_ready()
             try:
                 self._collections[name] = await asyncio.to_thread(client.get_collection, name)
@@ -142,7 +144,7 @@ class ChromaApiConnector(TargetConnector):
         return sorted(c.name if hasattr(c, "name") else str(c) for c in collections)
 
     async def describe(self, name: str) -> CollectionInfo:
-        collection = await self._collection(name)
+        collection = await self._collection(name, fresh=True)
         count = await self._run("count", collection.count)
         model = getattr(collection, "_model", None)
         configuration = getattr(model, "configuration_json", None) or {}
