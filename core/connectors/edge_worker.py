@@ -34,8 +34,10 @@ LOCK_WAIT_SECONDS = 15.0  # a previous owner (a killed run's child) may still be
 def _serve(conn: Any, root: str) -> None:
     import qdrant_edge as qe
 
+    from core.connectors.edge_layout import EdgeLayout
     from core.connectors.qdrant_common import encode_offset, unwrap_vector
 
+    layout = EdgeLayout(root)
     shards: dict[str, Any] = {}
 
     def shard(name: str) -> Any:
@@ -43,14 +45,14 @@ def _serve(conn: Any, root: str) -> None:
             deadline = time.monotonic() + LOCK_WAIT_SECONDS
             while True:
                 try:
-                    shards[name] = qe.EdgeShard.load(str(Path(root) / name))
+                    shards[name] = qe.EdgeShard.load(str(layout.shard_dir(name)))
                     break
                 except Exception as exc:
                     if "WouldBlock" not in str(exc) or time.monotonic() > deadline:
                         if "WouldBlock" in str(exc):
                             raise FerryError(
                                 f"Qdrant Edge collection {name!r} is open in another process",
-                                where=str(Path(root) / name),
+                                where=str(layout.shard_dir(name)),
                                 fix="wait for the running migration (ferry status), or stop it",
                             ) from exc
                         raise
@@ -58,11 +60,11 @@ def _serve(conn: Any, root: str) -> None:
         return shards[name]
 
     def create(name: str, size: int, distance: str, index_field: str) -> None:
-        Path(root).mkdir(parents=True, exist_ok=True)
+        layout.root.mkdir(parents=True, exist_ok=True)
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=size, distance=getattr(qe.Distance, distance))
         )
-        created = qe.EdgeShard.create(str(Path(root) / name), config)
+        created = qe.EdgeShard.create(str(layout.shard_dir(name)), config)
         created.update(
             qe.UpdateOperation.create_field_index(index_field, qe.PayloadSchemaType.Keyword)
         )
