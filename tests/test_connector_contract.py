@@ -367,6 +367,20 @@ async def test_delete_removes_only_the_named_ids(target_subject: Subject) -> Non
     assert sorted(left.ids) == sorted(set(IDS) - {IDS[0], IDS[7]})
 
 
+async def test_delete_found_counts_what_the_target_confirms(target_subject: Subject) -> None:
+    """Deleting by the target's own keys (validation's delete-extra) counts read-backs."""
+    target = target_subject.target
+    name = await target_subject.collection()
+    batch = await target.fetch(name, IDS[:3])
+    keys = batch.native_ids if batch.native_ids is not None else list(batch.ids)
+    assert sorted(map(str, keys)) == sorted(str(target.native_id(sid)) for sid in batch.ids)
+    assert await target.present(name, keys) == set(keys)
+    missing = target.native_id("no-such-record")
+    assert await target.delete_found(name, [*keys[:2], missing]) == 2
+    assert await target.count(name) == len(IDS) - 2
+    assert await target.present(name, keys) == {keys[2]}
+
+
 async def test_bad_writes_are_ferry_errors_not_retried(target_subject: Subject) -> None:
     target = target_subject.target
     name = await target_subject.collection()

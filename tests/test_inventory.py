@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.connectors import ConnectorSession, WriteMode, open_connector
+from core.connectors import WriteMode, open_connector
 from core.errors import FerryError
 from core.inventory import load_inventory, take_inventory
 from core.model import Batch, CollectionInfo, Metric
-from core.validate import fetch_record_pair
+from core.validate import fetch_pair_connectors
 from tests.conftest import make_chroma
 
 
@@ -68,20 +68,19 @@ async def test_a_source_that_does_not_answer_is_its_own_one_line_error(tmp_path:
         await load_inventory(f"chroma+file://{tmp_path / 'nothing'}")
 
 
-async def test_a_session_keeps_connectors_open_until_released(tmp_path: Path) -> None:
+async def test_one_pair_of_open_connectors_serves_many_records(tmp_path: Path) -> None:
+    """What a diff viewer does: open both sides once, fetch record after record."""
     src = make_chroma(tmp_path / "src", {"docs": {"metric": "cosine", "n": 12, "dim": 4}})
-    target_uri = f"qdrant+edge://{tmp_path / 'edge'}"
-    async with ConnectorSession() as session:
-        source, target = session.get(f"chroma+file://{src}"), session.get(target_uri)
-        assert session.get(f"chroma+file://{src}") is source
+    async with (
+        open_connector(f"chroma+file://{src}") as source,
+        open_connector(f"qdrant+edge://{tmp_path / 'edge'}") as target,
+    ):
         info = await source.describe("docs")
         await target.prepare(info, WriteMode.CREATE)  # type: ignore[attr-defined]
         async for batch in source.read("docs", None, 100):
             await target.write("docs", batch)  # type: ignore[attr-defined]
         for record_id in ("rec-1", "rec-2"):
-            pair = await fetch_record_pair(source, target, "docs", record_id)
+            pair = await fetch_pair_connectors(source, target, "docs", record_id)
             assert pair.source is not None and pair.target is not None and pair.fields == []
-        missing = await fetch_record_pair(source, target, "docs", "no-such-id")
+        missing = await fetch_pair_connectors(source, target, "docs", "no-such-id")
         assert missing.fields == ["record"] and missing.source is None
-        await session.release(target_uri)
-        assert session.get(target_uri) is not target  # reopened after a release

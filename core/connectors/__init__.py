@@ -3,8 +3,10 @@
     async with open_connector(uri) as source:   # closed on the way out
         info = await source.describe("docs")
 
-`ConnectorSession` keeps connectors open across calls (a TUI screen that fetches one record
-per highlighted row) instead of reopening a database for each.
+A view may instead keep a connector open across many calls (the diff viewer fetches one
+record per highlighted row) and close it when it is done; an open Qdrant Edge shard or
+qdrant-client local directory is locked to this process, so close before a migration
+process writes to the same embedded target.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ __all__ = [
     "AliasBackend",
     "Capability",
     "Connector",
-    "ConnectorSession",
     "EngineTraits",
     "PingResult",
     "PrepareResult",
@@ -91,41 +92,3 @@ def open_connector(
 
         return MemoryConnector(spec)
     raise FerryError(f"no connector for {spec.uri}")  # pragma: no cover - parse_uri guards
-
-
-class ConnectorSession:
-    """Connectors kept open for a while, one per (URI, payload fields), closed together.
-
-    For a view that talks to the same source and target many times (the diff viewer fetches
-    both sides of each highlighted record): opening costs a client, an id map or a worker
-    process each time. Use it from one event loop (async clients belong to their loop).
-
-    Release it before a migration process is started against the same embedded target: an
-    open Qdrant Edge shard or qdrant-client local directory is locked to this process.
-    """
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[str, PayloadFields | None], SourceConnector] = {}
-
-    def get(self, uri: str, fields: PayloadFields | None = None) -> SourceConnector:
-        """The open connector for `uri` (opened now if this session has none yet)."""
-        key = (uri, fields)
-        if key not in self._open:
-            self._open[key] = open_connector(uri, fields)
-        return self._open[key]
-
-    async def release(self, uri: str | None = None) -> None:
-        """Close the connectors for `uri` (every one when None); later `get`s reopen."""
-        keys = [key for key in self._open if uri is None or key[0] == uri]
-        for key in keys:
-            connector = self._open.pop(key)
-            await connector.close()
-
-    async def close(self) -> None:
-        await self.release()
-
-    async def __aenter__(self) -> ConnectorSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

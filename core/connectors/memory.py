@@ -282,7 +282,14 @@ class MemoryConnector(TargetConnector):
         await self.faults.enter("sync", self.uri)
 
     async def delete(self, name: str, ids: list[str]) -> None:
+        await self.delete_native(name, ids)
+
+    async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
+        collection = self._get(name)
+        return {key for key in native_ids if key in collection.records}
+
+    async def delete_native(self, name: str, native_ids: list[Any]) -> None:
         await self.faults.enter("delete", self.uri)
         collection = self._get(name)
-        for sid in ids:
-            collection.records.pop(sid, None)
+        for key in native_ids:
+            collection.records.pop(key, None)

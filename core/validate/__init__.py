@@ -48,7 +48,7 @@ __all__ = [
     "delete_extras",
     "delete_extras_for",
     "fetch_pair",
-    "fetch_record_pair",
+    "fetch_pair_connectors",
     "report_markdown",
     "validate",
     "validate_connectors",
@@ -139,23 +139,19 @@ async def fetch_pair(
     target_name: str | None = None,
     fields: PayloadFields | None = None,
 ) -> RecordPair:
-    """`fetch_record_pair` with URIs: opens both sides for one record, then closes them."""
+    """Both sides of one record and how they differ (None for a side that lacks it)."""
     async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
-        return await fetch_record_pair(source, target, name, record_id, target_name)
+        return await fetch_pair_connectors(source, target, name, record_id, target_name)
 
 
-async def fetch_record_pair(
+async def fetch_pair_connectors(
     source: SourceConnector,
     target: SourceConnector,
     name: str,
     record_id: str,
     target_name: str | None = None,
 ) -> RecordPair:
-    """Both sides of one record and how they differ (None for a side that lacks it).
-
-    With connectors the caller keeps open (`core.connectors.ConnectorSession`), a diff viewer
-    pays for opening each database once, not once per highlighted row.
-    """
+    """`fetch_pair` with connectors the caller owns (a view keeps them open across rows)."""
     info = await source.describe(name)
     sides = []
     for connector, collection in ((source, name), (target, target_name or name)):
