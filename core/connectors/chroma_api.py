@@ -112,7 +112,10 @@ class ChromaApiConnector(TargetConnector):
                 raise TransientError(
                     f"Chroma answered {code} to {what}: {str(exc)[:160]}", where=self.uri
                 ) from exc
-            if any(word in name for word in ("Timeout", "Connect", "Remote", "Network")):
+            # The HTTP client's transport failures (httpx: ReadError is a NetworkError, a
+            # TransportError) by their class family, not only by their own name.
+            family = " ".join(cls.__name__ for cls in type(exc).__mro__)
+            if any(w in family for w in ("Timeout", "Connect", "Remote", "Network", "Transport")):
                 raise TransientError(
                     f"Chroma did not answer {what}: {name}", where=self.uri
                 ) from exc
