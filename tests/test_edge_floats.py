@@ -363,9 +363,9 @@ async def test_the_plan_warns_before_a_run_to_edge_with_floats_it_would_round(
 
 
 def test_the_edge_connector_is_what_validation_keys_on() -> None:
-    """The classification follows the connector kind; a rename must not silently drop it."""
-    from core.validate.compare import float_reader
+    """The rounding is the Edge connector's own fact (its `float_read_back`), not a name."""
+    from core.connectors import open_connector
 
-    assert QdrantEdgeConnector.kind == "qdrant-edge"
-    assert float_reader(QdrantEdgeConnector.kind) is edge_read_back
-    assert float_reader("qdrant-local") is None and float_reader("chroma-server") is None
+    assert QdrantEdgeConnector.float_read_back is edge_read_back
+    assert open_connector("qdrant+memory:").float_read_back is None
+    assert open_connector("chroma+http://127.0.0.1:9").float_read_back is None

@@ -18,7 +18,7 @@ Connectors are async context managers: ``async with open_connector(uri) as c:`` 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self
@@ -116,6 +116,9 @@ class SourceConnector(Connector):
     # Whether `describe` lists the metadata keys; if not (Qdrant keeps no such list), plans
     # and inventories sample them from the first records.
     lists_metadata_keys: bool = True
+    # What this store gives back for a stored float payload value, when not the float itself
+    # (Qdrant Edge rounds some by an ulp): validation tells that from a real change.
+    float_read_back: Callable[[float], float] | None = None
 
     @abstractmethod
     def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:

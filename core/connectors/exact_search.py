@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
+from core.connectors.traits import CHROMA
 from core.model import Batch, Metric
 from core.topk import ExactTopK
 
@@ -23,10 +24,6 @@ async def exact_query(
     top = ExactTopK(np.asarray(queries, dtype=np.float32), metric, k)
     async for batch in batches:
         top.update(batch.ids, batch.vectors)
-    out: list[list[tuple[str, float]]] = []
-    for hits in top.result():
-        if metric in (Metric.COSINE, Metric.IP):
-            out.append([(sid, 1.0 - score) for sid, score in hits])
-        else:
-            out.append([(sid, -score) for sid, score in hits])
-    return out
+    return [
+        [(sid, CHROMA.raw_score(metric, score)) for sid, score in hits] for hits in top.result()
+    ]

@@ -29,6 +29,7 @@ from core.connectors.base import PingResult, QueryHits, TargetConnector
 from core.connectors.traits import EngineTraits, Score
 from core.errors import FerryError, PermanentError, TransientError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
+from core.topk import exact_scores
 from core.uri import ConnectionSpec
 
 # Reports the similarity itself: what a database would if it spoke Ferry's scale.
@@ -236,9 +237,6 @@ class MemoryConnector(TargetConnector):
         ids = list(collection.records)
         if not ids:
             return [[] for _ in range(len(vectors))]
-        # Imported here: validation imports the connectors package.
-        from core.validate.recall import exact_scores
-
         matrix = np.stack([collection.records[i][1] for i in ids])
         scores = exact_scores(np.asarray(vectors, np.float32), matrix, collection.metric)
         hits = []

@@ -26,7 +26,7 @@ from core.connectors.base import (
     QueryHits,
     TargetConnector,
 )
-from core.connectors.edge_floats import rounding_warning
+from core.connectors.edge_floats import edge_read_back, rounding_warning
 from core.connectors.edge_layout import EdgeLayout
 from core.connectors.edge_worker import EdgeProcess
 from core.connectors.qdrant_common import batch_to_columns, normal_point_id, records_to_batch
@@ -41,6 +41,7 @@ class QdrantEdgeConnector(TargetConnector):
     kind = "qdrant-edge"
     traits = QDRANT
     lists_metadata_keys = False  # a payload has no schema: plans sample the keys
+    float_read_back = staticmethod(edge_read_back)  # see edge_floats.py
     capabilities = frozenset(
         {Capability.WRITE.value, Capability.ALIASES.value, Capability.SNAPSHOTS.value}
     )

@@ -30,7 +30,7 @@ from core.validate.checks import (
     ValidationProgress,
     delete_extras,
 )
-from core.validate.compare import compare_record, float_reader, value_repr, vector_diff
+from core.validate.compare import compare_record, value_repr, vector_diff
 from core.validate.recall import RecallResult
 from core.validate.report import (
     CollectionValidation,
@@ -163,7 +163,7 @@ async def fetch_pair_connectors(
     if sides[0] is None or sides[1] is None:
         pair.fields = ["record"]
         return pair
-    diff = compare_record(sides[0], sides[1], info.metric, read_back=float_reader(target.kind))
+    diff = compare_record(sides[0], sides[1], info.metric, read_back=target.float_read_back)
     pair.fields, pair.rounded = diff.fields, diff.rounded
     vdiff = vector_diff(sides[0][0], sides[1][0], info.metric)
     pair.max_abs_diff, pair.cosine = vdiff.max_abs_diff, vdiff.cosine

@@ -25,7 +25,7 @@ import numpy as np
 
 from core.connectors.base import Connector
 from core.model import Batch, CollectionInfo, Metric
-from core.validate.compare import DEFAULT_TOLERANCE, compare_record, float_reader
+from core.validate.compare import DEFAULT_TOLERANCE, compare_record
 from core.validate.recall import ExactTopK, exact_scores, measure
 from core.validate.report import (
     DEFAULT_CAP,
@@ -154,7 +154,7 @@ class CollectionCheck:
             getattr(self.result, kind).cap = options.cap
         # Edge gives some floats back 1 ulp off whatever is written: that is noted, not
         # counted as a mismatch, and not "repaired" (see compare.py).
-        self.read_back = float_reader(target.kind)
+        self.read_back = target.float_read_back
         if options.repair or options.delete_extra:
             self.result.repair = RepairResult()
 

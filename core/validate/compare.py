@@ -25,19 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.edge_floats import edge_read_back, ulps_apart
+from core.connectors.edge_floats import ulps_apart
 from core.model import Metadata, Metric
 
 DEFAULT_TOLERANCE = 1e-5
 ROUNDING_NOTE = "target engine rounds doubles"
 
-# What a target engine gives back for a stored float, by connector kind; absent = exact.
+# What a target engine gives back for a stored float (`connector.float_read_back`).
 FloatReader = Callable[[float], float]
-FLOAT_READERS: dict[str, FloatReader] = {"qdrant-edge": edge_read_back}
-
-
-def float_reader(target_kind: str) -> FloatReader | None:
-    return FLOAT_READERS.get(target_kind)
 
 
 @dataclass
@@ -154,7 +149,7 @@ def compare_record(
     read_back: FloatReader | None = None,
 ) -> RecordDiff:
     """Compare one record's (vector, metadata, document) on both sides; `read_back` is the
-    target engine's float reader (`float_reader(target.kind)`), None for an exact one."""
+    target engine's float reader (`target.float_read_back`), None for an exact one."""
     diff = RecordDiff()
     vdiff = vector_diff(source[0], target[0], metric)
     if not vdiff.same_shape or not vdiff.max_abs_diff <= tolerance:
