@@ -135,6 +135,10 @@ class SourceConnector(Connector):
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         """Top-k per query vector, scores as the database reports them (see `traits`)."""
 
+    def native_id(self, source_id: str) -> Any:
+        """The key under which this store keeps `source_id` (a Qdrant point id)."""
+        return source_id
+
     async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
         """The first records of a collection (None if it has none): what plans judge ids by."""
         reader = self.read(name, None, limit)
@@ -235,10 +239,6 @@ class TargetConnector(SourceConnector):
         return None
 
     # -- records found in the target, by the target's own keys -------------------------------
-    def native_id(self, source_id: str) -> Any:
-        """The key under which this target stores `source_id` (a Qdrant point id)."""
-        return source_id
-
     @abstractmethod
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         """Which of these target keys exist now (a read-back, not a belief)."""
