@@ -35,6 +35,7 @@ OPTIONS: dict[str, set[str]] = {
     "qdrant+memory": set(),
     "qdrant+http": {"api_key_env", "grpc", "timeout"},
     "qdrant+https": {"api_key_env", "grpc", "timeout"},
+    "memory": set(),
 }
 FLAG_OPTIONS = {"api", "upgrade_copy", "grpc"}
 FLAG_WORDS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
