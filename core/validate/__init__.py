@@ -48,6 +48,7 @@ __all__ = [
     "delete_extras",
     "delete_extras_for",
     "fetch_pair",
+    "fetch_pair_connectors",
     "report_markdown",
     "validate",
     "validate_connectors",
@@ -151,16 +152,27 @@ async def fetch_pair(
     source = open_connector(source_uri)
     target = open_connector(target_uri, fields)
     try:
-        info = await source.describe(name)
-        sides = []
-        for connector, collection in ((source, name), (target, target_name or name)):
-            batch = await connector.fetch(collection, [record_id])
-            sides.append(
-                (batch.vectors[0], batch.metadatas[0], batch.documents[0]) if len(batch) else None
-            )
+        return await fetch_pair_connectors(source, target, name, record_id, target_name)
     finally:
         await source.close()
         await target.close()
+
+
+async def fetch_pair_connectors(
+    source: Connector,
+    target: Connector,
+    name: str,
+    record_id: str,
+    target_name: str | None = None,
+) -> RecordPair:
+    """`fetch_pair` with connectors the caller owns (a view keeps them open across rows)."""
+    info = await source.describe(name)
+    sides = []
+    for connector, collection in ((source, name), (target, target_name or name)):
+        batch = await connector.fetch(collection, [record_id])
+        sides.append(
+            (batch.vectors[0], batch.metadatas[0], batch.documents[0]) if len(batch) else None
+        )
     pair = RecordPair(record_id, sides[0], sides[1], [])
     if sides[0] is None or sides[1] is None:
         pair.fields = ["record"]
