@@ -204,7 +204,9 @@ class ValidationScreen(FerryScreen):
         await self.connectors.close()
 
     def _release(self) -> None:
-        self.app.run_worker(self.connectors.close(), group="release-connectors")
+        self.app.run_worker(
+            self.connectors.close(), group="release-connectors", exit_on_error=False
+        )
 
     # -- context ----------------------------------------------------------------------------
     def _uris(self) -> tuple[str, str] | None:
@@ -321,16 +323,16 @@ class ValidationScreen(FerryScreen):
         what: str,
     ) -> None:  # fmt: skip
         try:
-            source, target = await self.connectors.get(source_uri, target_uri)
-            report = await validate_connectors(
-                source,
-                target,
-                names or None,
-                options,
-                self._journal(),
-                self._on_progress,
-                target_names=self._target_names(),
-            )
+            async with self.connectors.lease(source_uri, target_uri) as (source, target):
+                report = await validate_connectors(
+                    source,
+                    target,
+                    names or None,
+                    options,
+                    self._journal(),
+                    self._on_progress,
+                    target_names=self._target_names(),
+                )
         except asyncio.CancelledError:
             self.post_message(self.Stopped())
             raise
@@ -352,8 +354,8 @@ class ValidationScreen(FerryScreen):
     @work(group="validation", exclusive=True, exit_on_error=False)
     async def _delete_extras_worker(self, source_uri: str, target_uri: str, name: str) -> None:
         try:
-            source, target = await self.connectors.get(source_uri, target_uri)
-            deleted = await delete_extras(source, target, name, self._target_name(name))
+            async with self.connectors.lease(source_uri, target_uri) as (source, target):
+                deleted = await delete_extras(source, target, name, self._target_name(name))
         except asyncio.CancelledError:
             self.post_message(self.Stopped())
             raise
@@ -367,10 +369,10 @@ class ValidationScreen(FerryScreen):
         self, source_uri: str, target_uri: str, name: str, record_id: str, kind: str
     ) -> None:
         try:
-            source, target = await self.connectors.get(source_uri, target_uri)
-            pair = await fetch_pair_connectors(
-                source, target, name, record_id, self._target_name(name)
-            )
+            async with self.connectors.lease(source_uri, target_uri) as (source, target):
+                pair = await fetch_pair_connectors(
+                    source, target, name, record_id, self._target_name(name)
+                )
         except asyncio.CancelledError:
             raise  # a newer row was highlighted
         except Exception as exc:

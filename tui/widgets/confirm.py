@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -49,8 +49,10 @@ class TypedConfirm(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):
             yield Label(Text(self.title_text), id="title", classes="dialog-title")
-            # Names come from databases and users: shown as plain text, never as markup.
-            yield Static(Text(self.details), id="details", classes="dialog-body")
+            # Long plans scroll, so the input and the buttons always fit (80×24).
+            with VerticalScroll(id="confirm-details", classes="dialog-body"):
+                # Names come from databases and users: plain text, never markup.
+                yield Static(Text(self.details), id="details")
             yield Label(
                 Text.assemble("Type ", (self.expected_text, "bold"), " to confirm"), id="prompt"
             )
