@@ -33,14 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state", metavar="PATH", help="journal file for the TUI")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command not built yet
-            raise
-        module.register(commands)
+    for module_name in COMMAND_MODULES:  # a missing or renamed module fails here, loudly
+        importlib.import_module(module_name).register(commands)
     return parser
 
 

@@ -1,8 +1,8 @@
 """The typed confirmation and the Cutover screen, driven with Textual's Pilot.
 
-A tiny host app stands in for the shell: it sets `app.context` the way the shell does and
-shows the screen or the modal. The target is a real Qdrant Edge directory, so a confirmed
-cutover really moves the alias (Ferry's alias file) and really writes the journal.
+The confirmation is shown alone by a tiny host app; the Cutover screen runs in the real
+shell. The target is a real Qdrant Edge directory, so a confirmed cutover really moves the
+alias (Ferry's alias file) and really writes the journal.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from core.connectors.base import WriteMode
 from core.journal import Journal
 from core.model import Batch, CollectionInfo, Metric
 from core.router import edge_alias_target
-from tui.context import AppContext
+from tests.tui_helpers import screen_text, silent_server, wait_for, wait_for_text
+from tui.app import FerryApp
 from tui.screens.cutover import CutoverScreen
 from tui.widgets.confirm import TypedConfirm
 
@@ -43,13 +44,33 @@ class ConfirmHost(App[None]):
         )
 
 
-class ScreenHost(App[None]):
-    def __init__(self, context: AppContext) -> None:
-        super().__init__()
-        self.context = context
+async def test_confirm_starts_in_the_input_and_enter_confirms_the_exact_name() -> None:
+    app = ConfirmHost()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, TypedConfirm)
+        typed = modal.query_one("#typed", Input)
+        assert app.focused is typed  # typing starts at once
+        assert typed.placeholder == ""  # nothing grey that looks like the answer
+        assert "Type docs to confirm" in screen_text(app)
+        confirm = modal.query_one("#confirm", Button)
+        assert confirm.disabled
 
-    def on_mount(self) -> None:
-        self.push_screen(CutoverScreen())
+        await pilot.press(*"doc", "enter")  # not the name: refused, the modal stays
+        assert app.screen is modal and app.answers == []
+        assert "Type docs exactly to confirm, or esc to cancel" in screen_text(app)
+        await pilot.press("S", "enter")  # "docS": case matters
+        assert app.screen is modal and app.answers == []
+        await pilot.press("backspace")
+        assert confirm.disabled
+        await pilot.press("s")  # "docs"
+        assert not confirm.disabled
+        assert "exactly" not in screen_text(app)  # the hint goes once the text changes
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.answers == [True]
+        assert not isinstance(app.screen, TypedConfirm)
 
 
 async def test_confirm_button_waits_for_the_exact_text_and_esc_cancels() -> None:
@@ -59,21 +80,27 @@ async def test_confirm_button_waits_for_the_exact_text_and_esc_cancels() -> None
         modal = app.screen
         assert isinstance(modal, TypedConfirm)
         confirm = modal.query_one("#confirm", Button)
-        assert app.focused is modal.query_one("#cancel", Button)  # Enter would cancel
-        assert confirm.disabled
-        modal.query_one("#typed", Input).focus()
-        await pilot.press(*"doc")
-        assert confirm.disabled
-        await pilot.press("s", "x")  # "docsx"
+        await pilot.press(*"docsx")
         assert confirm.disabled
         await pilot.press("backspace")  # "docs"
         assert not confirm.disabled
         await pilot.press("backspace")
         assert confirm.disabled
-        await pilot.press("escape")
+        await pilot.press("escape")  # from inside the input
         await pilot.pause()
         assert app.answers == [False]
         assert not isinstance(app.screen, TypedConfirm)
+
+
+async def test_confirm_esc_cancels_from_the_buttons_too() -> None:
+    app = ConfirmHost()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press(*"docs", "tab")  # focus leaves the input for a button
+        assert isinstance(app.focused, Button)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.answers == [False]
 
 
 @pytest.fixture
@@ -104,59 +131,57 @@ def _cell_texts(table: DataTable[Any], row: str) -> list[str]:
     return [str(cell) for cell in table.get_row(row)]
 
 
+def cutover_app(journal_path: Path, target: str) -> FerryApp:
+    """The real shell, opened on Cutover for this target."""
+    return FerryApp(journal_path, target=target, start="cutover")
+
+
+async def modal_opened(pilot: Any) -> TypedConfirm:
+    return await wait_for(
+        pilot, lambda: isinstance(pilot.app.screen, TypedConfirm) and pilot.app.screen,
+        what="the typed confirmation",
+    )  # fmt: skip
+
+
 async def test_cutover_screen_confirms_by_typed_alias_and_journals(edge_target) -> None:
     uri, journal = edge_target
     root = Path(uri.removeprefix("qdrant+edge://"))
-    app = ScreenHost(AppContext(state_path=journal.path, target_uri=uri, _journal=journal))
+    app = cutover_app(journal.path, uri)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CutoverScreen)
         table = screen.query_one("#aliases", DataTable)
+        await wait_for(pilot, lambda: "docs" in table.rows, what="the alias row")
         cells = _cell_texts(table, "docs")
         assert cells[:3] == ["docs", "(unset)", "docs__b"]  # newest validated candidate
         assert cells[3].startswith("passed")
         assert screen.query_one("#alias-input", Input).value == "docs"
         assert screen.query_one("#collection-input", Input).value == "docs__b"
 
-        # First attempt: wrong text keeps the button disabled; esc cancels; nothing changes.
+        # First attempt: a wrong name and Enter change nothing; esc cancels.
         await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, TypedConfirm)
+        modal = await modal_opened(pilot)
         details = str(modal.query_one("#details", Static).render())
         assert "will point at: docs__b" in details and "(no alias yet)" in details
-        modal.query_one("#typed", Input).focus()
-        await pilot.press(*"doc", "S")
+        await pilot.press(*"doc", "S", "enter")
+        assert app.screen is modal
         assert modal.query_one("#confirm", Button).disabled
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+        assert "cancelled: nothing changed" in str(screen.query_one("#outcome", Static).render())
         assert journal.cutovers(uri) == []
         assert edge_alias_target(root, "docs") == "docs"  # no alias yet
 
-        # Second attempt: the right text enables the button, and pressing it cuts over.
+        # Second attempt: the alias typed, then Enter, cuts over.
         await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, TypedConfirm)
-        modal.query_one("#typed", Input).focus()
-        await pilot.press(*"docs")
-        confirm = modal.query_one("#confirm", Button)
-        assert not confirm.disabled
-        await pilot.click("#confirm")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await modal_opened(pilot)
+        await pilot.press(*"docs", "enter")
+        await wait_for_text(pilot, "cutover done: docs → docs__b")
         assert app.screen is screen
-        outcome = str(screen.query_one("#outcome", Static).render())
-        assert "cutover done: docs → docs__b" in outcome
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert _cell_texts(table, "docs")[1] == "docs__b"
+        await wait_for(
+            pilot, lambda: _cell_texts(table, "docs")[1] == "docs__b", what="the table refreshed"
+        )
 
     assert edge_alias_target(root, "docs") == "docs__b"
     rows = journal.cutovers(uri, "docs")
@@ -174,14 +199,33 @@ async def test_cutover_screen_confirms_by_typed_alias_and_journals(edge_target) 
 async def test_cutover_screen_shows_the_gate_refusal(edge_target, tmp_path: Path) -> None:
     uri, _journal = edge_target
     fresh = Journal(tmp_path / "empty.sqlite3")  # no validations at all
-    app = ScreenHost(AppContext(state_path=fresh.path, target_uri=uri, _journal=fresh))
+    app = cutover_app(fresh.path, uri)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        table = app.screen.query_one("#aliases", DataTable)
+        await wait_for(pilot, lambda: "docs" in table.rows, what="the alias row")
         await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        outcome = app.screen.query_one("#outcome", Static)
+        await wait_for(pilot, lambda: "cutover refused" in str(outcome.render()), what="refusal")
         assert isinstance(app.screen, CutoverScreen)  # no modal: refused before asking
-        outcome = str(app.screen.query_one("#outcome", Static).render())
-        assert "cutover refused" in outcome and "ferry validate" in outcome
+        assert "ferry validate" in str(outcome.render())
     assert fresh.cutovers(uri) == []
+
+
+async def test_a_key_pressed_while_a_cutover_is_planned_says_busy(tmp_path: Path) -> None:
+    """The target never answers, so planning is certainly still going when `c` is pressed
+    again: the screen says so (and does not start a second plan)."""
+    with silent_server() as port:
+        app = cutover_app(tmp_path / "journal.sqlite3", f"qdrant+http://127.0.0.1:{port}")
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            screen = app.screen
+            screen.query_one("#alias-input", Input).value = "docs"
+            screen.query_one("#collection-input", Input).value = "docs__b"
+            await pilot.press("c")
+            await pilot.press("c")
+            await wait_for_text(pilot, "busy… planning the cutover of docs")
+            await pilot.press("r")
+            await wait_for(
+                pilot,
+                lambda: screen_text(app).count("busy… planning the cutover of docs") == 2,
+                what="a second busy notice",
+            )

@@ -88,7 +88,6 @@ def test_help(snap_compare, state: Path, size: tuple[int, int]) -> None:  # type
 
 @pytest.mark.parametrize("size", SIZES)
 def test_cutover(snap_compare, state: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Whatever the shell shows as screen 5 (the Cutover issue's screen, or its placeholder)."""
     fixed_journal(state)
     app = FerryApp(state, start="cutover")
 
@@ -110,3 +109,30 @@ def test_validation(snap_compare, state: Path, size: tuple[int, int]) -> None:  
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+def test_typed_confirmation(snap_compare, state: Path) -> None:  # type: ignore[no-untyped-def]
+    """The one confirmation modal over Cutover at 80×24, after a wrong name and Enter."""
+    from tui.widgets.confirm import TypedConfirm
+
+    fixed_journal(state)
+    app = FerryApp(state, start="cutover")
+
+    async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]
+        await wait_for(pilot, lambda: app.current_mode == "cutover")
+        changes = "\n".join(
+            [
+                "cutover: alias 'docs' on qdrant+edge:///data/qdrant",
+                "  now points at: docs__a",
+                "  will point at: docs__b",
+                "  validation:    passed (recall@10 1.00), 2m ago",
+                "  backup first:  docs__a snapshot in /data/qdrant/.ferry-backups",
+                "  docs__a is kept (Ferry never deletes it)",
+            ]
+        )
+        app.push_screen(TypedConfirm("Cut over alias docs?", changes, "docs", "Cut over"))
+        await wait_for_text(pilot, "Type docs to confirm")
+        await pilot.press(*"doc", "enter")
+        await wait_for_text(pilot, "exactly")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

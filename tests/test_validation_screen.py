@@ -1,6 +1,7 @@
-"""The Validation screen in a real Textual app (Pilot): real Chroma → real Qdrant Edge,
-the target corrupted directly; the screen must show exactly those differences, repair them,
-and show a clean second check.
+"""The Validation screen in the real app (Pilot): real Chroma → real Qdrant Edge, the
+target corrupted directly; the screen must show exactly those differences, repair them, and
+show a clean second check. Moving through difference rows reuses the connectors the screen
+keeps open, leaving the screen lets go of them, and a key pressed mid-check says "busy".
 """
 
 from __future__ import annotations
@@ -13,15 +14,24 @@ import numpy as np
 import pytest
 import qdrant_edge as qe
 from textual.app import App
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 from textual.worker import WorkerCancelled
 
 from core.engine import MigrationOptions
 from core.journal import Journal
 from core.mapping import canonical_point_id
 from core.runner import migrate
+from tests.tui_helpers import (
+    edge_worker_pids,
+    screen_text,
+    silent_server,
+    wait_for,
+    wait_for_text,
+)
+from tui.app import FerryApp
 from tui.context import AppContext
-from tui.screens.validation import TypedConfirm, ValidationScreen
+from tui.screens.validation import ValidationScreen
+from tui.widgets.confirm import TypedConfirm
 from tui.widgets.diff_detail import DiffDetail
 
 DIM = 8
@@ -29,15 +39,13 @@ N = 60
 NAME = "papers"
 
 
-class Host(App[None]):
-    """The smallest app that gives the screen what the shell gives it: `app.context`."""
-
-    def __init__(self, context: AppContext) -> None:
-        super().__init__()
-        self.context = context
-
-    def on_mount(self) -> None:
-        self.push_screen(ValidationScreen())
+def ferry_app(context: AppContext, target: str | None = None) -> FerryApp:
+    """The real shell opened on Validation, with `context`'s pair and selection."""
+    app = FerryApp(
+        context.state_path, context.source_uri, target or context.target_uri, start="validation"
+    )
+    app.context.selected = list(context.selected)
+    return app
 
 
 @pytest.fixture
@@ -80,7 +88,7 @@ def rows(table: DataTable[Any]) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row(key)] for key in table.rows]
 
 
-async def settle(app: App[None], pilot: Any) -> None:
+async def settle(app: App[Any], pilot: Any) -> None:
     """Wait for the workers; one superseded by an exclusive newer one ends cancelled."""
     for _ in range(20):
         try:
@@ -92,7 +100,7 @@ async def settle(app: App[None], pilot: Any) -> None:
 
 
 async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppContext) -> None:
-    app = Host(corrupted)
+    app = ferry_app(corrupted)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, ValidationScreen)
@@ -121,13 +129,8 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
         differences.focus()
         target_row = next(i for i, r in enumerate(rows(differences)) if r[1] == "p3")
         differences.move_cursor(row=target_row)
-        await settle(app, pilot)
         detail = screen.query_one(DiffDetail)
-        for _ in range(200):  # the fetch worker may start after settle returned: wait for it
-            if "Fetching" not in _plain(detail):
-                break
-            await settle(app, pilot)
-        text = _plain(detail)
+        text = await shown_record(pilot, detail, "p3")
         assert "2003 (int)" in text and "'2003'" in text and "metadata.year" in text
 
         # Repair re-copies the missing and mismatched records; the stranger stays.
@@ -141,14 +144,15 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
         await pilot.press("t")  # back to "all"
         assert [(r[0], r[1]) for r in rows(differences)] == [("extra", "77")]
 
-        # Deleting the extra asks for the collection's name first.
+        # Deleting the extra asks for the collection's name first: typed, then Enter.
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, TypedConfirm)
-        app.screen.query_one(Input).value = NAME
+        await pilot.press(*NAME, "enter")
         await pilot.pause()
-        await pilot.click("#confirm")
+        assert app.screen is screen
         await settle(app, pilot)
+        await wait_for_text(pilot, "Deleted 1 extra record(s)")
         await pilot.press("f")
         await settle(app, pilot)
         assert rows(differences) == []
@@ -159,17 +163,11 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
 
 async def test_small_terminal_and_stored_results(corrupted: AppContext, tmp_path: Path) -> None:
     """A second app opens on the stored validation; export writes JSON and Markdown."""
-    first = Host(corrupted)
+    first = ferry_app(corrupted)
     async with first.run_test(size=(120, 40)) as pilot:
         await pilot.press("r")
         await settle(first, pilot)
-    context = AppContext(
-        state_path=corrupted.state_path,
-        source_uri=corrupted.source_uri,
-        target_uri=corrupted.target_uri,
-        selected=[NAME],
-    )
-    app = Host(context)
+    app = ferry_app(corrupted)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -183,6 +181,72 @@ async def test_small_terminal_and_stored_results(corrupted: AppContext, tmp_path
     reports = sorted((tmp_path / "reports").iterdir())
     assert [p.suffix for p in reports] == [".json", ".md"]
     assert NAME in reports[1].read_text()
+
+
+async def test_difference_rows_reuse_the_connectors_the_screen_keeps_open(
+    corrupted: AppContext, tmp_path: Path
+) -> None:
+    """One Edge worker process serves the full diff and every highlighted row (re-opening
+    both sides per row cost seconds a row); leaving the screen stops it, so another process
+    (the next migration) can open the shard."""
+    app = ferry_app(corrupted)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await pilot.press("f")
+        await settle(app, pilot)
+        opened = edge_worker_pids()
+        assert len(opened) == 1  # the target the full diff read is still open
+
+        differences = screen.query_one("#validation-differences", DataTable)
+        detail = screen.query_one(DiffDetail)
+        differences.focus()
+        served_by = []
+        for record_id in ("p1", "p3"):
+            differences.move_cursor(row=[r[1] for r in rows(differences)].index(record_id))
+            await shown_record(pilot, detail, record_id)
+            served_by.append(edge_worker_pids())
+        assert served_by == [opened, opened]
+
+        await pilot.press("1")  # Connections: the Validation screen is left
+        await wait_for(pilot, lambda: not edge_worker_pids(), what="the Edge worker exits")
+        shard = qe.EdgeShard.load(str(tmp_path / "dst" / NAME))  # the lock is free
+        shard.close()
+
+        await pilot.press("4")  # back: the next row opens the target again, once
+        differences.move_cursor(row=[r[1] for r in rows(differences)].index("p1"))
+        await shown_record(pilot, detail, "p1")
+        assert len(edge_worker_pids()) == 1
+
+
+async def test_a_key_pressed_while_checks_run_says_busy(corrupted: AppContext) -> None:
+    """The target never answers, so the checks are certainly still running when `f` is
+    pressed: the screen says so instead of dropping the key, and `s` stops them."""
+    with silent_server() as port:
+        app = ferry_app(corrupted, target=f"qdrant+http://127.0.0.1:{port}")
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await pilot.press("r")
+            await wait_for_text(pilot, f"{NAME}: counts")  # waiting for the target's count
+            await pilot.press("f")
+            await wait_for_text(pilot, "busy… checks")
+            await pilot.press("s")
+            await wait_for_text(pilot, "Stopped. Nothing was recorded")
+            await pilot.press("f")  # idle again: the key starts the full diff
+            await wait_for(
+                pilot,
+                lambda: "Stopped." not in screen_text(app),
+                what="the full diff starts",
+            )
+            await pilot.press("s")
+            await wait_for_text(pilot, "Stopped. Nothing was recorded")
+
+
+async def shown_record(pilot: Any, detail: DiffDetail, record_id: str) -> str:
+    """The detail pane's text once it shows `record_id` on both sides."""
+    return await wait_for(
+        pilot,
+        lambda: (text := _plain(detail)).startswith(f"record {record_id} ") and text,
+        what=f"record {record_id} in the detail pane",
+    )
 
 
 def _plain(widget: Static) -> str:

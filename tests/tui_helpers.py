@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,32 @@ def fixed_profiles() -> None:
     upsert_profile(
         Profile("prod-qdrant", "qdrant+https://qdrant.example.com:6333", "QDRANT_API_KEY")
     )
+
+
+def edge_worker_pids() -> set[int]:
+    """The Qdrant Edge worker processes this test process runs (one per open Edge dir)."""
+    import psutil
+
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            running = child.status() != psutil.STATUS_ZOMBIE
+            if running and "core.connectors.edge_worker" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return pids
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers: a request to it stays in
+    flight until the test ends, so a worker is certainly still running when a key is
+    pressed (a real socket, no clock)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()

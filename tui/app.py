@@ -8,8 +8,8 @@ Why it is shaped this way:
   (core.launcher) and the app is one more viewer of the journal: a single poll, in a worker
   thread, rescheduled with `set_timer` when it finishes, so polls never pile up and a slow
   disk never blocks a keypress. Quitting, or a dropped SSH connection, leaves the run going.
-* Validation and Cutover come with their own issues; they are imported only when first shown,
-  and a placeholder stands in while their module is absent.
+* A screen's module is imported when the screen is first shown (a quick start); a screen
+  that fails to import fails loudly.
 """
 
 from __future__ import annotations
@@ -33,19 +33,18 @@ from core.plan import run_key
 from tui.commands import FerryCommands
 from tui.context import AppContext
 from tui.screens.help import HelpScreen
-from tui.screens.placeholder import PlaceholderScreen
 from tui.screens.quit import QuitScreen
 from tui.theme import FERRY_THEME
 from tui.widgets.figures import percent
 from tui.widgets.header import ShellHeader
 
-# (mode, title, module, class, issue) in number-key order.
-SCREENS: list[tuple[str, str, str, str, str]] = [
-    ("connections", "Connections", "tui.screens.connections", "ConnectionsScreen", ""),
-    ("inventory", "Inventory", "tui.screens.inventory", "InventoryScreen", ""),
-    ("monitor", "Monitor", "tui.screens.monitor", "MonitorScreen", ""),
-    ("validation", "Validation", "tui.screens.validation", "ValidationScreen", "Validation"),
-    ("cutover", "Cutover", "tui.screens.cutover", "CutoverScreen", "Cutover"),
+# (mode, title, module, class) in number-key order.
+SCREENS: list[tuple[str, str, str, str]] = [
+    ("connections", "Connections", "tui.screens.connections", "ConnectionsScreen"),
+    ("inventory", "Inventory", "tui.screens.inventory", "InventoryScreen"),
+    ("monitor", "Monitor", "tui.screens.monitor", "MonitorScreen"),
+    ("validation", "Validation", "tui.screens.validation", "ValidationScreen"),
+    ("cutover", "Cutover", "tui.screens.cutover", "CutoverScreen"),
 ]
 ACTIVE = launcher.ACTIVE
 POLL_SECONDS = 0.25  # ~4 updates a second while a run is active
@@ -131,19 +130,9 @@ class FerryApp(App[None]):
         return make
 
     def _make_screen(self, mode: str) -> Screen[Any]:
-        _, title, module_name, class_name, issue = next(s for s in SCREENS if s[0] == mode)
-        try:
-            module = importlib.import_module(module_name)
-            screen_class = getattr(module, class_name)
-            return screen_class()
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                return PlaceholderScreen(title, f"The {title} screen failed to load: {exc}")
-            return PlaceholderScreen(title, f"{title}: coming with the {issue} issue.")
-        except Exception as exc:  # a half-written screen must not take the shell down
-            return PlaceholderScreen(
-                title, f"The {title} screen failed to load: {type(exc).__name__}: {exc}"
-            )
+        _, _title, module_name, class_name = next(s for s in SCREENS if s[0] == mode)
+        screen_class = getattr(importlib.import_module(module_name), class_name)
+        return screen_class()
 
     def screen_for(self, mode: str) -> Screen[Any] | None:
         """The base screen of a mode, if it was shown once (screens are made lazily)."""

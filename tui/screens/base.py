@@ -1,4 +1,6 @@
-"""What every screen of the shell shares: the header above, the footer below."""
+"""What every screen of the shell shares: the header above, the footer below, the app's
+context, and one answer to a key pressed while the screen's worker is still at work.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +10,30 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from core.errors import FerryError
 from tui.widgets.header import ShellHeader
 
 if TYPE_CHECKING:
     from tui.app import FerryApp
+
+BUSY_TIMEOUT = 3.0  # seconds a "busy…" notice stays up
+
+
+def one_line(exc: BaseException) -> str:
+    """What a worker's failure says on screen: a FerryError's what/where/fix line, else
+    the driver's own message."""
+    return exc.one_line() if isinstance(exc, FerryError) else str(exc)
 
 
 class FerryScreen(Screen[None]):
     """A top-level screen (1–5). Subclasses yield their body from `compose_body`."""
 
     TITLE: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # What this screen's worker is doing ("checks", "cutover"), or None when idle.
+        self.busy: str | None = None
 
     @property
     def ferry(self) -> FerryApp:
@@ -33,3 +49,19 @@ class FerryScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.ferry.refresh_header()
+
+    def refuse_while_busy(self, hint: str = "") -> bool:
+        """True, after saying "busy…", when a worker of this screen is still at work.
+
+        Actions that must not overlap call this first: a key pressed at the wrong moment
+        gets an answer instead of being silently dropped (over a laggy link, a person
+        cannot tell a dropped key from a slow screen).
+        """
+        if self.busy is None:
+            return False
+        self.notify(
+            f"busy… {self.busy}" + (f" — {hint}" if hint else ""),
+            severity="warning",
+            timeout=BUSY_TIMEOUT,
+        )
+        return True

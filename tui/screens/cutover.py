@@ -6,13 +6,13 @@ reported (overlap@k, latency difference, error rate). Cutover and rollback first
 in a worker, then open `TypedConfirm`, which states exactly what will change and stays
 disabled until the alias name is typed. The outcome is shown here and journaled by core.
 
-Database calls run in thread workers with their own event loop, so a slow server never
-freezes the keyboard.
+Database calls run in async workers that report back with typed messages, so a slow server
+never freezes the keyboard; a key pressed while a cutover is being planned or carried out
+is answered "busy…" (and never interrupts it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
@@ -21,8 +21,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Static
+from textual.message import Message
+from textual.widgets import Button, Checkbox, DataTable, Input, Static
 
 from core.cutover import (
     AliasView,
@@ -35,8 +35,9 @@ from core.cutover import (
     plan_cutover,
     plan_rollback,
 )
-from core.errors import FerryError
+from core.journal import Journal
 from core.router.state import STATE_ENV
+from tui.screens.base import FerryScreen, one_line
 from tui.widgets.confirm import TypedConfirm
 
 COLUMNS = [
@@ -50,18 +51,10 @@ COLUMNS = [
 ]
 
 
-class CutoverScreen(Screen[None]):
+class CutoverScreen(FerryScreen):
     """Move an alias to a validated collection, or back, after a typed confirmation."""
 
-    DEFAULT_CSS = """
-    CutoverScreen #target-line { height: 1; padding: 0 1; }
-    CutoverScreen #aliases { height: 1fr; min-height: 5; }
-    CutoverScreen .form { height: auto; padding: 0 1; margin-top: 1; }
-    CutoverScreen .form Input { width: 1fr; margin-right: 1; }
-    CutoverScreen .form Button { margin-right: 2; }
-    CutoverScreen #outcome { height: auto; min-height: 1; padding: 0 1; }
-    """
-
+    TITLE = "Cutover"
     BINDINGS = [
         Binding(
             "c",
@@ -86,11 +79,37 @@ class CutoverScreen(Screen[None]):
         ),
     ]
 
-    def compose(self) -> ComposeResult:
-        if hasattr(self.app, "refresh_header"):
-            from tui.widgets.header import ShellHeader
+    # -- what the workers report ------------------------------------------------------------
+    class AliasesLoaded(Message):
+        def __init__(self, views: list[AliasView]) -> None:
+            super().__init__()
+            self.views = views
 
-            yield ShellHeader(id="shell-header")
+    class Planned(Message):
+        """A cutover or rollback plan, ready to be confirmed."""
+
+        def __init__(self, plan: CutoverPlan) -> None:
+            super().__init__()
+            self.plan = plan
+
+    class Done(Message):
+        def __init__(self, outcome: CutoverOutcome) -> None:
+            super().__init__()
+            self.outcome = outcome
+
+    class Failed(Message):
+        """A refusal or an error, as the one line the user reads."""
+
+        def __init__(self, message: str, acting: bool) -> None:
+            super().__init__()
+            self.message = message
+            self.acting = acting  # it ended a cutover/rollback (not a refresh)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._views: dict[str, AliasView] = {}
+
+    def compose_body(self) -> ComposeResult:
         yield Static(id="target-line")
         table: DataTable[Any] = DataTable(id="aliases", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
@@ -107,36 +126,26 @@ class CutoverScreen(Screen[None]):
             yield Button("Roll back (r)", id="do-rollback", compact=True)
             yield Button("Refresh (f5)", id="do-refresh", compact=True)
         yield Static(id="outcome")
-        yield Footer()
 
     # -- context ----------------------------------------------------------------------------
     @property
-    def context(self) -> Any:
-        return getattr(self.app, "context", None)
-
-    @property
     def target_uri(self) -> str | None:
-        return getattr(self.context, "target_uri", None)
+        return self.ferry.context.target_uri
 
     @property
     def router_state(self) -> str | None:
-        chosen = getattr(self.context, "router_state", None) or os.environ.get(STATE_ENV)
+        chosen = self.ferry.context.router_state or os.environ.get(STATE_ENV)
         return str(chosen) if chosen else None
 
-    def _journal(self) -> Any:
-        context = self.context
-        if context is None or not hasattr(context, "journal"):
-            raise FerryError("no journal in this session", fix="start ferry with --state PATH")
-        return context.journal()
+    def _journal(self) -> Journal:
+        return self.ferry.context.journal()
 
     def on_mount(self) -> None:
         self._show_target()
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
-        refresh_header = getattr(self.app, "refresh_header", None)
-        if callable(refresh_header):
-            refresh_header()
+        super().on_screen_resume()
         self._show_target()
 
     def _show_target(self) -> None:
@@ -155,16 +164,18 @@ class CutoverScreen(Screen[None]):
         if self.target_uri:
             self._load_overview(self.target_uri)
 
-    @work(thread=True, exclusive=True, group="cutover-overview")
-    def _load_overview(self, target_uri: str) -> None:
+    @work(exclusive=True, group="cutover-overview", exit_on_error=False)
+    async def _load_overview(self, target_uri: str) -> None:
         try:
-            views = asyncio.run(alias_overview(target_uri, self._journal(), self.router_state))
-        except FerryError as exc:
-            self.app.call_from_thread(self._say, exc.one_line(), True)
+            views = await alias_overview(target_uri, self._journal(), self.router_state)
+        except Exception as exc:
+            self.post_message(self.Failed(one_line(exc), acting=False))
             return
-        self.app.call_from_thread(self._show_views, views)
+        self.post_message(self.AliasesLoaded(views))
 
-    def _show_views(self, views: list[AliasView]) -> None:
+    @on(AliasesLoaded)
+    def _show_views(self, event: AliasesLoaded) -> None:
+        views = event.views
         table = self.query_one("#aliases", DataTable)
         seen = set()
         with self.app.batch_update():
@@ -189,7 +200,7 @@ class CutoverScreen(Screen[None]):
             self._fill_form(str(event.row_key.value))
 
     def _fill_form(self, alias: str) -> None:
-        view = getattr(self, "_views", {}).get(alias)
+        view = self._views.get(alias)
         self.query_one("#alias-input", Input).value = alias
         self.query_one("#collection-input", Input).value = (view.candidate or "") if view else ""
 
@@ -207,6 +218,8 @@ class CutoverScreen(Screen[None]):
         self.action_refresh()
 
     def _start(self, action: str) -> None:
+        if self.refuse_while_busy():
+            return
         target = self.target_uri
         alias = self.query_one("#alias-input", Input).value.strip()
         collection = self.query_one("#collection-input", Input).value.strip()
@@ -220,30 +233,30 @@ class CutoverScreen(Screen[None]):
             return
         force = self.query_one("#force", Checkbox).value
         reason = self.query_one("#reason-input", Input).value.strip() or None
+        self.busy = f"planning the {action} of {alias}"
         self._plan(action, target, alias, collection, force, reason)
 
-    @work(thread=True, exclusive=True, group="cutover-action")
-    def _plan(
+    @work(exclusive=True, group="cutover-action", exit_on_error=False)
+    async def _plan(
         self, action: str, target: str, alias: str, collection: str, force: bool, reason: str | None
     ) -> None:
         journal = self._journal()
-
-        async def make() -> CutoverPlan:
+        try:
             async with open_alias_backend(target) as backend:
                 if action == "cutover":
-                    return await plan_cutover(
+                    plan = await plan_cutover(
                         backend, journal, collection, alias, force, reason, self.router_state
                     )
-                return await plan_rollback(backend, journal, alias, self.router_state)
-
-        try:
-            plan = asyncio.run(make())
-        except FerryError as exc:
-            self.app.call_from_thread(self._say, exc.one_line(), True)
+                else:
+                    plan = await plan_rollback(backend, journal, alias, self.router_state)
+        except Exception as exc:
+            self.post_message(self.Failed(one_line(exc), acting=True))
             return
-        self.app.call_from_thread(self._ask, plan)
+        self.post_message(self.Planned(plan))
 
-    def _ask(self, plan: CutoverPlan) -> None:
+    @on(Planned)
+    def _ask(self, event: Planned) -> None:
+        plan = event.plan
         verb = "Cut over" if plan.action == "cutover" else "Roll back"
         modal = TypedConfirm(
             f"{verb} alias {plan.alias}?",
@@ -254,29 +267,37 @@ class CutoverScreen(Screen[None]):
 
         def answered(confirmed: bool | None) -> None:
             if confirmed:
+                self.busy = f"{plan.action} of {plan.alias}"
                 self._execute(plan)
             else:
+                self.busy = None
                 self.query_one("#outcome", Static).update(Text("cancelled: nothing changed"))
 
+        self.busy = f"waiting for the confirmation of {plan.alias}"
         self.app.push_screen(modal, answered)
 
-    @work(thread=True, exclusive=True, group="cutover-action")
-    def _execute(self, plan: CutoverPlan) -> None:
+    @work(exclusive=True, group="cutover-action", exit_on_error=False)
+    async def _execute(self, plan: CutoverPlan) -> None:
         journal = self._journal()
-
-        async def run() -> CutoverOutcome:
+        try:
             # Reopened: execute checks again that the alias is where the plan saw it.
             async with open_alias_backend(plan.target_uri) as backend:
-                return await execute(backend, journal, plan)
-
-        try:
-            outcome = asyncio.run(run())
-        except FerryError as exc:
-            self.app.call_from_thread(self._say, exc.one_line(), True)
+                outcome = await execute(backend, journal, plan)
+        except Exception as exc:
+            self.post_message(self.Failed(one_line(exc), acting=True))
             return
-        self.app.call_from_thread(self._done, outcome)
+        self.post_message(self.Done(outcome))
 
-    def _done(self, outcome: CutoverOutcome) -> None:
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        if event.acting:
+            self.busy = None
+        self._say(event.message, True)
+
+    @on(Done)
+    def _done(self, event: Done) -> None:
+        self.busy = None
+        outcome = event.outcome
         plan = outcome.plan
         backup = ""
         if outcome.snapshot:

@@ -2,10 +2,14 @@
 
 Top: one summary row per collection (counts, differences, recall@k with a small bar). Below:
 the differences of the highlighted collection, filterable by kind, and a detail pane that
-shows the highlighted record on both sides. Checks, repair and extra deletion run in a thread
-worker with its own event loop, so the UI never waits on a database; progress is
-latest-value, sampled a few times a second. Results come from (and go to) the journal, so the
-screen shows the last validation as soon as it opens.
+shows the highlighted record on both sides.
+
+Checks, repair and extra deletion run in async workers on connectors the screen keeps open
+while it is shown (tui/open_connectors.py), so moving through difference rows fetches one
+record per side instead of re-opening both databases. Workers report back with typed
+messages; progress is latest-value, sampled a few times a second into a reactive bound to
+the progress line. A key pressed while a worker runs is answered "busy…". Results come
+from (and go to) the journal, so the screen shows the last validation as soon as it opens.
 """
 
 from __future__ import annotations
@@ -14,33 +18,36 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, ProgressBar, Static
 
+from core.journal import Journal
 from core.validate import (
+    RecordPair,
     ValidationOptions,
     ValidationProgress,
-    delete_extras_for,
-    fetch_pair,
+    delete_extras,
+    fetch_pair_connectors,
     report_markdown,
-    validate,
+    validate_connectors,
 )
+from tui.open_connectors import OpenConnectors
+from tui.screens.base import FerryScreen, one_line
+from tui.widgets.confirm import TypedConfirm
 from tui.widgets.diff_detail import DiffDetail
 
 KINDS = ("all", "missing", "extra", "mismatched")
 BAR_WIDTH = 8
-
-
-class ValidationCancelled(Exception):
-    """Raised from the progress callback when the user stops the checks."""
+PROGRESS_SECONDS = 0.2  # how often the progress line samples the latest progress
+STOP_HINT = "s stops it"
 
 
 def recall_bar(value: float | None, width: int = BAR_WIDTH) -> Text:
@@ -54,54 +61,34 @@ def recall_bar(value: float | None, width: int = BAR_WIDTH) -> Text:
     return Text.assemble((bar.ljust(width, "░"), style), f" {value:.2f}")
 
 
-class TypedConfirm(ModalScreen[bool]):
-    """Cancel is focused; Delete stays disabled until the user types the collection's name."""
+class ProgressLine(Horizontal):
+    """The progress bar and the status line; follows `progress` (bound to the screen's)."""
 
-    DEFAULT_CSS = """
-    TypedConfirm { align: center middle; }
-    TypedConfirm > Vertical {
-        width: 64; max-width: 100%; height: auto; padding: 1 2;
-        border: thick $error; background: $surface;
-    }
-    TypedConfirm Horizontal { height: auto; margin-top: 1; }
-    TypedConfirm Button { margin-right: 2; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="validation.confirm.cancel")]
-
-    def __init__(self, message: str, expected: str) -> None:
-        super().__init__()
-        self.message = message
-        self.expected = expected
+    progress: reactive[ValidationProgress | None] = reactive(None)
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.message)
-            yield Static(f"Type [b]{self.expected}[/b] to confirm:")
-            yield Input(id="typed", placeholder=self.expected)
-            with Horizontal():
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Delete", id="confirm", variant="error", disabled=True)
+        yield ProgressBar(id="validation-progress", total=100, show_eta=False)
+        yield Static("r: check · f: full diff", id="validation-status")
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+    def watch_progress(self, p: ValidationProgress | None) -> None:
+        if p is None:
+            return
+        if p.fraction is not None:
+            self.query_one(ProgressBar).update(total=100, progress=round(p.fraction * 100, 1))
+        figure = f" {p.done:,}/{p.total:,}" if p.total else ""
+        self.say(f"{p.collection}: {p.step}{figure} · {p.message}")
 
-    @on(Input.Changed, "#typed")
-    def typed(self, event: Input.Changed) -> None:
-        self.query_one("#confirm", Button).disabled = event.value.strip() != self.expected
+    def say(self, text: str) -> None:
+        self.query_one("#validation-status", Static).update(text)
 
-    @on(Input.Submitted, "#typed")
-    def submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip() == self.expected:
-            self.dismiss(True)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm")
+    def set_percent(self, percent: float) -> None:
+        self.query_one(ProgressBar).update(total=100, progress=percent)
 
 
-class ValidationScreen(Screen[None]):
+class ValidationScreen(FerryScreen):
     """Counts, sampled and full diffs, recall@k, repair, and one record side by side."""
 
-    TITLE: ClassVar[str] = "Validation"
+    TITLE = "Validation"
     BINDINGS = [
         Binding("r", "run_checks(False)", "Check", id="validation.run",
                 tooltip="Counts, a seeded sample of records, and recall@k on both sides"),
@@ -117,20 +104,46 @@ class ValidationScreen(Screen[None]):
                 tooltip="Write the report as JSON and Markdown beside the journal"),
         Binding("s", "stop", "Stop", id="validation.stop", tooltip="Stop the running checks"),
     ]  # fmt: skip
-    DEFAULT_CSS = """
-    ValidationScreen { layout: vertical; }
-    ValidationScreen #validation-summary { height: auto; max-height: 8; }
-    ValidationScreen #validation-status-row { height: 1; margin: 0 1; }
-    ValidationScreen #validation-progress { width: 24; }
-    ValidationScreen #validation-progress Bar { width: 18; }
-    ValidationScreen #validation-status { width: 1fr; padding-left: 1; }
-    ValidationScreen #validation-filter { height: 1; margin: 0 1; color: $text-muted; }
-    ValidationScreen #validation-body { height: 1fr; }
-    ValidationScreen #validation-differences { width: 2fr; min-width: 28; height: 1fr; }
-    ValidationScreen #validation-detail-scroll {
-        width: 3fr; border-left: solid $primary-darken-2;
-    }
-    """
+
+    # The latest progress of the running checks, sampled; the progress line is bound to it.
+    progress: reactive[ValidationProgress | None] = reactive(None)
+
+    # -- what the workers report ------------------------------------------------------------
+    class Checked(Message):
+        """Checks (or a repair) finished; `report` is the report's JSON."""
+
+        def __init__(self, what: str, report: dict[str, Any]) -> None:
+            super().__init__()
+            self.what = what
+            self.report = report
+
+    class ExtrasDeleted(Message):
+        def __init__(self, name: str, deleted: int) -> None:
+            super().__init__()
+            self.name = name
+            self.deleted = deleted
+
+    class Failed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    class Stopped(Message):
+        """The user stopped the checks (or the screen went away)."""
+
+    class RecordFetched(Message):
+        def __init__(self, collection: str, pair: RecordPair, kind: str) -> None:
+            super().__init__()
+            self.collection = collection
+            self.pair = pair
+            self.kind = kind
+
+    class FetchFailed(Message):
+        def __init__(self, collection: str, record_id: str, message: str) -> None:
+            super().__init__()
+            self.collection = collection
+            self.record_id = record_id
+            self.message = message
 
     def __init__(self) -> None:
         super().__init__()
@@ -139,24 +152,20 @@ class ValidationScreen(Screen[None]):
         self.target_uri: str | None = None
         self.current: str | None = None  # collection whose differences are listed
         self.kind = "all"
-        self.busy = False
+        self.connectors = OpenConnectors()
         self._latest: ValidationProgress | None = None
+        self._showing: tuple[str, str] | None = None  # (collection, id) in the detail pane
+        self._shown = True  # False while another mode is on screen
 
     # -- layout -----------------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
-        header = _shell_header()
-        if header is not None:
-            yield header
+    def compose_body(self) -> ComposeResult:
         yield DataTable(id="validation-summary", cursor_type="row", zebra_stripes=True)
-        with Horizontal(id="validation-status-row"):
-            yield ProgressBar(id="validation-progress", total=100, show_eta=False)
-            yield Static("r: check · f: full diff", id="validation-status")
+        yield ProgressLine(id="validation-status-row").data_bind(ValidationScreen.progress)
         yield Static("", id="validation-filter")
         with Horizontal(id="validation-body"):
             yield DataTable(id="validation-differences", cursor_type="row")
             with VerticalScroll(id="validation-detail-scroll"):
                 yield DiffDetail(id="validation-detail")
-        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         summary = self.query_one("#validation-summary", DataTable)
@@ -171,51 +180,63 @@ class ValidationScreen(Screen[None]):
         differences.add_column("id", key="id")
         differences.add_column("fields", key="fields")
         self.query_one(DiffDetail).show_message("Select a difference to see both sides.")
-        self.set_interval(0.2, self._show_progress)
+        self.set_interval(PROGRESS_SECONDS, self._sample_progress)
         self._load_from_journal()
 
     def on_screen_resume(self) -> None:
-        refresh = getattr(self.app, "refresh_header", None)
-        if callable(refresh):
-            refresh()
-        ctx = self._session()
-        if ctx is not None and not self.results and not self.busy:
+        super().on_screen_resume()
+        self._shown = True
+        if not self.results and self.busy is None:
             self._load_from_journal()
 
+    def on_screen_suspend(self) -> None:
+        if self in self.app.screen_stack:
+            return  # a modal of ours (confirm, help) is on top: we are still in use
+        # Another screen is shown: let go of the databases (another process may need the
+        # target), unless checks are still running; they close them when they finish.
+        self._shown = False
+        self.workers.cancel_group(self, "detail")
+        if self.busy is None:
+            self._release()
+
+    async def on_unmount(self) -> None:
+        self.workers.cancel_node(self)
+        await self.connectors.close()
+
+    def _release(self) -> None:
+        self.app.run_worker(
+            self.connectors.close(), group="release-connectors", exit_on_error=False
+        )
+
     # -- context ----------------------------------------------------------------------------
-    def _session(self) -> Any:
-        return getattr(self.app, "context", None)
-
     def _uris(self) -> tuple[str, str] | None:
-        ctx = self._session()
-        source = getattr(ctx, "source_uri", None)
-        target = getattr(ctx, "target_uri", None)
-        if not source or not target:
+        context = self.ferry.context
+        if not context.source_uri or not context.target_uri:
             return None
-        return source, target
+        return context.source_uri, context.target_uri
 
-    def _selected(self) -> list[str]:
-        return list(getattr(self._session(), "selected", None) or [])
-
-    def _journal(self) -> Any:
-        ctx = self._session()
-        return ctx.journal() if ctx is not None else None
+    def _journal(self) -> Journal:
+        return self.ferry.context.journal()
 
     def _target_names(self) -> dict[str, str]:
         """Where the attached run wrote each collection (the same name unless it says so)."""
-        run_id, journal = getattr(self._session(), "run_id", None), self._journal()
-        if not run_id or journal is None:
+        run_id = self.ferry.context.run_id
+        if not run_id:
             return {}
-        return {row["name"]: row["target_name"] for row in journal.collections(run_id)}
+        return {row["name"]: row["target_name"] for row in self._journal().collections(run_id)}
+
+    def _target_name(self, name: str) -> str:
+        return str(self.results.get(name, {}).get("target_name", name))
 
     def _load_from_journal(self) -> None:
         """The last stored validation of each selected collection, before anything runs."""
-        uris, journal = self._uris(), self._journal()
-        if uris is None or journal is None:
+        uris = self._uris()
+        if uris is None:
             self._status("Choose a source and a target first (Connections, 1).")
             return
+        journal = self._journal()
         target_names = self._target_names()
-        for name in self._selected():
+        for name in self.ferry.context.selected:
             row = journal.latest_validation(uris[1], target_names.get(name, name))
             if row and row.get("source_uri") == uris[0]:
                 self.results[name] = row["result"]
@@ -226,21 +247,21 @@ class ValidationScreen(Screen[None]):
 
     # -- actions ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in {"run_checks", "repair", "delete_extra"} and self.busy:
-            return None
         if action == "stop":
             return True if self.busy else None
         if action == "delete_extra":
             return True if self._with_extras() else None
         if action in {"export", "cycle_kind"}:
             return True if self.results else None
-        return True
+        return True  # run_checks and repair answer "busy…" themselves
 
     def action_run_checks(self, full: bool) -> None:
-        self._start(ValidationOptions(full=full), "full diff" if full else "checks")
+        if not self.refuse_while_busy(STOP_HINT):
+            self._start(ValidationOptions(full=full), "full diff" if full else "checks")
 
     def action_repair(self) -> None:
-        self._start(ValidationOptions(full=True, repair=True), "repair")
+        if not self.refuse_while_busy(STOP_HINT):
+            self._start(ValidationOptions(full=True, repair=True), "repair")
 
     def action_stop(self) -> None:
         self.workers.cancel_group(self, "validation")
@@ -251,139 +272,170 @@ class ValidationScreen(Screen[None]):
         self._show_differences()
 
     def action_delete_extra(self) -> None:
+        if self.refuse_while_busy(STOP_HINT):
+            return
         name = self._with_extras()
         if name is None or self.target_uri is None:
             return
         total = self.results[name]["extra_total"]
-        target_name = self.results[name].get("target_name", name)
+        target_name = self._target_name(name)
         message = (
-            f"Delete {total:,} record(s) from {target_name!r} in the target that the source does not "
-            f"hold? This cannot be undone."
+            f"Delete {total:,} record(s) from {target_name!r} in the target that the source "
+            f"does not hold? This cannot be undone."
         )
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._delete_extras(name)
 
-        self.app.push_screen(TypedConfirm(message, target_name), answered)
+        modal = TypedConfirm("Delete extra records?", message, target_name, "Delete")
+        self.app.push_screen(modal, answered)
 
     def action_export(self) -> None:
-        journal = self._journal()
-        folder = Path(journal.path).parent / "reports" if journal else Path.cwd()
+        folder = Path(self._journal().path).parent / "reports"
         path = export_report(self.report_json(), folder)
         self.notify(f"Report written: {path} (+ .md)", title="Export")
 
     # -- running ----------------------------------------------------------------------------
-    def _start(self, options: ValidationOptions, what: str) -> None:
+    def _begin(self, what: str) -> tuple[str, str] | None:
         uris = self._uris()
         if uris is None:
             self.notify("Choose a source and a target first (Connections, 1).", severity="warning")
-            return
-        self.busy = True
+            return None
+        self.busy = what
         self.refresh_bindings()
-        self._latest = None
-        self.query_one("#validation-progress", ProgressBar).update(total=100, progress=0)
-        self._status(f"Running {what}…")
-        self._run_validation(uris[0], uris[1], self._selected(), options, what)
+        return uris
 
-    @work(thread=True, group="validation", exclusive=True, exit_on_error=False)
-    def _run_validation(
-        self, source: str, target: str, names: list[str], options: ValidationOptions, what: str
-    ) -> tuple[str, dict[str, Any]]:
-        worker = get_current_worker()
-
-        def progress(p: ValidationProgress) -> None:
-            if worker.is_cancelled:
-                raise ValidationCancelled
-            self._latest = p  # latest value: the interval timer shows it
-
-        report = asyncio.run(
-            validate(
-                source,
-                target,
-                names or None,
-                options,
-                self._journal(),
-                progress,
-                target_names=self._target_names(),
-            )
-        )
-        return what, report.to_json()
-
-    @work(
-        thread=True, group="validation", exclusive=True, exit_on_error=False, name="delete-extras"
-    )
-    def _delete_extras_worker(self, source: str, target: str, name: str) -> tuple[str, int]:
-        target_name = self.results.get(name, {}).get("target_name", name)
-        deleted = asyncio.run(delete_extras_for(source, target, name, target_name))
-        return name, deleted
-
-    def _delete_extras(self, name: str) -> None:
-        uris = self._uris()
+    def _start(self, options: ValidationOptions, what: str) -> None:
+        uris = self._begin(what)
         if uris is None:
             return
-        self.busy = True
-        self.refresh_bindings()
+        self._latest = None
+        self.progress = None
+        self.query_one(ProgressLine).set_percent(0)
+        self._status(f"Running {what}…")
+        names = list(self.ferry.context.selected)
+        self._run_validation(uris[0], uris[1], names, options, what)
+
+    @work(group="validation", exclusive=True, exit_on_error=False)
+    async def _run_validation(
+        self, source_uri: str, target_uri: str, names: list[str], options: ValidationOptions,
+        what: str,
+    ) -> None:  # fmt: skip
+        try:
+            async with self.connectors.lease(source_uri, target_uri) as (source, target):
+                report = await validate_connectors(
+                    source,
+                    target,
+                    names or None,
+                    options,
+                    self._journal(),
+                    self._on_progress,
+                    target_names=self._target_names(),
+                )
+        except asyncio.CancelledError:
+            self.post_message(self.Stopped())
+            raise
+        except Exception as exc:
+            self.post_message(self.Failed(one_line(exc)))
+            return
+        self.post_message(self.Checked(what, report.to_json()))
+
+    def _on_progress(self, p: ValidationProgress) -> None:
+        self._latest = p  # latest value: the interval timer shows it
+
+    def _delete_extras(self, name: str) -> None:
+        uris = self._begin(f"deleting extras from {name}")
+        if uris is None:
+            return
         self._status(f"Deleting extras from {name}…")
         self._delete_extras_worker(uris[0], uris[1], name)
 
-    @work(thread=True, group="detail", exclusive=True, exit_on_error=False)
-    def _fetch_detail(self, source: str, target: str, name: str, record_id: str, kind: str) -> None:
-        target_name = self.results.get(name, {}).get("target_name", name)
-        pair = asyncio.run(fetch_pair(source, target, name, record_id, target_name))
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.query_one(DiffDetail).show_pair, pair, kind)
+    @work(group="validation", exclusive=True, exit_on_error=False)
+    async def _delete_extras_worker(self, source_uri: str, target_uri: str, name: str) -> None:
+        try:
+            async with self.connectors.lease(source_uri, target_uri) as (source, target):
+                deleted = await delete_extras(source, target, name, self._target_name(name))
+        except asyncio.CancelledError:
+            self.post_message(self.Stopped())
+            raise
+        except Exception as exc:
+            self.post_message(self.Failed(one_line(exc)))
+            return
+        self.post_message(self.ExtrasDeleted(name, deleted))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group == "detail":
-            if event.state == WorkerState.ERROR:
-                self.query_one(DiffDetail).show_message(f"Could not fetch: {worker.error}")
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def _fetch_detail(
+        self, source_uri: str, target_uri: str, name: str, record_id: str, kind: str
+    ) -> None:
+        try:
+            async with self.connectors.lease(source_uri, target_uri) as (source, target):
+                pair = await fetch_pair_connectors(
+                    source, target, name, record_id, self._target_name(name)
+                )
+        except asyncio.CancelledError:
+            raise  # a newer row was highlighted
+        except Exception as exc:
+            self.post_message(self.FetchFailed(name, record_id, str(exc)))
             return
-        if worker.group != "validation" or event.state not in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
-        ):  # fmt: skip
-            return
-        self.busy = False
+        self.post_message(self.RecordFetched(name, pair, kind))
+
+    # -- what the workers said --------------------------------------------------------------
+    def _worker_done(self) -> None:
+        self.busy = None
         self.refresh_bindings()
-        if event.state == WorkerState.CANCELLED or isinstance(worker.error, ValidationCancelled):
-            self._status("Stopped. Nothing was recorded for the unfinished collection.")
-            return
-        if event.state == WorkerState.ERROR:
-            message = getattr(worker.error, "one_line", lambda: str(worker.error))()
-            self._status(f"Failed: {message}")
-            self.notify(message, title="Validation failed", severity="error", timeout=10)
-            return
-        result = worker.result
-        if worker.name == "delete-extras":
-            name, deleted = result
-            self.notify(f"Deleted {deleted:,} extra record(s) from {name}. f: check again.")
-            self._status(f"Deleted {deleted:,} extra record(s) from {name}. f: check again.")
-            return
-        what, data = result
+        if not self._shown:
+            self._release()
+
+    @on(Stopped)
+    def _stopped(self) -> None:
+        self._worker_done()
+        self._status("Stopped. Nothing was recorded for the unfinished collection.")
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        self._worker_done()
+        self._status(f"Failed: {event.message}")
+        self.notify(event.message, title="Validation failed", severity="error", timeout=10)
+
+    @on(ExtrasDeleted)
+    def _extras_deleted(self, event: ExtrasDeleted) -> None:
+        self._worker_done()
+        said = f"Deleted {event.deleted:,} extra record(s) from {event.name}. f: check again."
+        self.notify(said)
+        self._status(said)
+
+    @on(Checked)
+    def _checked(self, event: Checked) -> None:
+        self._worker_done()
+        data = event.report
         self.source_uri, self.target_uri = data["source"], data["target"]
         self.results = {c["name"]: c for c in data["collections"]}
-        self.query_one("#validation-progress", ProgressBar).update(total=100, progress=100)
+        self.query_one(ProgressLine).set_percent(100)
         self._show_results()
         verdict = "everything matches" if data["ok"] else "differences found"
-        if what == "repair":
+        if event.what == "repair":
             fixed = sum((c.get("repair") or {}).get("rewritten", 0) for c in data["collections"])
             verdict += f"; re-copied {fixed:,} record(s) — f: check again"
-        self._status(f"{what.capitalize()}: {verdict}.")
+        self._status(f"{event.what.capitalize()}: {verdict}.")
+
+    @on(RecordFetched)
+    def _record_fetched(self, event: RecordFetched) -> None:
+        if self._showing == (event.collection, event.pair.id):  # not a row left behind
+            self.query_one(DiffDetail).show_pair(event.pair, event.kind)
+
+    @on(FetchFailed)
+    def _fetch_failed(self, event: FetchFailed) -> None:
+        if self._showing == (event.collection, event.record_id):
+            self.query_one(DiffDetail).show_message(f"Could not fetch: {event.message}")
 
     # -- showing ----------------------------------------------------------------------------
     def _status(self, text: str) -> None:
-        self.query_one("#validation-status", Static).update(text)
+        self.query_one(ProgressLine).say(text)
 
-    def _show_progress(self) -> None:
-        p = self._latest
-        if p is None or not self.busy:
-            return
-        bar = self.query_one("#validation-progress", ProgressBar)
-        if p.fraction is not None:
-            bar.update(total=100, progress=round(p.fraction * 100, 1))
-        figure = f" {p.done:,}/{p.total:,}" if p.total else ""
-        self._status(f"{p.collection}: {p.step}{figure} · {p.message}")
+    def _sample_progress(self) -> None:
+        if self.busy is not None and self._latest is not None:
+            self.progress = self._latest
 
     def _show_results(self) -> None:
         summary = self.query_one("#validation-summary", DataTable)
@@ -444,6 +496,7 @@ class ValidationScreen(Screen[None]):
             return
         kind, record_id = event.row_key.value.split("\x00", 1)
         if self.source_uri and self.target_uri:
+            self._showing = (self.current, record_id)
             self.query_one(DiffDetail).show_message(f"Fetching {record_id} from both sides…")
             self._fetch_detail(self.source_uri, self.target_uri, self.current, record_id, kind)
 
@@ -517,12 +570,3 @@ def export_report(data: dict[str, Any], folder: Path) -> Path:
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(report_markdown(data), encoding="utf-8")
     return json_path
-
-
-def _shell_header() -> Any:
-    """The shell's one-line header when the shell provides one (screens share it)."""
-    try:
-        from tui.widgets.header import ShellHeader
-    except ImportError:
-        return None
-    return ShellHeader(id="shell-header")

@@ -1,8 +1,11 @@
-"""`TypedConfirm`: the one confirmation modal for actions that change what users are served.
+"""`TypedConfirm`: the one confirmation modal for actions that change or delete data.
 
-Cancel has the focus, so a stray Enter cancels; the confirm button stays disabled until the
-exact name of what changes is typed (a habit taken from GitHub's repository deletion); Esc
-cancels. It dismisses with True only after a deliberate confirm.
+It reads the way it works: the name to type is shown as a label ("Type docs to confirm"),
+never as placeholder text that looks like an answer; the input has the focus, so typing
+starts at once; Enter confirms only when the text is exactly that name (otherwise a one-line
+hint says so and the modal stays open); Esc cancels from anywhere in it; the confirm button
+stays disabled until the text matches (a habit taken from GitHub's repository deletion).
+It dismisses with True only after a deliberate confirm. Styles live in ferry.tcss.
 """
 
 from __future__ import annotations
@@ -11,43 +14,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 
 class TypedConfirm(ModalScreen[bool]):
     """Ask for `expected_text` to be typed before `confirm_label` can be pressed."""
-
-    DEFAULT_CSS = """
-    TypedConfirm {
-        align: center middle;
-    }
-    TypedConfirm > #dialog {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $error;
-        background: $surface;
-        padding: 1 2;
-    }
-    TypedConfirm #title {
-        text-style: bold;
-        margin-bottom: 1;
-    }
-    TypedConfirm #details {
-        margin-bottom: 1;
-    }
-    TypedConfirm #buttons {
-        height: auto;
-        align-horizontal: right;
-        margin-top: 1;
-    }
-    TypedConfirm Button {
-        margin-left: 2;
-    }
-    """
 
     BINDINGS = [
         Binding(
@@ -58,7 +31,7 @@ class TypedConfirm(ModalScreen[bool]):
             tooltip="Close without changing anything",
         ),
     ]
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#typed"
 
     def __init__(
         self,
@@ -74,15 +47,22 @@ class TypedConfirm(ModalScreen[bool]):
         self.confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(Text(self.title_text), id="title")
-            # Names come from databases and users: shown as plain text, never as markup.
-            yield Static(Text(self.details), id="details")
-            yield Label(Text(f"Type {self.expected_text} to confirm:"), id="prompt")
-            yield Input(placeholder=self.expected_text, id="typed")
-            with Horizontal(id="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self.confirm_label, id="confirm", variant="error", disabled=True)
+        with Vertical(id="confirm-dialog", classes="dialog"):
+            yield Label(Text(self.title_text), id="title", classes="dialog-title")
+            # Long plans scroll, so the input and the buttons always fit (80×24).
+            with VerticalScroll(id="confirm-details", classes="dialog-body"):
+                # Names come from databases and users: plain text, never markup.
+                yield Static(Text(self.details), id="details")
+            yield Label(
+                Text.assemble("Type ", (self.expected_text, "bold"), " to confirm"), id="prompt"
+            )
+            yield Input(id="typed")
+            yield Static("", id="confirm-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(
+                    self.confirm_label, id="confirm", variant="error", disabled=True, compact=True
+                )
 
     @property
     def matches(self) -> bool:
@@ -91,11 +71,17 @@ class TypedConfirm(ModalScreen[bool]):
     @on(Input.Changed, "#typed")
     def _typed(self) -> None:
         self.query_one("#confirm", Button).disabled = not self.matches
+        self.query_one("#confirm-hint", Static).update("")
 
     @on(Input.Submitted, "#typed")
     def _submitted(self) -> None:
         if self.matches:
             self.dismiss(True)
+            return
+        hint = Text.assemble(
+            "Type ", (self.expected_text, "bold"), " exactly to confirm, or esc to cancel"
+        )
+        self.query_one("#confirm-hint", Static).update(hint)
 
     @on(Button.Pressed, "#confirm")
     def _confirm(self) -> None:
