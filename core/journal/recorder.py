@@ -75,7 +75,7 @@ class _Commit:
 
 @dataclass
 class _Flush:
-    waiter: _Waiter | None
+    waiter: _Waiter
 
 
 class _Stop:
@@ -191,9 +191,7 @@ class RunRecorder:
                 self._write_progress(pending, written_at, None)
                 return
             if isinstance(item, _Flush):
-                error = self._write_progress(pending, written_at, None)
-                if item.waiter:
-                    item.waiter.settle(error)
+                item.waiter.settle(self._write_progress(pending, written_at, None))
             elif isinstance(item, _Commit):
                 error = self._attempt(
                     lambda c=item: self.journal.checkpoint(
