@@ -16,6 +16,14 @@ from rich.progress import (
 )
 
 from core.engine import MigrationEngine
+from core.events import (
+    CollectionFinished,
+    ProgressSampled,
+    RetryScheduled,
+    RunEvent,
+    WarningRaised,
+)
+from core.model import Phase
 
 
 class LiveDisplay:
@@ -48,21 +56,26 @@ class LiveDisplay:
 
     async def _watch(self, engine: MigrationEngine) -> None:
         async for event in engine.subscribe():
-            task = self.tasks.get(event.collection or "")
-            if event.kind == "progress" and task is not None:
-                data = event.data
-                self.progress.update(
-                    task,
-                    total=max(data["total"], 1),
-                    completed=data["records_written"],
-                    rate=f"{data['records_per_second']:,.0f} rec/s "
-                    f"{data['bytes_per_second'] / 1e6:,.1f} MB/s",
-                )
-            elif event.kind in {"retry", "error", "warning"}:
-                self.console.print(f"[yellow]{event.kind}[/]: {event.collection}: {event.message}")
-            elif (
-                event.kind == "phase"
-                and task is not None
-                and event.data.get("phase") in {"completed", "skipped"}
-            ):
-                self.progress.update(task, total=1, completed=1)
+            self.show(event)
+
+    def show(self, event: RunEvent) -> None:
+        task = self.tasks.get(event.collection or "")
+        if isinstance(event, ProgressSampled) and task is not None:
+            sample = event.progress
+            self.progress.update(
+                task,
+                total=max(sample.total, 1),
+                completed=sample.records_written,
+                rate=f"{sample.records_per_second:,.0f} rec/s "
+                f"{sample.bytes_per_second / 1e6:,.1f} MB/s",
+            )
+        elif isinstance(event, RetryScheduled | WarningRaised) or (
+            isinstance(event, CollectionFinished) and event.phase is Phase.FAILED
+        ):
+            self.console.print(f"[yellow]{event.kind}[/]: {event.collection}: {event.message}")
+        elif (
+            isinstance(event, CollectionFinished)
+            and task is not None
+            and event.phase in {Phase.COMPLETED, Phase.SKIPPED}
+        ):
+            self.progress.update(task, total=1, completed=1)

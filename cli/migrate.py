@@ -22,6 +22,7 @@ from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
 from core.mapping import PayloadFields
 from core.runner import RunOutcome, migrate
+from core.runs import RunState
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -125,11 +126,11 @@ def run(args: argparse.Namespace) -> int:
         print_json(outcome.to_json())
     else:
         report(outcome)
-    return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+    return EXIT_OK if outcome.status is RunState.COMPLETED else EXIT_FAILED
 
 
 def report(outcome: RunOutcome) -> None:
-    lines: list[str] = [f"run {outcome.run_id}: {outcome.status}"]
+    lines: list[str] = [f"run {outcome.run_id}: {outcome.status.value}"]
     for c in outcome.collections:
         detail: Any = (
             c.skipped_reason
@@ -138,9 +139,9 @@ def report(outcome: RunOutcome) -> None:
                 f"{c.records_written:,} records in {c.seconds:.1f}s ({c.records_per_second:,.0f}/s)"
             )
         )
-        lines.append(f"  {c.name}: {c.status} — {detail}")
+        lines.append(f"  {c.name}: {c.status.value} — {detail}")
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
-    if outcome.status == "cancelled":
+    if outcome.status is RunState.CANCELLED:
         lines.append("  re-run the same command to resume")
     print("\n".join(lines), file=sys.stderr)

@@ -5,9 +5,13 @@ Why it is shaped this way:
 * Reading and writing overlap, so throughput approaches min(read rate, write rate).
 * The queue is bounded (``workers`` batches) and each writer holds one batch, so memory is
   bounded by ``batch_size × (2 × workers + 1)`` whatever the collection size.
-* Writers finish out of order, so the checkpoint is a *watermark*: the cursor below which
-  every batch is acknowledged by the target. It is committed to the journal only after the
-  acknowledgement; resume replays from it and idempotent upserts make the replay harmless.
+* Writers finish out of order, so the checkpoint is a *watermark* (`Watermark`): the cursor
+  below which every batch is acknowledged by the target. It is committed only after the
+  target's `sync`; resume replays from it and idempotent upserts make the replay harmless.
+* The engine publishes typed events (core.events) and keeps exactly one persistence port:
+  `CheckpointStore.commit`, awaited after `target.sync`, because that ordering *is* the
+  algorithm. Everything else the journal shows is written by a listener (the RunRecorder).
+  The runner hands the engine a `ResumePoint` per collection: the engine never reads state.
 * Progress is latest-value: a slow viewer never slows the pipeline.
 """
 
@@ -15,32 +19,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from core.connectors.base import Connector, WriteMode
 from core.errors import FerryError, PermanentError, TransientError
-from core.journal import Journal
+from core.events import (
+    CheckpointCommitted,
+    CollectionFinished,
+    CollectionStarted,
+    CopyStarted,
+    EventBus,
+    PhaseChanged,
+    PlannedCollection,
+    ProgressSampled,
+    RetryScheduled,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    Subscription,
+    WarningRaised,
+)
 from core.mapping import PayloadFields
-from core.model import Batch, Event, Phase, Progress
+from core.model import Batch, Checkpoint, CollectionResult, Cursor, Phase, Progress, ResumePoint
 from core.plan import CollectionPlan
+from core.retry import OnRetry, RetryNotice, RetryPolicy
+from core.runs import RunState
 
 RATE_WINDOW_SECONDS = 5.0
-JOURNAL_PROGRESS_INTERVAL = 0.25
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
+
+__all__ = [
+    "CheckpointStore",
+    "CollectionResult",
+    "MigrationEngine",
+    "MigrationOptions",
+    "ProgressMeter",
+    "RunControl",
+    "Watermark",
+    "run_status",
+]
 
 
 @dataclass
@@ -54,6 +78,10 @@ class MigrationOptions:
     retry_initial: float = 0.2
     retry_max: float = 10.0
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.retry_initial, self.retry_max)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "batch_size": self.batch_size,
@@ -63,28 +91,14 @@ class MigrationOptions:
         }
 
 
-@dataclass
-class CollectionResult:
-    name: str
-    status: str
-    records_read: int = 0
-    records_written: int = 0
-    seconds: float = 0.0
-    records_per_second: float = 0.0
-    skipped_reason: str | None = None
-    error: str | None = None
+class CheckpointStore(Protocol):
+    """The engine's one persistence port: make a collection's checkpoint durable.
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "records_read": self.records_read,
-            "records_written": self.records_written,
-            "seconds": round(self.seconds, 3),
-            "records_per_second": round(self.records_per_second, 1),
-            "skipped_reason": self.skipped_reason,
-            "error": self.error,
-        }
+    `commit` returns once the checkpoint is stored; the engine calls it only after the
+    target's `sync`, so the store never holds a resume point above what the target could lose.
+    """
+
+    async def commit(self, collection: str, checkpoint: Checkpoint) -> None: ...
 
 
 class RunControl:
@@ -94,7 +108,7 @@ class RunControl:
         self._running = asyncio.Event()
         self._running.set()
         self.cancelled = False
-        self.on_change: Callable[[str], None] | None = None
+        self.on_change: Callable[[RunState], None] | None = None
 
     @property
     def paused(self) -> bool:
@@ -104,19 +118,19 @@ class RunControl:
         if not self.cancelled and not self.paused:
             self._running.clear()
             if self.on_change:
-                self.on_change("paused")
+                self.on_change(RunState.PAUSED)
 
     def resume(self) -> None:
         if self.paused:
             self._running.set()
             if self.on_change:
-                self.on_change("running")
+                self.on_change(RunState.RUNNING)
 
     def cancel(self) -> None:
         self.cancelled = True
         self._running.set()  # wake anything waiting so it can see the cancellation
         if self.on_change:
-            self.on_change("cancelled")
+            self.on_change(RunState.CANCELLING)
 
     async def gate(self) -> bool:
         """Wait while paused; False once cancelled."""
@@ -124,59 +138,41 @@ class RunControl:
         return not self.cancelled
 
 
-class EventBus:
-    """Fan-out to in-process subscribers. Progress is coalesced per collection."""
+class Watermark:
+    """The cursor below which every batch is acknowledged, over out-of-order acknowledgements.
 
-    def __init__(self) -> None:
-        self._subscribers: list[_Subscription] = []
+    Batches are numbered in read order (0, 1, 2, …) and written by several writers, which
+    finish in any order. `ack` notes a finished batch, keeping only its size and the cursor
+    after it (so an early finish never pins a batch's vectors in memory); `advance` moves the
+    cursor over every contiguous acknowledged batch and says what it moved over. The cursor
+    is therefore always a safe resume point: nothing before it is missing on the target.
+    """
 
-    def publish(self, event: Event) -> None:
-        for subscriber in self._subscribers:
-            subscriber.offer(event)
+    def __init__(self, cursor: Cursor = None) -> None:
+        self.cursor: Cursor = cursor  # resume here: every batch before it is acknowledged
+        self.next_seq = 0  # the first batch not yet acknowledged
+        self._acked: dict[int, tuple[int, int, Cursor]] = {}
 
-    def subscribe(self) -> _Subscription:
-        subscription = _Subscription(self)
-        self._subscribers.append(subscription)
-        return subscription
+    @property
+    def waiting(self) -> int:
+        """Acknowledged batches held back by an earlier one still being written."""
+        return len(self._acked)
 
-    def close(self) -> None:
-        for subscriber in self._subscribers:
-            subscriber.close()
+    def ack(self, seq: int, cursor_after: Cursor, records: int = 0, nbytes: int = 0) -> None:
+        if seq < self.next_seq or seq in self._acked:
+            raise ValueError(f"batch {seq} acknowledged twice")
+        self._acked[seq] = (records, nbytes, cursor_after)
 
-
-class _Subscription:
-    def __init__(self, bus: EventBus) -> None:
-        self._bus = bus
-        self._events: deque[Event] = deque(maxlen=2000)
-        self._progress: dict[str | None, Event] = {}
-        self._wake = asyncio.Event()
-        self._closed = False
-
-    def offer(self, event: Event) -> None:
-        if event.kind == "progress":
-            self._progress[event.collection] = event
-        else:
-            self._events.append(event)
-        self._wake.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    def drain(self) -> list[Event]:
-        events = list(self._events) + list(self._progress.values())
-        self._events.clear()
-        self._progress.clear()
-        self._wake.clear()
-        return events
-
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            await self._wake.wait()
-            for event in self.drain():
-                yield event
-            if self._closed and not self._events and not self._progress:
-                return
+    def advance(self) -> tuple[int, int, int]:
+        """Move over contiguous acknowledged batches: (batches, records, bytes) moved over."""
+        batches = records = nbytes = 0
+        while self.next_seq in self._acked:
+            batch_records, batch_bytes, self.cursor = self._acked.pop(self.next_seq)
+            self.next_seq += 1
+            batches += 1
+            records += batch_records
+            nbytes += batch_bytes
+        return batches, records, nbytes
 
 
 class ProgressMeter:
@@ -219,6 +215,22 @@ class ProgressMeter:
         return remaining / rate if rate > 0 else None
 
 
+@dataclass
+class _Copy:
+    """One collection's copy in flight: what `_advance` needs, in one place."""
+
+    plan: CollectionPlan
+    meter: ProgressMeter
+    watermark: Watermark
+    committed: Checkpoint  # the last durable checkpoint
+    committed_at: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.plan.source.name
+
+
 class MigrationEngine:
     """Drives one run: its collections in order, each through the streaming pipeline."""
 
@@ -226,26 +238,29 @@ class MigrationEngine:
         self,
         source: Connector,
         target: Connector,
-        journal: Journal,
         run_id: str,
         plans: list[CollectionPlan],
         options: MigrationOptions,
+        checkpoints: CheckpointStore,
+        resume: Mapping[str, ResumePoint] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.target = target
-        self.journal = journal
         self.run_id = run_id
         self.plans = plans
         self.options = options
+        self.checkpoints = checkpoints
+        self.resume_points = dict(resume or {})
         self.clock = clock
+        self.retry = options.retry_policy
         self.control = RunControl()
         self.control.on_change = self._on_control
         self.bus = EventBus()
         self.progress: dict[str, Progress] = {p.source.name: Progress(p.source.name) for p in plans}
-        self._last_journal_write: dict[str, float] = {}
         self._limiter = AsyncLimiter(max(options.rate, 1.0), 1.0) if options.rate else None
         self._current: str | None = None
+        self._finished = False
 
     # -- public operations ------------------------------------------------------------------
     def pause(self) -> None:
@@ -257,49 +272,63 @@ class MigrationEngine:
     def cancel(self) -> None:
         self.control.cancel()
 
-    def subscribe(self) -> _Subscription:
+    def subscribe(self) -> Subscription:
         return self.bus.subscribe()
 
     async def run(self) -> list[CollectionResult]:
-        self.journal.claim_run(self.run_id)
-        for plan in self.plans:  # every collection visible, with its total, from the start
-            row = self.journal.ensure_collection(self.run_id, plan.source.name, plan.target_name)
-            if row["status"] == Phase.PENDING.value:
-                self.journal.update_collection(
-                    self.run_id, plan.source.name, total=plan.source.count
-                )
-        self._emit("phase", None, "run started", phase=Phase.RUNNING.value)
+        # Every collection visible, with its total, from the start.
+        planned = tuple(
+            PlannedCollection(p.source.name, p.target_name, p.source.count) for p in self.plans
+        )
+        self._emit(RunStarted(run_id=self.run_id, collections=planned))
         results: list[CollectionResult] = []
         for plan in self.plans:
-            if self.control.cancelled:
-                results.append(self._cancelled_result(plan))
+            resume = self.resume_points.get(plan.source.name, ResumePoint())
+            if self.control.cancelled and not resume.done:
+                result = CollectionResult(plan.source.name, Phase.CANCELLED)
+                self._emit(
+                    CollectionFinished(
+                        run_id=self.run_id, collection=result.name, result=result, started=False
+                    )
+                )
+                results.append(result)
                 continue
-            results.append(await self._migrate_collection(plan))
-        status = run_status(results)
-        self.journal.set_run_status(
-            self.run_id, status, error=next((r.error for r in results if r.error), None)
-        )
-        self._emit("phase", None, f"run {status}", phase=status)
+            results.append(await self._migrate_collection(plan, resume))
+        state = run_status(results)
+        self._finished = True
+        error = next((r.error for r in results if r.error), None)
+        self._emit(RunFinished(run_id=self.run_id, state=state, error=error))
         self.bus.close()
         return results
 
     # -- events -----------------------------------------------------------------------------
-    def _emit(self, kind: str, collection: str | None, message: str, **data: Any) -> None:
-        event = Event(kind, self.run_id, collection, message, data)
-        if kind != "progress":
-            self.journal.add_event(event)
+    def _emit(self, event: RunEvent) -> None:
         self.bus.publish(event)
 
-    def _on_control(self, state: str) -> None:
-        if state in {"paused", "running"}:
-            self.journal.set_run_status(self.run_id, state)
-            if self._current:
-                progress = self.progress[self._current]
-                progress.phase = Phase(state)
-                self.journal.update_collection(self.run_id, self._current, status=state)
-        self._emit("phase", self._current, f"run {state}", phase=state)
+    def _on_control(self, state: RunState) -> None:
+        if self._finished:
+            return  # a late signal after the run ended changes nothing
+        if self._current and state in {RunState.PAUSED, RunState.RUNNING}:
+            self.progress[self._current].phase = Phase(state.value)
+        self._emit(PhaseChanged(run_id=self.run_id, collection=self._current, state=state))
 
-    def _publish_progress(self, name: str, meter: ProgressMeter, force: bool = False) -> None:
+    def _on_retry(self, name: str, what: str) -> OnRetry:
+        def on_retry(notice: RetryNotice) -> None:
+            self.progress[name].retries += 1
+            self._emit(
+                RetryScheduled(
+                    run_id=self.run_id,
+                    collection=name,
+                    what=what,
+                    attempt=notice.attempt,
+                    error=str(notice.error),
+                    delay=notice.delay,
+                )
+            )
+
+        return on_retry
+
+    def _publish_progress(self, name: str, meter: ProgressMeter) -> None:
         progress = self.progress[name]
         rate, average, byte_rate = meter.rates()
         progress.records_per_second = rate
@@ -309,159 +338,127 @@ class MigrationEngine:
         progress.bytes_written = meter.bytes
         progress.eta_seconds = meter.eta(rate)
         progress.seconds = self.clock() - meter.started
-        self.bus.publish(Event("progress", self.run_id, name, "", progress.to_json()))
-        now = self.clock()
-        if force or now - self._last_journal_write.get(name, 0.0) >= JOURNAL_PROGRESS_INTERVAL:
-            self._last_journal_write[name] = now
-            self.journal.update_collection(
-                self.run_id,
-                name,
-                records_read=progress.records_read,
-                records_per_second=rate,
-                average_records_per_second=average,
-                bytes_per_second=byte_rate,
-                eta_seconds=progress.eta_seconds,
-                retries=progress.retries,
-                errors=progress.errors,
-                seconds=progress.seconds,
-            )
+        sample = dataclasses.replace(progress)  # a copy: the engine keeps updating its own
+        self._emit(ProgressSampled(run_id=self.run_id, collection=name, progress=sample))
 
     # -- one collection ---------------------------------------------------------------------
-    def _cancelled_result(self, plan: CollectionPlan) -> CollectionResult:
-        name = plan.source.name
-        self.journal.ensure_collection(self.run_id, name, plan.target_name)
-        self.journal.update_collection(self.run_id, name, status=Phase.CANCELLED.value)
-        return CollectionResult(name, Phase.CANCELLED.value)
-
-    async def _migrate_collection(self, plan: CollectionPlan) -> CollectionResult:
+    async def _migrate_collection(
+        self, plan: CollectionPlan, resume: ResumePoint
+    ) -> CollectionResult:
         name = plan.source.name
         info = plan.source
-        row = self.journal.ensure_collection(self.run_id, name, plan.target_name)
         progress = self.progress[name]
         progress.total = info.count
-        if row["status"] in {Phase.COMPLETED.value, Phase.SKIPPED.value}:
-            progress.phase = Phase(row["status"])
+        if resume.done:
+            progress.phase = resume.phase
             return CollectionResult(
                 name,
-                Phase.COMPLETED.value,  # a skipped collection is done: see skipped_reason
-                records_read=row["records_read"],
-                records_written=row["records_written"],
-                seconds=row["seconds"],
-                records_per_second=row["average_records_per_second"],
-                skipped_reason=row["skipped_reason"],
+                Phase.COMPLETED,  # a skipped collection is done: see skipped_reason
+                records_read=resume.records_read,
+                records_written=resume.checkpoint.records_written,
+                seconds=resume.seconds,
+                records_per_second=resume.average_records_per_second,
+                skipped_reason=resume.skipped_reason,
             )
         if plan.skip_reason:
             progress.phase = Phase.SKIPPED
             progress.skipped_reason = plan.skip_reason
-            self.journal.update_collection(
-                self.run_id, name, status=Phase.SKIPPED.value, skipped_reason=plan.skip_reason
-            )
-            self._emit("phase", name, f"skipped: {plan.skip_reason}", phase="skipped")
             # Done, with nothing to do: the JSON contract says "completed" + skipped_reason.
-            return CollectionResult(name, Phase.COMPLETED.value, skipped_reason=plan.skip_reason)
+            result = CollectionResult(name, Phase.COMPLETED, skipped_reason=plan.skip_reason)
+            self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+            return result
 
         self._current = name
         started = self.clock()
-        watermark = json.loads(row["watermark"]) if row["watermark"] else None
-        meter = ProgressMeter(info.count, row["records_written"], self.clock)
-        meter.bytes = row["bytes_written"]
-        progress.records_read = row["records_written"]
-        self.journal.update_collection(
-            self.run_id,
-            name,
-            status=Phase.RUNNING.value,
-            total=info.count,
-            dimension=info.dimension,
-            metric=info.metric.value if info.metric else None,
-            error=None,
+        point = resume.checkpoint
+        meter = ProgressMeter(info.count, point.records_written, self.clock)
+        meter.bytes = point.bytes_written
+        progress.records_read = point.records_written
+        copy = _Copy(plan, meter, Watermark(point.watermark), point, self.clock())
+        self._emit(
+            CollectionStarted(
+                run_id=self.run_id,
+                collection=name,
+                total=info.count,
+                dimension=info.dimension,
+                metric=info.metric.value if info.metric else None,
+            )
         )
         progress.phase = Phase.RUNNING
         try:
-            prepared = await self._with_retries(
-                name,
-                "prepare target",
-                lambda: self.target.prepare(
-                    info, self.options.mode, owned=self._owned(plan.target_name)
-                ),
+            prepared = await self.retry.call(
+                lambda: self.target.prepare(info, self.options.mode, owned=point.target_owned),
+                self._on_retry(name, "prepare target"),
             )
             if prepared.created or (prepared.existed and self.options.mode is WriteMode.CREATE):
                 # Created now, or accepted in create mode, which happens only for a collection
                 # that is empty (e.g. created by a run killed before it could say so) or already
                 # Ferry's: from here on it is Ferry's, so re-runs and resumes may write to it.
-                self.journal.update_collection(self.run_id, name, target_created=1)
+                # Durable before the first write, like any checkpoint.
+                await self._commit(copy, dataclasses.replace(copy.committed, target_owned=True))
             for warning in prepared.warnings:
-                self._emit("warning", name, warning)
-            resumed = " (resuming)" if watermark is not None else ""
-            self._emit("phase", name, f"copying {info.count:,} records{resumed}", phase="running")
-            await self._pipeline(plan, watermark, meter)
+                self._emit(WarningRaised(run_id=self.run_id, collection=name, warning=warning))
+            self._emit(
+                CopyStarted(
+                    run_id=self.run_id,
+                    collection=name,
+                    total=info.count,
+                    resuming=point.watermark is not None,
+                )
+            )
+            await self._pipeline(copy)
             if self.control.cancelled:
                 raise asyncio.CancelledError
-            await self._reconcile(plan, meter, prepared.created or self._owned(plan.target_name))
+            await self._reconcile(plan, prepared.created or copy.committed.target_owned)
         except asyncio.CancelledError:
             progress.phase = Phase.CANCELLED
-            self.journal.update_collection(self.run_id, name, status=Phase.CANCELLED.value)
-            self._publish_progress(name, meter, force=True)
-            self._emit("phase", name, "cancelled; re-run to resume", phase="cancelled")
-            return CollectionResult(
+            self._publish_progress(name, meter)
+            result = CollectionResult(
                 name,
-                Phase.CANCELLED.value,
+                Phase.CANCELLED,
                 records_read=progress.records_read,
-                records_written=self._durable(name),
+                records_written=copy.committed.records_written,
                 seconds=self.clock() - started,
             )
+            self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+            return result
         except FerryError as exc:
             progress.phase = Phase.FAILED
             progress.error = exc.one_line()
             progress.errors += 1
-            self.journal.update_collection(
-                self.run_id,
+            result = CollectionResult(
                 name,
-                status=Phase.FAILED.value,
-                error=progress.error,
-                errors=progress.errors,
-            )
-            self._emit("error", name, progress.error)
-            return CollectionResult(
-                name,
-                Phase.FAILED.value,
+                Phase.FAILED,
                 records_read=progress.records_read,
-                records_written=self._durable(name),
+                records_written=copy.committed.records_written,
                 seconds=self.clock() - started,
                 error=progress.error,
             )
+            self._emit(
+                CollectionFinished(
+                    run_id=self.run_id, collection=name, result=result, errors=progress.errors
+                )
+            )
+            return result
         finally:
             self._current = None
         seconds = self.clock() - started
-        written_now = meter.written - row["records_written"]
+        written_now = meter.written - point.records_written
         average = written_now / seconds if seconds > 0 else 0.0
         progress.phase = Phase.COMPLETED
-        self._publish_progress(name, meter, force=True)
-        self.journal.update_collection(
-            self.run_id,
+        self._publish_progress(name, meter)
+        result = CollectionResult(
             name,
-            status=Phase.COMPLETED.value,
-            seconds=seconds,
-            average_records_per_second=average,
-            eta_seconds=0,
-        )
-        self._emit("phase", name, f"completed: {meter.written:,} records", phase="completed")
-        return CollectionResult(
-            name,
-            Phase.COMPLETED.value,
+            Phase.COMPLETED,
             records_read=progress.records_read,
             records_written=meter.written,
             seconds=seconds,
             records_per_second=average,
         )
+        self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+        return result
 
-    def _owned(self, target_name: str) -> bool:
-        return self.journal.target_owned(self.target.uri, target_name)
-
-    def _durable(self, name: str) -> int:
-        row = self.journal.ensure_collection(self.run_id, name, name)
-        return int(row["records_written"])
-
-    async def _reconcile(self, plan: CollectionPlan, meter: ProgressMeter, owned: bool) -> None:
+    async def _reconcile(self, plan: CollectionPlan, owned: bool) -> None:
         """Counts must agree when Ferry owns the target: two ids on one point would show here."""
         if not owned or self.options.mode is WriteMode.APPEND:
             return
@@ -474,75 +471,50 @@ class MigrationEngine:
                 fix="the source changed during the copy or ids collided; run `ferry validate --full`",
             )
 
-    async def _with_retries(self, name: str, what: str, call: Callable[[], Any]) -> Any:
-        def before_sleep(state: RetryCallState) -> None:
-            progress = self.progress[name]
-            progress.retries += 1
-            error = state.outcome.exception() if state.outcome else None
-            self._emit(
-                "retry",
-                name,
-                f"{what} failed ({error}); retry {state.attempt_number}",
-                attempt=state.attempt_number,
-            )
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientError),
-            wait=wait_exponential_jitter(
-                initial=self.options.retry_initial, max=self.options.retry_max
-            ),
-            stop=stop_after_attempt(self.options.max_attempts),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await call()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _pipeline(self, plan: CollectionPlan, watermark: Any, meter: ProgressMeter) -> None:
-        name = plan.source.name
+    async def _pipeline(self, copy: _Copy) -> None:
+        name, target_name = copy.name, copy.plan.target_name
         options = self.options
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=options.workers)
-        # Acknowledged but not yet below the watermark: (records, bytes, cursor) only, so an
-        # out-of-order finish never pins a batch's vectors in memory.
-        done: dict[int, tuple[int, int, Any]] = {}
-        state = {
-            "next_seq": 0,
-            "watermark": watermark,
-            "lock": asyncio.Lock(),
-            "committed_at": self.clock(),
-            "written_committed": meter.written,
-        }
         progress = self.progress[name]
         batch_size = min(options.batch_size, self.target.max_batch_size() or options.batch_size)
+        on_read_retry = self._on_retry(name, "read")
+        on_write_retry = self._on_retry(name, "write")
 
         async def read_into_queue() -> None:
             seq = 0
-            cursor = watermark
-            attempts = 0
-            while True:
-                stream = self.source.read(name, cursor, batch_size)
+            cursor = copy.watermark.cursor
+            stream: Any = None
+
+            async def next_batch() -> Batch | None:
+                # One retried unit per batch: a failed stream is reopened at the last cursor,
+                # and every batch read starts a fresh series of attempts.
+                nonlocal stream
+                if stream is None:
+                    stream = self.source.read(name, cursor, batch_size)
                 try:
-                    async for batch in stream:
-                        attempts = 0
-                        if not await self.control.gate():
-                            return
-                        if self._limiter is not None:
-                            await self._take_rate(len(batch))
-                        progress.records_read += len(batch)
-                        await queue.put((seq, batch))
-                        seq += 1
-                        cursor = batch.cursor_after
-                    return
-                except TransientError as exc:
-                    attempts += 1
-                    progress.retries += 1
-                    if attempts >= options.max_attempts:
-                        raise
-                    self._emit("retry", name, f"read failed ({exc}); retry {attempts}")
-                    await asyncio.sleep(min(options.retry_initial * 2**attempts, options.retry_max))
-                finally:
+                    return await anext(stream)
+                except StopAsyncIteration:
+                    return None
+                except TransientError:
+                    await stream.aclose()
+                    stream = None
+                    raise
+
+            try:
+                while True:
+                    batch = await self.retry.call(next_batch, on_read_retry)
+                    if batch is None:
+                        return
+                    if not await self.control.gate():
+                        return
+                    if self._limiter is not None:
+                        await self._take_rate(len(batch))
+                    progress.records_read += len(batch)
+                    await queue.put((seq, batch))
+                    seq += 1
+                    cursor = batch.cursor_after
+            finally:
+                if stream is not None:
                     await stream.aclose()
 
         async def reader() -> None:
@@ -560,12 +532,12 @@ class MigrationEngine:
                 seq, batch = item
                 if not await self.control.gate():
                     continue  # drain without writing; the watermark stays where it is
-                await self._with_retries(
-                    name, "write", lambda b=batch: self.target.write(plan.target_name, b)
+                await self.retry.call(
+                    lambda b=batch: self.target.write(target_name, b), on_write_retry
                 )
-                done[seq] = (len(batch), batch.nbytes, batch.cursor_after)
+                copy.watermark.ack(seq, batch.cursor_after, len(batch), batch.nbytes)
                 del batch, item
-                await self._advance(name, state, done, meter, plan.target_name)
+                await self._advance(copy)
 
         tasks = [asyncio.create_task(reader(), name=f"read:{name}")]
         tasks += [
@@ -579,50 +551,43 @@ class MigrationEngine:
             await asyncio.gather(*tasks, return_exceptions=True)
             # What was acknowledged before the failure is kept: commit it (best effort).
             with contextlib.suppress(Exception):
-                await self._advance(name, state, done, meter, plan.target_name, final=True)
+                await self._advance(copy, final=True)
             raise
-        await self._advance(name, state, done, meter, plan.target_name, final=True)
+        await self._advance(copy, final=True)
 
-    async def _advance(
-        self,
-        name: str,
-        state: dict[str, Any],
-        done: dict[int, tuple[int, int, Any]],
-        meter: ProgressMeter,
-        target_name: str,
-        final: bool = False,
-    ) -> None:
+    async def _advance(self, copy: _Copy, final: bool = False) -> None:
         """Move the watermark over every contiguous acknowledged batch; commit it when due.
 
         A commit first asks the target to `sync` (flush to disk), so the journal never holds
         a watermark above data the target could lose; commits are spaced by
         CHECKPOINT_INTERVAL so the flush cost is paid a few times a second, not per batch.
         """
-        async with state["lock"]:
-            moved = False
-            while state["next_seq"] in done:
-                records, nbytes, cursor_after = done.pop(state["next_seq"])
-                state["next_seq"] += 1
-                state["watermark"] = cursor_after
+        async with copy.lock:
+            meter = copy.meter
+            batches, records, nbytes = copy.watermark.advance()
+            if batches:
                 meter.add(records, nbytes)
-                moved = True
-            if moved:
-                self._publish_progress(name, meter)
+                self._publish_progress(copy.name, meter)
             now = self.clock()
-            due = now - state["committed_at"] >= CHECKPOINT_INTERVAL
-            if state["written_committed"] == meter.written or not (due or final):
+            due = now - copy.committed_at >= CHECKPOINT_INTERVAL
+            if copy.committed.records_written == meter.written or not (due or final):
                 return
-            await self._with_retries(name, "sync", lambda: self.target.sync(target_name))
-            await asyncio.to_thread(
-                self.journal.checkpoint,
-                self.run_id,
-                name,
-                state["watermark"],
-                meter.written,
-                meter.bytes,
+            await self.retry.call(
+                lambda: self.target.sync(copy.plan.target_name), self._on_retry(copy.name, "sync")
             )
-            state["committed_at"] = now
-            state["written_committed"] = meter.written
+            checkpoint = Checkpoint(
+                copy.watermark.cursor, meter.written, meter.bytes, copy.committed.target_owned
+            )
+            await self._commit(copy, checkpoint)
+            copy.committed_at = now
+
+    async def _commit(self, copy: _Copy, checkpoint: Checkpoint) -> None:
+        """The one persistence port: durable first, then announced."""
+        await self.checkpoints.commit(copy.name, checkpoint)
+        copy.committed = checkpoint
+        self._emit(
+            CheckpointCommitted(run_id=self.run_id, collection=copy.name, checkpoint=checkpoint)
+        )
 
     async def _take_rate(self, records: int) -> None:
         assert self._limiter is not None
@@ -633,10 +598,11 @@ class MigrationEngine:
             records -= amount
 
 
-def run_status(results: list[CollectionResult]) -> str:
+def run_status(results: list[CollectionResult]) -> RunState:
+    """A run is failed if any collection failed, else cancelled if any was, else completed."""
     statuses = {r.status for r in results}
-    if Phase.FAILED.value in statuses:
-        return Phase.FAILED.value
-    if Phase.CANCELLED.value in statuses:
-        return Phase.CANCELLED.value
-    return Phase.COMPLETED.value
+    if Phase.FAILED in statuses:
+        return RunState.FAILED
+    if Phase.CANCELLED in statuses:
+        return RunState.CANCELLED
+    return RunState.COMPLETED

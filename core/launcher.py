@@ -10,18 +10,16 @@ through the journal like any other viewer. The same command again resumes the sa
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core.journal import Journal
+from core.runs import RunView
 
-ACTIVE = {"pending", "running", "paused"}
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -87,10 +85,9 @@ def launch(
     return Launched(process.pid, argv, log_path, started, process)
 
 
-def relaunch_argv_extra(run: dict[str, Any]) -> list[str]:
+def relaunch_argv_extra(run: RunView) -> list[str]:
     """The options of a journaled run as `ferry migrate` flags, so relaunching resumes it."""
-    options = json.loads(run.get("options") or "{}")
-    mapping = json.loads(run.get("mapping") or "{}")
+    options, mapping = run.options, run.mapping
     extra: list[str] = []
     if options.get("batch_size"):
         extra += ["--batch-size", str(options["batch_size"])]
@@ -107,14 +104,10 @@ def relaunch_argv_extra(run: dict[str, Any]) -> list[str]:
     return extra
 
 
-def resume(run: dict[str, Any], state_path: Path) -> Launched:
+def resume(run: RunView, state_path: Path) -> Launched:
     """Relaunch an interrupted or cancelled run: same arguments, same run key, same run."""
     return launch(
-        run["source_uri"],
-        run["target_uri"],
-        json.loads(run["collections"]),
-        state_path,
-        relaunch_argv_extra(run),
+        run.source_uri, run.target_uri, list(run.requested), state_path, relaunch_argv_extra(run)
     )
 
 
@@ -151,39 +144,3 @@ def launch_failure(launched: Launched, lines: int = 5) -> str:
         return "the migration process exited"
     tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return " ".join(tail) or "the migration process exited"
-
-
-def process_alive(pid: int | None, host: str | None) -> bool:
-    """Is the engine process of a run still there? Zombies count as gone.
-
-    A run whose status says running but whose process is gone was interrupted (killed, or its
-    machine rebooted). On another host we cannot tell, so we trust the journal.
-    """
-    if not pid or (host and host != os.uname().nodename):
-        return True
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:  # access denied and the like: it exists
-        return True
-
-
-def run_state(run: dict[str, Any]) -> str:
-    """A run's status as a viewer should show it: `interrupted` when its process died."""
-    status = str(run["status"])
-    if status in ACTIVE and not process_alive(run.get("pid"), run.get("host")):
-        return "interrupted"
-    return status
-
-
-def unfinished_runs(journal: Journal, limit: int = 20) -> list[dict[str, Any]]:
-    """Recent runs that are still going or could be resumed, newest first, with `state`."""
-    found = []
-    for run in journal.list_runs(limit):
-        state = run_state(run)
-        if state != "completed":
-            found.append({**run, "state": state})
-    return found

@@ -75,7 +75,7 @@ class Batch:
 
 
 class Phase(StrEnum):
-    """Where a collection (or a whole run) stands."""
+    """Where one collection of a run stands (a whole run's state is `core.runs.RunState`)."""
 
     PENDING = "pending"
     PREFLIGHT = "preflight"
@@ -88,10 +88,14 @@ class Phase(StrEnum):
 
 
 @dataclass
-class Event:
-    """Something that happened in a run. ``kind`` names it; ``data`` holds its figures."""
+class LogEntry:
+    """One line of a run's event log in the journal (what the Monitor's log and `status` show).
 
-    kind: str  # phase | progress | retry | error | checkpoint | warning | info
+    Typed events (core.events) are what the engine publishes; the RunRecorder turns the ones
+    a person reads into these. ``kind`` is one of phase | retry | error | warning | info.
+    """
+
+    kind: str
     run_id: str
     collection: str | None = None
     message: str = ""
@@ -100,6 +104,65 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A collection's durable resume point: every record before `watermark` is on the target.
+
+    Committed only after the target's `sync`, so the journal never claims more than the
+    target could lose. `target_owned` records that this Ferry run created (or adopted) the
+    target collection, so a re-run may write into it; it is committed before the first write.
+    """
+
+    watermark: Cursor = None
+    records_written: int = 0
+    bytes_written: int = 0
+    target_owned: bool = False
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a collection stands when a run (re)starts: the runner reads it from the journal,
+    the engine starts from it (and never reads the journal itself)."""
+
+    phase: Phase = Phase.PENDING
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
+    records_read: int = 0
+    seconds: float = 0.0
+    average_records_per_second: float = 0.0
+    skipped_reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Completed, or skipped with a reason: a resumed run leaves it alone."""
+        return self.phase in {Phase.COMPLETED, Phase.SKIPPED}
+
+
+@dataclass
+class CollectionResult:
+    """How one collection of a run ended: `ferry migrate --json` prints these."""
+
+    name: str
+    status: Phase  # completed (a skipped one too: see skipped_reason) | failed | cancelled
+    records_read: int = 0
+    records_written: int = 0
+    seconds: float = 0.0
+    records_per_second: float = 0.0
+    skipped_reason: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "records_read": self.records_read,
+            "records_written": self.records_written,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.records_per_second, 1),
+            "skipped_reason": self.skipped_reason,
+            "error": self.error,
+        }
 
 
 @dataclass

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from core.connectors import open_connector
 from core.engine import MigrationEngine, MigrationOptions, ProgressMeter
+from core.events import ProgressSampled
 from core.journal import Journal
+from core.journal.recorder import RunRecorder
 from core.runner import migrate
 from tests.conftest import make_chroma
 
@@ -25,12 +27,15 @@ async def test_pause_then_resume_then_complete(tmp_path: Path) -> None:
         engine = engines[0]
         async for event in engine.subscribe():
             if (
-                event.kind == "progress"
-                and event.data["records_written"] > 0
+                isinstance(event, ProgressSampled)
+                and event.progress.records_written > 0
                 and not engine.control.paused
                 and "paused" not in seen_phases
             ):
                 engine.pause()
+                recorder = engine.checkpoints
+                assert isinstance(recorder, RunRecorder)
+                await recorder.flush()  # the journal is written off the loop: wait for it
                 run = journal.get_run(engine.run_id)
                 assert run is not None and run["status"] == "paused"
                 assert journal.collections(engine.run_id)[0]["status"] == "paused"
@@ -63,7 +68,7 @@ async def test_cancel_keeps_the_watermark_and_the_rerun_resumes(tmp_path: Path) 
         while not engines:
             await asyncio.sleep(0)
         async for event in engines[0].subscribe():
-            if event.kind == "progress" and event.data["records_written"] >= 300:
+            if isinstance(event, ProgressSampled) and event.progress.records_written >= 300:
                 engines[0].cancel()
                 return
 
@@ -102,7 +107,7 @@ async def test_journal_control_requests_reach_the_engine(tmp_path: Path) -> None
         while not engines:
             await asyncio.sleep(0)
         async for event in engines[0].subscribe():
-            if event.kind == "progress":
+            if isinstance(event, ProgressSampled):
                 engines[0].pause()
                 journal.request(engines[0].run_id, "cancel")
                 return

@@ -12,6 +12,7 @@ import pytest
 
 from core import launcher
 from core.journal import Journal
+from core.runs import RunView, unfinished_runs
 from tests.conftest import ROOT, make_chroma, wait_until
 
 
@@ -24,8 +25,8 @@ def source(tmp_path: Path) -> str:
 def journal_status(state: Path, run_id: str) -> str:
     journal = Journal(state)
     try:
-        run = journal.get_run(run_id)
-        return launcher.run_state(run) if run else "missing"
+        view = RunView.load(journal, run_id)
+        return view.state.value if view else "missing"
     finally:
         journal.close()
 
@@ -77,11 +78,13 @@ def test_killed_run_shows_interrupted_and_resume_continues_the_same_run(
     os.kill(launched.pid, signal.SIGKILL)
     wait_until(lambda: launched.exited() is not None)
     assert journal_status(state, run_id) == "interrupted"
-    assert [r["run_id"] for r in launcher.unfinished_runs(journal)] == [run_id]
+    assert [r.run_id for r in unfinished_runs(journal)] == [run_id]
     written_before = sum(c["records_written"] for c in journal.collections(run_id))
     assert 0 < written_before < 3000
 
-    resumed = launcher.resume(journal.get_run(run_id) or {}, state)
+    view = RunView.load(journal, run_id)
+    assert view is not None and view.resumable
+    resumed = launcher.resume(view, state)
     assert "--rate" in resumed.argv and "--batch-size" in resumed.argv
     assert launcher.find_launched_run(journal, resumed, attempts=600) == run_id
     wait_until(lambda: journal_status(state, run_id) == "completed", timeout=60)

@@ -77,7 +77,8 @@ def fixed_journal(
     import sqlite3
 
     from core.journal import Journal
-    from core.model import Event
+    from core.model import LogEntry, Progress
+    from core.runs import RunState
 
     journal = Journal(path)
     run_id = journal.create_run(
@@ -91,14 +92,11 @@ def fixed_journal(
     figures = [("alpha-docs", 1500, 2.1, 1.2e6, 714.3), ("beta-notes", 1500, 1.9, 1.1e6, 789.5)]
     for name, total, seconds, byte_rate, average in figures:
         journal.ensure_collection(run_id, name, name)
-        journal.update_collection(
-            run_id,
+        journal.start_collection(run_id, name, total, 32, None)
+        progress = Progress(
             name,
-            status="completed",
             total=total,
             records_read=total,
-            records_written=total,
-            bytes_written=total * 140,
             records_per_second=average,
             average_records_per_second=average,
             bytes_per_second=byte_rate,
@@ -106,6 +104,9 @@ def fixed_journal(
             seconds=seconds,
             retries=1 if name == "beta-notes" else 0,
         )
+        journal.record_progress(run_id, name, progress)
+        journal.checkpoint(run_id, name, None, total, total * 140)
+        journal.complete_collection(run_id, name, seconds, average)
     messages = [
         ("phase", None, "run started"),
         ("phase", "alpha-docs", "copying 1,500 records"),
@@ -116,8 +117,8 @@ def fixed_journal(
         ("phase", None, "run completed"),
     ]
     for offset, (kind, collection, message) in enumerate(messages):
-        journal.add_event(Event(kind, run_id, collection, message, {}, ts=FIXED_TS + offset))
-    journal.set_run_status(run_id, "completed")
+        journal.add_event(LogEntry(kind, run_id, collection, message, {}, ts=FIXED_TS + offset))
+    journal.set_run_status(run_id, RunState.COMPLETED)
     journal.close()
     db = sqlite3.connect(path)
     with db:

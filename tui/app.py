@@ -30,6 +30,7 @@ from core import launcher
 from core.errors import FerryError
 from core.mapping import PayloadFields
 from core.plan import run_key
+from core.runs import RunView, unfinished_runs
 from tui.commands import FerryCommands
 from tui.context import AppContext
 from tui.screens.help import HelpScreen
@@ -46,31 +47,16 @@ SCREENS: list[tuple[str, str, str, str]] = [
     ("validation", "Validation", "tui.screens.validation", "ValidationScreen"),
     ("cutover", "Cutover", "tui.screens.cutover", "CutoverScreen"),
 ]
-ACTIVE = launcher.ACTIVE
 POLL_SECONDS = 0.25  # ~4 updates a second while a run is active
 IDLE_POLL_SECONDS = 1.0  # a finished run can still be resumed by someone else
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunSnapshot:
-    """What one poll of the journal saw about the attached run."""
+    """What one poll of the journal saw: the attached run, and its events new since the last."""
 
-    run: dict[str, Any]
-    state: str  # the run's status, or `interrupted` when its process died
-    collections: list[dict[str, Any]]
-    events: list[dict[str, Any]] = field(default_factory=list)  # new since the last poll
-
-    @property
-    def total(self) -> int:
-        return sum(int(c["total"] or 0) for c in self.collections)
-
-    @property
-    def written(self) -> int:
-        return sum(int(c["records_written"] or 0) for c in self.collections)
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
+    view: RunView
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FerryApp(App[None]):
@@ -109,7 +95,7 @@ class FerryApp(App[None]):
         self.select_all = select_all
         self.migrate_args = list(migrate_args or [])
         self.poll_seconds = poll_seconds
-        self.snapshot: RunSnapshot | None = None
+        self.snapshot: RunView | None = None  # the attached run, as of the last poll
         self.recent_events: deque[dict[str, Any]] = deque(maxlen=300)
         self.launched: dict[str, launcher.Launched] = {}
         self._last_event_id = 0
@@ -155,16 +141,16 @@ class FerryApp(App[None]):
     def _attach_on_start(self) -> bool:
         """Attach to the most recent running run (else the latest run); say what is unfinished."""
         journal = self.context.journal()
-        unfinished = launcher.unfinished_runs(journal)
-        running = [r for r in unfinished if r["state"] in ACTIVE]
+        unfinished = unfinished_runs(journal)
+        running = [r for r in unfinished if r.active]
         if running:
-            self.attach(running[0]["run_id"])
+            self.attach(running[0].run_id)
         else:
             latest = journal.list_runs(1)
             if latest:
                 self.attach(latest[0]["run_id"])
         if unfinished:
-            names = ", ".join(f"{r['run_id']} ({r['state']})" for r in unfinished[:3])
+            names = ", ".join(f"{r.run_id} ({r.state.value})" for r in unfinished[:3])
             more = f" +{len(unfinished) - 3}" if len(unfinished) > 3 else ""
             self.notify(f"Unfinished runs: {names}{more}. Monitor → l lists them.", timeout=8)
         return bool(running)
@@ -191,7 +177,7 @@ class FerryApp(App[None]):
             snapshot = await asyncio.to_thread(self.read_journal)
             if snapshot is not None:
                 self.apply_snapshot(snapshot)
-                if snapshot.active:
+                if snapshot.view.active:
                     delay = self.poll_seconds
         finally:
             if self.is_running:
@@ -205,35 +191,36 @@ class FerryApp(App[None]):
         if not run_id:
             return None
         journal = self.context.journal()
-        run = journal.get_run(run_id)
-        if run is None:
+        view = RunView.load(journal, run_id)
+        if view is None:
             return None
         events = journal.events(run_id, self._last_event_id)
         if run_id != self.context.run_id:
             return None  # attached elsewhere while we read
         if events:
             self._last_event_id = int(events[-1]["id"])
-        return RunSnapshot(run, launcher.run_state(run), journal.collections(run_id), events)
+        return RunSnapshot(view, events)
 
     def apply_snapshot(self, snapshot: RunSnapshot) -> None:
-        if snapshot.run["run_id"] != self.context.run_id:
+        view = snapshot.view
+        if view.run_id != self.context.run_id:
             return
-        self.snapshot = snapshot
+        self.snapshot = view
         if not self.context.source_uri and not self.context.target_uri:
             # Reopened with no profile chosen: the attached run says where from and to.
-            self.context.source_uri = snapshot.run["source_uri"]
-            self.context.target_uri = snapshot.run["target_uri"]
+            self.context.source_uri = view.source_uri
+            self.context.target_uri = view.target_uri
         self.recent_events.extend(snapshot.events)
         self.refresh_header()
         monitor = self.screen_for("monitor")
         if monitor is not None and hasattr(monitor, "show_snapshot"):
-            monitor.show_snapshot(snapshot)
+            monitor.show_snapshot(view, snapshot.events)
 
     def run_phase(self) -> str:
         if self.snapshot is None:
             return "no run"
         done = percent(self.snapshot.written, self.snapshot.total)
-        return f"{self.snapshot.state} {done}"
+        return f"{self.snapshot.state.value} {done}"
 
     def refresh_header(self) -> None:
         try:
@@ -243,6 +230,7 @@ class FerryApp(App[None]):
         header.source = self.context.source_uri
         header.target = self.context.target_uri
         header.phase = self.run_phase()
+        header.run_state = self.snapshot.state if self.snapshot else None
         titles = {mode: title for mode, title, *_ in SCREENS}
         header.screen_title = getattr(self.screen, "TITLE", None) or titles.get(
             self.current_mode, ""
@@ -254,7 +242,7 @@ class FerryApp(App[None]):
         journal = self.context.journal()
         key = run_key(source, target, names, PayloadFields(), "create")
         run = journal.latest_run(key)
-        if run and launcher.run_state(run) in ACTIVE:
+        if run and RunView.of(journal, run).active:
             return str(run["run_id"])
         return None
 
@@ -274,7 +262,7 @@ class FerryApp(App[None]):
         )
         return await self._claimed(launched)
 
-    async def resume_run(self, run: dict[str, Any]) -> str | None:
+    async def resume_run(self, run: RunView) -> str | None:
         """Relaunch an interrupted/cancelled/failed run: it resumes from its watermark."""
         journal = self.context.journal()
         launched = await asyncio.to_thread(launcher.resume, run, journal.path)
@@ -325,8 +313,8 @@ class FerryApp(App[None]):
     def action_quit_ferry(self) -> None:
         if self._modal_open():
             return
-        snapshot = self.snapshot
-        if snapshot is None or not snapshot.active:
+        view = self.snapshot
+        if view is None or not view.active:
             self.exit()
             return
 
@@ -334,10 +322,10 @@ class FerryApp(App[None]):
             if answer == "leave":
                 self.exit()
             elif answer == "cancel":
-                self.context.journal().request(snapshot.run["run_id"], "cancel")
+                self.context.journal().request(view.run_id, "cancel")
                 self.exit()
 
-        self.push_screen(QuitScreen(snapshot.run["run_id"], snapshot.state), answered)
+        self.push_screen(QuitScreen(view.run_id, view.state.value), answered)
 
 
 def run_tui(

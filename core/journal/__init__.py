@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FerryError
-from core.model import Event
+from core.model import LogEntry, Phase, Progress
+from core.runs import RunState
 
 MIGRATIONS_PACKAGE = "core.journal.migrations"
 
@@ -46,7 +47,12 @@ def sha256(text: str) -> str:
 
 
 class Journal:
-    """Thread-safe access to the journal file; every method is one short transaction."""
+    """Thread-safe access to the journal file; every method is one short transaction.
+
+    Writers are explicit, one method per fact (a collection started, progress sampled, a
+    checkpoint committed…), so a column name never comes from a caller. During a run they are
+    called by the RunRecorder's thread (core.journal.recorder), not by the engine.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_state_path()
@@ -191,12 +197,12 @@ class Journal:
             (os.getpid(), os.uname().nodename, time.time(), run_id),
         )
 
-    def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
-        finished = time.time() if status in {"completed", "failed", "cancelled"} else None
+    def set_run_status(self, run_id: str, state: RunState, error: str | None = None) -> None:
+        finished = time.time() if state.finished else None
         self._exec(
             "UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? "
             "WHERE run_id = ?",
-            (status, error, time.time(), finished, run_id),
+            (state.value, error, time.time(), finished, run_id),
         )
 
     # -- collections ------------------------------------------------------------------------
@@ -212,24 +218,105 @@ class Journal:
         assert row is not None
         return row
 
-    def update_collection(self, run_id: str, name: str, **fields: Any) -> None:
-        if not fields:
-            return
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{key} = ?" for key in fields)
+    def plan_collection(self, run_id: str, name: str, total: int) -> None:
+        """Show a not-yet-started collection with its total from the start of the run."""
+        self._update_collection(run_id, name, "total = ?", (total,), only_pending=True)
+
+    def start_collection(
+        self, run_id: str, name: str, total: int, dimension: int | None, metric: str | None
+    ) -> None:
+        self._update_collection(
+            run_id,
+            name,
+            "status = ?, total = ?, dimension = ?, metric = ?, error = NULL",
+            (Phase.RUNNING.value, total, dimension, metric),
+        )
+
+    def set_collection_phase(self, run_id: str, name: str, phase: Phase) -> None:
+        """Paused, running again, or cancelled: the status alone changes."""
+        self._update_collection(run_id, name, "status = ?", (phase.value,))
+
+    def record_progress(self, run_id: str, name: str, progress: Progress) -> None:
+        """Latest-value progress (records_written is not here: it moves with checkpoints)."""
+        self._update_collection(
+            run_id,
+            name,
+            "records_read = ?, records_per_second = ?, average_records_per_second = ?, "
+            "bytes_per_second = ?, eta_seconds = ?, retries = ?, errors = ?, seconds = ?",
+            (
+                progress.records_read,
+                progress.records_per_second,
+                progress.average_records_per_second,
+                progress.bytes_per_second,
+                progress.eta_seconds,
+                progress.retries,
+                progress.errors,
+                progress.seconds,
+            ),
+        )
+
+    def complete_collection(
+        self, run_id: str, name: str, seconds: float, average_records_per_second: float
+    ) -> None:
+        self._update_collection(
+            run_id,
+            name,
+            "status = ?, seconds = ?, average_records_per_second = ?, eta_seconds = 0",
+            (Phase.COMPLETED.value, seconds, average_records_per_second),
+        )
+
+    def skip_collection(self, run_id: str, name: str, reason: str) -> None:
+        self._update_collection(
+            run_id, name, "status = ?, skipped_reason = ?", (Phase.SKIPPED.value, reason)
+        )
+
+    def fail_collection(self, run_id: str, name: str, error: str, errors: int) -> None:
+        self._update_collection(
+            run_id, name, "status = ?, error = ?, errors = ?", (Phase.FAILED.value, error, errors)
+        )
+
+    def _update_collection(
+        self,
+        run_id: str,
+        name: str,
+        assignments: str,
+        values: tuple[Any, ...],
+        only_pending: bool = False,
+    ) -> None:
+        """One UPDATE of a collection row; `assignments` is always a literal of this class."""
+        where = "run_id = ? AND name = ?" + (" AND status = 'pending'" if only_pending else "")
         self._exec(
-            f"UPDATE run_collections SET {assignments} WHERE run_id = ? AND name = ?",
-            (*fields.values(), run_id, name),
+            f"UPDATE run_collections SET {assignments}, updated_at = ? WHERE {where}",
+            (*values, time.time(), run_id, name),
         )
 
     def checkpoint(
-        self, run_id: str, name: str, watermark: Any, records_written: int, bytes_written: int
+        self,
+        run_id: str,
+        name: str,
+        watermark: Any,
+        records_written: int,
+        bytes_written: int,
+        target_owned: bool = False,
     ) -> None:
-        """Durably record the resume point: called only after the target acknowledged."""
+        """Durably record the resume point: called only after the target acknowledged.
+
+        `target_owned` marks the target collection as Ferry's (never unmarked), so re-runs and
+        resumes may write into it.
+        """
         self._exec(
             "UPDATE run_collections SET watermark = ?, records_written = ?, bytes_written = ?, "
-            "updated_at = ? WHERE run_id = ? AND name = ?",
-            (json.dumps(watermark), records_written, bytes_written, time.time(), run_id, name),
+            "target_created = MAX(target_created, ?), updated_at = ? "
+            "WHERE run_id = ? AND name = ?",
+            (
+                json.dumps(watermark),
+                records_written,
+                bytes_written,
+                int(target_owned),
+                time.time(),
+                run_id,
+                name,
+            ),
         )
 
     def collections(self, run_id: str) -> list[dict[str, Any]]:
@@ -245,7 +332,7 @@ class Journal:
         return row is not None
 
     # -- events and control -----------------------------------------------------------------
-    def add_event(self, event: Event) -> int:
+    def add_event(self, event: LogEntry) -> int:
         return self._exec(
             "INSERT INTO events (run_id, ts, kind, collection, message, data) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -275,6 +362,11 @@ class Journal:
             "issued_at = excluded.issued_at",
             (run_id, command, time.time()),
         )
+
+    def pending_request(self, run_id: str) -> str | None:
+        """The control request not yet taken by the engine process, if any (read only)."""
+        row = self._one("SELECT command FROM controls WHERE run_id = ?", (run_id,))
+        return str(row["command"]) if row else None
 
     def take_request(self, run_id: str) -> str | None:
         with self._lock:

@@ -1,7 +1,7 @@
 """Monitor (3): the attached run, live — bars, rates, a throughput sparkline, the event log.
 
-The screen never polls by itself: the app's single journal poller hands it a `RunSnapshot`
-about four times a second, and the screen updates the widgets it already has (a bar's
+The screen never polls by itself: the app's single journal poller hands it a `RunView`
+(core.runs: the run's state, its collections and their sums) about four times a second, and the screen updates the widgets it already has (a bar's
 progress, a label's text, a few log lines). Nothing is rebuilt, so the cursor and the log's
 scroll position survive, and drawing costs the engine process nothing: it is another process.
 """
@@ -19,6 +19,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Log, ProgressBar, Sparkline, Static
 
+from core.model import Phase
+from core.runs import CollectionView, RunState, RunView
 from tui.screens.base import FerryScreen
 from tui.screens.quit import AskScreen
 from tui.screens.runs import RunsScreen
@@ -26,17 +28,15 @@ from tui.widgets.figures import count, duration, megabytes_per_second, rate
 
 SPARKLINE_SAMPLES = 120  # 30 s at four polls a second
 LOG_KINDS = {"phase", "retry", "error", "warning", "info"}
-STATUS_STYLE = {
-    "running": "green",
-    "paused": "yellow",
-    "completed": "cyan",
-    "skipped": "dim",
-    "failed": "bold red",
-    "cancelled": "yellow",
-    "pending": "dim",
-    "interrupted": "bold red",
+HINTS = {
+    RunState.INTERRUPTED: "  its process died — r resumes from the watermark",
+    RunState.CANCELLED: "  r resumes from the watermark",
+    RunState.FAILED: "  see the log; r retries",
+    RunState.PAUSED: "  p or r resumes",
+    RunState.RUNNING: "  p pauses · c cancels · q leaves it running",
+    RunState.CANCELLING: "  stopping after the batches in flight",
 }
-RESUMABLE = {"interrupted", "cancelled", "failed"}
+PAUSABLE = {RunState.RUNNING, RunState.PAUSED}
 
 
 class CollectionRow(Horizontal):
@@ -51,20 +51,18 @@ class CollectionRow(Horizontal):
         yield ProgressBar(total=1, show_eta=False, classes="collection-bar")
         yield Static("", classes="collection-figures")
 
-    def show(self, row: dict[str, Any]) -> None:
-        total = int(row["total"] or 0)
-        written = int(row["records_written"] or 0)
-        status = str(row["status"])
+    def show(self, view: CollectionView) -> None:
+        total, written = view.total, view.records_written
         bar = self.query_one(ProgressBar)
-        if total == 0 and status in {"completed", "skipped"}:
+        if total == 0 and view.done:
             bar.update(total=1, progress=1)
         else:
             bar.update(total=max(total, 1), progress=min(written, max(total, 1)))
         figures = Text(no_wrap=True, overflow="ellipsis")
         figures.append(f"{count(written)}/{count(total)} ")
-        figures.append(status, style=STATUS_STYLE.get(status, ""))
-        if status == "running":
-            figures.append(f" {rate(row['records_per_second'])}")
+        figures.append(view.phase.value, style=view.style)
+        if view.phase is Phase.RUNNING:
+            figures.append(f" {rate(view.records_per_second)}")
         self.query_one(".collection-figures", Static).update(figures)
 
 
@@ -99,7 +97,7 @@ class MonitorScreen(FerryScreen):
         super().__init__()
         self.rows: dict[str, CollectionRow] = {}
         self.samples: deque[float] = deque(maxlen=SPARKLINE_SAMPLES)
-        self.state: str | None = None
+        self.state: RunState | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="monitor-body"):
@@ -118,10 +116,10 @@ class MonitorScreen(FerryScreen):
             yield Log(id="events", max_lines=500, auto_scroll=True)
 
     def on_mount(self) -> None:
-        snapshot = self.ferry.snapshot
-        if snapshot is not None:
+        view = self.ferry.snapshot
+        if view is not None:
             self.write_events(list(self.ferry.recent_events))
-            self.call_after_refresh(self.show_snapshot, snapshot, False)
+            self.call_after_refresh(self.show_snapshot, view, [])
 
     # -- updates from the app's poller -------------------------------------------------------
     def reset(self) -> None:
@@ -135,78 +133,55 @@ class MonitorScreen(FerryScreen):
             self.query_one("#throughput", Sparkline).data = []
             self.query_one("#events", Log).clear()
 
-    def show_snapshot(self, snapshot: Any, with_events: bool = True) -> None:
+    def show_snapshot(self, view: RunView, events: list[dict[str, Any]]) -> None:
         if not self.is_mounted:
             return
-        run = snapshot.run
-        collections = snapshot.collections
         container = self.query_one("#collection-rows", Vertical)
-        for row in collections:
-            widget = self.rows.get(row["name"])
+        for collection in view.collections:
+            widget = self.rows.get(collection.name)
             if widget is None:
-                widget = self.rows[row["name"]] = CollectionRow(row["name"])
+                widget = self.rows[collection.name] = CollectionRow(collection.name)
                 container.mount(widget)
-                widget.call_after_refresh(widget.show, row)
+                widget.call_after_refresh(widget.show, collection)
             else:
-                widget.show(row)
-        total, written = snapshot.total, snapshot.written
+                widget.show(collection)
+        total, written = view.total, view.written
         overall = self.query_one("#overall", ProgressBar)
-        if total == 0 and snapshot.state == "completed":
+        if total == 0 and view.state is RunState.COMPLETED:
             overall.update(total=1, progress=1)
         else:
             overall.update(total=max(total, 1), progress=min(written, max(total, 1)))
         self.query_one("#overall-figures", Static).update(f"{count(written)}/{count(total)}")
-        running = [c for c in collections if c["status"] == "running"]
-        now = sum(float(c["records_per_second"] or 0) for c in running) if snapshot.active else 0.0
-        byte_rate = (
-            sum(float(c["bytes_per_second"] or 0) for c in running) if snapshot.active else 0
-        )
-        seconds = sum(float(c["seconds"] or 0) for c in collections)
-        average = (
-            sum(float(c["average_records_per_second"] or 0) for c in running)
-            if running and snapshot.active
-            else (written / seconds if seconds > 0 else 0.0)
-        )
-        remaining = max(total - written, 0)
-        eta = 0.0 if remaining == 0 else (remaining / now if now > 0 else None)
-        retries = sum(int(c["retries"] or 0) for c in collections)
-        errors = sum(int(c["errors"] or 0) for c in collections)
+        now = view.records_per_second
+        retries, errors = view.retries, view.errors
         rates = Text(no_wrap=True, overflow="ellipsis")
         rates.append("now ", style="dim")
         rates.append(rate(now), style="bold")
         rates.append("  avg ", style="dim")
-        rates.append(rate(average))
-        rates.append(f"  {megabytes_per_second(byte_rate)}")
+        rates.append(rate(view.average_records_per_second))
+        rates.append(f"  {megabytes_per_second(view.bytes_per_second)}")
         rates.append("  ETA ", style="dim")
-        rates.append(duration(eta) if snapshot.active else "—")
+        rates.append(duration(view.eta_seconds) if view.active else "—")
         rates.append("  retries ", style="dim")
         rates.append(str(retries), style="yellow" if retries else "")
         rates.append("  errors ", style="dim")
         rates.append(str(errors), style="bold red" if errors else "")
         self.query_one("#rates", Static).update(rates)
-        if snapshot.state == "running":
+        if view.state is RunState.RUNNING:
             self.samples.append(now)
             self.query_one("#throughput", Sparkline).data = list(self.samples)
-        self.query_one("#run-line", Static).update(self.run_line(run, snapshot.state))
-        if with_events:
-            self.write_events(snapshot.events)
-        if snapshot.state != self.state:
-            self.state = snapshot.state
+        self.query_one("#run-line", Static).update(self.run_line(view))
+        self.write_events(events)
+        if view.state != self.state:
+            self.state = view.state
             self.refresh_bindings()
 
-    def run_line(self, run: dict[str, Any], state: str) -> Text:
+    def run_line(self, view: RunView) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("Run ", style="bold")
-        text.append(f"{run['run_id']}  ")
-        text.append(state, style=STATUS_STYLE.get(state, ""))
-        hint = {
-            "interrupted": "  its process died — r resumes from the watermark",
-            "cancelled": "  r resumes from the watermark",
-            "failed": "  see the log; r retries",
-            "paused": "  p or r resumes",
-            "running": "  p pauses · c cancels · q leaves it running",
-        }.get(state, "")
-        text.append(hint, style="dim")
+        text.append(f"{view.run_id}  ")
+        text.append(view.state.value, style=view.state.style)
+        text.append(HINTS.get(view.state, ""), style="dim")
         return text
 
     def write_events(self, events: list[dict[str, Any]]) -> None:
@@ -225,47 +200,47 @@ class MonitorScreen(FerryScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.ferry.snapshot.state if self.ferry.snapshot else None
         if action == "pause":
-            return state in {"running", "paused"}
+            return state in PAUSABLE
         if action == "cancel_run":
-            return state in {"running", "paused", "pending"}
+            return state in PAUSABLE or state is RunState.PENDING
         if action == "resume":
-            return state == "paused" or state in RESUMABLE
+            return state is not None and (state is RunState.PAUSED or state.resumable)
         return True
 
     def _run_id(self) -> str | None:
-        return self.ferry.snapshot.run["run_id"] if self.ferry.snapshot else None
+        return self.ferry.snapshot.run_id if self.ferry.snapshot else None
 
     def _log(self, message: str) -> None:
         self.query_one("#events", Log).write_line(message)
 
     def action_pause(self) -> None:
         run_id, state = self._run_id(), self.state
-        if not run_id or state not in {"running", "paused"}:
+        if not run_id or state not in PAUSABLE:
             return
-        command = "resume" if state == "paused" else "pause"
+        command = "resume" if state is RunState.PAUSED else "pause"
         self.ferry.context.journal().request(run_id, command)
         self._log(f"{command} requested…")
 
     def action_resume(self) -> None:
         run_id, state = self._run_id(), self.state
-        if not run_id:
+        if not run_id or state is None:
             return
-        if state == "paused":
+        if state is RunState.PAUSED:
             self.ferry.context.journal().request(run_id, "resume")
             self._log("resume requested…")
-        elif state in RESUMABLE and self.ferry.snapshot is not None:
+        elif state.resumable and self.ferry.snapshot is not None:
             self._log("relaunching ferry migrate: it resumes from the watermark…")
-            self.relaunch(dict(self.ferry.snapshot.run))
+            self.relaunch(self.ferry.snapshot)
 
     @work(exclusive=True, group="relaunch")
-    async def relaunch(self, run: dict[str, Any]) -> None:
+    async def relaunch(self, run: RunView) -> None:
         run_id = await self.ferry.resume_run(run)
         if run_id:
             self._log(f"run {run_id} resumed in a new process")
 
     def action_cancel_run(self) -> None:
         run_id = self._run_id()
-        if not run_id or self.state not in {"running", "paused", "pending"}:
+        if not run_id or not (self.state in PAUSABLE or self.state is RunState.PENDING):
             return
 
         def answered(yes: bool | None) -> None:

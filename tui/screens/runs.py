@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from core import launcher
+from core.runs import RunState, recent_runs
 from tui.widgets.figures import percent, short_uri
 
 
@@ -30,25 +30,15 @@ class RunsScreen(ModalScreen[str | None]):
         table = self.query_one("#runs", DataTable)
         table.add_columns("Run", "State", "Done", "From → To")
         journal: Any = self.app.context.journal()  # type: ignore[attr-defined]
-        runs = journal.list_runs(30)
-        rows = []
-        for run in runs:
-            state = launcher.run_state(run)
-            collections = journal.collections(run["run_id"])
-            total = sum(int(c["total"] or 0) for c in collections)
-            written = sum(int(c["records_written"] or 0) for c in collections)
-            rows.append((state == "completed", run, state, percent(written, total)))
-        rows.sort(key=lambda r: r[0])  # unfinished first, newest first within each group
-        for _done, run, state, done in rows:
-            style = (
-                "green" if state in launcher.ACTIVE else ("red" if state == "interrupted" else "")
-            )
+        runs = recent_runs(journal, 30)
+        # Unfinished first, newest first within each group (the sort is stable).
+        for view in sorted(runs, key=lambda v: v.state is RunState.COMPLETED):
             table.add_row(
-                run["run_id"],
-                Text(state, style=style),
-                done,
-                f"{short_uri(run['source_uri'])} → {short_uri(run['target_uri'])}",
-                key=run["run_id"],
+                view.run_id,
+                Text(view.state.value, style=view.state.style),
+                percent(view.written, view.total),
+                f"{short_uri(view.source_uri)} → {short_uri(view.target_uri)}",
+                key=view.run_id,
             )
         if not runs:
             self.query_one(".dialog-title", Static).update("No runs yet (esc closes)")

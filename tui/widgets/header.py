@@ -6,16 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from core.runs import RunState
 from tui.widgets.figures import short_uri
-
-PHASE_STYLE = {
-    "running": "bold green",
-    "paused": "bold yellow",
-    "completed": "bold cyan",
-    "interrupted": "bold red",
-    "failed": "bold red",
-    "cancelled": "yellow",
-}
 
 
 class ShellHeader(Static):
@@ -23,7 +15,8 @@ class ShellHeader(Static):
 
     source: reactive[str | None] = reactive(None)
     target: reactive[str | None] = reactive(None)
-    phase: reactive[str] = reactive("no run")
+    phase: reactive[str] = reactive("no run")  # the run's state and how far it is
+    run_state: reactive[RunState | None] = reactive(None)  # colours the phase (core.runs)
     screen_title: reactive[str] = reactive("")
 
     def on_resize(self) -> None:
@@ -31,7 +24,8 @@ class ShellHeader(Static):
 
     def render(self) -> Text:
         left = Text.assemble((" ferry ", "bold reverse"), (f" {self.screen_title} ", "bold"))
-        phase = Text(f" {self.phase} ", style=PHASE_STYLE.get(self.phase.split()[0], "dim"))
+        style = self.run_state.banner_style if self.run_state else "dim"
+        phase = Text(f" {self.phase} ", style=style)
         room = self.size.width - left.cell_len - phase.cell_len - 2
         route = f"{short_uri(self.source)} → {short_uri(self.target)}"
         if len(route) > room:

@@ -1,0 +1,75 @@
+"""The one retry policy: transient failures back off exponentially, with jitter, a few times.
+
+Why one: a blip on the network looks the same to every call that crosses it (describing a
+collection at preflight, opening a read stream, writing or syncing a batch), so they all
+retry the same errors (`TransientError`: timeouts, resets, 429, 5xx) on the same schedule.
+Jitter matters when several writers fail together: without it they retry in lockstep and
+hit a recovering server at the same instant. Permanent errors are never retried.
+
+Each `call` is its own series of attempts, so a long read retries each batch afresh: a
+stream that blips once an hour never runs out of attempts, one that is down does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from core.errors import TransientError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """What a retry callback learns: which attempt failed, why, and the wait before the next."""
+
+    attempt: int
+    error: BaseException | None
+    delay: float
+
+
+OnRetry = Callable[[RetryNotice], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most `max_attempts` tries; waits grow from `initial` seconds to `maximum`, jittered."""
+
+    max_attempts: int = 6
+    initial: float = 0.2
+    maximum: float = 10.0
+
+    def retrying(self, on_retry: OnRetry | None = None) -> AsyncRetrying:
+        """A fresh tenacity series; the last error is re-raised as itself when attempts run out."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            if on_retry is None:
+                return
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            on_retry(RetryNotice(state.attempt_number, error, float(delay)))
+
+        return AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            wait=wait_exponential_jitter(initial=self.initial, max=self.maximum),
+            stop=stop_after_attempt(self.max_attempts),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    async def call(self, fn: Callable[[], Awaitable[T]], on_retry: OnRetry | None = None) -> T:
+        """`await fn()`, retried on `TransientError` under this policy."""
+        async for attempt in self.retrying(on_retry):
+            with attempt:
+                return await fn()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -1,0 +1,368 @@
+"""The typed read model of runs: what every view (CLI, TUI) shows about a run, from the journal.
+
+Why one module: a run's state is not just the `status` column. A run whose process died
+still says `running` (it is `interrupted`); a run asked to cancel is `cancelling` until its
+collections stop. Which states are active, which can be resumed, what the totals are and
+which colour each state wears were written in several views and drifted; here they are
+derived once, and views render `RunView` / `CollectionView` and compare `RunState` members.
+
+Reading only: the engine process writes the journal (through core.journal.recorder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from core.model import Checkpoint, Cursor, Phase, ResumePoint
+
+if TYPE_CHECKING:
+    from core.journal import Journal
+
+
+class RunState(StrEnum):
+    """Where a run stands, as a viewer should show it."""
+
+    PENDING = "pending"  # created, no process has started copying yet
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"  # asked to cancel; its collections are still stopping
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # derived, never stored: active, but its process is gone
+
+    @property
+    def active(self) -> bool:
+        """A process is (or should be) driving it: viewers keep polling, quitting asks first."""
+        return self in _ACTIVE
+
+    @property
+    def resumable(self) -> bool:
+        """The same command again (TUI: r) relaunches it from its watermarks."""
+        return self in _RESUMABLE
+
+    @property
+    def finished(self) -> bool:
+        """Ended by its own process: the journal records when."""
+        return self in _FINISHED
+
+    @property
+    def style(self) -> str:
+        """Rich style in tables and status lines."""
+        return style_of(self)
+
+    @property
+    def banner_style(self) -> str:
+        """Rich style in the shell header, where the state stands alone."""
+        return _BANNER_STYLE.get(self.value, "dim")
+
+    @classmethod
+    def derive(cls, status: str, alive: bool, cancel_requested: bool = False) -> RunState:
+        """The state of a run whose row says `status`: `alive` is its engine process's
+        liveness (see `process_alive`), `cancel_requested` a cancel not yet taken."""
+        state = cls(status)
+        if state.active and not alive:
+            return cls.INTERRUPTED
+        if cancel_requested and state in {cls.PENDING, cls.RUNNING, cls.PAUSED}:
+            return cls.CANCELLING
+        return state
+
+
+_ACTIVE = frozenset({RunState.PENDING, RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING})
+_RESUMABLE = frozenset({RunState.INTERRUPTED, RunState.CANCELLED, RunState.FAILED})
+_FINISHED = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED})
+
+# Run states and collection phases share their words, so one table styles both.
+_STYLE = {
+    "pending": "dim",
+    "running": "green",
+    "paused": "yellow",
+    "cancelling": "yellow",
+    "completed": "cyan",
+    "skipped": "dim",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "interrupted": "bold red",
+}
+_BANNER_STYLE = {
+    "running": "bold green",
+    "paused": "bold yellow",
+    "cancelling": "bold yellow",
+    "completed": "bold cyan",
+    "interrupted": "bold red",
+    "failed": "bold red",
+    "cancelled": "yellow",
+}
+
+
+def style_of(state: str) -> str:
+    """Rich style for a run state or a collection phase ("" when it has none)."""
+    return _STYLE.get(str(state), "")
+
+
+def process_alive(pid: int | None, host: str | None) -> bool:
+    """Is the engine process of a run still there? Zombies count as gone.
+
+    A run whose status says running but whose process is gone was interrupted (killed, or its
+    machine rebooted). On another host we cannot tell, so we trust the journal.
+    """
+    if not pid or (host and host != os.uname().nodename):
+        return True
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # access denied and the like: it exists
+        return True
+
+
+@dataclass(frozen=True)
+class CollectionView:
+    """One collection of a run: its latest-value progress and its durable resume point."""
+
+    name: str
+    target_name: str
+    phase: Phase
+    total: int = 0
+    records_read: int = 0
+    records_written: int = 0  # durable: at or below the watermark
+    bytes_written: int = 0
+    records_per_second: float = 0.0
+    average_records_per_second: float = 0.0
+    bytes_per_second: float = 0.0
+    eta_seconds: float | None = None
+    retries: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    dimension: int | None = None
+    metric: str | None = None
+    skipped_reason: str | None = None
+    error: str | None = None
+    watermark: Cursor = None
+    target_created: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CollectionView:
+        return cls(
+            name=row["name"],
+            target_name=row["target_name"],
+            phase=Phase(row["status"]),
+            total=int(row["total"] or 0),
+            records_read=int(row["records_read"] or 0),
+            records_written=int(row["records_written"] or 0),
+            bytes_written=int(row["bytes_written"] or 0),
+            records_per_second=float(row["records_per_second"] or 0),
+            average_records_per_second=float(row["average_records_per_second"] or 0),
+            bytes_per_second=float(row["bytes_per_second"] or 0),
+            eta_seconds=row["eta_seconds"],
+            retries=int(row["retries"] or 0),
+            errors=int(row["errors"] or 0),
+            seconds=float(row["seconds"] or 0),
+            dimension=row["dimension"],
+            metric=row["metric"],
+            skipped_reason=row["skipped_reason"],
+            error=row["error"],
+            watermark=json.loads(row["watermark"]) if row["watermark"] else None,
+            target_created=bool(row["target_created"]),
+        )
+
+    @property
+    def done(self) -> bool:
+        """Completed or skipped: nothing left to copy."""
+        return self.phase in {Phase.COMPLETED, Phase.SKIPPED}
+
+    @property
+    def style(self) -> str:
+        return style_of(self.phase)
+
+    def resume_point(self, target_owned: bool) -> ResumePoint:
+        """Where the engine starts this collection; `target_owned`: a Ferry run made the target."""
+        return ResumePoint(
+            phase=self.phase,
+            checkpoint=Checkpoint(
+                self.watermark, self.records_written, self.bytes_written, target_owned
+            ),
+            records_read=self.records_read,
+            seconds=self.seconds,
+            average_records_per_second=self.average_records_per_second,
+            skipped_reason=self.skipped_reason,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The `ferry status --json` shape of a collection (a contract: keep it stable)."""
+        return {
+            "name": self.name,
+            "target_name": self.target_name,
+            "status": self.phase.value,
+            "total": self.total,
+            "records_read": self.records_read,
+            "records_written": self.records_written,
+            "records_per_second": round(self.records_per_second, 1),
+            "average_records_per_second": round(self.average_records_per_second, 1),
+            "bytes_per_second": round(self.bytes_per_second, 1),
+            "eta_seconds": self.eta_seconds,
+            "retries": self.retries,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "skipped_reason": self.skipped_reason,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run as every view shows it: its derived state, its collections, their sums."""
+
+    run_id: str
+    run_key: str
+    state: RunState
+    source_uri: str
+    target_uri: str
+    requested: tuple[str, ...]  # the collections asked for; () means all
+    mapping: dict[str, Any]
+    options: dict[str, Any]
+    pid: int | None
+    host: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    error: str | None
+    collections: tuple[CollectionView, ...] = ()
+
+    @classmethod
+    def from_rows(
+        cls,
+        run: dict[str, Any],
+        collections: list[dict[str, Any]],
+        cancel_requested: bool = False,
+    ) -> RunView:
+        """Build from journal rows; checks the run's process (that is how `interrupted` is
+        known), so call it off the event loop in a UI."""
+        return cls(
+            run_id=run["run_id"],
+            run_key=run["run_key"],
+            state=RunState.derive(
+                run["status"], process_alive(run["pid"], run["host"]), cancel_requested
+            ),
+            source_uri=run["source_uri"],
+            target_uri=run["target_uri"],
+            requested=tuple(json.loads(run["collections"] or "[]")),
+            mapping=json.loads(run["mapping"] or "{}"),
+            options=json.loads(run["options"] or "{}"),
+            pid=run["pid"],
+            host=run["host"],
+            created_at=run["created_at"],
+            updated_at=run["updated_at"],
+            finished_at=run["finished_at"],
+            error=run["error"],
+            collections=tuple(CollectionView.from_row(row) for row in collections),
+        )
+
+    @classmethod
+    def of(cls, journal: Journal, run: dict[str, Any]) -> RunView:
+        """The view of a run row just read from `journal`."""
+        run_id = run["run_id"]
+        return cls.from_rows(
+            run, journal.collections(run_id), journal.pending_request(run_id) == "cancel"
+        )
+
+    @classmethod
+    def load(cls, journal: Journal, run_id: str) -> RunView | None:
+        """A run by id or unique id prefix, or None."""
+        run = journal.get_run(run_id)
+        return cls.of(journal, run) if run else None
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+    @property
+    def resumable(self) -> bool:
+        return self.state.resumable
+
+    def collection(self, name: str) -> CollectionView | None:
+        return next((c for c in self.collections if c.name == name), None)
+
+    # -- sums over collections --------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        return sum(c.total for c in self.collections)
+
+    @property
+    def written(self) -> int:
+        return sum(c.records_written for c in self.collections)
+
+    @property
+    def retries(self) -> int:
+        return sum(c.retries for c in self.collections)
+
+    @property
+    def errors(self) -> int:
+        return sum(c.errors for c in self.collections)
+
+    @property
+    def running(self) -> tuple[CollectionView, ...]:
+        """The collections being copied now (none while paused or once ended)."""
+        return tuple(c for c in self.collections if c.phase is Phase.RUNNING)
+
+    @property
+    def records_per_second(self) -> float:
+        """Now: the sum of the running collections' recent rates (0 when nothing runs)."""
+        if not self.active:
+            return 0.0
+        return sum(c.records_per_second for c in self.running)
+
+    @property
+    def bytes_per_second(self) -> float:
+        if not self.active:
+            return 0.0
+        return sum(c.bytes_per_second for c in self.running)
+
+    @property
+    def average_records_per_second(self) -> float:
+        """While running, the running collections' averages; after, written over time spent."""
+        running = self.running
+        if running and self.active:
+            return sum(c.average_records_per_second for c in running)
+        seconds = sum(c.seconds for c in self.collections)
+        return self.written / seconds if seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """At today's rate; None when nothing moves, 0 when nothing is left."""
+        remaining = max(self.total - self.written, 0)
+        if remaining == 0:
+            return 0.0
+        rate = self.records_per_second
+        return remaining / rate if rate > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `ferry status --json` shape of a run (a contract: keep it stable)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.state.value,
+            "source": self.source_uri,
+            "target": self.target_uri,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "options": self.options,
+            "collections": [c.to_json() for c in self.collections],
+        }
+
+
+def recent_runs(journal: Journal, limit: int = 50) -> list[RunView]:
+    """The most recent runs, newest first."""
+    return [RunView.of(journal, run) for run in journal.list_runs(limit)]
+
+
+def unfinished_runs(journal: Journal, limit: int = 20) -> list[RunView]:
+    """Recent runs that are still going or could be resumed, newest first."""
+    return [view for view in recent_runs(journal, limit) if view.state is not RunState.COMPLETED]

@@ -1,0 +1,122 @@
+"""core.runs: the one read model every view renders — states, sums, the status contract."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.journal import Journal
+from core.model import Phase, Progress
+from core.runs import RunState, RunView, process_alive, style_of, unfinished_runs
+
+
+@pytest.mark.parametrize(
+    ("status", "alive", "cancel", "expected"),
+    [
+        ("running", True, False, RunState.RUNNING),
+        ("running", False, False, RunState.INTERRUPTED),
+        ("paused", False, False, RunState.INTERRUPTED),
+        ("cancelling", False, False, RunState.INTERRUPTED),
+        ("running", True, True, RunState.CANCELLING),
+        ("paused", True, True, RunState.CANCELLING),
+        ("completed", False, False, RunState.COMPLETED),  # a finished run's process is gone
+        ("cancelled", False, True, RunState.CANCELLED),
+        ("failed", False, False, RunState.FAILED),
+    ],
+)
+def test_state_derivation(status: str, alive: bool, cancel: bool, expected: RunState) -> None:
+    assert RunState.derive(status, alive, cancel) is expected
+
+
+def test_which_states_are_active_resumable_and_styled() -> None:
+    assert {s for s in RunState if s.active} == {
+        RunState.PENDING,
+        RunState.RUNNING,
+        RunState.PAUSED,
+        RunState.CANCELLING,
+    }
+    assert {s for s in RunState if s.resumable} == {
+        RunState.INTERRUPTED,
+        RunState.CANCELLED,
+        RunState.FAILED,
+    }
+    assert RunState.RUNNING.style == "green" and RunState.RUNNING.banner_style == "bold green"
+    assert style_of(Phase.SKIPPED) == "dim" and style_of("unknown") == ""
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_died_is_interrupted_and_listed_unfinished(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    done = journal.create_run("a", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
+    journal.set_run_status(done, RunState.COMPLETED)
+    killed = journal.create_run("b", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    journal.set_run_status(killed, RunState.RUNNING)
+    pid = dead_pid()
+    assert not process_alive(pid, None)
+    with sqlite3.connect(journal.path) as db:
+        db.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (pid, killed))
+    view = RunView.load(journal, killed)
+    assert view is not None and view.state is RunState.INTERRUPTED and view.resumable
+    assert view.requested == ("docs",)
+    assert [v.run_id for v in unfinished_runs(journal)] == [killed]
+
+
+def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {"w": 2})
+    journal.claim_run(run_id)  # this process: alive
+    for name, total, written, rate in (("a", 1000, 400, 100.0), ("b", 500, 500, 0.0)):
+        journal.ensure_collection(run_id, name, name)
+        journal.start_collection(run_id, name, total, 8, "l2")
+        progress = Progress(name, records_per_second=rate, retries=1, seconds=4.0)
+        journal.record_progress(run_id, name, progress)
+        journal.checkpoint(run_id, name, {"after": written}, written, written * 10)
+    journal.complete_collection(run_id, "b", 4.0, 125.0)
+    journal.request(run_id, "cancel")  # not yet taken by the engine process
+
+    view = RunView.load(journal, run_id)
+    assert view is not None
+    assert view.state is RunState.CANCELLING
+    assert (view.total, view.written, view.retries) == (1500, 900, 2)
+    assert [c.name for c in view.running] == ["a"]
+    assert view.records_per_second == 100.0 and view.eta_seconds == 6.0
+    data = view.to_json()
+    assert list(data) == [
+        "run_id",
+        "status",
+        "source",
+        "target",
+        "created_at",
+        "finished_at",
+        "error",
+        "options",
+        "collections",
+    ]
+    assert data["status"] == "cancelling" and data["options"] == {"w": 2}
+    assert list(data["collections"][0]) == [
+        "name",
+        "target_name",
+        "status",
+        "total",
+        "records_read",
+        "records_written",
+        "records_per_second",
+        "average_records_per_second",
+        "bytes_per_second",
+        "eta_seconds",
+        "retries",
+        "errors",
+        "seconds",
+        "skipped_reason",
+        "error",
+    ]
+    assert data["collections"][1]["status"] == "completed"
