@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "cli.demo",
     "cli.validate",
     "cli.cutover",
+    "cli.backup",
 ]
 
 

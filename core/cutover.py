@@ -14,7 +14,11 @@ Backends (what "alias" means per target):
 - Chroma has none either: switch apps with the router (`ferry router set flipped`).
 
 Before a cutover the target collection is backed up where the target can: a Qdrant server
-snapshot, or a copy of the Edge shard directory; local mode has no snapshots (noted).
+snapshot, or a verified copy of the Edge shard / local-mode collection (core/backup_store.py:
+written under a temporary name, verified, then renamed, so a killed cutover never leaves a
+truncated copy named like a complete one; an unchanged collection reuses its verified backup
+instead of copying again). The journal's cutover record names the backup it relied on
+(`detail.backup`: path and the manifest's sha256).
 
 Each backend is the target connector's own (`TargetConnector.aliases()`, capability
 "aliases"), and so is the backup (`snapshot()`, capability "snapshots"): this module decides
@@ -30,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.backup_store import Progress
 from core.connectors import ANY, AliasBackend, TargetConnector, open_connector
 from core.errors import FerryError
 from core.journal import Journal
@@ -295,7 +300,12 @@ async def plan_rollback(
     return plan
 
 
-async def execute(backend: AliasBackend, journal: Journal, plan: CutoverPlan) -> CutoverOutcome:
+async def execute(
+    backend: AliasBackend,
+    journal: Journal,
+    plan: CutoverPlan,
+    progress: Progress | None = None,
+) -> CutoverOutcome:
     """Do what the plan says — only if the alias still points where the plan saw it."""
     current = await backend.current(plan.alias)
     if current != plan.from_collection:
@@ -305,7 +315,9 @@ async def execute(backend: AliasBackend, journal: Journal, plan: CutoverPlan) ->
             where=plan.target_uri,
             fix="look again and re-run",
         )
-    snapshot = await backend.snapshot(plan.to_collection) if plan.action == "cutover" else None
+    snapshot = (
+        await backend.snapshot(plan.to_collection, progress) if plan.action == "cutover" else None
+    )
     await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
     previous_mode = None
     if plan.router_state and plan.router_mode:
@@ -328,6 +340,7 @@ async def execute(backend: AliasBackend, journal: Journal, plan: CutoverPlan) ->
         detail={
             "backend": plan.backend,
             "snapshot": snapshot,
+            "backup": backup_reference(snapshot),
             "warnings": plan.warnings,
             "router": {"state": plan.router_state, "from": previous_mode, "to": plan.router_mode}
             if plan.router_state
@@ -335,6 +348,18 @@ async def execute(backend: AliasBackend, journal: Journal, plan: CutoverPlan) ->
         },
     )
     return CutoverOutcome(plan, journal_id, snapshot, previous_mode)
+
+
+def backup_reference(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The backup a cutover relied on, as its journal record names it (None: no backup)."""
+    if not snapshot or snapshot.get("kind") == "none":
+        return None
+    return {
+        "path": snapshot.get("path"),
+        "name": snapshot.get("name"),  # a server-side snapshot
+        "manifest_sha256": snapshot.get("manifest_sha256"),
+        "reused": snapshot.get("reused"),
+    }
 
 
 async def cutover(

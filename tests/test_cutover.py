@@ -28,6 +28,12 @@ from core.router import EdgeStore, read_state
 DIM = 8
 
 
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def make_collections(uri: str, names: dict[str, int]) -> None:
     """Create each collection with `n` records whose ids say which collection holds them."""
 
@@ -197,7 +203,10 @@ def test_edge_cutover_and_rollback_move_the_alias_file(edge, capsys) -> None:
         assert (out["from"], out["to"]) == ("docs__a", "docs__b")
         backup = Path(out["snapshot"]["path"])
         assert backup.parent == root / ".ferry-snapshots"
-        assert (backup / "edge_config.json").is_file()
+        # A verified backup (core/backup_store.py): the shard under data/, and a manifest
+        # whose sha256 the journal's cutover record names.
+        assert (backup / "data" / "docs__b" / "edge_config.json").is_file()
+        assert out["snapshot"]["manifest_sha256"] == sha256_of(backup / "ferry-backup.json")
         # The app's store follows the alias at its next call, without being rebuilt.
         assert store.collection == "docs__b" and store.count() == 7
         assert store.get(["docs__b-3"]).ids == ["docs__b-3"]
@@ -233,7 +242,10 @@ def test_edge_cutover_and_rollback_move_the_alias_file(edge, capsys) -> None:
     )
     assert latest_cutover["user"] and latest_cutover["host"] == os.uname().nodename
     assert json.loads(latest_cutover["validation"])["ok"] is True
-    assert json.loads(latest_cutover["detail"])["snapshot"]["path"] == str(backup)
+    detail = json.loads(latest_cutover["detail"])
+    assert detail["snapshot"]["path"] == str(backup)
+    assert detail["backup"]["path"] == str(backup)
+    assert detail["backup"]["manifest_sha256"] == sha256_of(backup / "ferry-backup.json")
     # A second rollback has nothing to go back to: the alias is already there.
     assert ferry("rollback", "--to", target, "--alias", "docs", "--yes", "--state", str(state)) == 2
     assert "already points at" in capsys.readouterr().err
@@ -276,7 +288,9 @@ def test_local_mode_uses_real_qdrant_aliases(tmp_path: Path, capsys) -> None:
     finally:
         client.close()
     row = journal.cutovers(target, "docs")[0]
-    assert json.loads(row["detail"])["snapshot"]["kind"] == "none"
+    backup = json.loads(row["detail"])["backup"]  # local mode: a verified copy of the collection
+    assert Path(backup["path"]).parent == root / ".ferry-snapshots"
+    assert backup["manifest_sha256"] == sha256_of(Path(backup["path"]) / "ferry-backup.json")
     assert ferry("rollback", "--to", target, "--alias", "docs", "--yes", "--state", str(state)) == 0
     client = QdrantClient(path=str(root))
     try:

@@ -21,10 +21,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 
+from core.backup_store import BackupResult, Progress
 from core.connectors.traits import EngineTraits
 from core.errors import FerryError, PreflightError
 from core.model import Batch, CollectionInfo, Cursor
@@ -99,6 +101,15 @@ class Connector(ABC):
     async def store_facts(self) -> dict[str, Any]:
         """Facts about the whole store worth showing in an inventory (e.g. a schema state)."""
         return {}
+
+    async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
+        """Copy one collection into a verified backup under `to` (core/backup_store.py), or
+        reuse a verified backup of the same state. Stores that cannot say so here."""
+        raise FerryError(
+            f"Ferry cannot back up a {self.kind} collection",
+            where=self.uri,
+            fix="use the database's own backup tools",
+        )
 
     async def close(self) -> None:
         return None
@@ -182,9 +193,9 @@ class AliasBackend(ABC):
     async def collections(self) -> list[str]:
         return await self.connector.list_collections()
 
-    async def snapshot(self, collection: str) -> dict[str, Any]:
+    async def snapshot(self, collection: str, progress: Progress | None = None) -> dict[str, Any]:
         """Back up `collection`; says where the copy is, or why there is none."""
-        return await self.connector.snapshot(collection)
+        return await self.connector.snapshot(collection, progress)
 
     def snapshot_words(self, collection: str) -> str:
         return self.connector.snapshot_words(collection)
@@ -284,13 +295,17 @@ class TargetConnector(SourceConnector):
     def _alias_backend(self) -> AliasBackend:
         raise FerryError(f"{self.kind} declares aliases but has no backend")  # pragma: no cover
 
-    async def snapshot(self, name: str) -> dict[str, Any]:
-        """Back up a collection (capability "snapshots"): where the copy is, or why none."""
+    async def snapshot(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
+        """Back up a collection (capability "snapshots"): where the copy is, or why none.
+
+        A directory copy goes through `backup()` into the target's own backup folder, so a
+        cutover's backup is written under a temporary name, verified, renamed, and reused
+        when the collection has not changed since (its dict names the manifest's sha256)."""
         if not self.can(Capability.SNAPSHOTS):
             return {"kind": "none", "note": self.no_snapshot_note()}
-        return await self._snapshot(name)
+        return await self._snapshot(name, progress)
 
-    async def _snapshot(self, name: str) -> dict[str, Any]:
+    async def _snapshot(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
         raise FerryError(f"{self.kind} declares snapshots but cannot take one")  # pragma: no cover
 
     def snapshot_words(self, name: str) -> str:

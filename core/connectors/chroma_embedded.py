@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from core.backup_store import BackupResult, Progress
 from core.connectors.base import PingResult, QueryHits, SourceConnector
 from core.connectors.chroma_api import ChromaApiConnector
 from core.connectors.traits import CHROMA
@@ -232,6 +233,14 @@ class ChromaEmbeddedConnector(SourceConnector):
 
         metric = (await self.describe(name)).metric
         return await exact_query(self.read(name, None, 1000), vectors, metric, k)
+
+    async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
+        """A verified copy of the collection (chroma_backup.py); the source is never written."""
+        from core.connectors.chroma_backup import backup_chroma_directory
+
+        return await asyncio.to_thread(
+            backup_chroma_directory, self.path, self.uri, name, Path(to), progress
+        )
 
     async def close(self) -> None:
         if self._directory is not None:

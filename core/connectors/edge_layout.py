@@ -4,7 +4,7 @@
       <collection>/edge_config.json   one Edge shard per collection; its config holds the
       <collection>/…                  vector size and distance (so `describe` needs no worker)
       .ferry-aliases.json             Ferry's aliases (Edge has none): {"aliases": {a: c}}
-      .ferry-snapshots/<c>-<time>/    directory copies taken before a cutover
+      .ferry-snapshots/<c>-<time>/    verified backups taken before a cutover (backup_store.py)
 
 Used by the Edge connector, its alias backend (cutover) and the router's `EdgeStore`.
 Reading it never starts Edge; only the connector's worker process opens shards.
@@ -13,7 +13,6 @@ Reading it never starts Edge; only the connector's worker process opens shards.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -113,21 +112,17 @@ class EdgeLayout:
             write_json_atomic(self.alias_file, data)
 
     # -- backups ----------------------------------------------------------------------------
-    def snapshot(self, collection: str) -> Path:
-        """Copy a collection's shard directory to `.ferry-snapshots/<collection>-<time>/`."""
-        source = self.shard_dir(collection)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        destination = self.root / SNAPSHOT_DIR / f"{collection}-{stamp}"
-        suffix = 1
-        while destination.exists():
-            suffix += 1
-            destination = self.root / SNAPSHOT_DIR / f"{collection}-{stamp}-{suffix}"
-        shutil.copytree(source, destination)
-        return destination
+    @property
+    def snapshot_root(self) -> Path:
+        """Where a cutover's backups go (a `core.backup_store` directory)."""
+        return self.root / SNAPSHOT_DIR
 
     @staticmethod
     def snapshot_words(collection: str) -> str:
-        return f"copy of the shard to {SNAPSHOT_DIR}/{collection}-<time>/"
+        return (
+            f"verified copy of the shard to {SNAPSHOT_DIR}/{collection}-<time>/ "
+            "(an unchanged earlier one is reused)"
+        )
 
 
 def edge_alias_target(root: str | Path, name: str) -> str:

@@ -7,15 +7,18 @@ reopen — the plan warns about that. Servers get the async client (gRPC with `?
 
 from __future__ import annotations
 
+import asyncio
 import time
 import warnings
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from core.backup_store import BackupResult, Progress
 from core.connectors.base import (
     ANY,
     AliasBackend,
@@ -24,6 +27,7 @@ from core.connectors.base import (
     QueryHits,
     TargetConnector,
 )
+from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
 from core.connectors.qdrant_common import (
     batch_to_columns,
     encode_offset,
@@ -42,6 +46,7 @@ from core.mapping import (
 from core.model import Batch, CollectionInfo, Cursor
 from core.uri import ConnectionSpec
 
+LOCAL_SNAPSHOT_DIR = ".ferry-snapshots"  # a cutover's backups, inside the local directory
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -58,7 +63,7 @@ class QdrantApiConnector(TargetConnector):
         is_server = spec.transport in {"http", "https"}
         self.kind = "qdrant-server" if is_server else "qdrant-local"
         declared = {Capability.WRITE, Capability.ALIASES}
-        if is_server:  # local mode has no snapshots
+        if spec.transport != "memory":  # a server snapshot, or a copy of a local directory
             declared.add(Capability.SNAPSHOTS)
         self.capabilities = frozenset(c.value for c in declared)
 
@@ -338,7 +343,23 @@ class QdrantApiConnector(TargetConnector):
             self.client.update_collection_aliases(change_aliases_operations=operations),
         )
 
-    async def _snapshot(self, name: str) -> dict[str, Any]:
+    async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
+        """A server: a snapshot, downloaded. Local mode: the collection's SQLite file copied
+        with the online backup API (committed on every write, so consistent as it is)."""
+        if self.spec.transport == "memory":
+            return await super().backup(name, to, progress)
+        if self.spec.transport in {"http", "https"}:
+            return await server_snapshot_backup(self, name, to, progress)
+        assert self.spec.path is not None
+        return await asyncio.to_thread(
+            local_collection_backup, self.spec.path, name, self.uri, to, progress
+        )
+
+    async def _snapshot(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
+        if self.spec.transport == "file":
+            assert self.spec.path is not None
+            result = await self.backup(name, self.spec.path / LOCAL_SNAPSHOT_DIR, progress)
+            return result.as_snapshot()
         answer = await self._call(
             f"snapshot {name}", self.client.create_snapshot(collection_name=name, wait=True)
         )
@@ -350,12 +371,17 @@ class QdrantApiConnector(TargetConnector):
         }
 
     def snapshot_words(self, name: str) -> str:
+        if self.spec.transport == "file":
+            return (
+                f"verified copy of {name} to {LOCAL_SNAPSHOT_DIR}/{name}-<time>/ "
+                "(an unchanged earlier one is reused)"
+            )
         if self.can(Capability.SNAPSHOTS):
             return f"Qdrant snapshot of {name}"
-        return "none (local mode has no snapshots; the previous collection is kept)"
+        return "none (in-memory mode has no snapshots; the previous collection is kept)"
 
     def no_snapshot_note(self) -> str:
-        return "qdrant-client local mode has no snapshots; the previous collection is kept for rollback"
+        return "qdrant-client in-memory mode has no snapshots; the previous collection is kept for rollback"
 
     async def close(self) -> None:
         if self._client is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from core.backup_store import BackupResult, Progress
 from core.connectors.base import (
     ANY,
     AliasBackend,
@@ -29,6 +30,7 @@ from core.connectors.base import (
 from core.connectors.edge_floats import edge_read_back, rounding_warning
 from core.connectors.edge_layout import EdgeLayout
 from core.connectors.edge_worker import EdgeProcess
+from core.connectors.qdrant_backup import edge_shard_backup
 from core.connectors.qdrant_common import batch_to_columns, normal_point_id, records_to_batch
 from core.connectors.traits import QDRANT
 from core.errors import FerryError
@@ -153,13 +155,21 @@ class QdrantEdgeConnector(TargetConnector):
     def _alias_backend(self) -> AliasBackend:
         return EdgeAliases(self)
 
-    async def _snapshot(self, name: str) -> dict[str, Any]:
+    async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
+        """Through this process's worker, which may hold the shard: count and flush it (every
+        acknowledged write reaches the files), then copy, verify and manifest the shard
+        (qdrant_backup.py). A shard held by another process is refused by the worker."""
         if not self.layout.exists(name):
             raise FerryError(f"no collection {name!r}", where=self.uri)
-        if self._worker.running:  # this process has shards open: flush them first
-            await self._call(name, "flush")
-        destination = await asyncio.to_thread(self.layout.snapshot, name)
-        return {"kind": "directory-copy", "path": str(destination), "collection": name}
+        expected = await self.count(name)
+        await self._call(name, "flush")
+        return await asyncio.to_thread(
+            edge_shard_backup, self.layout.shard_dir(name), name, self.uri, to, expected, progress
+        )
+
+    async def _snapshot(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
+        result = await self.backup(name, self.layout.snapshot_root, progress)
+        return result.as_snapshot()
 
     def snapshot_words(self, name: str) -> str:
         return self.layout.snapshot_words(name)
