@@ -158,7 +158,8 @@ def _snapshot_line(snapshot: dict[str, Any] | None) -> str:
     if not snapshot:
         return ""
     if snapshot.get("path"):
-        return f"; backup at {snapshot['path']}"
+        reused = "reused verified backup" if snapshot.get("reused") else "backup"
+        return f"; {reused} at {snapshot['path']}"
     if snapshot.get("name"):
         return f"; snapshot {snapshot['name']}"
     return f"; {snapshot.get('note', 'no backup')}"

@@ -9,6 +9,10 @@ disabled until the alias name is typed. The outcome is shown here and journaled 
 Database calls run in async workers that report back with typed messages, so a slow server
 never freezes the keyboard; a key pressed while a cutover is being planned or carried out
 is answered "busy…" (and never interrupts it).
+
+`b` backs up the collection typed in the form now, with the same code and into the same
+place as the cutover's own backup (the target's snapshot capability): a cutover of that
+unchanged collection then reuses the verified backup instead of copying it again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Input, Static
 
+from core.connectors import TargetConnector, open_connector
 from core.cutover import (
     AliasView,
     CutoverOutcome,
@@ -38,6 +43,7 @@ from core.cutover import (
 from core.journal import Journal
 from core.router.state import STATE_ENV
 from tui.screens.base import FerryScreen, one_line
+from tui.widgets.backup_line import BackupLine
 from tui.widgets.confirm import TypedConfirm
 
 COLUMNS = [
@@ -71,6 +77,13 @@ class CutoverScreen(FerryScreen):
             tooltip="Point the alias back to where it was before the latest cutover",
         ),
         Binding(
+            "b",
+            "backup",
+            "Backup",
+            id="cutover.backup",
+            tooltip="Back up the collection now (a later cutover reuses it if unchanged)",
+        ),
+        Binding(
             "f5",
             "refresh",
             "Refresh",
@@ -96,6 +109,12 @@ class CutoverScreen(FerryScreen):
         def __init__(self, outcome: CutoverOutcome) -> None:
             super().__init__()
             self.outcome = outcome
+
+    class BackedUp(Message):
+        def __init__(self, collection: str, snapshot: dict[str, Any]) -> None:
+            super().__init__()
+            self.collection = collection
+            self.snapshot = snapshot
 
     class Failed(Message):
         """A refusal or an error, as the one line the user reads."""
@@ -126,6 +145,7 @@ class CutoverScreen(FerryScreen):
             yield Button("Roll back (r)", id="do-rollback", compact=True)
             yield Button("Refresh (f5)", id="do-refresh", compact=True)
         yield Static(id="outcome")
+        yield BackupLine(id="backup-line")
 
     # -- context ----------------------------------------------------------------------------
     @property
@@ -268,6 +288,10 @@ class CutoverScreen(FerryScreen):
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self.busy = f"{plan.action} of {plan.alias}"
+                if plan.action == "cutover":
+                    self.query_one("#backup-line", BackupLine).start(
+                        f"Backup of {plan.to_collection} before the cutover"
+                    )
                 self._execute(plan)
             else:
                 self.busy = None
@@ -279,10 +303,11 @@ class CutoverScreen(FerryScreen):
     @work(exclusive=True, group="cutover-action", exit_on_error=False)
     async def _execute(self, plan: CutoverPlan) -> None:
         journal = self._journal()
+        line = self.query_one("#backup-line", BackupLine)
         try:
             # Reopened: execute checks again that the alias is where the plan saw it.
             async with open_alias_backend(plan.target_uri) as backend:
-                outcome = await execute(backend, journal, plan)
+                outcome = await execute(backend, journal, plan, line.progress)
         except Exception as exc:
             self.post_message(self.Failed(one_line(exc), acting=True))
             return
@@ -292,17 +317,62 @@ class CutoverScreen(FerryScreen):
     def _failed(self, event: Failed) -> None:
         if event.acting:
             self.busy = None
+            self.query_one("#backup-line", BackupLine).hide()
         self._say(event.message, True)
+
+    # -- backup -----------------------------------------------------------------------------
+    def action_backup(self) -> None:
+        if self.refuse_while_busy():
+            return
+        target = self.target_uri
+        collection = self.query_one("#collection-input", Input).value.strip()
+        if not target:
+            self._say("choose a target first (Connections, key 1)", True)
+            return
+        if not collection:
+            self._say("type the collection to back up", True)
+            return
+        self.busy = f"backing up {collection}"
+        self.query_one("#backup-line", BackupLine).start(f"Backup of {collection}")
+        self._backup(target, collection)
+
+    @work(exclusive=True, group="cutover-action", exit_on_error=False)
+    async def _backup(self, target: str, collection: str) -> None:
+        line = self.query_one("#backup-line", BackupLine)
+        try:
+            async with open_connector(target) as connector:
+                if not isinstance(connector, TargetConnector):
+                    raise TypeError(f"{target} is not a target")
+                snapshot = await connector.snapshot(collection, line.progress)
+        except Exception as exc:
+            self.post_message(self.Failed(f"backup of {collection}: {one_line(exc)}", True))
+            return
+        self.post_message(self.BackedUp(collection, snapshot))
+
+    @on(BackedUp)
+    def _backed_up(self, event: BackedUp) -> None:
+        self.busy = None
+        snapshot = event.snapshot
+        where = snapshot.get("path") or snapshot.get("name")
+        if where:
+            verb = "reused verified backup" if snapshot.get("reused") else "backed up"
+            message = f"{verb} {event.collection} → {where}"
+        else:
+            message = f"no backup of {event.collection}: {snapshot.get('note', 'not possible')}"
+        self.query_one("#backup-line", BackupLine).finish(message, error=not where)
+        self._say(message, error=not where)
 
     @on(Done)
     def _done(self, event: Done) -> None:
         self.busy = None
+        self.query_one("#backup-line", BackupLine).hide()
         outcome = event.outcome
         plan = outcome.plan
         backup = ""
         if outcome.snapshot:
             backup = outcome.snapshot.get("path") or outcome.snapshot.get("name") or ""
-            backup = f"; backup {backup}" if backup else ""
+            reused = " (reused)" if outcome.snapshot.get("reused") else ""
+            backup = f"; backup {backup}{reused}" if backup else ""
         self._say(
             f"{plan.action} done: {plan.alias} → {plan.to_collection} "
             f"(was {plan.from_collection or 'unset'}; journal #{outcome.journal_id}{backup})"

@@ -3,23 +3,28 @@
 The inventory *is* the plan: `core.plan.build_plan` describes both sides, checks
 compatibility and writes the complexity/risk notes, so what this screen shows is exactly what
 `ferry migrate` will check before its first write. Selecting collections updates the plan
-summary and its preflight warnings below the table; `m` starts the run (detached).
+summary and its preflight warnings below the table; `m` starts the run (detached); `b`
+backs the highlighted collection up (core.backup, in a worker, progress on one line) into
+$FERRY_BACKUPS or the XDG data dir's `backups/`, reusing a verified backup of the same state.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from core.backup import BackupResult, default_backup_root, run_backup
 from core.errors import FerryError
 from core.inventory import Inventory, brief, load_inventory
 from core.model import CollectionInfo
 from core.plan import CollectionPlan
-from tui.screens.base import FerryScreen
+from tui.screens.base import FerryScreen, one_line
+from tui.widgets.backup_line import BackupLine
 from tui.widgets.figures import count, short_count, short_uri
 
 COLUMNS = [  # (key, label, width): fixed, so the table never reflows; fits 80 columns
@@ -68,8 +73,25 @@ class InventoryScreen(FerryScreen):
             id="inventory.migrate",
             tooltip="start the selected collections in a detached process",
         ),
+        Binding(
+            "b",
+            "backup",
+            "Backup",
+            id="inventory.backup",
+            tooltip="back up the highlighted collection (verified; reused when unchanged)",
+        ),
         Binding("r", "refresh", "Refresh", id="inventory.refresh"),
     ]
+
+    class BackedUp(Message):
+        def __init__(self, result: BackupResult) -> None:
+            super().__init__()
+            self.result = result
+
+    class BackupFailed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,6 +106,7 @@ class InventoryScreen(FerryScreen):
             yield DataTable(id="collections", cursor_type="row", zebra_stripes=True)
             yield Static("", id="inventory-detail", markup=False)
             yield Static("", id="plan-summary", markup=False)
+            yield BackupLine(id="backup-line")
 
     def on_mount(self) -> None:
         table = self.query_one("#collections", DataTable)
@@ -315,3 +338,42 @@ class InventoryScreen(FerryScreen):
             self.show_plan()
         if run_id:
             self.ferry.action_go("monitor")
+
+    # -- backup -----------------------------------------------------------------------------
+    def action_backup(self) -> None:
+        plan = self.highlighted()
+        source = self.ferry.context.source_uri
+        if plan is None or not source:
+            self.notify("Highlight a collection to back up first.", severity="warning")
+            return
+        if self.refuse_while_busy():
+            return
+        name = plan.source.name
+        self.busy = f"backing up {name}"
+        self.query_one("#backup-line", BackupLine).start(f"Backup of {name}")
+        self.backup_worker(source, name)
+
+    @work(exclusive=True, group="backup", exit_on_error=False)
+    async def backup_worker(self, source_uri: str, name: str) -> None:
+        line = self.query_one("#backup-line", BackupLine)
+        try:
+            result = await run_backup(source_uri, name, default_backup_root(), line.progress)
+        except Exception as exc:  # a driver's own error too: one line, never a traceback
+            self.post_message(self.BackupFailed(f"backup of {name} failed: {one_line(exc)}"))
+            return
+        self.post_message(self.BackedUp(result))
+
+    @on(BackedUp)
+    def _backed_up(self, event: BackedUp) -> None:
+        self.busy = None
+        result = event.result
+        verb = "reused verified backup" if result.reused else "backed up"
+        message = f"✓ {verb} {result.manifest['collection']} → {result.path}"
+        self.query_one("#backup-line", BackupLine).finish(message)
+        self.notify(message)
+
+    @on(BackupFailed)
+    def _backup_failed(self, event: BackupFailed) -> None:
+        self.busy = None
+        self.query_one("#backup-line", BackupLine).finish(f"✗ {event.message}", error=True)
+        self.notify(event.message, severity="error")
