@@ -226,6 +226,7 @@ class BackupStore:
         `identity` (kind, source location, collection) must match; then the fingerprint,
         or else the sha256 of every source file (`source_contents`, computed only if some
         backup of this identity exists). The backup is re-hashed against its manifest."""
+        self.clean_stale_partials()
         if source_fingerprint is None:
             return None
         candidates = [
