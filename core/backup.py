@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.backup_store import BackupResult, BackupStore, Progress, read_manifest
+from core.backup_store import BackupResult, Progress
 from core.connectors import open_connector
 from core.errors import FerryError
 from core.uri import parse_uri
 
 BACKUPS_ENV = "FERRY_BACKUPS"
 
-__all__ = ["BackupResult", "default_backup_root", "list_backups", "run_backup"]
+__all__ = ["BackupResult", "default_backup_root", "run_backup"]
 
 
 def default_backup_root() -> Path:
@@ -86,12 +86,3 @@ async def run_backup(
                 where=str(getattr(exc, "filename", None) or destination),
                 fix="check free space and permissions, then back up again",
             ) from exc
-
-
-def list_backups(to: str | Path) -> list[dict[str, object]]:
-    """Complete backups under `to`, newest first (path and manifest)."""
-    return [
-        {"path": str(path), "manifest": manifest}
-        for path, manifest in BackupStore(Path(to)).complete()
-        if read_manifest(path) is not None
-    ]
