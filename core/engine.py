@@ -409,6 +409,9 @@ class MigrationEngine:
             await self._pipeline(copy)
             if self.control.cancelled:
                 raise asyncio.CancelledError
+            await self.retry.call(
+                lambda: self.target.finish(plan.target_name), self._on_retry(name, "finish")
+            )
             await self._reconcile(plan, prepared.created or copy.committed.target_owned)
         except asyncio.CancelledError:
             progress.phase = Phase.CANCELLED

@@ -136,6 +136,7 @@ def assess(
     if info.facts.get("schema_pending"):
         score += 2
         plan.warnings.append("Chroma schema migrations pending: read via an upgraded copy")
+    plan.warnings += list(info.facts.get("warnings") or [])  # the source's own (e.g. files)
     if info.facts.get("metadata_keys_sampled"):
         sampled = int(info.facts.get("metadata_keys_sample_size") or 1000)
         plan.notes.append(f"metadata keys sampled from the first {sampled:,} records")
@@ -192,7 +193,8 @@ async def build_plan(
     if not isinstance(target, TargetConnector) or not target.can(Capability.WRITE):
         raise PreflightError(
             f"{target.uri} cannot be a target ({target.kind} is read-only in Ferry)",
-            fix="use qdrant+edge://, qdrant+file://, qdrant+http(s):// or chroma+http(s)://",
+            fix="use qdrant+edge://, qdrant+file://, qdrant+http(s)://, chroma+http(s)://, "
+            "parquet+file:// or jsonl+file://",
         )
     existing = set(await target.list_collections())
     plan = MigrationPlan(source.uri, target.uri, [], mode, fields)
@@ -202,6 +204,7 @@ async def build_plan(
             plan.warnings.append(f"an API key is sent over plain http to {side.split('?')[0]}")
     for name in chosen:
         info = await source.describe(name)
+        info.facts["source_uri"] = source.uri  # a file export records where it came from
         sample = await sample_collection(source, info)
         item = assess(info, sample.ids if sample else [], source.traits, target.traits)
         item.warnings += target.sample_warnings(sample) if sample else []

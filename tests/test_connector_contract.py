@@ -67,6 +67,8 @@ SUBJECTS = [
     "qdrant-memory",
     "qdrant-server",  # only when QDRANT_URL is set
     "memory",  # memory://NAME (core/connectors/memory.py)
+    "parquet",  # parquet+file:// (core/connectors/parquet.py)
+    "jsonl",  # jsonl+file:// (core/connectors/jsonl.py)
 ]
 
 
@@ -161,6 +163,8 @@ async def _open(label: str, chroma_dir: Path, tmp_path: Path, request: Any) -> S
         return Subject(label, open_connector(server_uri(request.getfixturevalue("qdrant_url"))))
     if label == "memory":
         return Subject(label, open_connector(f"memory://contract-{uuid.uuid4().hex[:8]}"))
+    if label in {"parquet", "jsonl"}:
+        return Subject(label, open_connector(f"{label}+file://{tmp_path / label}"))
     raise AssertionError(label)
 
 

@@ -55,9 +55,9 @@ def open_connector(
     spec = parse_uri(uri) if isinstance(uri, str) else uri
     if spec.engine == "chroma":
         if spec.transport == "file":
-            from core.connectors.chroma_embedded import ChromaEmbeddedConnector
+            from core.connectors.chroma_embedded import open_chroma_directory
 
-            return ChromaEmbeddedConnector(spec)
+            return open_chroma_directory(spec)
         from core.connectors.chroma_api import ChromaApiConnector
 
         def make_client() -> object:
@@ -87,6 +87,14 @@ def open_connector(
         from core.connectors.qdrant_api import QdrantApiConnector
 
         return QdrantApiConnector(spec, fields)
+    if spec.engine == "parquet":
+        from core.connectors.parquet import ParquetConnector
+
+        return ParquetConnector(spec)
+    if spec.engine == "jsonl":
+        from core.connectors.jsonl import JsonlConnector
+
+        return JsonlConnector(spec)
     if spec.engine == "memory":
         from core.connectors.memory import MemoryConnector
 

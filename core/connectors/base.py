@@ -249,6 +249,14 @@ class TargetConnector(SourceConnector):
         commits a checkpoint; targets whose writes are durable on acknowledgement keep this."""
         return None
 
+    async def finish(self, name: str) -> None:
+        """Every record of the copy is written and synced: make the collection final.
+
+        Called by the engine after the last checkpoint (and by validation after a repair).
+        Databases have nothing to do; a file export drops superseded rows, checksums its
+        files and marks its manifest complete (core/connectors/portable.py)."""
+        return None
+
     # -- records found in the target, by the target's own keys -------------------------------
     @abstractmethod
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import Connector
+from core.connectors.base import Connector, TargetConnector
 from core.model import Batch, CollectionInfo, Metric
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
 from core.validate.recall import ExactTopK, exact_scores, measure
@@ -211,6 +211,8 @@ class CollectionCheck:
                 queries = np.stack([reservoir.vectors[i] for i in query_slots])
                 await self._recall(queries, min(options.k, result.source_count))
         if result.repair is not None:
+            if result.repair.rewritten or result.repair.deleted:
+                await _finish(self.target, self.target_name)
             result.target_count_after = await self.target.count(self.target_name)
 
     # -- source pass: sampling, and in full mode the record-by-record diff -------------------
@@ -395,7 +397,16 @@ async def delete_extras(
     check.result.target_count = await target.count(target_name)
     await check._target_pass()
     assert check.result.repair is not None
+    if check.result.repair.deleted:
+        await _finish(target, target_name)
     return check.result.repair.deleted
+
+
+async def _finish(target: Connector, name: str) -> None:
+    """After a repair: durable, and final again (a file export re-seals its manifest)."""
+    if isinstance(target, TargetConnector):
+        await target.sync(name)
+        await target.finish(name)
 
 
 def shape_problems(source: CollectionInfo, target: CollectionInfo) -> list[str]:
