@@ -59,6 +59,7 @@ def collection_name(metric: Metric) -> str:
 # -- subjects ---------------------------------------------------------------------------------
 SUBJECTS = [
     "chroma-files",  # chroma+file:// through the file reader (read-only)
+    "chroma-0.3",  # chroma+file:// on a Chroma 0.3 DuckDB+Parquet directory (read-only)
     "chroma-api-copy-reader",  # chroma+file://…?api=1: the API on a private copy (read-only)
     "chroma-api-on-a-copy",  # ChromaApiConnector over PersistentClient on a copy: writable
     "chroma-server",  # a real `chroma run`
@@ -86,6 +87,22 @@ def chroma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         collection.add(ids=IDS, embeddings=VECTORS, metadatas=METADATAS, documents=DOCUMENTS)
     del client
+    return path
+
+
+@pytest.fixture(scope="module")
+def chroma03_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data set in Chroma 0.3's layout (float64 vectors, JSON metadata text)."""
+    from tests.chroma03 import Row, write_chroma03
+
+    path = tmp_path_factory.mktemp("contract-chroma03") / "chroma03"
+    rows = [
+        Row(collection_name(m), sid, VECTORS[i].astype(np.float64).tolist(), DOCUMENTS[i], meta)
+        for i, sid in enumerate(IDS)
+        for m in METRICS
+        for meta in [METADATAS[i] if METADATAS[i] is not None else "null"]
+    ]
+    write_chroma03(path, {collection_name(m): {"hnsw:space": m.value} for m in METRICS}, rows)
     return path
 
 
@@ -126,6 +143,9 @@ class Subject:
 async def _open(label: str, chroma_dir: Path, tmp_path: Path, request: Any) -> Subject:
     if label == "chroma-files":
         connector = open_connector(f"chroma+file://{chroma_dir}")
+        return Subject(label, connector, {m: collection_name(m) for m in METRICS})
+    if label == "chroma-0.3":
+        connector = open_connector(f"chroma+file://{request.getfixturevalue('chroma03_dir')}")
         return Subject(label, connector, {m: collection_name(m) for m in METRICS})
     if label == "chroma-api-copy-reader":
         connector = open_connector(f"chroma+file://{chroma_dir}?api=1")

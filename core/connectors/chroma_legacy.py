@@ -21,7 +21,7 @@ What this reader decides, and why:
   two rows with one id. Ferry keeps the first in file order — what chroma-migrate's replay
   into 0.4 keeps, because 0.4's ``add`` ignores an id that exists — and says how many.
 * **Vectors** are float64 in the file (as given to 0.3); Ferry carries float32, which is what
-  every later Chroma stores, so the plan says so.
+  every later Chroma stores; the plan says how many vectors that rounds.
 * Metadata ``'null'`` / null / ``{}`` is "no metadata" (chroma-migrate turns ``{}`` into
   None); a document that is not a string (null; NaN through pandas) is None.
 
@@ -75,6 +75,7 @@ class _Scan:
     skip: set[int] = field(default_factory=set)  # file rows of later duplicates
     duplicates: list[str] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    rounded: int = 0  # vectors whose float64 values a float32 cannot hold exactly
 
 
 def hnsw_settings(metadata: dict[str, Any] | None, where: str) -> HnswSettings:
@@ -163,7 +164,9 @@ class ChromaLegacyConnector(SourceConnector):
         if self._collections is None:
             import pyarrow.parquet as pq
 
-            table = pq.read_table(self._file(COLLECTIONS_FILE), columns=["uuid", "name", "metadata"])
+            table = pq.read_table(
+                self._file(COLLECTIONS_FILE), columns=["uuid", "name", "metadata"]
+            )
             found: dict[str, tuple[str, dict[str, Any] | None]] = {}
             for row in table.to_pylist():
                 name, where = row["name"], f"{self.path / COLLECTIONS_FILE}"
@@ -223,6 +226,9 @@ class ChromaLegacyConnector(SourceConnector):
             if len(dims) > 1:
                 raise FerryError(f"embeddings of dimensions {sorted(dims)}", where=where)
             scan.dimension = dims.pop()
+            values = picked.column(2).flatten().to_numpy(zero_copy_only=False)
+            exact = values.astype(np.float32).astype(np.float64) == values
+            scan.rounded += int((~exact.reshape(len(rows), -1).all(axis=1)).sum())
             for row, sid, text in zip(
                 rows.tolist(),
                 picked.column(1).to_pylist(),
@@ -308,8 +314,11 @@ class ChromaLegacyConnector(SourceConnector):
                 f"{', …' if len(scan.duplicates) > 3 else ''}): the first row in the file is "
                 "kept, as chroma-migrate does"
             )
-        if scan.count:
-            warnings.append(f"{name}: 0.3 stored vectors as float64; they move as float32")
+        if scan.rounded:
+            warnings.append(
+                f"{name}: {scan.rounded} vector(s) hold float64 values; they move as float32 "
+                "(what every Chroma since 0.4 stores)"
+            )
         return CollectionInfo(
             name=name,
             count=scan.count,
@@ -328,6 +337,7 @@ class ChromaLegacyConnector(SourceConnector):
                 "duplicate_ids": len(scan.duplicates),
                 "duplicates_kept": "first",
                 "embeddings_stored_as": "float64",
+                "vectors_rounded_to_float32": scan.rounded,
                 "warnings": warnings,
             },
         )

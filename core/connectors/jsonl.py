@@ -71,8 +71,7 @@ class JsonlCodec(PartCodec):
                 "id": "string",
                 "embedding": f"array of {dimension} numbers (float32 values written exactly)",
                 "document": "string or null",
-                "metadata": "object or null; ints without a point, floats with one or an "
-                "exponent",
+                "metadata": "object or null; ints without a point, floats with one or an exponent",
             },
         }
 

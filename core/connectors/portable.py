@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
@@ -80,10 +80,10 @@ def decode_metadata(text: str | None) -> Metadata | None:
 
 def public_uri(uri: str) -> str:
     """A URI safe to write into a manifest: no user:password, no secret-looking option."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k.lower() not in _SECRETISH]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+    base, _sep, query = uri.partition("?")
+    base = re.sub(r"^([a-z0-9+]+://)[^/@]*@", r"\1", base)
+    kept = [(k, v) for k, v in parse_qsl(query) if k.lower() not in _SECRETISH]
+    return base + (f"?{urlencode(kept)}" if kept else "")
 
 
 def ferry_version() -> str:
@@ -472,8 +472,7 @@ class PortableConnector(TargetConnector):
             return
         if batch.vectors.ndim != 2 or batch.vectors.shape[1] != state.dimension:
             raise PermanentError(
-                f"vectors of dimension {batch.vectors.shape[-1]}, collection has "
-                f"{state.dimension}",
+                f"vectors of dimension {batch.vectors.shape[-1]}, collection has {state.dimension}",
                 where=f"{self.uri} {name}",
             )
         if state.complete:
@@ -612,4 +611,3 @@ def _concat(batches: list[Batch], dimension: int) -> Batch:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
