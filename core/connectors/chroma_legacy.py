@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+import core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
 from core.connectors.base import PingResult, QueryHits, SourceConnector
 from core.connectors.chroma_space import HnswSettings
 from core.connectors.traits import CHROMA

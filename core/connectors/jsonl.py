@@ -28,12 +28,12 @@ class JsonlCodec(PartCodec):
     suffix = "jsonl"
 
     def encode(self, batch: Batch, dimension: int) -> bytes:
-        rows = np.asarray(batch.vectors, dtype=np.float32).astype(np.float64).tolist()
+        vectors = np.asarray(batch.vectors, dtype=np.float32).astype(np.float64)
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        lines = [
-            dumps({"id": sid, "embedding": vector, "document": doc, "metadata": meta})
+        lines = [  # one row's floats at a time: a batch-sized list of floats is ~30 MB
+            dumps({"id": sid, "embedding": vector.tolist(), "document": doc, "metadata": meta})
             for sid, vector, doc, meta in zip(
-                batch.ids, rows, batch.documents, batch.metadatas, strict=True
+                batch.ids, vectors, batch.documents, batch.metadatas, strict=True
             )
         ]
         return ("\n".join(lines) + "\n").encode("utf-8")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+import core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
 from core.connectors.portable import (
     FORMAT_VERSION,
     PartCodec,
