@@ -101,7 +101,7 @@ def leg(source: str, target: str, size: str) -> dict[str, Any]:
         sys.stderr.write(done.stderr[-3000:])
         raise SystemExit(f"leg {source} → {target} failed")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["load_before"] = round(os.getloadavg()[0], 2)
+    result["load_after"] = round(os.getloadavg()[0], 2)
     result["records_per_second"] = round(result["records"] / result["seconds"], 1)
     print(
         f"  {source} → {target}: {result['seconds']:.2f}s, "
@@ -124,8 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="20k", choices=sorted(build_data.SIZES))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(RESULTS.with_suffix(".json").read_text())
+        RESULTS.with_suffix(".md").write_text(markdown(report))
+        return 0
     if args.child:
         source, target, size = json.loads(args.child)
         print(json.dumps(child(source, target, size)))
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    loads = [leg_["load_after"] for leg_ in report["legs"].values()]
     lines = [
         f"# Parquet path vs direct path ({report['records']:,} × {build_data.DIMENSION}, cosine)",
         "",
@@ -177,7 +183,9 @@ def markdown(report: dict[str, Any]) -> str:
         "(default batch 1000 × 2 workers) in a process of its own, best of "
         f"{len(next(iter(report['legs'].values()))['runs_seconds'])} interleaved runs on "
         f"{report['machine'].get('cpus', '?')} shared cores. Source directory: "
-        f"{report['source_mb']} MB.",
+        f"{report['source_mb']} MB. Load average after each leg: "
+        f"{min(loads):.1f}–{max(loads):.1f} (other work shared the machine: compare the "
+        "ratios, not the absolute rates, with `results.md`).",
         "",
         "| leg | seconds (best) | all runs | records/s | peak RSS | on disk |",
         "|---|---:|---|---:|---:|---:|",
