@@ -20,6 +20,7 @@ from cli.common import (
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
+from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
@@ -47,6 +48,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="create",
         help="append: upsert into an existing target collection",
     )
+    parser.add_argument(
+        "--layout",
+        choices=list(LAYOUT_NAMES),
+        default=None,
+        help="payload layout on a Qdrant target: what that framework's Qdrant store reads "
+        "(default: the framework detected in each collection, else flat)",
+    )
     parser.add_argument("--id-field", default="source_id", help="payload field for the source id")
     parser.add_argument(
         "--document-field", default="document", help="payload field for the document"
@@ -69,6 +77,7 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         rate=args.rate,
         mode=WriteMode(args.mode),
         fields=PayloadFields(args.id_field, args.document_field),
+        layout=args.layout,
     )
 
 
@@ -131,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(outcome: RunOutcome) -> None:
     lines: list[str] = [f"run {outcome.run_id}: {outcome.status.value}"]
+    plans = {item.source.name: item for item in outcome.plan.collections}
     for c in outcome.collections:
         detail: Any = (
             c.skipped_reason
@@ -140,6 +150,10 @@ def report(outcome: RunOutcome) -> None:
             )
         )
         lines.append(f"  {c.name}: {c.status.value} — {detail}")
+        item = plans.get(c.name)
+        if item is not None and not c.skipped_reason and not c.error:
+            lines.append(f"    layout {item.layout} ({item.layout_reason})")
+            lines += [f"    switch the app: {line}" for line in item.switch]
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
     if outcome.status is RunState.CANCELLED:

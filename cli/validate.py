@@ -15,6 +15,7 @@ from typing import Any
 
 from cli.common import EXIT_FAILED, EXIT_OK, add_common, confirm, open_journal, print_json
 from core.errors import FerryError
+from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
 from core.validate import (
     ValidationOptions,
@@ -87,6 +88,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="delete target records the source lacks (implies --full; asks first)",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before deleting extras")
+    parser.add_argument(
+        "--layout",
+        choices=list(LAYOUT_NAMES),
+        default=None,
+        help="payload layout of a Qdrant target (default: as migrated, else as its points are)",
+    )
     parser.add_argument("--id-field", default="source_id", help="payload field of the source id")
     parser.add_argument(
         "--document-field", default="document", help="payload field of the document"
@@ -141,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             on_progress=progress,
             fields=fields,
             target_names=target_names,
+            layout=args.layout,
         )
     )
     if progress:
@@ -186,7 +194,14 @@ def ask_and_delete(
             print(f"ferry: kept the extras in {c.target_name}", file=sys.stderr)
             continue
         deleted = asyncio.run(
-            delete_extras_for(args.source, args.target, c.name, c.target_name, fields)
+            delete_extras_for(
+                args.source,
+                args.target,
+                c.name,
+                c.target_name,
+                fields,
+                layout=c.layout or args.layout,
+            )
         )
         if c.repair is None:
             c.repair = RepairResult()
@@ -243,6 +258,10 @@ def render(report: ValidationReport) -> str:
             lines.append(f"  mismatched {c.mismatched.total:,}: {shown}{more}")
         for note in c.notes:
             lines.append(f"  note: {note}")
+        if c.layout:
+            lines.append(f"  layout {c.layout} ({c.layout_reason})")
+        for line in c.switch:
+            lines.append(f"  switch the app: {line}")
         if c.recall:
             r = c.recall
             tau = "—" if r.rank_agreement is None else f"{r.rank_agreement:.3f}"

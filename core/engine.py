@@ -74,6 +74,8 @@ class MigrationOptions:
     rate: float | None = None  # records per second, None for unlimited
     mode: WriteMode = WriteMode.CREATE
     fields: PayloadFields = field(default_factory=PayloadFields)
+    # Payload layout (core/layouts.py) for every collection; None: each its detected one.
+    layout: str | None = None
     max_attempts: int = 6
     retry_initial: float = 0.2
     retry_max: float = 10.0
@@ -88,6 +90,7 @@ class MigrationOptions:
             "workers": self.workers,
             "rate": self.rate,
             "mode": self.mode.value,
+            "layout": self.layout,
         }
 
 

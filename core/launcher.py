@@ -97,6 +97,8 @@ def relaunch_argv_extra(run: RunView) -> list[str]:
         extra += ["--rate", str(options["rate"])]
     if options.get("mode"):
         extra += ["--mode", str(options["mode"])]
+    if options.get("layout"):
+        extra += ["--layout", str(options["layout"])]
     if mapping.get("source_id"):
         extra += ["--id-field", str(mapping["source_id"])]
     if mapping.get("document"):

@@ -20,8 +20,10 @@ from core.connectors.base import (
 )
 from core.connectors.traits import DEFAULT_TARGET, EngineTraits
 from core.errors import FerryError, PreflightError
+from core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
+from core.uri import parse_uri
 
 LARGE_RECORDS = 1_000_000
 
@@ -40,11 +42,22 @@ class CollectionPlan:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # Which framework wrote it (core.layouts.detect_framework), the payload layout that will
+    # be written and why, and the lines the app changes to read the target.
+    detection: Detection = field(default_factory=Detection)
+    layout: str = "flat"
+    layout_reason: str = "no framework detected"
+    switch: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.source.name,
             "target_name": self.target_name,
+            "framework": self.detection.framework,
+            "framework_marks": self.detection.marks,
+            "layout": self.layout,
+            "layout_reason": self.layout_reason,
+            "switch": self.switch,
             "source": self.source.to_json(),
             "target_exists": self.target_exists,
             "target": self.target.to_json() if self.target else None,
@@ -65,6 +78,7 @@ class MigrationPlan:
     mode: WriteMode
     fields: PayloadFields
     warnings: list[str] = field(default_factory=list)
+    layout: str | None = None  # as asked (--layout); None: each collection's detected one
 
     @property
     def errors(self) -> list[str]:
@@ -76,6 +90,7 @@ class MigrationPlan:
             "target": self.target_uri,
             "mode": self.mode.value,
             "fields": {"source_id": self.fields.source_id, "document": self.fields.document},
+            "layout": self.layout,
             "collections": [c.to_json() for c in self.collections],
             "warnings": self.warnings,
             "errors": self.errors,
@@ -83,19 +98,27 @@ class MigrationPlan:
 
 
 def run_key(
-    source_uri: str, target_uri: str, collections: list[str], fields: PayloadFields, mode: str
+    source_uri: str,
+    target_uri: str,
+    collections: list[str],
+    fields: PayloadFields,
+    mode: str,
+    layout: str | None = None,
 ) -> str:
-    """What identifies a run: the same command again means the same run, resumed."""
-    material = json.dumps(
-        {
-            "source": source_uri,
-            "target": target_uri,
-            "collections": sorted(collections) or ["*"],
-            "fields": [fields.source_id, fields.document],
-            "mode": mode,
-        },
-        sort_keys=True,
-    )
+    """What identifies a run: the same command again means the same run, resumed.
+
+    An explicit `--layout` is part of it (another layout is another run); a detected one is
+    not (the journal keeps it, so a resumed run writes the layout it started with)."""
+    identity: dict[str, Any] = {
+        "source": source_uri,
+        "target": target_uri,
+        "collections": sorted(collections) or ["*"],
+        "fields": [fields.source_id, fields.document],
+        "mode": mode,
+    }
+    if layout:
+        identity["layout"] = layout
+    material = json.dumps(identity, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -104,10 +127,12 @@ def assess(
     sample_ids: list[str],
     source: EngineTraits,
     target: EngineTraits = DEFAULT_TARGET,
+    layout: PayloadLayout | None = None,
 ) -> CollectionPlan:
     """Complexity and risk from what we know without moving anything.
 
-    `target` is the target engine's traits (the default target when none is chosen yet).
+    `target` is the target engine's traits (the default target when none is chosen yet);
+    `layout` the payload layout a Qdrant target writes (it decides which ids are mapped).
     """
     plan = CollectionPlan(source=info, target_name=info.name)
     score = 0
@@ -123,14 +148,16 @@ def assess(
         size_mb = info.count * info.dimension * 4 / 1e6
         plan.notes.append(f"~{size_mb:,.0f} MB of vectors")
     if target.maps_ids and sample_ids:
-        mapped = sum(target.needs_id_mapping(i) for i in sample_ids)
+        rule = layout.maps_id if layout is not None else target.needs_id_mapping
+        mapped = sum(rule(i) for i in sample_ids)
         plan.id_mapping = (
             "none" if mapped == 0 else ("all" if mapped == len(sample_ids) else "some")
         )
         if mapped:
             score += 1
             plan.notes.append(
-                f"ids need mapping ({plan.id_mapping}): kept in payload, uuid5 point ids"
+                f"ids need mapping ({plan.id_mapping}): kept in payload "
+                f"{(layout.id_field if layout else 'source_id')!r}, uuid5 point ids"
             )
     plan.notes += target.plan_notes(info.metric, source)
     if info.facts.get("schema_pending"):
@@ -182,10 +209,14 @@ async def build_plan(
     mode: WriteMode,
     fields: PayloadFields,
     owned: Any = None,
+    layout: str | None = None,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
     `owned(target_name) -> bool` says whether the journal records Ferry creating it.
+    `layout` is the payload layout asked for (`--layout`); without one, each collection gets
+    the layout of the framework its data says wrote it (flat when none), and the target
+    connector is told which (`use_payload_layout`).
     Problems are collected per collection (so the inventory can show them all); `migrate`
     refuses to start while any remain.
     """
@@ -197,7 +228,9 @@ async def build_plan(
             "parquet+file:// or jsonl+file://",
         )
     existing = set(await target.list_collections())
-    plan = MigrationPlan(source.uri, target.uri, [], mode, fields)
+    if layout is not None:
+        make_layout(layout)  # an unknown name is refused before anything is read
+    plan = MigrationPlan(source.uri, target.uri, [], mode, fields, layout=layout)
     plan.warnings += target.plan_warnings()
     for side in (source.uri, target.uri):
         if "+http://" in side and "api_key_env=" in side:
@@ -206,10 +239,27 @@ async def build_plan(
         info = await source.describe(name)
         info.facts["source_uri"] = source.uri  # a file export records where it came from
         sample = await sample_collection(source, info)
-        item = assess(info, sample.ids if sample else [], source.traits, target.traits)
+        detection = detect_framework(
+            info,
+            sample.ids if sample else [],
+            sample.metadatas if sample else [],
+            sample.documents if sample else [],
+        )
+        chosen, reason, conflict = choose_layout(detection, layout, target, fields)
+        item = assess(
+            info,
+            sample.ids if sample else [],
+            source.traits,
+            target.traits,
+            chosen if target.payload_layout(name) is not None else None,
+        )
+        item.detection, item.layout, item.layout_reason = detection, chosen.name, reason
+        item.warnings += [conflict] if conflict else []
         item.warnings += target.sample_warnings(sample) if sample else []
         plan.collections.append(item)
         try:
+            target.use_payload_layout(item.target_name, chosen)
+            item.switch = app_switch(target, chosen, info, item.target_name, sample)
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
                     f"collection {name!r} has records but no known dimension",
@@ -218,8 +268,8 @@ async def build_plan(
             if info.dimension is None:
                 item.skip_reason = "empty collection with unknown dimension"
                 continue
-            if target.traits.payload_fields:
-                fields.check_against(info.metadata_keys, where=f"{source.uri} {name}")
+            if target.payload_layout(item.target_name) is not None:
+                chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")
             if name in existing:
                 item.target_exists = True
                 item.target = await target.describe(name)
@@ -228,3 +278,67 @@ async def build_plan(
         except FerryError as exc:
             item.error = exc.one_line()
     return plan
+
+
+def choose_layout(
+    detection: Detection, asked: str | None, target: Connector, fields: PayloadFields
+) -> tuple[PayloadLayout, str, str | None]:
+    """(layout, why, a warning when the data says another framework wrote it)."""
+    keeps_layouts = isinstance(target, SourceConnector) and target.payload_layout("") is not None
+    if asked is not None:
+        chosen = make_layout(asked, fields)
+        conflict = None
+        if detection.framework and detection.layout != chosen.name:
+            conflict = (
+                f"the data looks written by {detection.framework} ({'; '.join(detection.marks)}),"
+                f" but --layout {chosen.name} writes what "
+                f"{chosen.framework or 'no framework'} reads"
+            )
+        return chosen, f"--layout {chosen.name}", conflict
+    if detection.framework is None:
+        return make_layout("flat", fields), "no framework detected", None
+    if not keeps_layouts:
+        return (
+            make_layout("flat", fields),
+            f"detected {detection.framework}; a {target.kind} target keeps records as "
+            f"{detection.framework} wrote them",
+            None,
+        )
+    return (
+        make_layout(detection.layout, fields),
+        f"detected {detection.framework}: {'; '.join(detection.marks)}",
+        None,
+    )
+
+
+def client_expression(target_uri: str) -> tuple[str, list[str]]:
+    """How an app builds a qdrant-client for this target, and what it must know first."""
+    spec = parse_uri(target_uri)
+    if spec.transport == "file":
+        return f'QdrantClient(path="{spec.path}")', []
+    if spec.transport in {"http", "https"}:
+        url = f"{spec.transport}://{spec.host}:{spec.port}"
+        return f'QdrantClient(url="{url}")', []
+    if spec.transport == "memory":
+        return 'QdrantClient(":memory:")', []
+    return (
+        'QdrantClient(url="<your Qdrant>")',
+        [
+            "Qdrant Edge is not a client the frameworks open: serve this collection from a "
+            "Qdrant server, or migrate to qdrant+file:// or qdrant+http(s)://"
+        ],
+    )
+
+
+def app_switch(
+    target: Connector,
+    layout: PayloadLayout,
+    info: CollectionInfo,
+    target_name: str,
+    sample: Batch | None,
+) -> list[str]:
+    """The lines the app changes (core.layouts.switch_lines), for this target."""
+    if not isinstance(target, SourceConnector) or target.payload_layout(target_name) is None:
+        return [f"the app keeps its Chroma store: point it at {target.uri}, {target_name!r}"]
+    client, before = client_expression(target.uri)
+    return before + switch_lines(layout, info, target_name, client, sample.ids if sample else [])

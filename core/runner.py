@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,9 @@ from core.engine import MigrationEngine, MigrationOptions, run_status
 from core.errors import PreflightError
 from core.journal import Journal
 from core.journal.recorder import RunRecorder
+from core.layouts import make_layout
 from core.model import CollectionResult, ResumePoint
-from core.plan import MigrationPlan, build_plan, run_key
+from core.plan import MigrationPlan, app_switch, build_plan, run_key
 from core.runs import CollectionView, RunState
 
 CONTROL_POLL_SECONDS = 0.2
@@ -37,11 +39,25 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        plans = {c.source.name: c for c in self.plan.collections}
+        collections = []
+        for result in self.collections:
+            entry = result.to_json()
+            item = plans.get(result.name)
+            if item is not None:
+                entry.update(
+                    target_name=item.target_name,
+                    framework=item.detection.framework,
+                    layout=item.layout,
+                    layout_reason=item.layout_reason,
+                    switch=item.switch,
+                )
+            collections.append(entry)
         return {
             "run_id": self.run_id,
             "status": self.status.value,
             "resumed": self.resumed,
-            "collections": [c.to_json() for c in self.collections],
+            "collections": collections,
             "warnings": self.warnings,
         }
 
@@ -61,6 +77,7 @@ async def preflight(
             options.mode,
             options.fields,
             owned=lambda name: journal.target_owned(target.uri, name),
+            layout=options.layout,
         )
     )
     if plan.errors:
@@ -84,19 +101,26 @@ async def migrate(
     target = open_connector(target_uri, options.fields)
     try:
         plan = await preflight(source, target, journal, collections, options)
-        key = run_key(source_uri, target_uri, collections, options.fields, options.mode.value)
+        key = run_key(
+            source_uri, target_uri, collections, options.fields, options.mode.value, options.layout
+        )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
         if resumed:
             assert previous is not None
             run_id = previous["run_id"]
+            keep_started_layouts(plan, target, previous)
         else:
             run_id = journal.create_run(
                 key,
                 source_uri,
                 target_uri,
                 collections,
-                {"source_id": options.fields.source_id, "document": options.fields.document},
+                {
+                    "source_id": options.fields.source_id,
+                    "document": options.fields.document,
+                    "layouts": {c.source.name: c.layout for c in plan.collections},
+                },
                 options.to_json(),
             )
         journal.take_request(run_id)  # a stale pause/cancel from a dead process means nothing
@@ -125,6 +149,24 @@ async def migrate(
     finally:
         await source.close()
         await target.close()
+
+
+def keep_started_layouts(plan: MigrationPlan, target: Connector, previous: dict[str, Any]) -> None:
+    """A resumed run writes each collection in the layout it started with (the journal's),
+    whatever detection says now: one collection never ends up in two layouts."""
+    started = (json.loads(previous.get("mapping") or "{}") or {}).get("layouts") or {}
+    for item in plan.collections:
+        was = started.get(item.source.name)
+        if was and was != item.layout:
+            item.warnings.append(
+                f"resuming {item.source.name} in layout {was}, as the run started "
+                f"(now: {item.layout}, {item.layout_reason})"
+            )
+            plan.warnings.append(item.warnings[-1])
+            item.layout, item.layout_reason = was, "the run started in it (journal)"
+            layout = make_layout(was, plan.fields)
+            target.use_payload_layout(item.target_name, layout)  # type: ignore[attr-defined]
+            item.switch = app_switch(target, layout, item.source, item.target_name, None)
 
 
 def resume_points(

@@ -29,6 +29,7 @@ import numpy as np
 from core.backup_store import BackupResult, Progress
 from core.connectors.traits import EngineTraits
 from core.errors import FerryError, PreflightError
+from core.layouts import PayloadLayout
 from core.model import Batch, CollectionInfo, Cursor
 
 SAMPLE_RECORDS = 200  # what a plan or an inventory reads to judge ids and metadata keys
@@ -146,9 +147,26 @@ class SourceConnector(Connector):
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         """Top-k per query vector, scores as the database reports them (see `traits`)."""
 
-    def native_id(self, source_id: str) -> Any:
-        """The key under which this store keeps `source_id` (a Qdrant point id)."""
+    def native_id(self, source_id: str, name: str | None = None) -> Any:
+        """The key under which this store keeps `source_id` (a Qdrant point id) in collection
+        `name` (its payload layout may derive keys its own way)."""
         return source_id
+
+    # -- payload layouts (core/layouts.py) ---------------------------------------------------
+    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
+        """Read and write collection `name` in `layout`. Stores that keep records natively
+        (Chroma, memory) take only `flat`: their records are what the framework reads."""
+        if layout.name != "flat":
+            raise PreflightError(
+                f"layout {layout.name!r} applies to Qdrant targets; {self.kind} keeps records "
+                "as the framework wrote them",
+                where=self.uri,
+                fix="omit --layout (a Chroma copy is already what the app reads)",
+            )
+
+    def payload_layout(self, name: str) -> PayloadLayout | None:
+        """The layout collection `name` is read and written in (None: records are native)."""
+        return None
 
     async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
         """The first records of a collection (None if it has none): what plans judge ids by."""

@@ -29,6 +29,7 @@ from core.connectors.base import (
 )
 from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
 from core.connectors.qdrant_common import (
+    PayloadLayouts,
     batch_to_columns,
     encode_offset,
     normal_point_id,
@@ -37,11 +38,11 @@ from core.connectors.qdrant_common import (
 )
 from core.connectors.traits import QDRANT
 from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError
+from core.layouts import PayloadLayout
 from core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
     PayloadFields,
-    canonical_point_id,
 )
 from core.model import Batch, CollectionInfo, Cursor
 from core.uri import ConnectionSpec
@@ -55,10 +56,13 @@ class QdrantApiConnector(TargetConnector):
     traits = QDRANT
     lists_metadata_keys = False  # a payload has no schema: plans sample the keys
 
-    def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
+    def __init__(
+        self, spec: ConnectionSpec, fields: PayloadFields | None = None, layout: str | None = None
+    ) -> None:
         self.spec = spec
         self.uri = spec.uri
         self.fields = fields or PayloadFields()
+        self.layouts = PayloadLayouts(self.fields, layout)
         self._client: AsyncQdrantClient | None = None
         is_server = spec.transport in {"http", "https"}
         self.kind = "qdrant-server" if is_server else "qdrant-local"
@@ -208,7 +212,7 @@ class QdrantApiConnector(TargetConnector):
             next_cursor = encode_offset(next_offset)
             yield records_to_batch(
                 ((p.id, unwrap_vector(p.vector), p.payload) for p in points),
-                self.fields,
+                self.layouts(name),
                 size or 0,
                 cursor_after=next_cursor,
             )
@@ -222,27 +226,28 @@ class QdrantApiConnector(TargetConnector):
             "retrieve",
             self.client.retrieve(
                 name,
-                [canonical_point_id(i) for i in ids],
+                [self.layouts(name).point_id(i) for i in ids],
                 with_payload=True,
                 with_vectors=True,
             ),
         )
         return records_to_batch(
             ((p.id, unwrap_vector(p.vector), p.payload) for p in points),
-            self.fields,
+            self.layouts(name),
             size or 0,
         )
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
+        layout = self.layouts(name)
         requests = [
-            models.QueryRequest(query=v.tolist(), limit=k, with_payload=[self.fields.source_id])
+            models.QueryRequest(query=v.tolist(), limit=k, with_payload=[layout.id_field])
             for v in np.asarray(vectors, dtype=np.float32)
         ]
         answers = await self._call("query", self.client.query_batch_points(name, requests=requests))
         return [
             [
                 (
-                    str((p.payload or {}).get(self.fields.source_id, p.id)),
+                    layout.hit_source_id(normal_point_id(p.id), p.payload),
                     float(p.score),
                 )
                 for p in answer.points
@@ -269,7 +274,9 @@ class QdrantApiConnector(TargetConnector):
             await self._call(
                 "create payload index",
                 self.client.create_payload_index(
-                    info.name, self.fields.source_id, models.PayloadSchemaType.KEYWORD
+                    info.name,
+                    self.layouts(info.name).id_field,
+                    models.PayloadSchemaType.KEYWORD,
                 ),
             )
 
@@ -286,7 +293,7 @@ class QdrantApiConnector(TargetConnector):
     async def write(self, name: str, batch: Batch) -> None:
         if not len(batch):
             return
-        point_ids, vectors, payloads = batch_to_columns(batch, self.fields)
+        point_ids, vectors, payloads = batch_to_columns(batch, self.layouts(name))
         await self._call(
             "upsert",
             self.client.upsert(
@@ -297,10 +304,16 @@ class QdrantApiConnector(TargetConnector):
         )
 
     async def delete(self, name: str, ids: list[str]) -> None:
-        await self.delete_native(name, [canonical_point_id(i) for i in ids])
+        await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])
 
-    def native_id(self, source_id: str) -> int | str:
-        return canonical_point_id(source_id)
+    def native_id(self, source_id: str, name: str | None = None) -> int | str:
+        return self.layouts(name or "").point_id(source_id)
+
+    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
+        self.layouts.use(name, layout)
+
+    def payload_layout(self, name: str) -> PayloadLayout:
+        return self.layouts(name)
 
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         points = await self._call(

@@ -331,6 +331,19 @@ class Journal:
         )
         return row is not None
 
+    def target_layout(self, target_uri: str, target_name: str) -> str | None:
+        """The payload layout the latest run writing this target collection used (its mapping)."""
+        rows = self._all(
+            "SELECT c.name, r.mapping FROM run_collections c JOIN runs r USING (run_id) "
+            "WHERE r.target_uri = ? AND c.target_name = ? ORDER BY r.created_at DESC LIMIT 1",
+            (target_uri, target_name),
+        )
+        for row in rows:
+            layouts = (json.loads(row["mapping"] or "{}") or {}).get("layouts") or {}
+            if row["name"] in layouts:
+                return str(layouts[row["name"]])
+        return None
+
     # -- events and control -----------------------------------------------------------------
     def add_event(self, event: LogEntry) -> int:
         return self._exec(

@@ -304,7 +304,9 @@ class CollectionCheck:
             known = set((await self.source.fetch(self.name, list(batch.ids))).ids)
             keys = batch.native_ids if batch.native_ids is not None else list(batch.ids)
             for sid, key in zip(batch.ids, keys, strict=True):
-                stray = sid in known and str(key) != str(self.target.native_id(sid))
+                stray = sid in known and str(key) != str(
+                    self.target.native_id(sid, self.target_name)
+                )
                 if sid not in known or stray:
                     self.result.extra.add(sid if not stray else f"{sid} (duplicate at {key})")
                     doomed.append(key)

@@ -105,6 +105,11 @@ class CollectionValidation:
     # Facts that make the target wrong as a whole (distance, dimension), in words.
     problems: list[str] = field(default_factory=list)
     skipped_reason: str | None = None  # nothing to compare, as migrate agreed (empty source)
+    # The payload layout the target was read in (core/layouts.py), why, and the lines the app
+    # changes to read it; None where records are native (a Chroma target).
+    layout: str | None = None
+    layout_reason: str = ""
+    switch: list[str] = field(default_factory=list)
     seconds: float = 0.0
     finished_at: float = field(default_factory=time.time)
 
@@ -174,6 +179,9 @@ class CollectionValidation:
             "problems": list(self.problems),
             "reasons": self.reasons,
             "skipped_reason": self.skipped_reason,
+            "layout": self.layout,
+            "layout_reason": self.layout_reason,
+            "switch": list(self.switch),
             "seconds": round(self.seconds, 3),
             "finished_at": self.finished_at,
         }
@@ -224,6 +232,10 @@ def report_markdown(data: dict[str, Any]) -> str:
         lines += ["", f"## {c['name']}"]
         if c.get("error"):
             lines.append(f"- Error: {c['error']}")
+        if c.get("layout"):
+            lines.append(f"- Layout: {c['layout']} ({c.get('layout_reason') or ''})")
+        for line in c.get("switch") or []:
+            lines.append(f"- Switch the app: `{line}`")
         for note in c.get("notes") or []:
             lines.append(f"- Note: {note}")
         recall = c.get("recall")
