@@ -21,7 +21,8 @@ Shapes written (``sid`` is the Chroma id; ``source_id`` is `PayloadFields.source
   ``_node_content``, ``_node_type``, ``doc_id``, ``document_id``, ``ref_doc_id``) with the
   document text put back into ``_node_content`` (its Chroma store blanks it there; its Qdrant
   store reads the text only from there), plus ``source_id`` at the top level, which
-  `metadata_dict_to_node` ignores. A record without ``_node_content`` gets its text in
+  `metadata_dict_to_node` ignores (and ``document: None`` for a record without a Chroma
+  document, which LlamaIndex never writes). A record without ``_node_content`` gets its text in
   ``text`` (the store's legacy ``text_key``).
 * ``haystack``: ``{"id": sid, "content": text, "blob": None, "meta": {…}, "score": None,
   "sparse_embedding": None}`` (`Document.to_dict(flatten=False)` without the embedding); the
@@ -201,6 +202,8 @@ class LlamaIndexLayout(PayloadLayout):
                 raw = payload[self.NODE_CONTENT]
                 node["text"] = document
                 payload[self.NODE_CONTENT] = json.dumps(node, ensure_ascii=raw.isascii())
+            else:  # no Chroma document (LlamaIndex always writes one): say so, out of sight
+                payload[self.fields.document] = None
         elif document is not None:
             if self.TEXT_KEY in payload:
                 raise PermanentError(
@@ -220,6 +223,9 @@ class LlamaIndexLayout(PayloadLayout):
             return source_id, rest or None, document
         raw = rest[self.NODE_CONTENT]
         document = node.get("text")
+        if self.fields.document in rest and rest[self.fields.document] is None:
+            del rest[self.fields.document]
+            document = None
         node["text"] = ""  # as LlamaIndex's Chroma store keeps it
         rest[self.NODE_CONTENT] = json.dumps(node, ensure_ascii=raw.isascii())
         return source_id, rest, document if isinstance(document, str) else None
