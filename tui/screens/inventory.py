@@ -264,6 +264,10 @@ class InventoryScreen(FerryScreen):
         text.append(
             f"{len(chosen)} collection(s) · {count(records)} records · ~{megabytes:,.0f} MB"
         )
+        # Only where a framework wrote the data (a flat move says nothing new).
+        framed = [p for p in chosen if p.detection.framework or p.layout != "flat"]
+        for p in framed[:2]:
+            text.append(f"\n{p.source.name}: layout {p.layout} — {p.layout_reason}", style="cyan")
         errors = [f"{p.source.name}: {p.error}" for p in chosen if p.error]
         warnings = list(self.inventory.warnings if self.inventory else [])
         warnings += [f"{p.source.name}: {w}" for p in chosen for w in p.warnings]
