@@ -156,8 +156,7 @@ def assess(
         if mapped:
             score += 1
             plan.notes.append(
-                f"ids need mapping ({plan.id_mapping}): kept in payload "
-                f"{(layout.id_field if layout else 'source_id')!r}, uuid5 point ids"
+                f"ids need mapping ({plan.id_mapping}): kept in payload, uuid5 point ids"
             )
     plan.notes += target.plan_notes(info.metric, source)
     if info.facts.get("schema_pending"):

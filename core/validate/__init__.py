@@ -77,8 +77,9 @@ async def validate_connectors(
     report = ValidationReport(source.uri, target.uri)
     for name in chosen:
         target_name = (target_names or {}).get(name, name)
-        used, reason = await read_layout(target, target_name, layout, journal)
         check = CollectionCheck(source, target, name, target_name, options, on_progress)
+        check.progress("counts", msg="counting both sides")  # finding the layout reads too
+        used, reason = await read_layout(target, target_name, layout, journal)
         if used is not None:
             check.result.layout, check.result.layout_reason = used.name, reason
             with contextlib.suppress(FerryError):
