@@ -338,6 +338,8 @@ def app_switch(
 ) -> list[str]:
     """The lines the app changes (core.layouts.switch_lines), for this target."""
     if not isinstance(target, SourceConnector) or target.payload_layout(target_name) is None:
-        return [f"the app keeps its Chroma store: point it at {target.uri}, {target_name!r}"]
+        if target.kind.startswith("chroma"):
+            return [f"the app keeps its Chroma store: point it at {target.uri}, {target_name!r}"]
+        return [f"{target.kind} keeps records as read: no app switch applies"]
     client, before = client_expression(target.uri)
     return before + switch_lines(layout, info, target_name, client, sample.ids if sample else [])

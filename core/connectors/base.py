@@ -161,7 +161,7 @@ class SourceConnector(Connector):
                 f"layout {layout.name!r} applies to Qdrant targets; {self.kind} keeps records "
                 "as the framework wrote them",
                 where=self.uri,
-                fix="omit --layout (a Chroma copy is already what the app reads)",
+                fix="omit --layout (a Chroma copy is already what the app reads; files keep records as read)",
             )
 
     def payload_layout(self, name: str) -> PayloadLayout | None:
