@@ -22,6 +22,7 @@ from core.connectors.traits import DEFAULT_TARGET, EngineTraits
 from core.errors import FerryError, PreflightError
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
+from core.targets import TargetNames, clashes
 
 LARGE_RECORDS = 1_000_000
 
@@ -65,6 +66,12 @@ class MigrationPlan:
     mode: WriteMode
     fields: PayloadFields
     warnings: list[str] = field(default_factory=list)
+    targets: TargetNames = field(default_factory=TargetNames)
+
+    @property
+    def pairs(self) -> dict[str, str]:
+        """source name → target collection name, for every planned collection."""
+        return {c.source.name: c.target_name for c in self.collections}
 
     @property
     def errors(self) -> list[str]:
@@ -76,6 +83,7 @@ class MigrationPlan:
             "target": self.target_uri,
             "mode": self.mode.value,
             "fields": {"source_id": self.fields.source_id, "document": self.fields.document},
+            "target_name_template": self.targets.template,
             "collections": [c.to_json() for c in self.collections],
             "warnings": self.warnings,
             "errors": self.errors,
@@ -83,20 +91,30 @@ class MigrationPlan:
 
 
 def run_key(
-    source_uri: str, target_uri: str, collections: list[str], fields: PayloadFields, mode: str
+    source_uri: str,
+    target_uri: str,
+    collections: list[str],
+    fields: PayloadFields,
+    mode: str,
+    targets: TargetNames | None = None,
 ) -> str:
-    """What identifies a run: the same command again means the same run, resumed."""
-    material = json.dumps(
-        {
-            "source": source_uri,
-            "target": target_uri,
-            "collections": sorted(collections) or ["*"],
-            "fields": [fields.source_id, fields.document],
-            "mode": mode,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    """What identifies a run: the same command again means the same run, resumed.
+
+    The target names are part of it (`targets.identity`): the same pairs resume, another
+    pair for a source is another run into another collection. When every collection keeps
+    its name the key is what it always was, so older journals still resume.
+    """
+    material: dict[str, object] = {
+        "source": source_uri,
+        "target": target_uri,
+        "collections": sorted(collections) or ["*"],
+        "fields": [fields.source_id, fields.document],
+        "mode": mode,
+    }
+    identity = targets.identity(collections) if targets else None
+    if identity:
+        material["targets"] = identity
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def assess(
@@ -181,21 +199,27 @@ async def build_plan(
     mode: WriteMode,
     fields: PayloadFields,
     owned: Any = None,
+    targets: TargetNames | None = None,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
     `owned(target_name) -> bool` says whether the journal records Ferry creating it.
-    Problems are collected per collection (so the inventory can show them all); `migrate`
-    refuses to start while any remain.
+    `targets` names each target collection (default: the source's name). Problems are
+    collected per collection (so the inventory can show them all); `migrate` refuses to
+    start while any remain.
     """
-    chosen = await choose_collections(source, names)
+    targets = targets or TargetNames()
+    unknown = sorted(set(targets.pairs) - set(names or targets.pairs))
+    if unknown:  # pairs name their collections; a caller passing both must agree
+        raise PreflightError(f"target names given for unselected {unknown}", fix="select them")
+    chosen = await choose_collections(source, names or None)
     if not isinstance(target, TargetConnector) or not target.can(Capability.WRITE):
         raise PreflightError(
             f"{target.uri} cannot be a target ({target.kind} is read-only in Ferry)",
             fix="use qdrant+edge://, qdrant+file://, qdrant+http(s):// or chroma+http(s)://",
         )
     existing = set(await target.list_collections())
-    plan = MigrationPlan(source.uri, target.uri, [], mode, fields)
+    plan = MigrationPlan(source.uri, target.uri, [], mode, fields, targets=targets)
     plan.warnings += target.plan_warnings()
     for side in (source.uri, target.uri):
         if "+http://" in side and "api_key_env=" in side:
@@ -204,9 +228,17 @@ async def build_plan(
         info = await source.describe(name)
         sample = await sample_collection(source, info)
         item = assess(info, sample.ids if sample else [], source.traits, target.traits)
+        item.target_name = target_name = targets.resolve(name)
         item.warnings += target.sample_warnings(sample) if sample else []
         plan.collections.append(item)
         try:
+            problem = target.traits.name_problem(target_name)
+            if problem:
+                raise PreflightError(
+                    f"target name {target_name!r} for {name!r} is refused: {problem}",
+                    where=target.uri,
+                    fix="choose another with --collection NAME=TARGET or --target-name",
+                )
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
                     f"collection {name!r} has records but no known dimension",
@@ -217,11 +249,19 @@ async def build_plan(
                 continue
             if target.traits.payload_fields:
                 fields.check_against(info.metadata_keys, where=f"{source.uri} {name}")
-            if name in existing:
+            if target_name in existing:
                 item.target_exists = True
-                item.target = await target.describe(name)
-                is_owned = bool(owned and owned(name))
+                item.target = await target.describe(target_name)
+                is_owned = bool(owned and owned(target_name))
                 item.warnings += check_target(target.uri, info, item.target, mode, is_owned)
         except FerryError as exc:
             item.error = exc.one_line()
+    for target_name, sources in clashes(plan.pairs.items()).items():
+        for item in plan.collections:
+            if item.source.name in sources and not item.error:
+                item.error = PreflightError(
+                    f"{' and '.join(map(repr, sources))} would all be written into {target_name!r}",
+                    where=target.uri,
+                    fix="give each its own target: --collection NAME=TARGET",
+                ).one_line()
     return plan

@@ -37,11 +37,17 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        pairs = self.plan.pairs
+        collections = []
+        for c in self.collections:
+            data = c.to_json()
+            data["target_name"] = pairs.get(c.name, c.name)
+            collections.append(data)
         return {
             "run_id": self.run_id,
             "status": self.status.value,
             "resumed": self.resumed,
-            "collections": [c.to_json() for c in self.collections],
+            "collections": collections,
             "warnings": self.warnings,
         }
 
@@ -61,6 +67,7 @@ async def preflight(
             options.mode,
             options.fields,
             owned=lambda name: journal.target_owned(target.uri, name),
+            targets=options.targets,
         )
     )
     if plan.errors:
@@ -84,7 +91,9 @@ async def migrate(
     target = open_connector(target_uri, options.fields)
     try:
         plan = await preflight(source, target, journal, collections, options)
-        key = run_key(source_uri, target_uri, collections, options.fields, options.mode.value)
+        key = run_key(
+            source_uri, target_uri, collections, options.fields, options.mode.value, options.targets
+        )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
         if resumed:
@@ -121,10 +130,31 @@ async def migrate(
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await recorder.aclose()  # every row written before we say the run ended
-        return RunOutcome(run_id, run_status(results), results, plan, resumed, plan.warnings)
+        warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
+        return RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
     finally:
         await source.close()
         await target.close()
+
+
+def other_pairs(
+    journal: Journal, source_uri: str, target_uri: str, run_id: str, plan: MigrationPlan
+) -> list[str]:
+    """Unfinished runs that write one of these sources under another target name.
+
+    Another pair is another run (`run_key`), never a silent resume into a different
+    collection; this says that the other one is still there to resume or leave.
+    """
+    notes = []
+    for item in plan.collections:
+        for row in journal.unfinished_pairs(source_uri, target_uri, item.source.name):
+            if row["run_id"] != run_id and row["target_name"] != item.target_name:
+                notes.append(
+                    f"run {row['run_id']} (unfinished) writes {item.source.name} → "
+                    f"{row['target_name']}; this run wrote {item.target_name}. Resume that one "
+                    f"with --collection {item.source.name}={row['target_name']}"
+                )
+    return notes
 
 
 def resume_points(
