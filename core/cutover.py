@@ -573,7 +573,8 @@ async def alias_overview(
     names = set(aliases)
     names.update(r["alias"] for r in journal.cutovers(target_uri) if r["action"] != "router")
     names.update(c.split("__", 1)[0] for c in collections if "__" in c)
-    names.update(c.alias for c in candidates if c.collection != c.alias)
+    # A source name a collection already has cannot be an alias here: `--list` says so.
+    names.update(c.alias for c in candidates if not c.alias_is_collection)
     shadow = recommendation = None
     router_alias = None
     if router_state and Path(router_state).exists():

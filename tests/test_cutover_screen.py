@@ -282,6 +282,8 @@ async def test_cutover_screen_lists_journal_candidates_with_their_figures(
         assert cells[3].startswith("passed")
         assert cells[4:] == ["0.985@10", "+0.5 ms", "0.0%"]  # from the validation
         assert "from validation (no router figures)" in screen_text(app)
+        # Drawn at the measured widths, not cut at the header's (a Textual cache, redrawn).
+        await wait_for(pilot, lambda: "ago (#1)  0.985@10" in screen_text(app), what="widths")
         assert screen.query_one("#alias-input", Input).value == "docs"
         assert screen.query_one("#collection-input", Input).value == "docs_v2"
 

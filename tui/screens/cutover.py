@@ -227,6 +227,9 @@ class CutoverScreen(FerryScreen):
                     table.add_row(*cells, key=view.alias)
             for key in [k for k in table.rows if k.value not in seen]:
                 table.remove_row(key)
+        # Textual measures new cells on its next idle, after it may have drawn (and cached)
+        # the rows at the old column widths: drop those drawings once the widths are known.
+        self.call_after_refresh(_redraw, table)
         self._views = {v.alias: v for v in views}
         self.query_one("#figures-note", Static).update(_figures_note(views))
         alias_input = self.query_one("#alias-input", Input)
@@ -405,6 +408,11 @@ class CutoverScreen(FerryScreen):
             f"(was {plan.from_collection or 'unset'}; journal #{outcome.journal_id}{backup})"
         )
         self.action_refresh()
+
+
+def _redraw(table: DataTable[Any]) -> None:
+    table.notify_style_update()  # clears the table's render caches
+    table.refresh()
 
 
 def _cells(view: AliasView) -> list[Text]:
