@@ -88,7 +88,7 @@ class CutoverScreen(FerryScreen):
         Binding(
             "x",
             "remove_alias",
-            "Remove alias",
+            "Remove",  # short: the footer must fit 80 columns (the button says "alias")
             id="cutover.remove-alias",
             tooltip="Delete the alias; the collection it points at stays (asks to type it)",
         ),
