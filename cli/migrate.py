@@ -24,6 +24,7 @@ from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
+from core.targets import TargetNames, parse_collection_args
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -34,8 +35,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--collection",
         action="append",
         default=[],
-        metavar="NAME",
-        help="repeatable; all collections when omitted",
+        metavar="NAME[=TARGET]",
+        help="repeatable; NAME=TARGET writes into another target collection; all when omitted",
+    )
+    parser.add_argument(
+        "--target-name",
+        metavar="TEMPLATE",
+        help="target collection name for blue-green, e.g. '{name}_v2' (NAME=TARGET wins)",
     )
     parser.add_argument("--batch-size", type=int, default=1000, metavar="N")
     parser.add_argument("--workers", type=int, default=2, metavar="N")
@@ -78,15 +84,22 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         mode=WriteMode(args.mode),
         fields=PayloadFields(args.id_field, args.document_field),
         layout=args.layout,
+        targets=TargetNames.from_args(args.collection, args.target_name),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
+    names, _pairs = parse_collection_args(args.collection)
     journal = open_journal(args)
     if not args.yes and not args.json and sys.stdin.isatty():
+        what = ", ".join(
+            n if options.targets.resolve(n) == n else f"{n} → {options.targets.resolve(n)}"
+            for n in names
+        )
+        template = f" (as {options.targets.template})" if options.targets.template else ""
         prompt = (
-            f"Copy {', '.join(args.collection) or 'all collections'} from {args.source} "
+            f"Copy {what or 'all collections' + template} from {args.source} "
             f"to {args.target}? [y/N] "
         )
         if not confirm(prompt):
@@ -105,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             return await migrate(
                 args.source,
                 args.target,
-                args.collection,
+                names,
                 options,
                 journal,
                 restart=args.restart,
@@ -123,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             return await migrate(
                 args.source,
                 args.target,
-                args.collection,
+                names,
                 options,
                 journal,
                 restart=args.restart,
@@ -141,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
 def report(outcome: RunOutcome) -> None:
     lines: list[str] = [f"run {outcome.run_id}: {outcome.status.value}"]
     plans = {item.source.name: item for item in outcome.plan.collections}
+    pairs = outcome.plan.pairs
     for c in outcome.collections:
         detail: Any = (
             c.skipped_reason
@@ -149,7 +163,9 @@ def report(outcome: RunOutcome) -> None:
                 f"{c.records_written:,} records in {c.seconds:.1f}s ({c.records_per_second:,.0f}/s)"
             )
         )
-        lines.append(f"  {c.name}: {c.status.value} — {detail}")
+        target = pairs.get(c.name, c.name)
+        shown = c.name if target == c.name else f"{c.name} → {target}"
+        lines.append(f"  {shown}: {c.status.value} — {detail}")
         item = plans.get(c.name)
         if item is not None and not c.skipped_reason and not c.error:
             lines.append(f"    layout {item.layout} ({item.layout_reason})")

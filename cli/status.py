@@ -50,8 +50,10 @@ def render(view: RunView) -> str:
         total = max(c.total, 1)
         percent = 100.0 * c.records_written / total if c.total else 100.0
         eta = f"ETA {c.eta_seconds:.0f}s" if c.eta_seconds else ""
+        # A named target shows as its pair: the journal row keeps both names.
+        shown = c.name if c.target_name == c.name else f"{c.name} → {c.target_name}"
         lines.append(
-            f"  {c.name:<24} {c.phase.value:<10} {c.records_written:>10,}/{c.total:<10,} "
+            f"  {shown:<24} {c.phase.value:<10} {c.records_written:>10,}/{c.total:<10,} "
             f"{percent:5.1f}%  {c.records_per_second:>9,.0f} rec/s  {eta}"
         )
         if c.error:

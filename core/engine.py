@@ -51,6 +51,7 @@ from core.model import Batch, Checkpoint, CollectionResult, Cursor, Phase, Progr
 from core.plan import CollectionPlan
 from core.retry import OnRetry, RetryNotice, RetryPolicy
 from core.runs import RunState
+from core.targets import TargetNames
 
 RATE_WINDOW_SECONDS = 5.0
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
@@ -76,6 +77,8 @@ class MigrationOptions:
     fields: PayloadFields = field(default_factory=PayloadFields)
     # Payload layout (core/layouts.py) for every collection; None: each its detected one.
     layout: str | None = None
+    # Where each collection lands (`docs=docs_v2`, `{name}_v2`); default: its own name.
+    targets: TargetNames = field(default_factory=TargetNames)
     max_attempts: int = 6
     retry_initial: float = 0.2
     retry_max: float = 10.0
@@ -85,13 +88,16 @@ class MigrationOptions:
         return RetryPolicy(self.max_attempts, self.retry_initial, self.retry_max)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "batch_size": self.batch_size,
             "workers": self.workers,
             "rate": self.rate,
             "mode": self.mode.value,
             "layout": self.layout,
         }
+        if not self.targets.trivial:  # journaled so a relaunch passes the same pairs
+            data["targets"] = self.targets.to_json()
+        return data
 
 
 class CheckpointStore(Protocol):
@@ -390,7 +396,11 @@ class MigrationEngine:
         progress.phase = Phase.RUNNING
         try:
             prepared = await self.retry.call(
-                lambda: self.target.prepare(info, self.options.mode, owned=point.target_owned),
+                lambda: self.target.prepare(
+                    dataclasses.replace(info, name=plan.target_name),  # what to create
+                    self.options.mode,
+                    owned=point.target_owned,
+                ),
                 self._on_retry(name, "prepare target"),
             )
             if prepared.created or (prepared.existed and self.options.mode is WriteMode.CREATE):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.journal import Journal
 from core.runs import RunView
+from core.targets import TargetNames
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,6 +104,8 @@ def relaunch_argv_extra(run: RunView) -> list[str]:
         extra += ["--id-field", str(mapping["source_id"])]
     if mapping.get("document"):
         extra += ["--document-field", str(mapping["document"])]
+    if options.get("targets"):  # the same pairs, or it would be another run
+        extra += TargetNames.from_json(options["targets"]).argv(run.requested)
     return extra
 
 

@@ -23,6 +23,7 @@ from core.errors import FerryError, PreflightError
 from core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
+from core.targets import TargetNames, clashes
 from core.uri import parse_uri
 
 LARGE_RECORDS = 1_000_000
@@ -79,6 +80,12 @@ class MigrationPlan:
     fields: PayloadFields
     warnings: list[str] = field(default_factory=list)
     layout: str | None = None  # as asked (--layout); None: each collection's detected one
+    targets: TargetNames = field(default_factory=TargetNames)
+
+    @property
+    def pairs(self) -> dict[str, str]:
+        """source name → target collection name, for every planned collection."""
+        return {c.source.name: c.target_name for c in self.collections}
 
     @property
     def errors(self) -> list[str]:
@@ -91,6 +98,7 @@ class MigrationPlan:
             "mode": self.mode.value,
             "fields": {"source_id": self.fields.source_id, "document": self.fields.document},
             "layout": self.layout,
+            "target_name_template": self.targets.template,
             "collections": [c.to_json() for c in self.collections],
             "warnings": self.warnings,
             "errors": self.errors,
@@ -104,12 +112,17 @@ def run_key(
     fields: PayloadFields,
     mode: str,
     layout: str | None = None,
+    targets: TargetNames | None = None,
 ) -> str:
     """What identifies a run: the same command again means the same run, resumed.
 
     An explicit `--layout` is part of it (another layout is another run); a detected one is
-    not (the journal keeps it, so a resumed run writes the layout it started with)."""
-    identity: dict[str, Any] = {
+    not (the journal keeps it, so a resumed run writes the layout it started with). The
+    target names are part of it (`targets.identity`): the same pairs resume, another pair for
+    a source is another run into another collection. When every collection keeps its name
+    and no layout is asked for, the key is what it always was, so older journals resume.
+    """
+    material: dict[str, Any] = {
         "source": source_uri,
         "target": target_uri,
         "collections": sorted(collections) or ["*"],
@@ -117,9 +130,11 @@ def run_key(
         "mode": mode,
     }
     if layout:
-        identity["layout"] = layout
-    material = json.dumps(identity, sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()
+        material["layout"] = layout
+    identity = targets.identity(collections) if targets else None
+    if identity:
+        material["targets"] = identity
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def assess(
@@ -209,17 +224,22 @@ async def build_plan(
     fields: PayloadFields,
     owned: Any = None,
     layout: str | None = None,
+    targets: TargetNames | None = None,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
     `owned(target_name) -> bool` says whether the journal records Ferry creating it.
     `layout` is the payload layout asked for (`--layout`); without one, each collection gets
     the layout of the framework its data says wrote it (flat when none), and the target
-    connector is told which (`use_payload_layout`).
-    Problems are collected per collection (so the inventory can show them all); `migrate`
-    refuses to start while any remain.
+    connector is told which (`use_payload_layout`). `targets` names each target collection
+    (default: the source's name). Problems are collected per collection (so the inventory can
+    show them all); `migrate` refuses to start while any remain.
     """
-    chosen = await choose_collections(source, names)
+    targets = targets or TargetNames()
+    unknown = sorted(set(targets.pairs) - set(names or targets.pairs))
+    if unknown:  # pairs name their collections; a caller passing both must agree
+        raise PreflightError(f"target names given for unselected {unknown}", fix="select them")
+    chosen = await choose_collections(source, names or None)
     if not isinstance(target, TargetConnector) or not target.can(Capability.WRITE):
         raise PreflightError(
             f"{target.uri} cannot be a target ({target.kind} is read-only in Ferry)",
@@ -229,7 +249,7 @@ async def build_plan(
     existing = set(await target.list_collections())
     if layout is not None:
         make_layout(layout)  # an unknown name is refused before anything is read
-    plan = MigrationPlan(source.uri, target.uri, [], mode, fields, layout=layout)
+    plan = MigrationPlan(source.uri, target.uri, [], mode, fields, layout=layout, targets=targets)
     plan.warnings += target.plan_warnings()
     for side in (source.uri, target.uri):
         if "+http://" in side and "api_key_env=" in side:
@@ -245,20 +265,29 @@ async def build_plan(
             sample.documents if sample else [],
         )
         chosen, reason, conflict = choose_layout(detection, layout, target, fields)
+        target_name = targets.resolve(name)
         item = assess(
             info,
             sample.ids if sample else [],
             source.traits,
             target.traits,
-            chosen if target.payload_layout(name) is not None else None,
+            chosen if target.payload_layout(target_name) is not None else None,
         )
+        item.target_name = target_name
         item.detection, item.layout, item.layout_reason = detection, chosen.name, reason
         item.warnings += [conflict] if conflict else []
         item.warnings += target.sample_warnings(sample) if sample else []
         plan.collections.append(item)
         try:
-            target.use_payload_layout(item.target_name, chosen)
-            item.switch = app_switch(target, chosen, info, item.target_name, sample)
+            problem = target.traits.name_problem(target_name)
+            if problem:
+                raise PreflightError(
+                    f"target name {target_name!r} for {name!r} is refused: {problem}",
+                    where=target.uri,
+                    fix="choose another with --collection NAME=TARGET or --target-name",
+                )
+            target.use_payload_layout(target_name, chosen)
+            item.switch = app_switch(target, chosen, info, target_name, sample)
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
                     f"collection {name!r} has records but no known dimension",
@@ -267,15 +296,23 @@ async def build_plan(
             if info.dimension is None:
                 item.skip_reason = "empty collection with unknown dimension"
                 continue
-            if target.payload_layout(item.target_name) is not None:
+            if target.payload_layout(target_name) is not None:
                 chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")
-            if name in existing:
+            if target_name in existing:
                 item.target_exists = True
-                item.target = await target.describe(name)
-                is_owned = bool(owned and owned(name))
+                item.target = await target.describe(target_name)
+                is_owned = bool(owned and owned(target_name))
                 item.warnings += check_target(target.uri, info, item.target, mode, is_owned)
         except FerryError as exc:
             item.error = exc.one_line()
+    for target_name, sources in clashes(plan.pairs.items()).items():
+        for item in plan.collections:
+            if item.source.name in sources and not item.error:
+                item.error = PreflightError(
+                    f"{' and '.join(map(repr, sources))} would all be written into {target_name!r}",
+                    where=target.uri,
+                    fix="give each its own target: --collection NAME=TARGET",
+                ).one_line()
     return plan
 
 

@@ -78,6 +78,7 @@ async def preflight(
             options.fields,
             owned=lambda name: journal.target_owned(target.uri, name),
             layout=options.layout,
+            targets=options.targets,
         )
     )
     if plan.errors:
@@ -102,7 +103,13 @@ async def migrate(
     try:
         plan = await preflight(source, target, journal, collections, options)
         key = run_key(
-            source_uri, target_uri, collections, options.fields, options.mode.value, options.layout
+            source_uri,
+            target_uri,
+            collections,
+            options.fields,
+            options.mode.value,
+            layout=options.layout,
+            targets=options.targets,
         )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
@@ -145,7 +152,8 @@ async def migrate(
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await recorder.aclose()  # every row written before we say the run ended
-        return RunOutcome(run_id, run_status(results), results, plan, resumed, plan.warnings)
+        warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
+        return RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
     finally:
         await source.close()
         await target.close()
@@ -167,6 +175,26 @@ def keep_started_layouts(plan: MigrationPlan, target: Connector, previous: dict[
             layout = make_layout(was, plan.fields)
             target.use_payload_layout(item.target_name, layout)  # type: ignore[attr-defined]
             item.switch = app_switch(target, layout, item.source, item.target_name, None)
+
+
+def other_pairs(
+    journal: Journal, source_uri: str, target_uri: str, run_id: str, plan: MigrationPlan
+) -> list[str]:
+    """Unfinished runs that write one of these sources under another target name.
+
+    Another pair is another run (`run_key`), never a silent resume into a different
+    collection; this says that the other one is still there to resume or leave.
+    """
+    notes = []
+    for item in plan.collections:
+        for row in journal.unfinished_pairs(source_uri, target_uri, item.source.name):
+            if row["run_id"] != run_id and row["target_name"] != item.target_name:
+                notes.append(
+                    f"run {row['run_id']} (unfinished) writes {item.source.name} → "
+                    f"{row['target_name']}; this run wrote {item.target_name}. Resume that one "
+                    f"with --collection {item.source.name}={row['target_name']}"
+                )
+    return notes
 
 
 def resume_points(

@@ -125,7 +125,9 @@ async def main() -> int:
 
         await shoot(app, "validation", out, full_diff)
 
-        # Cutover: an alias the application uses, already pointing at one collection.
+        # Cutover: an alias the application uses, already pointing at one collection, and a
+        # blue-green candidate: a named target (`stdlib-classes=stdlib-docs__v2`), migrated
+        # and validated, so every column has its figures.
         await cutover(
             target,
             "stdlib-classes",
@@ -134,9 +136,19 @@ async def main() -> int:
             force=True,
             reason="demo picture",
         )
+        from core.targets import TargetNames
+        from core.validate import ValidationOptions, validate
+
+        pair = {"stdlib-classes": "stdlib-docs__v2"}
+        await migrate(
+            source, target, list(pair), MigrationOptions(targets=TargetNames(pair)), Journal(state)
+        )
+        await validate(
+            source, target, list(pair), ValidationOptions(), Journal(state), target_names=pair
+        )
         app = FerryApp(state, source, target, start="cutover")
         await shoot(
-            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs" in text(app))
+            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs__v2" in text(app))
         )
     return 0
 

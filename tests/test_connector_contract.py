@@ -430,6 +430,9 @@ async def test_capabilities_are_what_the_connector_does(target_subject: Subject)
         await backend.switch(alias, name)
         assert await backend.current(alias) == name
         assert name in await backend.collections()
+        await backend.remove(alias, expected=name)  # a first cutover rolled back
+        assert await backend.current(alias) is None
+        assert name in await backend.collections()  # the collection stays
 
 
 def test_read_only_sources_are_not_targets(chroma_dir: Path) -> None:

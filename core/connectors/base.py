@@ -205,6 +205,11 @@ class AliasBackend(ABC):
         atomically where the backend can (Ferry's Edge alias file); Qdrant has no
         compare-and-swap, so there cutover checks just before."""
 
+    @abstractmethod
+    async def remove(self, alias: str, expected: Any = ANY) -> None:
+        """Delete `alias` (the collection it points at stays). `expected` as in `switch`:
+        rolling back a first cutover removes the alias it created, and only that one."""
+
     async def current(self, alias: str) -> str | None:
         return (await self.aliases()).get(alias)
 

@@ -356,6 +356,13 @@ class QdrantApiConnector(TargetConnector):
             self.client.update_collection_aliases(change_aliases_operations=operations),
         )
 
+    async def delete_alias(self, alias: str) -> None:
+        operation = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+        await self._call(
+            f"delete alias {alias}",
+            self.client.update_collection_aliases(change_aliases_operations=[operation]),
+        )
+
     async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
         """A server: a snapshot, downloaded. Local mode: the collection's SQLite file copied
         with the online backup API (committed on every write, so consistent as it is)."""
@@ -413,6 +420,9 @@ class QdrantAliases(AliasBackend):
     async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
         # Qdrant has no compare-and-swap: cutover checks `expected` just before.
         await self.connector.move_alias(alias, collection)
+
+    async def remove(self, alias: str, expected: Any = ANY) -> None:
+        await self.connector.delete_alias(alias)
 
 
 def _short(content: Any) -> str:

@@ -213,6 +213,10 @@ class EdgeAliases(AliasBackend):
             layout.switch_alias, alias, collection, expected, expected is not ANY
         )
 
+    async def remove(self, alias: str, expected: Any = ANY) -> None:
+        layout = self.connector.layout
+        await asyncio.to_thread(layout.switch_alias, alias, None, expected, expected is not ANY)
+
 
 # One worker per Edge directory per process, shared by every connector on it: a shard can be
 # open in one process only (its WAL is locked), so two workers would block each other.

@@ -333,9 +333,13 @@ class CollectionCheck:
             self.progress("exact", done, total, "exact top-k by brute force")
         exact_hits = exact.result()
         self.progress("queries", 0, 2, "querying the source")
+        started = time.perf_counter()
         source_hits = await self.source.query(self.name, queries, k)
+        source_ms = (time.perf_counter() - started) * 1000 / max(len(queries), 1)
         self.progress("queries", 1, 2, "querying the target")
+        started = time.perf_counter()
         target_hits = await self.target.query(self.target_name, queries, k)
+        target_ms = (time.perf_counter() - started) * 1000 / max(len(queries), 1)
         table = await self._exact_table(queries, exact_hits, source_hits, target_hits)
 
         def exact_score(qi: int, item: str) -> float:
@@ -353,6 +357,9 @@ class CollectionCheck:
                 lambda raw: tgt.similarity(metric, raw),
             ),
         )
+        # Mean time per query on each side: the Cutover screen's Δ latency before any app
+        # has reported router figures.
+        self.result.recall.query_ms = {"source": source_ms, "target": target_ms}
         self.progress("queries", 2, 2, "search compared")
 
     async def _exact_table(

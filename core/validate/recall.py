@@ -57,6 +57,8 @@ class RecallResult:
     score_max_abs_diff: dict[str, float | None] = field(default_factory=dict)
     # max |reported − exact| / max(1, |exact|) per side: the distance-agreement evidence.
     score_max_rel_diff: dict[str, float | None] = field(default_factory=dict)
+    # Mean milliseconds per query on each side ("source", "target"), as validation saw it.
+    query_ms: dict[str, float] = field(default_factory=dict)
 
     def scores_agree(self, side: str) -> bool:
         worst = self.score_max_rel_diff.get(side)
@@ -109,6 +111,7 @@ class RecallResult:
             "same_position": round(self.same_position, 6),
             "score_max_abs_diff": self.score_max_abs_diff,
             "score_max_rel_diff": self.score_max_rel_diff,
+            "query_ms": {side: round(ms, 3) for side, ms in self.query_ms.items()},
         }
 
 
