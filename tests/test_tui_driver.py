@@ -88,8 +88,13 @@ async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_need
         await pilot.press("l")
         text = await wait_for_text(pilot, "options batch_size=250 workers=3 rate=900.0")
         assert "Run log" in text
-        text = await wait_for_text(pilot, "run completed", timeout=60)
-        assert "completed: 1,500 records" in text
+
+        def log_lines() -> str:
+            return "\n".join(app.screen.query_one("#run-log").lines)
+
+        text = await wait_for(pilot, lambda: "run completed" in log_lines(), 60, "followed")
+        assert "completed: 1,500 records" in log_lines()
+        assert log_lines().index("options") < log_lines().index("run completed")
         await pilot.press("y")
         copied = app.clipboard
         assert copied.endswith(".log") and run_id in copied and Path(copied).exists()
@@ -166,12 +171,11 @@ async def test_cancelling_then_cancelled_in_order_and_resume_shows_pending(
         messages = [e["message"] for e in journal.events(run_id)]
         assert messages.index("run cancelling") < messages.index("run cancelled")
         text = await wait_for_text(pilot, "r resumes from the watermark")
-        lines = text.splitlines()
-        assert [i for i, t in enumerate(lines) if "run cancelling" in t] < [
-            i for i, t in enumerate(lines) if "run cancelled" in t
-        ]
+        shown = list(app.screen.query_one("#events").lines)  # the Monitor's event list
+        said = [i for i, t in enumerate(shown) if "run cancelling" in t or "run cancelled" in t]
+        assert ["run cancelling" in shown[i] for i in said] == [True, False]
         assert "ETA —" in text and "now —" in text  # no rate or ETA outside running
-        rows = [t for t in lines if "alpha-docs" in t or "beta-notes" in t]
+        rows = [t for t in text.splitlines() if "alpha-docs" in t or "beta-notes" in t]
         assert rows and not any("/s" in t for t in rows)
 
         await pilot.press("r")  # resume: the collection that never started waits as pending

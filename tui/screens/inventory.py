@@ -100,7 +100,9 @@ class InventoryScreen(FerryScreen):
         super().__init__()
         self.inventory: Inventory | None = None
         self.selected: set[str] = set()
-        self.loaded_for: tuple[str | None, str | None] | None = None
+        # What the table was read for: the pair and the attached run's state then (a run
+        # that finished since may have made targets: read again when shown).
+        self.loaded_for: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="inventory-body"):
@@ -119,17 +121,18 @@ class InventoryScreen(FerryScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        context = self.ferry.context
-        if self.loaded_for is not None and self.loaded_for != (
-            context.source_uri,
-            context.target_uri,
-        ):
+        if self.loaded_for is not None and self.loaded_for != self._facts():
             self.load()
+
+    def _facts(self) -> tuple[object, ...]:
+        context, view = self.ferry.context, self.ferry.snapshot
+        run = (view.run_id, view.state) if view is not None else None
+        return (context.source_uri, context.target_uri, run)
 
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
         context = self.ferry.context
-        self.loaded_for = (context.source_uri, context.target_uri)
+        self.loaded_for = self._facts()
         status = self.query_one("#inventory-source", Static)
         if not context.source_uri:
             status.update("No source yet: choose one on Connections (1) with f.")
@@ -278,7 +281,7 @@ class InventoryScreen(FerryScreen):
         elif not self.ferry.context.target_uri:
             text.append("\nChoose a target on Connections (1) with o.", style="yellow")
         else:
-            text.append("  — press m to migrate (plan, options)", style="bold green")
+            text.append("  — press m to migrate", style="bold green")
         summary.update(text)
 
     # -- actions ----------------------------------------------------------------------------
