@@ -91,10 +91,10 @@ def logs_dir(state_path: Path) -> Path:
 
 
 def name_log(launched: Launched, run_id: str) -> Launched:
-    """Rename the launched process's log after the run it claimed (`<run_id>-<time>.log`),
+    """Rename the launched process's log after the run it claimed (`<run_id>-<pid>.log`),
     so any viewer, in any later session, finds a run's logs by its id. The process keeps
     writing to the same file: a rename does not touch an open descriptor."""
-    named = launched.log_path.with_name(f"{run_id}-{launched.log_path.name.split('-', 1)[1]}")
+    named = launched.log_path.with_name(f"{run_id}-{launched.pid}.log")
     try:
         launched.log_path.rename(named)
     except OSError:

@@ -37,6 +37,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.quit import QuitScreen
 from tui.theme import FERRY_THEME
 from tui.widgets.figures import percent
+from tui.widgets.form_keys import FORM_KEYS
 from tui.widgets.header import ShellHeader
 
 # (mode, title, module, class) in number-key order.
@@ -74,6 +75,7 @@ class FerryApp(App[None]):
         Binding("question_mark", "help", "Keys", id="help", key_display="?"),
         Binding("escape", "back", "Back", id="back", show=False),
         Binding("q", "quit_ferry", "Quit", id="quit"),
+        *FORM_KEYS,  # Tab moves the focus when it is read, so a burst of keys keeps its order
     ]
 
     def __init__(

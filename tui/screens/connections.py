@@ -19,7 +19,6 @@ from core.errors import FerryError
 from core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
 from tui.screens.base import FerryScreen
 from tui.screens.quit import AskScreen
-from tui.widgets.form_keys import FORM_KEYS
 
 
 def describe_ping(profile: Profile, result: PingResult) -> Text:
@@ -49,7 +48,6 @@ class ProfileForm(ModalScreen[bool]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="profile.cancel"),
         Binding("ctrl+s", "save", "Save", id="profile.save"),
-        *FORM_KEYS,
     ]
     AUTO_FOCUS = "#name"
 

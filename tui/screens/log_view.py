@@ -1,6 +1,6 @@
 """`l` on the Monitor: the run's log file, followed as it grows.
 
-A detached `ferry migrate` writes its output to `logs/<run_id>-<time>.log` beside the journal
+A detached `ferry migrate` writes its output to `logs/<run_id>-<pid>.log` beside the journal
 (core.launcher; one file per process, so a resumed run has several). This screen shows them
 oldest first and reads what was appended a few times a second — by file offset, so a long
 log costs one read of the new bytes, never a re-read. A run started from a shell
@@ -63,11 +63,8 @@ class LogScreen(FerryScreen):
                 "output went to that terminal. The Monitor's event list has its events."
             )
             return
-        title.update(
-            f"Run {self.run_id} · {files[-1]}"
-            + (f" (+{len(files) - 1} earlier)" if len(files) > 1 else "")
-            + " · esc back · y copies the path"
-        )
+        earlier = f" (+{len(files) - 1} earlier)" if len(files) > 1 else ""
+        title.update(f"{files[-1].name}{earlier} · in the state dir's logs/ · y copies its path")
         log = self.query_one(Log)
         for path in files:
             lines = self._read_new(path)

@@ -29,7 +29,6 @@ from core.run_choices import SAME_NAME, RunChoices
 from tui.migrate_flags import layout_choices, migrate_options, supported_flags
 from tui.screens.base import in_this_app, one_line
 from tui.widgets.figures import short_count, short_uri
-from tui.widgets.form_keys import FORM_KEYS
 
 REPLAN_SECONDS = 0.4  # a pause in typing the target name before the plan is redone
 
@@ -61,7 +60,6 @@ class RunDialog(ModalScreen[RunRequest | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="run.cancel", tooltip="Start nothing"),
         Binding("ctrl+s", "start", "Start", id="run.start", tooltip="Start the run as planned"),
-        *FORM_KEYS,
     ]
     AUTO_FOCUS = "#run-batch"
 
@@ -91,8 +89,10 @@ class RunDialog(ModalScreen[RunRequest | None]):
             yield Static(
                 Text.assemble(
                     ("Migrate ", "bold"),
-                    f"{len(self.names)} collection(s): ",
-                    (f"{short_uri(self.source_uri)} → {short_uri(self.target_uri)}", "bold"),
+                    f"{len(self.names)} collection(s) from ",
+                    (short_uri(self.source_uri), "bold"),
+                    "\nto ",
+                    (short_uri(self.target_uri), "bold"),
                 ),
                 id="run-title",
             )

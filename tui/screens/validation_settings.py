@@ -19,7 +19,6 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from core.errors import FerryError
 from core.validate import ValidationOptions
-from tui.widgets.form_keys import FORM_KEYS
 
 FIELDS = [  # (id, label, help, type)
     ("sample", "Sample", "records compared field by field (0: none)", "integer"),
@@ -64,7 +63,6 @@ class ValidationSettings(ModalScreen[ValidationOptions | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="settings.cancel"),
         Binding("ctrl+s", "save", "Keep", id="settings.save"),
-        *FORM_KEYS,
     ]
     AUTO_FOCUS = "#setting-sample"
 

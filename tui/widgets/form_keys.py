@@ -1,4 +1,4 @@
-"""Tab and shift+tab in forms, as priority bindings, so a burst of keys keeps its order.
+"""Tab and shift+tab, as the app's priority bindings, so a burst of keys keeps its order.
 
 Over a laggy SSH link a person's keys arrive together: "name", Tab, "uri". The app hands each
 key to the focused widget's queue as it reads it; a non-priority Tab reaches the app's
