@@ -19,7 +19,8 @@ from core.connectors import open_connector
 from core.connectors.base import SourceConnector, TargetConnector
 from core.engine import MigrationOptions
 from core.errors import FerryError
-from core.plan import CollectionPlan, build_plan
+from core.plan import CollectionPlan
+from core.runner import plan_run
 
 DEFAULT_LAYOUT = "flat"
 
@@ -144,11 +145,14 @@ class RunPreview:
         return out
 
 
-def preview_row(item: CollectionPlan, layout: str, aliases: dict[str, str]) -> PreviewRow:
+def preview_row(
+    item: CollectionPlan, options: MigrationOptions, aliases: dict[str, str]
+) -> PreviewRow:
     return PreviewRow(
         name=item.source.name,
         target_name=item.target_name,
-        layout=layout,
+        # The plan's own layout where it decides one per collection, else the options'.
+        layout=str(getattr(item, "layout", None) or layout_of(options)),
         records=item.source.count,
         target_exists=item.target_exists,
         target_records=item.target.count if item.target is not None else 0,
@@ -179,12 +183,10 @@ async def preview_connectors(
     owned: Callable[[str], bool] | None = None,
 ) -> RunPreview:
     """The preview with connectors the caller owns; only reads."""
-    plan = await build_plan(source, target, list(names or []) or None, options.mode,
-                            options.fields, owned=owned)  # fmt: skip
+    plan = await plan_run(source, target, list(names or []), options, owned)
     aliases = await target_aliases(target)
-    layout = layout_of(options)
     preview = RunPreview(source.uri, target.uri, options.to_json(), warnings=list(plan.warnings))
-    preview.rows = [preview_row(item, layout, aliases) for item in plan.collections]
+    preview.rows = [preview_row(item, options, aliases) for item in plan.collections]
     return preview
 
 

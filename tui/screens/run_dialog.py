@@ -120,8 +120,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
                 if self.layouts:
                     yield Label("Layout", classes="run-label")
                     yield Select(
-                        [(name, name) for name in self.layouts],
-                        value=choices.layout if choices.layout in self.layouts else self.layouts[0],
+                        [("detected", ""), *((name, name) for name in self.layouts)],
+                        value=choices.layout if choices.layout in self.layouts else "",
                         allow_blank=False,
                         compact=True,
                         id="run-layout",
