@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from cli.common import (
@@ -20,8 +22,11 @@ from cli.common import (
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
+from core.events import ProgressSampled, RunEvent
+from core.journal import Journal, default_state_path
 from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
+from core.preview import preview_run
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
 from core.targets import TargetNames, parse_collection_args
@@ -67,6 +72,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="write the run's events to stderr, one line each (what a detached run logs)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (targets, layout, records, warnings) and write nothing",
+    )
     add_common(parser)
     parser.set_defaults(handler=run)
 
@@ -88,9 +103,29 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
     )
 
 
+def dry_run(args: argparse.Namespace, options: MigrationOptions) -> int:
+    """The plan the same command would run, without running it: nothing is written (the
+    journal is read only when it already exists, to know which targets Ferry made)."""
+    state = Path(args.state) if args.state else default_state_path()
+    journal = Journal(state) if state.exists() else None
+    target = args.target
+
+    def owned(name: str) -> bool:
+        return bool(journal and journal.target_owned(target, name))
+
+    preview = asyncio.run(preview_run(args.source, target, args.collection, options, owned))
+    if args.json:
+        print_json(preview.to_json())
+    else:
+        print("\n".join(preview.lines()))
+    return EXIT_BAD_INPUT if preview.errors else EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     names, _pairs = parse_collection_args(args.collection)
+    if args.dry_run:
+        return dry_run(args, options)
     journal = open_journal(args)
     if not args.yes and not args.json and sys.stdin.isatty():
         what = ", ".join(
@@ -115,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         if args.json or not sys.stderr.isatty():
+
+            def attach_quiet(engine: MigrationEngine) -> None:
+                engines.append(engine)
+                if args.log:
+                    log_events(engine, args.source, args.target)
+
             return await migrate(
                 args.source,
                 args.target,
@@ -122,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 options,
                 journal,
                 restart=args.restart,
-                on_engine=engines.append,
+                on_engine=attach_quiet,
             )
         from cli.live import LiveDisplay
 
@@ -149,6 +190,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         report(outcome)
     return EXIT_OK if outcome.status is RunState.COMPLETED else EXIT_FAILED
+
+
+def log_events(engine: MigrationEngine, source: str, target: str) -> None:
+    """`--log`: the run's events on stderr as they happen, one line each (the detached
+    run's log file, which the TUI's log view follows)."""
+
+    def line(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+    options = " ".join(f"{k}={v}" for k, v in engine.options.to_json().items())
+    line(f"run {engine.run_id}: {source} → {target}")
+    line(f"options {options}")
+
+    def write(event: RunEvent) -> None:
+        entry = event.log_entry()
+        if entry is not None and not isinstance(event, ProgressSampled):
+            line(f"{entry.kind:<7} {entry.collection or 'run'}: {entry.message}")
+
+    engine.bus.listen(write)
 
 
 def report(outcome: RunOutcome) -> None:

@@ -62,6 +62,29 @@ class RunOutcome:
         }
 
 
+async def plan_run(
+    source: Connector,
+    target: Connector,
+    collections: list[str],
+    options: MigrationOptions,
+    owned: Callable[[str], bool] | None = None,
+) -> MigrationPlan:
+    """The plan the options ask for, errors kept in it (the one place options become a
+    plan: `ferry migrate`, its `--dry-run` and the TUI's run dialog all come here)."""
+    return await options.retry_policy.call(  # describing is read-only: safe to repeat
+        lambda: build_plan(
+            source,
+            target,
+            collections or None,
+            options.mode,
+            options.fields,
+            owned=owned,
+            layout=options.layout,
+            targets=options.targets,
+        )
+    )
+
+
 async def preflight(
     source: Connector,
     target: Connector,
@@ -69,17 +92,8 @@ async def preflight(
     collections: list[str],
     options: MigrationOptions,
 ) -> MigrationPlan:
-    plan = await options.retry_policy.call(  # describing is read-only: safe to repeat
-        lambda: build_plan(
-            source,
-            target,
-            collections or None,
-            options.mode,
-            options.fields,
-            owned=lambda name: journal.target_owned(target.uri, name),
-            layout=options.layout,
-            targets=options.targets,
-        )
+    plan = await plan_run(
+        source, target, collections, options, lambda name: journal.target_owned(target.uri, name)
     )
     if plan.errors:
         first = plan.errors[0]

@@ -207,7 +207,8 @@ async def test_cutover_screen_shows_the_gate_refusal(edge_target, tmp_path: Path
         outcome = app.screen.query_one("#outcome", Static)
         await wait_for(pilot, lambda: "cutover refused" in str(outcome.render()), what="refusal")
         assert isinstance(app.screen, CutoverScreen)  # no modal: refused before asking
-        assert "ferry validate" in str(outcome.render())
+        said = str(outcome.render())
+        assert "Validation (4) with r" in said and "ferry validate" not in said  # its own key
     assert fresh.cutovers(uri) == []
 
 

@@ -37,7 +37,7 @@ from core.connectors.qdrant_common import (
     unwrap_vector,
 )
 from core.connectors.traits import QDRANT
-from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError
+from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError, in_words
 from core.layouts import PayloadLayout
 from core.mapping import (
     METRIC_FROM_QDRANT,
@@ -119,7 +119,7 @@ class QdrantApiConnector(TargetConnector):
             OSError,
         ) as exc:
             raise TransientError(
-                f"Qdrant did not answer {what}: {type(exc).__name__}", where=self.uri
+                f"Qdrant did not answer {what}: {in_words(exc)}", where=self.uri
             ) from exc
         except FerryError:
             raise
@@ -127,11 +127,11 @@ class QdrantApiConnector(TargetConnector):
             name = type(exc).__name__
             if "Rpc" in name or "grpc" in type(exc).__module__:
                 raise TransientError(
-                    f"Qdrant gRPC error on {what}: {name}", where=self.uri
+                    f"Qdrant gRPC error on {what}: {in_words(exc)}", where=self.uri
                 ) from exc
             # Local mode refuses bad input with plain exceptions (ValueError, …).
             raise PermanentError(
-                f"Qdrant refused {what}: {name}: {_short(str(exc))}", where=self.uri
+                f"Qdrant refused {what}: {_short(in_words(exc))}", where=self.uri
             ) from exc
 
     async def ping(self) -> PingResult:

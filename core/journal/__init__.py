@@ -218,6 +218,16 @@ class Journal:
         assert row is not None
         return row
 
+    def requeue_collection(self, run_id: str, name: str) -> None:
+        """A resumed run's collection that did not finish (cancelled, failed, or left
+        "running" by a killed process) waits again: `pending` until its copy restarts."""
+        self._exec(
+            "UPDATE run_collections SET status = 'pending', records_per_second = 0, "
+            "bytes_per_second = 0, eta_seconds = NULL, updated_at = ? "
+            "WHERE run_id = ? AND name = ? AND status NOT IN ('pending', 'completed', 'skipped')",
+            (time.time(), run_id, name),
+        )
+
     def plan_collection(self, run_id: str, name: str, total: int) -> None:
         """Show a not-yet-started collection with its total from the start of the run."""
         self._update_collection(run_id, name, "total = ?", (total,), only_pending=True)
