@@ -80,7 +80,13 @@ async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_need
         journal = Journal(state)
         view = RunView.load(journal, run_id)
         assert view is not None
-        assert view.options == {"batch_size": 250, "workers": 3, "rate": 900.0, "mode": "create"}
+        assert {k: view.options.get(k) for k in ("batch_size", "workers", "rate", "mode")} == {
+            "batch_size": 250,
+            "workers": 3,
+            "rate": 900.0,
+            "mode": "create",
+        }
+        assert view.options.get("layout") is None  # the detected one, per collection
         assert load_choices(state, source, target) == RunChoices(250, 3, 900.0, "create")
 
         # The log view follows the run's log file: the options first, "run completed" later.
