@@ -13,7 +13,8 @@ import sys
 import traceback
 
 from core import __version__
-from core.errors import FerryError, in_words
+from core.errors import FerryError, ResourceError, classify, in_words
+from core.secrets import redact
 
 COMMAND_MODULES = [
     "cli.inventory",
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except FerryError as exc:
         if debug:
-            traceback.print_exc()
-        print(f"ferry: error: {exc.one_line()}", file=sys.stderr)
+            print_traceback()
+        print(f"ferry: error: {redact(exc.one_line())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ferry: interrupted", file=sys.stderr)
@@ -78,12 +79,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if debug:
-            traceback.print_exc()
-        print(
-            f"ferry: unexpected error: {in_words(exc, 300)} (re-run with --debug)",
-            file=sys.stderr,
-        )
-        return 1
+            print_traceback()
+        error = classify(exc, f"ferry {args.command or ''}".strip())
+        if not isinstance(error, ResourceError):
+            print(
+                redact(f"ferry: unexpected error: {in_words(exc, 300)} (re-run with --debug)"),
+                file=sys.stderr,
+            )
+            return 1
+        print(f"ferry: error: {error.one_line()}", file=sys.stderr)
+        return error.exit_code
+
+
+def print_traceback() -> None:
+    """`--debug`: the traceback, with every known secret masked (a server may echo one)."""
+    sys.stderr.write(redact(traceback.format_exc()))
 
 
 def entry_point() -> None:

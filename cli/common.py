@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from core.journal import Journal
+from core.secrets import redact
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run or check ran and found failures/differences
@@ -28,7 +29,7 @@ def open_journal(args: argparse.Namespace) -> Journal:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
     sys.stdout.flush()
 
 

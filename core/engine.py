@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from aiolimiter import AsyncLimiter
 
 from core.connectors.base import Connector, WriteMode
-from core.errors import FerryError, PermanentError, TransientError
+from core.errors import PermanentError, ResourceError, TransientError, classify
 from core.events import (
     CheckpointCommitted,
     CollectionFinished,
@@ -54,6 +54,7 @@ from core.runs import RunState
 from core.targets import TargetNames
 
 RATE_WINDOW_SECONDS = 5.0
+RESUMABLE = "the run is resumable: re-run the same command"
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
 
 __all__ = [
@@ -82,10 +83,13 @@ class MigrationOptions:
     max_attempts: int = 6
     retry_initial: float = 0.2
     retry_max: float = 10.0
+    give_up_after: float = 120.0
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.max_attempts, self.retry_initial, self.retry_max)
+        return RetryPolicy(
+            self.max_attempts, self.retry_initial, self.retry_max, self.give_up_after
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -468,9 +472,26 @@ class MigrationEngine:
             )
             self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
             return result
-        except FerryError as exc:
+        except Exception as exc:  # a FerryError, or a client exception no connector sorted
+            error = classify(exc, f"copying {name}", self.target.uri)
+            if isinstance(error, TransientError | ResourceError):
+                # Nothing is lost: the watermark is durable and the target idempotent.
+                error = type(error)(
+                    error.what
+                    + (
+                        f" (gave up after {self.retry.describe()})"
+                        if isinstance(error, TransientError)
+                        else ""
+                    ),
+                    where=error.where,
+                    fix=error.fix
+                    if "resume" in error.fix
+                    else "; ".join(f for f in (error.fix, RESUMABLE) if f),
+                )
             progress.phase = Phase.FAILED
-            progress.error = exc.one_line()
+            progress.error = error.one_line()
+            progress.records_per_second = 0.0
+            progress.eta_seconds = None
             progress.errors += 1
             result = CollectionResult(
                 name,

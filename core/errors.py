@@ -7,6 +7,8 @@ Every failure that reaches a user is one line: the CLI prints ``str(error)`` and
 
 from __future__ import annotations
 
+import errno
+
 
 class FerryError(Exception):
     """A failure the user can act on. Exit code 2: bad input or a failed preflight."""
@@ -14,9 +16,11 @@ class FerryError(Exception):
     exit_code = 2
 
     def __init__(self, what: str, where: str = "", fix: str = "") -> None:
-        self.what = what
-        self.where = where
-        self.fix = fix
+        from core.secrets import redact  # a server may echo our key in its error text
+
+        self.what = redact(what)
+        self.where = redact(where)
+        self.fix = redact(fix)
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
@@ -59,3 +63,129 @@ def in_words(exc: BaseException, limit: int = 160) -> str:
         name = type(exc).__name__
         text = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
     return text[:limit]
+
+
+class ResourceError(PermanentError):
+    """A resource ran out or went away (disk full, read-only, a missing or unreadable file):
+    retrying will not help until someone frees space or fixes permissions; resuming will."""
+
+
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# gRPC status names that mean "try again" (UNAVAILABLE, DEADLINE_EXCEEDED, …).
+TRANSIENT_GRPC = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
+# Class-name families of transport failures: httpx (TransportError, TimeoutException, …),
+# httpcore, requests, urllib3, the stdlib's ConnectionError/TimeoutError.
+TRANSPORT_WORDS = ("Timeout", "Connect", "Remote", "Network", "Transport", "Protocol")
+DISK_FULL = errno.ENOSPC, errno.EDQUOT
+READ_ONLY = errno.EROFS, errno.EACCES, errno.EPERM
+
+
+def classify(exc: BaseException, what: str, where: str = "", who: str = "") -> FerryError:
+    """The one place that decides whether a failure is transient (retry) or permanent.
+
+    Every connector routes its client's exceptions here — httpx and chromadb (servers),
+    qdrant-client (REST and gRPC), the Qdrant Edge worker pipe, sqlite3 and the file
+    system — so a reset means the same thing everywhere. `what` names the operation
+    ("upsert"), `where` the resource (a URI or a path), `who` the party that failed to answer
+    ("Chroma"). A FerryError passes through.
+    """
+    who = who or "the server"
+    if isinstance(exc, FerryError):
+        return exc
+    detail = _short(in_words(exc, 400))  # the driver's message, not its class name
+    full = detail
+    resource = _resource_fault(exc, what, where)
+    if resource is not None:
+        return resource
+    code = status_code(exc)
+    if code is not None:
+        if code in TRANSIENT_STATUS or code >= 500:
+            return TransientError(f"{who} answered {code} to {what}: {detail}", where)
+        if code in {401, 403}:
+            return ConnectionFailed(
+                f"{who} refused our credentials ({code}) on {what}",
+                where,
+                fix="check the variable named by ?api_key_env",
+            )
+        return PermanentError(f"{who} answered {code} to {what}: {detail}", where)
+    grpc_code = _grpc_code(exc)
+    if grpc_code is not None:
+        if grpc_code in TRANSIENT_GRPC:
+            return TransientError(f"gRPC {grpc_code} on {what}", where)
+        return PermanentError(f"gRPC {grpc_code} on {what}: {detail}", where)
+    family = " ".join(cls.__name__ for cls in type(exc).__mro__)
+    if isinstance(exc, ConnectionError | TimeoutError) or any(w in family for w in TRANSPORT_WORDS):
+        return TransientError(f"{who} did not answer {what}: {full}", where)
+    if "ResponseHandlingException" in family:  # qdrant-client wraps transport errors in it
+        return TransientError(f"{who} did not answer {what}: {full}", where)
+    if isinstance(exc, OSError) and exc.errno in {errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT}:
+        return TransientError(f"{who} did not answer {what}: {full}", where)
+    return PermanentError(f"{who} refused {what}: {full}", where)
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries: qdrant-client's `status_code`, chromadb's
+    `code()`, httpx's `response.status_code`."""
+    for candidate in (getattr(exc, "status_code", None), getattr(exc, "code", None)):
+        if callable(candidate):
+            try:
+                candidate = candidate()
+            except Exception:
+                candidate = None
+        if isinstance(candidate, int) and 100 <= candidate < 600:
+            return candidate
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _grpc_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    if not callable(code) or "grpc" not in type(exc).__module__ + repr(type(exc).__mro__):
+        return None
+    try:
+        value = code()
+    except Exception:
+        return None
+    return getattr(value, "name", None) or str(value)
+
+
+def _resource_fault(exc: BaseException, what: str, where: str) -> FerryError | None:
+    """Disk full, read-only, missing or unreadable files, a damaged SQLite file."""
+    text = str(exc)
+    number = getattr(exc, "errno", None)
+    if number in DISK_FULL or "No space left" in text or "database or disk is full" in text:
+        return ResourceError(
+            f"disk full during {what}", where, fix="free space there, then re-run to resume"
+        )
+    if number == errno.EROFS or "Read-only file system" in text or "readonly database" in text:
+        return ResourceError(
+            f"read-only file system during {what}",
+            where,
+            fix="make it writable (or use another place), then re-run to resume",
+        )
+    if isinstance(exc, PermissionError) or number in {errno.EACCES, errno.EPERM}:
+        path = getattr(exc, "filename", None) or where
+        return ResourceError(
+            f"permission denied during {what}", str(path), fix="fix its permissions and re-run"
+        )
+    if isinstance(exc, FileNotFoundError):
+        path = getattr(exc, "filename", None) or where
+        return ResourceError(
+            f"a file is missing during {what}", str(path), fix="restore it (or check the path)"
+        )
+    family = " ".join(cls.__name__ for cls in type(exc).__mro__)
+    if "DatabaseError" in family and (
+        "malformed" in text or "not a database" in text or "disk I/O" in text
+    ):
+        return ResourceError(
+            f"damaged SQLite file during {what}: {_short(text)}",
+            where,
+            fix="restore it from a backup; Ferry never writes to a source",
+        )
+    return None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -151,10 +151,12 @@ class CollectionResult:
     records_per_second: float = 0.0
     skipped_reason: str | None = None
     error: str | None = None
+    retries: int = 0  # transient failures retried, over every process that drove this run
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "retries": self.retries,
             "status": self.status.value,
             "records_read": self.records_read,
             "records_written": self.records_written,

@@ -21,6 +21,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential_jitter,
 )
 
@@ -43,11 +44,18 @@ OnRetry = Callable[[RetryNotice], None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """At most `max_attempts` tries; waits grow from `initial` seconds to `maximum`, jittered."""
+    """At most `max_attempts` tries and no new try after `give_up_after` seconds; waits grow
+    from `initial` seconds to `maximum`, jittered. With every request under a timeout (see
+    the connectors), one call gives up within `give_up_after` + one request's timeout."""
 
     max_attempts: int = 6
     initial: float = 0.2
     maximum: float = 10.0
+    give_up_after: float = 120.0
+
+    def describe(self) -> str:
+        """How long this policy tries, in words for a give-up message."""
+        return f"{self.max_attempts} attempts within {self.give_up_after:.0f}s"
 
     def retrying(self, on_retry: OnRetry | None = None) -> AsyncRetrying:
         """A fresh tenacity series; the last error is re-raised as itself when attempts run out."""
@@ -62,7 +70,7 @@ class RetryPolicy:
         return AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
             wait=wait_exponential_jitter(initial=self.initial, max=self.maximum),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.give_up_after),
             before_sleep=before_sleep,
             reraise=True,
         )

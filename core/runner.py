@@ -57,6 +57,7 @@ class RunOutcome:
             "run_id": self.run_id,
             "status": self.status.value,
             "resumed": self.resumed,
+            "retries": sum(c.retries for c in self.collections),
             "collections": collections,
             "warnings": self.warnings,
         }
@@ -166,6 +167,9 @@ async def migrate(
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await recorder.aclose()  # every row written before we say the run ended
+        retries = {row["name"]: int(row["retries"] or 0) for row in journal.collections(run_id)}
+        for result in results:
+            result.retries = retries.get(result.name, result.retries)
         warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
         return RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
     finally:

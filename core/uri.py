@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from core.errors import FerryError
+from core.secrets import remember, remember_env
 
 SCHEMES: dict[str, tuple[str, str]] = {
     "chroma+file": ("chroma", "file"),
@@ -86,6 +87,7 @@ class ConnectionSpec:
                 where=self.uri,
                 fix=f"export {var}=<your API key> before running ferry",
             )
+        remember(value)
         return value
 
     def flag(self, name: str) -> bool:
@@ -112,6 +114,7 @@ def parse_uri(uri: str) -> ConnectionSpec:
                 fix="put the key in an environment variable and pass ?api_key_env=VAR",
             )
     check_options(scheme, params, uri)
+    remember_env(params.get("api_key_env"))  # its value is masked in every error text
     if transport in {"file", "edge"}:
         raw_path = parts.path
         if parts.netloc:

@@ -65,21 +65,20 @@ def open_connector(
         from core.connectors.chroma_api import ChromaApiConnector
 
         def make_client() -> object:
-            import chromadb
-            from chromadb.config import Settings
+            from core.connectors.chroma_http import DEFAULT_TIMEOUT_SECONDS, http_client
 
             headers = {}
             key = spec.api_key()
             if key:
                 headers["x-chroma-token"] = key
-            return chromadb.HttpClient(
+            return http_client(
                 host=spec.host or "localhost",
                 port=spec.port or 8000,
                 ssl=spec.transport == "https",
                 headers=headers or None,
                 tenant=spec.params.get("tenant", "default_tenant"),
                 database=spec.params.get("database", "default_database"),
-                settings=Settings(anonymized_telemetry=False),
+                timeout=float(spec.params.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
             )
 
         return ChromaApiConnector(spec.uri, make_client, kind="chroma-server")

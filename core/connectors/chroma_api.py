@@ -18,7 +18,7 @@ import numpy as np
 from core.connectors.base import PingResult, QueryHits, TargetConnector
 from core.connectors.chroma_space import server_metric
 from core.connectors.traits import CHROMA
-from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError, in_words
+from core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
 from core.model import Batch, CollectionInfo, Cursor, Metric
 
 INCLUDE = ["embeddings", "metadatas", "documents"]
@@ -80,6 +80,9 @@ class ChromaApiConnector(TargetConnector):
                         fix="read it without ?api=1 (the file reader), or with the chromadb "
                         "release that wrote it",
                     ) from exc
+                error = classify(exc, "connect", self.uri, "Chroma")
+                if isinstance(error, TransientError) and not _refused(exc):
+                    raise error from exc  # a reset or a timeout: the policy tries again
                 raise ConnectionFailed(
                     f"cannot reach Chroma: {in_words(exc)}",
                     where=self.uri,
@@ -95,31 +98,21 @@ class ChromaApiConnector(TargetConnector):
             try:
                 self._collections[name] = await asyncio.to_thread(client.get_collection, name)
             except Exception as exc:
+                error = classify(exc, f"get collection {name}", self.uri, "Chroma")
+                if isinstance(error, TransientError | ConnectionFailed):
+                    raise error from exc
                 raise FerryError(f"no collection {name!r}", where=self.uri) from exc
         return self._collections[name]
 
     async def _run(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a client call in a thread; its failure sorted by `core.errors.classify`."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        except FerryError:
-            raise
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise TransientError(f"Chroma did not answer {what}: {exc}", where=self.uri) from exc
         except Exception as exc:
-            code = _chroma_error_code(exc)
-            if code is not None and (code >= 500 or code == 429):
-                raise TransientError(
-                    f"Chroma answered {code} to {what}: {str(exc)[:160]}", where=self.uri
-                ) from exc
-            # The HTTP client's transport failures (httpx: ReadError is a NetworkError, a
-            # TransportError) by their class family, not only by their own name.
-            family = " ".join(cls.__name__ for cls in type(exc).__mro__)
-            if any(w in family for w in ("Timeout", "Connect", "Remote", "Network", "Transport")):
-                raise TransientError(
-                    f"Chroma did not answer {what}: {in_words(exc)}", where=self.uri
-                ) from exc
-            # Bad input (a wrong dimension, an invalid name): retrying will not help.
-            raise PermanentError(f"Chroma refused {what}: {in_words(exc)}", where=self.uri) from exc
+            error = classify(exc, what, self.uri, "Chroma")
+            if error is exc:
+                raise
+            raise error from exc
 
     async def ping(self) -> PingResult:
         start = time.perf_counter()
@@ -257,13 +250,11 @@ class ChromaApiConnector(TargetConnector):
         await self._run("delete", collection.delete, ids=list(native_ids))
 
 
-def _chroma_error_code(exc: Exception) -> int | None:
-    """chromadb's own errors carry an HTTP-like code (InternalError 500, RateLimitError 429)."""
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            value = code()
-        except Exception:
-            return None
-        return value if isinstance(value, int) else None
-    return None
+def _refused(exc: BaseException) -> bool:
+    """Nothing listens there (at the first contact: a wrong host or port, not a blip)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

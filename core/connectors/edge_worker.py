@@ -14,6 +14,7 @@ The child owns every shard it opens; requests are served one at a time, in order
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,13 +22,18 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from core.errors import FerryError, PermanentError, TransientError
+from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 
 LOCK_WAIT_SECONDS = 15.0  # a previous owner (a killed run's child) may still be closing
+# No request waits longer than this for its answer (a stuck worker is killed and restarted on
+# the next try). Generous: a flush or the optimizer of a large shard takes minutes.
+CALL_TIMEOUT_SECONDS = float(os.environ.get("FERRY_EDGE_TIMEOUT", "900"))
+LOW_DISK_BYTES = 64 * 1024 * 1024  # below this free, a stopped worker most likely ran out
 
 
 # -- the child side -------------------------------------------------------------------------
@@ -126,7 +132,7 @@ def _serve(conn: Any, root: str) -> None:
         try:
             conn.send((True, handlers[method](*args)))
         except BaseException as exc:  # every failure goes back to the caller, as data
-            conn.send((False, _describe(exc)))
+            conn.send((False, _describe(exc, root)))
     for name in list(shards):
         try:
             close(name)
@@ -171,14 +177,18 @@ class _Duplex:
         self.outgoing.close()
 
 
-def _describe(exc: BaseException) -> tuple[str, str, str, str]:
-    if isinstance(exc, FerryError):
-        return type(exc).__name__, exc.what, exc.where, exc.fix
-    return type(exc).__name__, f"{type(exc).__name__}: {exc}", "", ""
+def _describe(exc: BaseException, where: str = "") -> tuple[str, str, str, str]:
+    """A failure as data for the pipe, sorted by `classify` here, where the exception is."""
+    error = classify(exc, "a Qdrant Edge request", where, "Qdrant Edge")
+    if error is not exc and not isinstance(error, ResourceError):
+        return "PermanentError", f"{type(exc).__name__}: {exc}", where, ""
+    return type(error).__name__, error.what, error.where, error.fix
 
 
 def _rebuild(kind: str, what: str, where: str, fix: str) -> FerryError:
-    classes = {cls.__name__: cls for cls in (FerryError, PermanentError, TransientError)}
+    classes = {
+        cls.__name__: cls for cls in (FerryError, PermanentError, TransientError, ResourceError)
+    }
     cls = classes.get(kind)
     if cls is None:
         return PermanentError(f"Qdrant Edge: {what}", where=where, fix=fix)
@@ -250,12 +260,27 @@ class EdgeProcess:
             except (OSError, ValueError) as exc:
                 self._pending.remove(future)
                 raise self._stopped(method) from exc
-        ok, result = future.result()
+        try:
+            ok, result = future.result(timeout=CALL_TIMEOUT_SECONDS)
+        except FutureTimeout:
+            self._kill()  # stuck: the next call starts a fresh worker
+            raise TransientError(
+                f"the Qdrant Edge worker did not answer {method} within "
+                f"{CALL_TIMEOUT_SECONDS:.0f}s",
+                where=str(self.root),
+                fix="Ferry restarts it on the next try",
+            ) from None
         if ok:
             return result
         raise _rebuild(*result)
 
-    def _stopped(self, method: str) -> TransientError:
+    def _stopped(self, method: str) -> FerryError:
+        if _free_bytes(self.root) < LOW_DISK_BYTES:
+            return ResourceError(
+                f"disk full: the Qdrant Edge worker stopped during {method}",
+                where=str(self.root),
+                fix="free space on that disk, then re-run to resume",
+            )
         return TransientError(
             f"the Qdrant Edge worker process stopped during {method}",
             where=str(self.root),
@@ -292,9 +317,23 @@ class EdgeProcess:
                 self._process.wait()
             self._process = None
 
+    def _kill(self) -> None:
+        process = self._process
+        if process is not None:
+            process.kill()  # the receiver sees end-of-file and fails what is pending
+
     def close(self) -> None:
         """Close the pipe: the child flushes, closes its shards and exits."""
         self._reap()
+
+
+def _free_bytes(root: Path) -> int:
+    for path in (root, *root.parents):
+        try:
+            return shutil.disk_usage(path).free
+        except OSError:
+            continue
+    return LOW_DISK_BYTES  # unknown: do not claim a full disk
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core.backup_store import BackupResult, Progress
 from core.connectors.base import (
@@ -37,7 +36,7 @@ from core.connectors.qdrant_common import (
     unwrap_vector,
 )
 from core.connectors.traits import QDRANT
-from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError, in_words
+from core.errors import FerryError, classify
 from core.layouts import PayloadLayout
 from core.mapping import (
     METRIC_FROM_QDRANT,
@@ -48,7 +47,6 @@ from core.model import Batch, CollectionInfo, Cursor
 from core.uri import ConnectionSpec
 
 LOCAL_SNAPSHOT_DIR = ".ferry-snapshots"  # a cutover's backups, inside the local directory
-TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 class QdrantApiConnector(TargetConnector):
@@ -95,44 +93,14 @@ class QdrantApiConnector(TargetConnector):
         return self._client
 
     async def _call(self, what: str, coro: Any) -> Any:
-        """Run a client call, sorting failures into transient (retry) and permanent."""
+        """Run a client call; a failure is sorted by `core.errors.classify` (REST and gRPC)."""
         try:
             return await coro
-        except UnexpectedResponse as exc:
-            code = exc.status_code
-            if code in TRANSIENT_STATUS:
-                raise TransientError(f"Qdrant answered {code} to {what}", where=self.uri) from exc
-            if code in {401, 403}:
-                raise ConnectionFailed(
-                    f"Qdrant refused the API key ({code})",
-                    where=self.uri,
-                    fix="check the variable named by ?api_key_env",
-                ) from exc
-            raise PermanentError(
-                f"Qdrant answered {code} to {what}: {_short(exc.content)}",
-                where=self.uri,
-            ) from exc
-        except (
-            ResponseHandlingException,
-            ConnectionError,
-            TimeoutError,
-            OSError,
-        ) as exc:
-            raise TransientError(
-                f"Qdrant did not answer {what}: {in_words(exc)}", where=self.uri
-            ) from exc
-        except FerryError:
-            raise
-        except Exception as exc:  # grpc errors and the like
-            name = type(exc).__name__
-            if "Rpc" in name or "grpc" in type(exc).__module__:
-                raise TransientError(
-                    f"Qdrant gRPC error on {what}: {in_words(exc)}", where=self.uri
-                ) from exc
-            # Local mode refuses bad input with plain exceptions (ValueError, …).
-            raise PermanentError(
-                f"Qdrant refused {what}: {_short(in_words(exc))}", where=self.uri
-            ) from exc
+        except Exception as exc:
+            error = classify(exc, what, self.uri, "Qdrant")
+            if error is exc:
+                raise
+            raise error from exc
 
     async def ping(self) -> PingResult:
         start = time.perf_counter()
@@ -177,7 +145,7 @@ class QdrantApiConnector(TargetConnector):
         return vectors.size, str(distance), info
 
     async def describe(self, name: str) -> CollectionInfo:
-        if not await self.client.collection_exists(name):
+        if not await self._call(f"find {name}", self.client.collection_exists(name)):
             raise FerryError(f"no collection {name!r}", where=self.uri)
         size, distance, info = await self._vector_params(name)
         return CollectionInfo(

@@ -19,9 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from core.errors import FerryError
+from core.errors import FerryError, classify
 from core.model import LogEntry, Phase, Progress
 from core.runs import RunState
+from core.secrets import redact
 
 MIGRATIONS_PACKAGE = "core.journal.migrations"
 
@@ -56,69 +57,99 @@ class Journal:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_state_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not self.path.exists()
         self._lock = threading.RLock()
+        where = str(self.path)
+        if self.path.is_dir():
+            raise FerryError(
+                "the journal path is a directory", where, fix="pass --state PATH/journal.sqlite3"
+            )
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it: no window where another user could read it.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
             self._db = sqlite3.connect(
                 self.path, timeout=30, check_same_thread=False, isolation_level=None
             )
-        except sqlite3.Error as exc:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process
+            self._db.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise FerryError(
+                    "the journal file is not a Ferry journal (not SQLite, or damaged)",
+                    where,
+                    fix="pass --state PATH to a new file (keep this one: it is not Ferry's)",
+                ) from exc
             raise FerryError(
-                f"cannot open the journal: {exc}",
-                where=str(self.path),
-                fix="pass --state PATH to a writable file",
+                f"cannot open the journal: {exc}", where, fix="pass --state PATH to a writable file"
             ) from exc
-        if fresh:
-            os.chmod(self.path, 0o600)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process
-        self._db.execute("PRAGMA busy_timeout=30000")
+        except OSError as exc:
+            raise FerryError(
+                f"cannot create the journal: {exc.strerror or exc}",
+                where,
+                fix="pass --state PATH in a writable directory",
+            ) from exc
         self.migrate()
 
     # -- schema -----------------------------------------------------------------------------
     def migrate(self) -> None:
+        """Apply pending migrations, each in an IMMEDIATE transaction that re-reads what is
+        applied: two processes creating a new journal at once apply each migration once."""
         with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, "
-                "applied_at REAL NOT NULL)"
-            )
-            applied = {
-                row["version"]: row
-                for row in self._db.execute("SELECT * FROM schema_migrations ORDER BY version")
-            }
-            bundled = {version: (name, sql) for version, name, sql in bundled_migrations()}
-            for version, row in applied.items():
-                if version not in bundled:
-                    raise FerryError(
-                        f"journal migration {row['name']} is applied but missing from this Ferry",
-                        where=str(self.path),
-                        fix="use the Ferry version that wrote this journal, or a new --state file",
-                    )
-                name, sql = bundled[version]
-                if sha256(sql) != row["sha256"]:
-                    raise FerryError(
-                        f"journal migration {name} was modified after it was applied "
-                        "(SHA-256 mismatch)",
-                        where=str(self.path),
-                        fix="restore the original migration file; never edit applied migrations",
-                    )
-            for version in sorted(set(bundled) - set(applied)):
-                name, sql = bundled[version]
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+            try:
+                self._migrate()
+            except sqlite3.DatabaseError as exc:
+                raise journal_fault(exc, self.path) from exc
+
+    def _migrate(self) -> None:
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, "
+            "applied_at REAL NOT NULL)"
+        )
+        bundled = {version: (name, sql) for version, name, sql in bundled_migrations()}
+        self._check_applied(bundled)
+        for version in sorted(bundled):
+            name, sql = bundled[version]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = self._db.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ).fetchone()
+                if not done:
                     for statement in _split_sql(sql):
                         self._db.execute(statement)
                     self._db.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
                         (version, name, sha256(sql), time.time()),
                     )
-                    self._db.execute("COMMIT")
-                except Exception:
-                    self._db.execute("ROLLBACK")
-                    raise
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _check_applied(self, bundled: dict[int, tuple[str, str]]) -> None:
+        applied = {
+            row["version"]: row
+            for row in self._db.execute("SELECT * FROM schema_migrations ORDER BY version")
+        }
+        for version, row in applied.items():
+            if version not in bundled:
+                raise FerryError(
+                    f"journal migration {row['name']} is applied but missing from this Ferry",
+                    where=str(self.path),
+                    fix="use the Ferry version that wrote this journal, or a new --state file",
+                )
+            name, sql = bundled[version]
+            if sha256(sql) != row["sha256"]:
+                raise FerryError(
+                    f"journal migration {name} was modified after it was applied "
+                    "(SHA-256 mismatch)",
+                    where=str(self.path),
+                    fix="restore the original migration file; never edit applied migrations",
+                )
 
     def applied_migrations(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM schema_migrations ORDER BY version")
@@ -133,8 +164,13 @@ class Journal:
         return rows[0] if rows else None
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        # Every write passes here: no known secret reaches the file, whatever echoed it.
+        args = tuple(redact(a) if isinstance(a, str) else a for a in args)
         with self._lock:
-            cursor = self._db.execute(sql, args)
+            try:
+                cursor = self._db.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise journal_fault(exc, self.path) from exc
             return cursor.lastrowid or 0
 
     def close(self) -> None:
@@ -252,18 +288,22 @@ class Journal:
             run_id,
             name,
             "records_read = ?, records_per_second = ?, average_records_per_second = ?, "
-            "bytes_per_second = ?, eta_seconds = ?, retries = ?, errors = ?, seconds = ?",
+            "bytes_per_second = ?, eta_seconds = ?, errors = ?, seconds = ?",
             (
                 progress.records_read,
                 progress.records_per_second,
                 progress.average_records_per_second,
                 progress.bytes_per_second,
                 progress.eta_seconds,
-                progress.retries,
                 progress.errors,
                 progress.seconds,
             ),
         )
+
+    def add_retry(self, run_id: str, name: str) -> None:
+        """One more retry, counted across every process that drove this run (a resume
+        adds to the count instead of starting from zero)."""
+        self._update_collection(run_id, name, "retries = retries + 1", ())
 
     def complete_collection(
         self, run_id: str, name: str, seconds: float, average_records_per_second: float
@@ -281,8 +321,13 @@ class Journal:
         )
 
     def fail_collection(self, run_id: str, name: str, error: str, errors: int) -> None:
+        # A failed collection moves no more: no rate and no ETA to show.
         self._update_collection(
-            run_id, name, "status = ?, error = ?, errors = ?", (Phase.FAILED.value, error, errors)
+            run_id,
+            name,
+            "status = ?, error = ?, errors = ?, records_per_second = 0, bytes_per_second = 0, "
+            "eta_seconds = NULL",
+            (Phase.FAILED.value, error, errors),
         )
 
     def _update_collection(
@@ -505,3 +550,15 @@ def _split_sql(sql: str) -> list[str]:
         for s in statements
         if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())
     ]
+
+
+def journal_fault(exc: BaseException, path: Path) -> FerryError:
+    """A journal write that failed, as one line naming the journal (disk full, read-only…)."""
+    error = classify(exc, "a journal write", str(path))
+    if type(error).__name__ in {"PermanentError"}:  # not a resource fault: say it is the journal
+        return FerryError(
+            f"the journal refused a write: {exc}",
+            where=str(path),
+            fix="check the file (or pass --state PATH to a new one); re-run to resume",
+        )
+    return error

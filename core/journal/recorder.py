@@ -35,6 +35,7 @@ from core.events import (
     EventBus,
     PhaseChanged,
     ProgressSampled,
+    RetryScheduled,
     RunEvent,
     RunFinished,
     RunStarted,
@@ -255,6 +256,8 @@ class RunRecorder:
                 journal.set_run_status(run_id, RunState.CANCELLING)
         elif isinstance(event, CollectionFinished) and name:
             self._finish_collection(event)
+        elif isinstance(event, RetryScheduled) and name:
+            journal.add_retry(run_id, name)
         elif isinstance(event, RunFinished):
             journal.set_run_status(run_id, event.state, event.error)
         entry = event.log_entry()
