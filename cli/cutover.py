@@ -11,7 +11,16 @@ import asyncio
 import sys
 from typing import Any
 
-from cli.common import EXIT_BAD_INPUT, EXIT_OK, add_common, confirm, open_journal, print_json
+from cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_common,
+    check_collection_name,
+    check_number,
+    confirm,
+    open_journal,
+    print_json,
+)
 from core.cutover import (
     CutoverOutcome,
     CutoverPlan,
@@ -124,6 +133,8 @@ def run_cutover(args: argparse.Namespace) -> int:
         )
     if args.reason and not args.force:
         raise FerryError("--reason goes with --force", fix="add --force or drop --reason")
+    check_collection_name(args.collection)
+    check_collection_name(args.alias, "alias")
     journal = open_journal(args)
 
     async def make_plan() -> CutoverPlan:
@@ -142,6 +153,7 @@ def run_cutover(args: argparse.Namespace) -> int:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
+    check_collection_name(args.alias, "alias")
     journal = open_journal(args)
 
     async def make_plan() -> CutoverPlan:
@@ -311,8 +323,11 @@ def run_router_status(args: argparse.Namespace) -> int:
 
 
 def run_router_set(args: argparse.Namespace) -> int:
+    check_number("--max-error-rate", args.max_error_rate, least=0, most=1, example="0.05")
+    check_number("--max-p99-ms", args.max_p99_ms, positive=True, most=3_600_000, example="250")
     path = resolve_state_path(args.state_file)
     mode = parse_mode(args.mode)
+    journal = open_journal(args)  # before the state file changes: both or neither
     thresholds = dict(read_state(path).get("thresholds") or {})
     if args.auto_rollback is not None:
         thresholds["auto_rollback"] = args.auto_rollback
@@ -323,7 +338,6 @@ def run_router_set(args: argparse.Namespace) -> int:
     if args.max_p99_ms is not None:
         thresholds["max_p99_ms"] = args.max_p99_ms
     state, previous = set_mode(path, mode, reason=args.reason, thresholds=thresholds or None)
-    journal = open_journal(args)
     journal_id = journal.record_cutover(
         action="router",
         target_uri=str(state.get("target_uri") or f"router:{path}"),

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import add_common
+from cli.common import add_common, check_number
 from core.demo import build_demo_source, demo_built, demo_paths
 
 
@@ -29,6 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_number("--records", args.records, least=1, most=10_000_000, example="3000")
+    check_number("--rate", args.rate, least=0, example="1000 (0: no cap)")
     source_dir, target_dir = demo_paths(Path(args.dir).resolve() if args.dir else None)
     if not args.json:
         # "(building once)" only when it does build: later starts just open it.

@@ -15,6 +15,9 @@ from cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_common,
+    check_collection_name,
+    check_field_name,
+    check_number,
     confirm,
     open_journal,
     print_json,
@@ -70,6 +73,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--document-field", default="document", help="payload field for the document"
     )
+    parser.add_argument(
+        "--give-up-after",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="stop retrying a failing call after this long (the run stays resumable)",
+    )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.add_argument(
@@ -87,11 +97,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def options_from(args: argparse.Namespace) -> MigrationOptions:
-    for flag, value in (("--batch-size", args.batch_size), ("--workers", args.workers)):
-        if value < 1:
-            raise FerryError(f"{flag} must be at least 1", fix=f"pass {flag} 1 or more")
-    if args.rate is not None and args.rate <= 0:
-        raise FerryError("--rate must be positive", fix="omit --rate for no limit")
+    check_number("--batch-size", args.batch_size, least=1, example="1000")
+    check_number("--workers", args.workers, least=1, most=64, example="2")
+    check_number("--rate", args.rate, positive=True, example="5000 (or omit it: no limit)")
+    check_number("--give-up-after", args.give_up_after, positive=True, most=86_400, example="120")
+    check_field_name("--id-field", args.id_field)
+    check_field_name("--document-field", args.document_field)
+    if args.id_field == args.document_field:
+        raise FerryError(
+            "--id-field and --document-field name the same field",
+            where=args.id_field,
+            fix="give them different names",
+        )
+    for name in args.collection:  # NAME or NAME=TARGET
+        for part in name.split("=", 1):
+            if part:
+                check_collection_name(part)
     return MigrationOptions(
         batch_size=args.batch_size,
         workers=args.workers,
@@ -100,6 +121,7 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         fields=PayloadFields(args.id_field, args.document_field),
         layout=args.layout,
         targets=TargetNames.from_args(args.collection, args.target_name),
+        give_up_after=args.give_up_after,
     )
 
 

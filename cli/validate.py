@@ -13,7 +13,17 @@ import sys
 import time
 from typing import Any
 
-from cli.common import EXIT_FAILED, EXIT_OK, add_common, confirm, open_journal, print_json
+from cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_common,
+    check_collection_name,
+    check_field_name,
+    check_number,
+    confirm,
+    open_journal,
+    print_json,
+)
 from core.errors import FerryError
 from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
@@ -113,8 +123,15 @@ def options_from(args: argparse.Namespace) -> ValidationOptions:
     ):
         if value < least:
             raise FerryError(f"{flag} must be at least {least}", fix=f"pass {flag} {max(least, 1)}")
-    if args.tolerance < 0:
-        raise FerryError("--tolerance must not be negative", fix="pass e.g. --tolerance 1e-5")
+    check_number("--tolerance", args.tolerance, least=0, most=1e6, example="1e-5")
+    check_number("--recall-threshold", args.recall_threshold, least=0, most=1, example="0.95")
+    check_number("--seed", args.seed, least=0, most=2**32 - 1, example="0")
+    check_field_name("--id-field", args.id_field)
+    check_field_name("--document-field", args.document_field)
+    for name in args.collection:
+        for part in name.split("=", 1):
+            if part:
+                check_collection_name(part)
     return ValidationOptions(
         sample=args.sample,
         full=args.full or args.delete_extra,

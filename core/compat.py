@@ -19,6 +19,25 @@ def check_target(
     A dimension mismatch is always refused. Another metric, or a non-empty collection that
     Ferry did not create, is refused unless the user said `--mode append`.
     """
+    warnings = check_shape(uri, source, existing, mode)
+    name = source.name
+    if existing.count and not owned:
+        if mode is not WriteMode.APPEND:
+            raise PreflightError(
+                f"target collection {name!r} already exists with {existing.count} records",
+                where=uri,
+                fix="pass --mode append to upsert into it, or choose another target",
+            )
+        warnings.append(f"{name}: upserting into an existing collection of {existing.count}")
+    return warnings
+
+
+def check_shape(
+    uri: str, source: CollectionInfo, existing: CollectionInfo, mode: WriteMode
+) -> list[str]:
+    """The dimension and metric rules alone: they need no count, so a target can answer them
+    without opening the collection (opening a Qdrant Edge shard rewrites its config file, and
+    a refused target must be left exactly as it was)."""
     name = source.name
     if existing.dimension is not None and existing.dimension != source.dimension:
         raise PreflightError(
@@ -38,12 +57,4 @@ def check_target(
                 fix="pass --mode append to write anyway, or use another target",
             )
         warnings.append(f"{name}: target metric {theirs} differs from source {ours}")
-    if existing.count and not owned:
-        if mode is not WriteMode.APPEND:
-            raise PreflightError(
-                f"target collection {name!r} already exists with {existing.count} records",
-                where=uri,
-                fix="pass --mode append to upsert into it, or choose another target",
-            )
-        warnings.append(f"{name}: upserting into an existing collection of {existing.count}")
     return warnings

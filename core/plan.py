@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.compat import check_target
+from core.compat import check_shape, check_target
 from core.connectors.base import (
     Capability,
     Connector,
@@ -300,6 +300,9 @@ async def build_plan(
                 chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")
             if target_name in existing:
                 item.target_exists = True
+                # Dimension and metric first, from what the target can tell without opening
+                # the collection: a refused target is left exactly as it was.
+                check_shape(target.uri, info, await target.shape(target_name), mode)
                 item.target = await target.describe(target_name)
                 is_owned = bool(owned and owned(target_name))
                 item.warnings += check_target(target.uri, info, item.target, mode, is_owned)

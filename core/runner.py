@@ -25,6 +25,7 @@ from core.layouts import make_layout
 from core.model import CollectionResult, ResumePoint
 from core.plan import MigrationPlan, app_switch, build_plan, run_key
 from core.runs import CollectionView, RunState
+from core.uri import check_apart
 
 CONTROL_POLL_SECONDS = 0.2
 
@@ -113,6 +114,7 @@ async def migrate(
     on_engine: Callable[[MigrationEngine], None] | None = None,
 ) -> RunOutcome:
     """Run (or resume) the migration the arguments identify; returns when it ends."""
+    check_apart(source_uri, target_uri)  # the source directory is never written to
     source = open_connector(source_uri)
     target = open_connector(target_uri, options.fields)
     try:

@@ -176,3 +176,26 @@ def check_options(scheme: str, params: dict[str, str], uri: str) -> None:
                 )
         if key in {"api_key_env", "tenant", "database"} and not value.strip():
             raise FerryError(f"?{key}= is empty", where=where, fix=f"give ?{key}= a name")
+
+
+def check_apart(source_uri: str, target_uri: str) -> None:
+    """Refuse a target whose directory is inside, contains or is the source's directory.
+
+    The Chroma source directory is read-only to Ferry: a Qdrant Edge (or any file) target
+    inside it would write into it, and a target that contains it would mix the two.
+    """
+    source, target = parse_uri(source_uri), parse_uri(target_uri)
+    if source.path is None or target.path is None:
+        return
+    a, b = _real(source.path), _real(target.path)
+    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+        raise FerryError(
+            "the target directory overlaps the source directory",
+            where=f"{target.path} vs {source.path}",
+            fix="choose a target directory outside the source (and not containing it)",
+        )
+
+
+def _real(path: Path) -> Path:
+    """The resolved path, even when its last parts do not exist yet (a new target)."""
+    return Path(os.path.realpath(path))

@@ -73,3 +73,147 @@ class DroppingProxy:
             writer.close()
 
         await asyncio.gather(client_to_server(), server_to_client(), return_exceptions=True)
+
+
+class FaultProxy:
+    """A TCP proxy in front of a real server that injects the faults of a bad network.
+
+    Faults are tied to request numbers (requests whose request line contains `only`), not to
+    time, so a test says exactly which requests fail:
+
+    * ``reset``: both sides are aborted — the client sees "connection reset by peer";
+    * ``silent``: the request is swallowed and the connection stays open, never answered —
+      a server that accepts and hangs;
+    * ``slow``: the request goes through, its reply trickles back a few bytes at a time;
+    * ``refuse``: the request is reset and the listening socket closes (new connections are
+      refused by the kernel) for `refuse_seconds`, then reopens on the same port;
+      `refuse_for(seconds)` does the same at once.
+
+    `schedule` maps a request number (from 1) to a fault; `from_request = (n, fault)` applies
+    a fault to request n and every one after it.
+    """
+
+    def __init__(self, upstream_port: int, only: bytes = b"") -> None:
+        self.upstream_port = upstream_port
+        self.only = only
+        self.schedule: dict[int, str] = {}
+        self.from_request: tuple[int, str] | None = None
+        self.requests = 0
+        self.refuse_seconds = 1.0
+        self.injected: dict[str, int] = {}
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        self._thread.join(10)
+
+    def heal(self) -> None:
+        """No more faults: every request from now on goes through."""
+        self.schedule = {}
+        self.from_request = None
+
+    def refuse_for(self, seconds: float) -> None:
+        """Close the listener (and every open connection) now; listen again after `seconds`."""
+
+        asyncio.run_coroutine_threadsafe(self._refuse(seconds), self._loop).result(10 + seconds)
+
+    async def _refuse(self, seconds: float) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self.injected["refused listener"] = self.injected.get("refused listener", 0) + 1
+        await asyncio.sleep(seconds)
+        await self._listen(self.port)
+
+    def _fault_for(self, number: int) -> str | None:
+        if number in self.schedule:
+            return self.schedule[number]
+        if self.from_request and number >= self.from_request[0]:
+            return self.from_request[1]
+        return None
+
+    async def _listen(self, port: int) -> None:
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._listen(0))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.add(writer)
+        slow = False
+
+        async def client_to_server() -> None:
+            nonlocal slow
+            while data := await reader.read(65536):
+                if data.startswith(METHODS) and self.only in data.split(b"\r\n", 1)[0]:
+                    self.requests += 1
+                    fault = self._fault_for(self.requests)
+                    if fault:
+                        self.injected[fault] = self.injected.get(fault, 0) + 1
+                    if fault == "reset":
+                        writer.transport.abort()
+                        up_writer.transport.abort()
+                        return
+                    if fault == "refuse":  # this request is reset, then nobody listens
+                        writer.transport.abort()
+                        up_writer.transport.abort()
+                        asyncio.get_running_loop().create_task(self._refuse(self.refuse_seconds))
+                        return
+                    if fault == "silent":
+                        while await reader.read(65536):  # swallow; never answer
+                            pass
+                        up_writer.transport.abort()
+                        return
+                    slow = fault == "slow"
+                up_writer.write(data)
+                await up_writer.drain()
+            up_writer.close()
+
+        async def server_to_client() -> None:
+            while data := await up_reader.read(65536):
+                if slow:
+                    for start in range(0, len(data), 64):
+                        writer.write(data[start : start + 64])
+                        await writer.drain()
+                        await asyncio.sleep(0.002)
+                else:
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        try:
+            await asyncio.gather(client_to_server(), server_to_client(), return_exceptions=True)
+        finally:
+            self._writers.discard(writer)

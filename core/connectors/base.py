@@ -239,16 +239,22 @@ class TargetConnector(SourceConnector):
         the other rules are `core.compat.check_target`'s, the same the plan applies.
         """
         # Imported here: core.compat imports WriteMode from this module.
-        from core.compat import check_target
+        from core.compat import check_shape, check_target
 
         if info.dimension is None or info.metric is None:
             raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
         if await self._exists(info.name):
+            check_shape(self.uri, info, await self.shape(info.name), mode)  # before opening it
             existing = await self.describe(info.name)
             warnings = check_target(self.uri, info, existing, mode, owned)
             return PrepareResult(created=False, existed=True, warnings=warnings)
         await self._create(info)
         return PrepareResult(created=True, existed=False)
+
+    async def shape(self, name: str) -> CollectionInfo:
+        """Dimension and metric of an existing collection (count may be 0: not asked).
+        Targets that can tell without opening the collection say so here."""
+        return await self.describe(name)
 
     @abstractmethod
     async def _exists(self, name: str) -> bool:

@@ -97,6 +97,13 @@ class QdrantEdgeConnector(TargetConnector):
             facts={"engine": "qdrant-edge", "path": str(self.layout.shard_dir(name))},
         )
 
+    async def shape(self, name: str) -> CollectionInfo:
+        """From `edge_config.json` alone: loading a shard rewrites that file."""
+        if not self.layout.exists(name):
+            raise FerryError(f"no collection {name!r}", where=self.uri)
+        size, metric = self.layout.vector_params(name)
+        return CollectionInfo(name=name, count=0, dimension=size, metric=metric)
+
     async def count(self, name: str) -> int:
         return int(await self._call(name, "count"))
 

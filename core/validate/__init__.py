@@ -26,6 +26,7 @@ from core.layouts import PayloadLayout, detect_written_layout, make_layout
 from core.mapping import PayloadFields
 from core.model import Metadata
 from core.plan import app_switch, choose_collections
+from core.uri import check_apart
 from core.validate.checks import (
     CollectionCheck,
     ProgressCallback,
@@ -154,6 +155,8 @@ async def validate(
     layout: str | None = None,
 ) -> ValidationReport:
     """Open both sides, run the checks for each collection, record results, close."""
+    if options is not None and (options.repair or options.delete_extra):
+        check_apart(source_uri, target_uri)  # a repair writes to the target
     async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
         return await validate_connectors(
             source,
