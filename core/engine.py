@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 from aiolimiter import AsyncLimiter
 
 from core.connectors.base import Connector, WriteMode
@@ -572,6 +573,7 @@ class MigrationEngine:
                     batch = await self.retry.call(next_batch, on_read_retry)
                     if batch is None:
                         return
+                    refuse_non_finite(batch, name, self.source.uri)
                     if not await self.control.gate():
                         return
                     if self._limiter is not None:
@@ -663,6 +665,23 @@ class MigrationEngine:
             amount = min(records, chunk)
             await self._limiter.acquire(amount)
             records -= amount
+
+
+def refuse_non_finite(batch: Batch, collection: str, where: str) -> None:
+    """NaN or infinite vector values poison every search that meets them: never copied
+    silently. The batch is refused before it is written, naming the records."""
+    finite = np.isfinite(batch.vectors).all(axis=1) if batch.vectors.size else None
+    if finite is None or bool(finite.all()):
+        return
+    bad = [str(batch.ids[i]) for i in np.flatnonzero(~finite)]
+    shown = ", ".join(repr(i) for i in bad[:5]) + (
+        f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+    )
+    raise PermanentError(
+        f"{collection}: {len(bad)} record(s) have NaN or infinite vector values: {shown}",
+        where=where,
+        fix="fix or delete them in the source, then re-run to resume",
+    )
 
 
 def run_status(results: list[CollectionResult]) -> RunState:

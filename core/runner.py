@@ -22,8 +22,9 @@ from core.errors import PreflightError
 from core.journal import Journal
 from core.journal.recorder import RunRecorder
 from core.layouts import make_layout
+from core.locks import TargetLocks
 from core.model import CollectionResult, ResumePoint
-from core.plan import MigrationPlan, app_switch, build_plan, run_key
+from core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
 from core.runs import CollectionView, RunState
 from core.uri import check_apart
 
@@ -117,7 +118,13 @@ async def migrate(
     check_apart(source_uri, target_uri)  # the source directory is never written to
     source = open_connector(source_uri)
     target = open_connector(target_uri, options.fields)
+    stack = contextlib.ExitStack()
     try:
+        # One owner per target collection, taken before anything opens the target (a second
+        # process would otherwise open a Qdrant Edge shard in use): refused in one line.
+        locks = stack.enter_context(TargetLocks(target.uri, "starting"))
+        chosen = await choose_collections(source, collections or None)
+        locks.acquire(options.targets.resolve(name) for name in chosen)
         plan = await preflight(source, target, journal, collections, options)
         key = run_key(
             source_uri,
@@ -147,6 +154,8 @@ async def migrate(
                 },
                 options.to_json(),
             )
+        locks.acquire(c.target_name for c in plan.collections)  # any renamed by the plan
+        locks.name_run(run_id)
         journal.take_request(run_id)  # a stale pause/cancel from a dead process means nothing
         recorder = RunRecorder(journal, run_id)
         engine = MigrationEngine(
@@ -177,6 +186,7 @@ async def migrate(
     finally:
         await source.close()
         await target.close()
+        stack.close()  # the locks go last: the target is closed (an Edge shard flushed)
 
 
 def keep_started_layouts(plan: MigrationPlan, target: Connector, previous: dict[str, Any]) -> None:

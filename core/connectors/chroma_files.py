@@ -783,6 +783,8 @@ class ChromaDirectory:
                 continue
             if key.startswith("chroma:"):
                 continue  # chroma's own keys (uri...), never part of the user's metadata
+            if s is None and i is None and f is None and b is None:
+                continue  # all typed columns NULL: chromadb's own reader omits the key
             md = metadatas[k]
             if md is None:
                 md = metadatas[k] = {}

@@ -28,6 +28,7 @@ from core.connectors.base import (
 )
 from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
 from core.connectors.qdrant_common import (
+    CollisionGuard,
     PayloadLayouts,
     batch_to_columns,
     encode_offset,
@@ -62,6 +63,7 @@ class QdrantApiConnector(TargetConnector):
         self.fields = fields or PayloadFields()
         self.layouts = PayloadLayouts(self.fields, layout)
         self._client: AsyncQdrantClient | None = None
+        self._guard = CollisionGuard()
         is_server = spec.transport in {"http", "https"}
         self.kind = "qdrant-server" if is_server else "qdrant-local"
         declared = {Capability.WRITE, Capability.ALIASES}
@@ -261,7 +263,17 @@ class QdrantApiConnector(TargetConnector):
     async def write(self, name: str, batch: Batch) -> None:
         if not len(batch):
             return
-        point_ids, vectors, payloads = batch_to_columns(batch, self.layouts(name))
+        layout = self.layouts(name)
+        point_ids, vectors, payloads = batch_to_columns(batch, layout)
+        suspects = self._guard.suspects(name, batch, point_ids)
+        if suspects:  # rare: only ids that are version-5 UUIDs (see CollisionGuard)
+            found = await self._call(
+                "retrieve",
+                self.client.retrieve(name, suspects, with_payload=True, with_vectors=False),
+            )
+            self._guard.check(
+                name, batch, point_ids, {p.id: p.payload for p in found}, layout.hit_source_id
+            )
         await self._call(
             "upsert",
             self.client.upsert(

@@ -8,11 +8,12 @@ layout (core/layouts.py: flat, or what a framework's own Qdrant store writes).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from core.errors import PermanentError
 from core.layouts import PayloadLayout, make_layout
 from core.mapping import PayloadFields, check_unique_targets
 from core.model import Batch
@@ -105,3 +106,66 @@ def unwrap_vector(vector: Any) -> Any:
     if isinstance(vector, dict):
         return vector.get("") if "" in vector else next(iter(vector.values()), None)
     return vector
+
+
+class CollisionGuard:
+    """Catches a source id that lands on another source id's point in a *different* batch.
+
+    Only one shape can collide: a source id kept as it is because it is a canonical UUID of
+    version 5 (the version uuid5 produces) equal to uuid5 of another source id. So the check
+    costs nothing for ordinary ids: a batch's kept v5 UUIDs are looked up on the target (a
+    point there holding another `source_id` is a collision, whichever came first, across
+    processes too), and each batch's mapped point ids are matched against the kept v5 UUIDs
+    written so far by this process. Left for the final count: a kept v5 UUID written before
+    a resume whose twin arrives after it.
+    """
+
+    def __init__(self) -> None:
+        self._kept_v5: dict[str, dict[str, str]] = {}  # collection → point id → source id
+
+    def suspects(self, collection: str, batch: Batch, point_ids: list[Any]) -> list[Any]:
+        """The point ids of this batch to look up on the target; raises on a collision
+        already visible in memory."""
+        kept = self._kept_v5.setdefault(collection, {})
+        lookup: list[Any] = []
+        for sid, pid in zip(batch.ids, point_ids, strict=True):
+            if pid == sid:
+                if _is_v5(sid):
+                    lookup.append(pid)
+                    kept[pid] = sid
+            elif isinstance(pid, str) and pid in kept and kept[pid] != sid:
+                raise collision(collection, kept[pid], sid, pid)
+        return lookup
+
+    @staticmethod
+    def check(
+        collection: str,
+        batch: Batch,
+        point_ids: list[Any],
+        found: dict[Any, Any],
+        source_of: Callable[[Any, dict[str, Any] | None], str],
+    ) -> None:
+        """`found`: point id → payload of the suspects that exist on the target;
+        `source_of(point id, payload)`: the source id the layout reads from a point."""
+        writing = {str(p): s for p, s in zip(point_ids, batch.ids, strict=True)}
+        for pid, payload in found.items():
+            holder = source_of(pid, payload)
+            mine = writing.get(str(normal_point_id(pid)))
+            if mine is not None and str(holder) != mine:
+                raise collision(collection, str(holder), mine, pid)
+
+
+def _is_v5(source_id: str) -> bool:
+    if len(source_id) != 36:
+        return False
+    try:
+        return uuid.UUID(source_id).version == 5
+    except ValueError:
+        return False
+
+
+def collision(collection: str, first: str, second: str, point_id: Any) -> PermanentError:
+    return PermanentError(
+        f"{collection}: source ids {first!r} and {second!r} map to the same point id {point_id}",
+        fix="one id is the uuid5 of the other: rename one of them in the source",
+    )

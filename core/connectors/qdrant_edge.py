@@ -32,6 +32,7 @@ from core.connectors.edge_layout import EdgeLayout
 from core.connectors.edge_worker import EdgeProcess
 from core.connectors.qdrant_backup import edge_shard_backup
 from core.connectors.qdrant_common import (
+    CollisionGuard,
     PayloadLayouts,
     batch_to_columns,
     normal_point_id,
@@ -64,6 +65,7 @@ class QdrantEdgeConnector(TargetConnector):
         self.fields = fields or PayloadFields()
         self.layouts = PayloadLayouts(self.fields, layout)
         self._worker = _shared_worker(self.root)  # started on first use
+        self._guard = CollisionGuard()
         self._closed = False
 
     async def _call(self, name: str, method: str, *args: Any) -> Any:
@@ -147,7 +149,14 @@ class QdrantEdgeConnector(TargetConnector):
         if not len(batch):
             return
         # Mapping happens here, on the engine's core; the worker only converts and upserts.
-        point_ids, vectors, payloads = batch_to_columns(batch, self.layouts(name))
+        layout = self.layouts(name)
+        point_ids, vectors, payloads = batch_to_columns(batch, layout)
+        suspects = self._guard.suspects(name, batch, point_ids)
+        if suspects:  # rare: only ids that are version-5 UUIDs (see CollisionGuard)
+            found = await self._call(name, "retrieve", suspects)
+            self._guard.check(
+                name, batch, point_ids, {p[0]: p[2] for p in found}, layout.hit_source_id
+            )
         await self._call(name, "upsert", point_ids, vectors, payloads)
 
     async def sync(self, name: str) -> None:
