@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import faultpoints
 from core.backup_store import Progress
 from core.connectors import ANY, AliasBackend, TargetConnector, open_connector
 from core.errors import FerryError
@@ -356,10 +357,12 @@ async def execute(
     snapshot = None
     if plan.action == "cutover" and plan.to_collection:
         snapshot = await backend.snapshot(plan.to_collection, progress)
+    faultpoints.reached("cutover-snapshot")
     if plan.to_collection is None:
         await backend.remove(plan.alias, expected=plan.from_collection)
     else:
         await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
+    faultpoints.reached("cutover-switch")
     previous_mode = None
     if plan.router_state and plan.router_mode:
         _state, previous_mode = set_mode(

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from aiolimiter import AsyncLimiter
 
+from core import faultpoints
 from core.connectors.base import Connector, WriteMode
 from core.errors import PermanentError, ResourceError, TransientError, classify
 from core.events import (
@@ -574,6 +575,7 @@ class MigrationEngine:
                     if batch is None:
                         return
                     refuse_non_finite(batch, name, self.source.uri)
+                    faultpoints.reached("read")
                     if not await self.control.gate():
                         return
                     if self._limiter is not None:
@@ -604,6 +606,7 @@ class MigrationEngine:
                 await self.retry.call(
                     lambda b=batch: self.target.write(target_name, b), on_write_retry
                 )
+                faultpoints.reached("write")
                 copy.watermark.ack(seq, batch.cursor_after, len(batch), batch.nbytes)
                 del batch, item
                 await self._advance(copy)
@@ -647,7 +650,9 @@ class MigrationEngine:
             checkpoint = Checkpoint(
                 copy.watermark.cursor, meter.written, meter.bytes, copy.committed.target_owned
             )
+            faultpoints.reached("checkpoint")
             await self._commit(copy, checkpoint)
+            faultpoints.reached("committed")
             copy.committed_at = now
 
     async def _commit(self, copy: _Copy, checkpoint: Checkpoint) -> None:

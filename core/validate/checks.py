@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from core import faultpoints
 from core.connectors.base import Connector, TargetConnector
 from core.model import Batch, CollectionInfo, Metric
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
@@ -270,6 +271,7 @@ class CollectionCheck:
         assert self.result.repair is not None
         self.progress("repair", 0, len(batch), f"re-copying {len(batch)} record(s)")
         await self.target.write(self.target_name, batch)
+        faultpoints.reached("repair")
         self.result.repair.rewritten += len(batch)
         back = await self.target.fetch(self.target_name, list(batch.ids))
         found = {sid: i for i, sid in enumerate(back.ids)}
