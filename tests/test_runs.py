@@ -78,7 +78,8 @@ def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
         journal.ensure_collection(run_id, name, name)
         journal.start_collection(run_id, name, total, 8, "l2")
         progress = Progress(name, records_per_second=rate, retries=1, seconds=4.0)
-        journal.record_progress(run_id, name, progress)
+        journal.record_progress(run_id, name, progress)  # progress rows do not carry retries:
+        journal.add_retry(run_id, name)  # each retry event counts, across processes
         journal.checkpoint(run_id, name, {"after": written}, written, written * 10)
     journal.complete_collection(run_id, "b", 4.0, 125.0)
     journal.request(run_id, "cancel")  # not yet taken by the engine process
