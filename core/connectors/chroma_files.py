@@ -325,7 +325,12 @@ class ChromaDirectory:
                 (self.database, self.tenant),
             ).fetchone()
         except sqlite3.Error as exc:
-            raise FerryError(f"cannot read chroma.sqlite3: {exc}", where=where) from exc
+            raise FerryError(
+                f"cannot read chroma.sqlite3: {exc}",
+                where=where,
+                fix="check that it is a Chroma directory and readable; restore a damaged file "
+                "from a backup (Ferry never writes to a source)",
+            ) from exc
         if str(mode).lower() == "wal":
             # Reading a WAL-mode database read-only needs its -shm file (or creates one).
             raise FerryError(
