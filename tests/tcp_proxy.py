@@ -9,6 +9,7 @@ closes both sides without forwarding — the client sees a reset connection, as 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ")
@@ -84,6 +85,8 @@ class FaultProxy:
     * ``reset``: both sides are aborted — the client sees "connection reset by peer";
     * ``silent``: the request is swallowed and the connection stays open, never answered —
       a server that accepts and hangs;
+    * ``echo400`` / ``echo500``: answered at once with that status and a JSON body quoting
+      the request's headers (API key included), as a careless server does;
     * ``slow``: the request goes through, its reply trickles back a few bytes at a time;
     * ``refuse``: the request is reset and the listening socket closes (new connections are
       refused by the kernel) for `refuse_seconds`, then reopens on the same port;
@@ -190,6 +193,27 @@ class FaultProxy:
                         writer.transport.abort()
                         up_writer.transport.abort()
                         asyncio.get_running_loop().create_task(self._refuse(self.refuse_seconds))
+                        return
+                    if fault in ("echo400", "echo500"):  # a server that quotes our headers
+                        status = fault[4:]
+                        headers = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+                        secret = [
+                            line.split(":", 1)[1].strip()
+                            for line in headers.split("\r\n")
+                            if line.lower().startswith(("x-chroma-token", "api-key", "authoriz"))
+                        ]
+                        message = f"invalid token {secret}; you sent: {headers}"
+                        body = json.dumps(
+                            {"error": "InvalidArgumentError", "message": message}
+                        ).encode()
+                        writer.write(
+                            f"HTTP/1.1 {status} Echo\r\nContent-Type: application/json\r\n"
+                            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                            + body
+                        )
+                        await writer.drain()
+                        writer.close()
+                        up_writer.transport.abort()
                         return
                     if fault == "silent":
                         while await reader.read(65536):  # swallow; never answer
