@@ -87,6 +87,9 @@ class CutoverPlan:
     router_state: str | None = None
     router_mode: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The alias already points at `to_collection` but the journal does not say so (a cutover
+    # killed between its switch and its journal row): execute only records it.
+    already_switched: bool = False
 
     def changes(self) -> list[str]:
         """Human lines for the confirmation prompt and the modal."""
@@ -227,10 +230,18 @@ async def plan_cutover(
             f"to it; the name is free for an alias once no collection has it",
         )
     current = await backend.current(alias)
+    already_switched = False
     if current == collection:
-        raise FerryError(
-            f"alias {alias!r} already points at {collection!r}", where=target, fix="nothing to do"
-        )
+        records = journal.cutovers(target, alias)
+        journaled = records[0]["to_collection"] if records else None
+        if journaled == collection:
+            raise FerryError(
+                f"alias {alias!r} already points at {collection!r}",
+                where=target,
+                fix="nothing to do",
+            )
+        # Switched, never journaled (killed in between): finish by recording it.
+        already_switched, current = True, journaled
     validation = validation_view(journal.latest_validation(target, collection))
     if validation is None or not validation["ok"]:
         what = (
@@ -255,7 +266,13 @@ async def plan_cutover(
         validation=validation,
         forced=bool(force),
         reason=reason.strip() if reason else None,
+        already_switched=already_switched,
     )
+    if already_switched:
+        plan.warnings.append(
+            "the alias already points there (an earlier cutover stopped before its journal "
+            "row): only the journal is written"
+        )
     if validation is not None and not validation["ok"]:
         plan.warnings.append("the latest validation FAILED")
     if router_state:
@@ -347,7 +364,8 @@ async def execute(
 ) -> CutoverOutcome:
     """Do what the plan says — only if the alias still points where the plan saw it."""
     current = await backend.current(plan.alias)
-    if current != plan.from_collection:
+    expected = plan.to_collection if plan.already_switched else plan.from_collection
+    if current != expected:
         raise FerryError(
             f"alias {plan.alias!r} moved since the plan was shown "
             f"(now {current!r}, was {plan.from_collection!r})",
@@ -355,14 +373,15 @@ async def execute(
             fix="look again and re-run",
         )
     snapshot = None
-    if plan.action == "cutover" and plan.to_collection:
-        snapshot = await backend.snapshot(plan.to_collection, progress)
-    faultpoints.reached("cutover-snapshot")
-    if plan.to_collection is None:
-        await backend.remove(plan.alias, expected=plan.from_collection)
-    else:
-        await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
-    faultpoints.reached("cutover-switch")
+    if not plan.already_switched:
+        if plan.action == "cutover" and plan.to_collection:
+            snapshot = await backend.snapshot(plan.to_collection, progress)
+        faultpoints.reached("cutover-snapshot")
+        if plan.to_collection is None:
+            await backend.remove(plan.alias, expected=plan.from_collection)
+        else:
+            await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
+        faultpoints.reached("cutover-switch")
     previous_mode = None
     if plan.router_state and plan.router_mode:
         _state, previous_mode = set_mode(

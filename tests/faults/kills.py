@@ -25,10 +25,10 @@ from pathlib import Path
 from tests.faults import verify
 
 COMMAND_TIMEOUT = 180  # seconds: a command that takes longer is a hang
-RECORDS = 1200
+RECORDS = 900
 BATCH = 100
 MIGRATE_POINTS = ("read", "write", "checkpoint", "committed")
-KILLS_PER_CHAIN = 4
+KILLS_PER_CHAIN = 6
 
 
 @dataclass
