@@ -185,14 +185,18 @@ def check_apart(source_uri: str, target_uri: str) -> None:
     inside it would write into it, and a target that contains it would mix the two.
     """
     source, target = parse_uri(source_uri), parse_uri(target_uri)
-    if source.path is None or target.path is None:
-        return
-    a, b = _real(source.path), _real(target.path)
+    if source.path is not None and target.path is not None:
+        check_paths_apart(source.path, target.path)
+
+
+def check_paths_apart(source: Path, target: Path, what: str = "target directory") -> None:
+    """Refuse a directory Ferry writes (`target`) that is inside, contains or is `source`."""
+    a, b = _real(source), _real(target)
     if a == b or a.is_relative_to(b) or b.is_relative_to(a):
         raise FerryError(
-            "the target directory overlaps the source directory",
-            where=f"{target.path} vs {source.path}",
-            fix="choose a target directory outside the source (and not containing it)",
+            f"the {what} overlaps the source directory",
+            where=f"{target} vs {source}",
+            fix=f"choose a {what} outside the source (and not containing it)",
         )
 
 

@@ -297,6 +297,26 @@ def rows(w: World) -> list[tuple[str, list[str]]]:
         ("inventory unknown scheme", ["inventory", "foo://x"]),
         ("inventory missing directory", ["inventory", "chroma+file:///nonexistent/dir"]),
         ("inventory malformed chroma.sqlite3", ["inventory", f"chroma+file://{w.malformed}"]),
+        (
+            "backup collection with /",
+            ["backup", w.s, "--collection", "a/b", "--to", str(w.root / "bk")],
+        ),
+        (
+            "backup 300-char collection",
+            ["backup", w.s, "--collection", LONG, "--to", str(w.root / "bk")],
+        ),
+        (
+            "backup into the source",
+            ["backup", w.s, "--collection", "docs", "--to", str(w.source / "bk")],
+        ),
+        (
+            "backup unknown collection",
+            ["backup", w.s, "--collection", "nosuch", "--to", str(w.root / "bk")],
+        ),
+        (
+            "backup unknown scheme",
+            ["backup", "foo://x", "--collection", "docs", "--to", str(w.root / "bk")],
+        ),
         ("demo --records -1", ["demo", "--records", "-1", "--dir", str(w.root / "demo")]),
         ("demo --records 0", ["demo", "--records", "0", "--dir", str(w.root / "demo")]),
         ("demo --rate nan", ["demo", "--rate", "nan", "--dir", str(w.root / "demo")]),

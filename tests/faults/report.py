@@ -99,8 +99,23 @@ def main() -> None:
             )
         )
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(rows, kills, seed, time.monotonic() - started), encoding="utf-8")
-    print(DOC.read_text())
+    text = render(rows, kills, seed, time.monotonic() - started)
+    DOC.write_text(text, encoding="utf-8")
+    quote_in_readme(text)
+    print(text)
+
+
+def quote_in_readme(text: str) -> None:
+    """Put the table (only the table) between the README's reliability markers."""
+    readme = ROOT / "README.md"
+    content = readme.read_text(encoding="utf-8")
+    start, end = "<!-- reliability-table -->", "<!-- /reliability-table -->"
+    if start not in content or end not in content:
+        return
+    table = "\n".join(line for line in text.splitlines() if line.startswith("|"))
+    head, _, rest = content.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}", encoding="utf-8")
 
 
 def _row(outcome: Outcome, tried: str) -> tuple[str, str, int, int, int, int, str]:
