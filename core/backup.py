@@ -66,18 +66,25 @@ async def run_backup(
     if not collection or not collection.strip():
         raise FerryError("--collection is empty", fix="name the collection to back up")
     destination = check_destination(uri, collection, Path(to))
-    try:
-        destination.mkdir(parents=True, exist_ok=True)
-        probe = destination / ".ferry-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise FerryError(
-            f"cannot write backups here: {exc.strerror or exc}",
-            where=str(destination),
-            fix="choose a writable directory with --to",
-        ) from exc
     async with open_connector(uri) as connector:
+        available = await connector.list_collections()
+        if collection not in available:  # refused before a directory is made
+            raise FerryError(
+                f"no collection {collection!r}",
+                where=connector.uri,
+                fix=f"choose one of: {', '.join(available) or '(none)'}",
+            )
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+            probe = destination / ".ferry-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise FerryError(
+                f"cannot write backups here: {exc.strerror or exc}",
+                where=str(destination),
+                fix="choose a writable directory with --to",
+            ) from exc
         try:
             return await connector.backup(collection, destination, progress)
         except OSError as exc:
