@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 
 from cli.common import EXIT_OK, add_common, check_collection_name, print_json
 from core.backup import run_backup
 from core.backup_store import BackupProgress
-from core.uri import check_paths_apart, parse_uri
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,10 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_collection_name(args.collection)
-    spec = parse_uri(args.uri)
-    if spec.path is not None:  # a backup written inside the source would change the source
-        check_paths_apart(spec.path, Path(args.to).absolute(), "backup directory")
+    if args.collection:  # an empty one is run_backup's to refuse
+        check_collection_name(args.collection)
     show = sys.stderr.isatty() and not args.json
     last = [-1]
 
