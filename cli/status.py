@@ -54,6 +54,12 @@ def render(view: RunView) -> str:
             f"  {c.name:<24} {c.phase.value:<10} {c.records_written:>10,}/{c.total:<10,} "
             f"{percent:5.1f}%  {c.records_per_second:>9,.0f} rec/s  {eta}"
         )
+        if c.indexing:
+            lines.append(f"    {c.index_words()}")
+        elif c.phase.value == "completed" and c.tuning is not None:
+            ready = "search-ready" if c.search_ready else "not indexed (staging copy)"
+            ef = f"; search with hnsw_ef={c.hnsw_ef}" if c.hnsw_ef else ""
+            lines.append(f"    {ready} (indexed in {c.index_seconds:.1f}s){ef}")
         if c.error:
             lines.append(f"    error: {c.error}")
     return "\n".join(lines)

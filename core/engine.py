@@ -36,6 +36,7 @@ from core.events import (
     CollectionStarted,
     CopyStarted,
     EventBus,
+    IndexingStarted,
     PhaseChanged,
     PlannedCollection,
     ProgressSampled,
@@ -51,6 +52,7 @@ from core.model import Batch, Checkpoint, CollectionResult, Cursor, Phase, Progr
 from core.plan import CollectionPlan
 from core.retry import OnRetry, RetryNotice, RetryPolicy
 from core.runs import RunState
+from core.tuning import TuningOptions
 
 RATE_WINDOW_SECONDS = 5.0
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
@@ -77,6 +79,8 @@ class MigrationOptions:
     max_attempts: int = 6
     retry_initial: float = 0.2
     retry_max: float = 10.0
+    index: bool = True  # False: a staging copy (`--no-index`), completed without the index phase
+    tuning: TuningOptions = field(default_factory=TuningOptions)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -88,6 +92,8 @@ class MigrationOptions:
             "workers": self.workers,
             "rate": self.rate,
             "mode": self.mode.value,
+            "index": self.index,
+            "tuning": self.tuning.to_json(),
         }
 
 
@@ -107,6 +113,7 @@ class RunControl:
     def __init__(self) -> None:
         self._running = asyncio.Event()
         self._running.set()
+        self._cancelled = asyncio.Event()
         self.cancelled = False
         self.on_change: Callable[[RunState], None] | None = None
 
@@ -128,6 +135,7 @@ class RunControl:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self._cancelled.set()
         self._running.set()  # wake anything waiting so it can see the cancellation
         if self.on_change:
             self.on_change(RunState.CANCELLING)
@@ -136,6 +144,9 @@ class RunControl:
         """Wait while paused; False once cancelled."""
         await self._running.wait()
         return not self.cancelled
+
+    async def until_cancelled(self) -> None:
+        await self._cancelled.wait()
 
 
 class Watermark:
@@ -308,9 +319,12 @@ class MigrationEngine:
     def _on_control(self, state: RunState) -> None:
         if self._finished:
             return  # a late signal after the run ended changes nothing
-        if self._current and state in {RunState.PAUSED, RunState.RUNNING}:
-            self.progress[self._current].phase = Phase(state.value)
-        self._emit(PhaseChanged(run_id=self.run_id, collection=self._current, state=state))
+        current = self._current
+        if current and self.progress[current].phase is Phase.INDEXING:
+            current = None  # the index phase is the database's work: a pause does not stop it
+        if current and state in {RunState.PAUSED, RunState.RUNNING}:
+            self.progress[current].phase = Phase(state.value)
+        self._emit(PhaseChanged(run_id=self.run_id, collection=current, state=state))
 
     def _on_retry(self, name: str, what: str) -> OnRetry:
         def on_retry(notice: RetryNotice) -> None:
@@ -368,6 +382,9 @@ class MigrationEngine:
             self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
             return result
 
+        if resume.copied:
+            return await self._resume_indexing(plan, resume)
+
         self._current = name
         started = self.clock()
         point = resume.checkpoint
@@ -387,7 +404,9 @@ class MigrationEngine:
         progress.phase = Phase.RUNNING
         try:
             prepared = await self.retry.call(
-                lambda: self.target.prepare(info, self.options.mode, owned=point.target_owned),
+                lambda: self.target.prepare(
+                    info, self.options.mode, owned=point.target_owned, tuning=plan.tuning
+                ),
                 self._on_retry(name, "prepare target"),
             )
             if prepared.created or (prepared.existed and self.options.mode is WriteMode.CREATE):
@@ -410,6 +429,8 @@ class MigrationEngine:
             if self.control.cancelled:
                 raise asyncio.CancelledError
             await self._reconcile(plan, prepared.created or copy.committed.target_owned)
+            copied_seconds = self.clock() - started
+            index_seconds, ready = await self._index(plan, resuming=False)
         except asyncio.CancelledError:
             progress.phase = Phase.CANCELLED
             self._publish_progress(name, meter)
@@ -444,7 +465,8 @@ class MigrationEngine:
             self._current = None
         seconds = self.clock() - started
         written_now = meter.written - point.records_written
-        average = written_now / seconds if seconds > 0 else 0.0
+        # The copy's rate: the index phase moves no records.
+        average = written_now / copied_seconds if copied_seconds > 0 else 0.0
         progress.phase = Phase.COMPLETED
         self._publish_progress(name, meter)
         result = CollectionResult(
@@ -454,6 +476,119 @@ class MigrationEngine:
             records_written=meter.written,
             seconds=seconds,
             records_per_second=average,
+            index_seconds=index_seconds,
+            search_ready=ready,
+            hnsw_ef=plan.tuning.hnsw_ef,
+        )
+        self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+        return result
+
+    # -- the index phase --------------------------------------------------------------------
+    async def _index(self, plan: CollectionPlan, resuming: bool) -> tuple[float, bool]:
+        """After the copy: the target builds its search index; (seconds, search-ready).
+
+        The collection's phase is `indexing` meanwhile (a resumed run starts here again),
+        and a cancel stops the wait (the database may go on indexing by itself; a resume
+        asks again, which costs nothing when it is done).
+        """
+        name, target_name = plan.source.name, plan.target_name
+        progress = self.progress[name]
+        if not self.options.index:
+            return 0.0, False
+        started = self.clock()
+        progress.phase = Phase.INDEXING
+        progress.index_seconds = 0.0
+        self._emit(
+            IndexingStarted(
+                run_id=self.run_id,
+                collection=name,
+                total=plan.source.count,
+                how=self.target.index_words(),
+                tuning=plan.tuning.to_json(),
+                resuming=resuming,
+            )
+        )
+
+        def on_progress(indexed: int | None, total: int | None) -> None:
+            progress.indexed, progress.index_total = indexed, total
+            progress.index_seconds = self.clock() - started
+            sample = dataclasses.replace(progress)
+            self._emit(ProgressSampled(run_id=self.run_id, collection=name, progress=sample))
+
+        on_progress(None, plan.source.count)
+        build = asyncio.ensure_future(
+            self.retry.call(
+                lambda: self.target.build_index(target_name, plan.tuning, on_progress),
+                self._on_retry(name, "build index"),
+            )
+        )
+        watcher = asyncio.ensure_future(self.control.until_cancelled())
+        try:
+            await asyncio.wait({build, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not build.done():
+                build.cancel()
+                with contextlib.suppress(BaseException):
+                    await build
+        if not build.done() or build.cancelled():
+            raise asyncio.CancelledError
+        state = build.result()
+        on_progress(state.indexed, state.total)
+        return self.clock() - started, state.ready
+
+    async def _resume_indexing(self, plan: CollectionPlan, resume: ResumePoint) -> CollectionResult:
+        """A run that stopped while the target indexed: the copy is done, index again."""
+        name = plan.source.name
+        progress = self.progress[name]
+        progress.records_read = resume.records_read
+        progress.records_written = resume.checkpoint.records_written
+        progress.total = plan.source.count
+        self._current = name
+        try:
+            index_seconds, ready = await self._index(plan, resuming=True)
+        except asyncio.CancelledError:
+            progress.phase = Phase.CANCELLED  # the watermark is at the end: a resume indexes
+            result = CollectionResult(
+                name,
+                Phase.CANCELLED,
+                records_read=resume.records_read,
+                records_written=resume.checkpoint.records_written,
+                seconds=resume.seconds,
+            )
+            self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+            return result
+        except FerryError as exc:
+            progress.phase = Phase.FAILED
+            progress.error = exc.one_line()
+            progress.errors += 1
+            result = CollectionResult(
+                name,
+                Phase.FAILED,
+                records_read=resume.records_read,
+                records_written=resume.checkpoint.records_written,
+                seconds=resume.seconds,
+                error=progress.error,
+            )
+            self._emit(
+                CollectionFinished(
+                    run_id=self.run_id, collection=name, result=result, errors=progress.errors
+                )
+            )
+            return result
+        finally:
+            self._current = None
+        progress.phase = Phase.COMPLETED
+        result = CollectionResult(
+            name,
+            Phase.COMPLETED,
+            records_read=resume.records_read,
+            records_written=resume.checkpoint.records_written,
+            seconds=resume.seconds + index_seconds,
+            records_per_second=resume.average_records_per_second,
+            index_seconds=index_seconds,
+            search_ready=ready,
+            hnsw_ef=plan.tuning.hnsw_ef,
         )
         self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
         return result

@@ -22,6 +22,7 @@ from core.connectors.traits import DEFAULT_TARGET, EngineTraits
 from core.errors import FerryError, PreflightError
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
+from core.tuning import IndexTuning, TuningOptions, plan_tuning
 
 LARGE_RECORDS = 1_000_000
 
@@ -40,6 +41,10 @@ class CollectionPlan:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # How the target collection is indexed and searched (from the source; see core.tuning),
+    # and what its index phase does, in words.
+    tuning: IndexTuning = field(default_factory=IndexTuning)
+    index: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +59,8 @@ class CollectionPlan:
             "notes": self.notes,
             "warnings": self.warnings,
             "error": self.error,
+            "tuning": self.tuning.to_json(),
+            "index": self.index,
         }
 
 
@@ -181,10 +188,14 @@ async def build_plan(
     mode: WriteMode,
     fields: PayloadFields,
     owned: Any = None,
+    tuning: TuningOptions | None = None,
+    index: bool = True,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
     `owned(target_name) -> bool` says whether the journal records Ferry creating it.
+    `tuning` overrides what is carried from the source (HNSW, payload indexes); `index`
+    False is a staging copy (no index phase).
     Problems are collected per collection (so the inventory can show them all); `migrate`
     refuses to start while any remain.
     """
@@ -205,6 +216,16 @@ async def build_plan(
         sample = await sample_collection(source, info)
         item = assess(info, sample.ids if sample else [], source.traits, target.traits)
         item.warnings += target.sample_warnings(sample) if sample else []
+        item.tuning = plan_tuning(
+            info.facts,
+            sample.metadatas if sample else [],
+            tuning,
+            reserved=(fields.source_id, fields.document) if target.traits.payload_fields else (),
+        )
+        item.index = target.index_words() if index else "none: staging copy (--no-index)"
+        item.notes.append(target.tuning_words(item.tuning))
+        item.notes += list(item.tuning.notes)
+        item.notes.append(f"index phase: {item.index}")
         plan.collections.append(item)
         try:
             if info.count and (info.dimension is None or info.metric is None):

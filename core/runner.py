@@ -61,6 +61,8 @@ async def preflight(
             options.mode,
             options.fields,
             owned=lambda name: journal.target_owned(target.uri, name),
+            tuning=options.tuning,
+            index=options.index,
         )
     )
     if plan.errors:

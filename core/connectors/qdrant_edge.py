@@ -23,6 +23,8 @@ from core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
+    IndexProgressCallback,
+    IndexState,
     PingResult,
     QueryHits,
     TargetConnector,
@@ -36,6 +38,7 @@ from core.connectors.traits import QDRANT
 from core.errors import FerryError
 from core.mapping import QDRANT_DISTANCE, PayloadFields, canonical_point_id
 from core.model import Batch, CollectionInfo, Cursor
+from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
 
 
@@ -110,25 +113,62 @@ class QdrantEdgeConnector(TargetConnector):
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         matrix = np.asarray(vectors, dtype=np.float32)
-        return await self._call(name, "query", matrix, k, self.fields.source_id)
+        return await self._call(
+            name, "query", matrix, k, self.fields.source_id, self.search_ef(name)
+        )
 
     async def _exists(self, name: str) -> bool:
         return self.layout.exists(name)
 
-    async def _create(self, info: CollectionInfo) -> None:
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
         assert info.dimension is not None and info.metric is not None
         self.layout.shard_dir(info.name)  # refuse a bad name before the worker starts
         await self._call(
-            info.name, "create", info.dimension, QDRANT_DISTANCE[info.metric], self.fields.source_id
+            info.name,
+            "create",
+            info.dimension,
+            QDRANT_DISTANCE[info.metric],
+            self.fields.source_id,
+            tuning.to_json(),
         )
 
     async def write(self, name: str, batch: Batch) -> None:
         """Upsert; acknowledged once in Edge's write-ahead log (kill -9 safe). `sync` flushes."""
         if not len(batch):
             return
-        # Mapping happens here, on the engine's core; the worker only converts and upserts.
+        if not self.layout.exists(name):
+            raise FerryError(f"no collection {name!r}", where=self.uri)
+        # Mapping and payload assembly happen here, on the engine's core; the worker only
+        # builds points (from vectors in shared memory) and upserts.
         point_ids, vectors, payloads = batch_to_columns(batch, self.fields)
-        await self._call(name, "upsert", point_ids, vectors, payloads)
+        await asyncio.to_thread(self._worker.upsert, name, point_ids, vectors, payloads)
+
+    # -- the index phase --------------------------------------------------------------------
+    def index_words(self) -> str:
+        return (
+            "Qdrant Edge's optimizer builds the HNSW index after the copy (in the worker); "
+            "an app that writes later calls shard.optimize() itself"
+        )
+
+    async def build_index(
+        self,
+        name: str,
+        tuning: IndexTuning,
+        on_progress: IndexProgressCallback | None = None,
+    ) -> IndexState:
+        """Run Edge's optimizer (blocking, in the worker: it reports no progress meanwhile)."""
+        before = await self._call(name, "index_state")
+        if on_progress:
+            on_progress(before["indexed"], before["points"])
+        return _index_state(await self._call(name, "optimize"))
+
+    async def index_state(self, name: str) -> IndexState:
+        return _index_state(await self._call(name, "index_state"))
+
+    async def index_facts(self, name: str) -> dict[str, object]:
+        """Points, indexed vectors, each segment's index type, payload indexes: for tests
+        and `describe`."""
+        return dict(await self._call(name, "index_state"))
 
     async def sync(self, name: str) -> None:
         await self._call(name, "flush")
@@ -222,6 +262,21 @@ def _release_worker(root: Path) -> None:
             return
         del _WORKERS[key]
     worker.close()  # the last user: the worker flushes and exits
+
+
+def _index_state(facts: dict[str, object]) -> IndexState:
+    points = int(facts["points"])  # type: ignore[call-overload]
+    indexed = int(facts["indexed"])  # type: ignore[call-overload]
+    kinds = facts.get("segments") or []
+    ready = points == 0 or indexed >= points
+    detail = (
+        f"HNSW over {indexed:,} of {points:,} vectors"
+        if indexed
+        else f"not indexed: {points:,} vectors searched by brute force"
+    )
+    if kinds:
+        detail += f" (segments: {', '.join(sorted(set(map(str, kinds))))})"  # type: ignore[call-overload]
+    return IndexState(ready=ready, indexed=indexed, total=points, detail=detail)
 
 
 def _edge_version() -> str:

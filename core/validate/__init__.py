@@ -70,7 +70,8 @@ async def validate_connectors(
     report = ValidationReport(source.uri, target.uri)
     for name in chosen:
         target_name = (target_names or {}).get(name, name)
-        check = CollectionCheck(source, target, name, target_name, options, on_progress)
+        search = journal.search_settings(target.uri, target_name) if journal else None
+        check = CollectionCheck(source, target, name, target_name, options, on_progress, search)
         result = await check.run()
         report.collections.append(result)
         if journal is not None:

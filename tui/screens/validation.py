@@ -479,9 +479,17 @@ class ValidationScreen(FerryScreen):
             + " · t: filter"
         )
         if not rows:
-            self.query_one(DiffDetail).show_message(
-                "No differences here." if self.kind == "all" else f"No {self.kind} records."
-            )
+            # No record differs, but the collection may still fail (recall, counts, an
+            # unindexed target): say why in words rather than "no differences".
+            reasons = [f"✘ {r}" for r in c.get("reasons") or []]
+            notes = list(c.get("notes") or [])
+            if reasons:
+                message = "\n".join(reasons + notes)
+            elif self.kind == "all":
+                message = "\n".join(["No differences here.", *notes])
+            else:
+                message = f"No {self.kind} records."
+            self.query_one(DiffDetail).show_message(message)
 
     @on(DataTable.RowHighlighted, "#validation-summary")
     def summary_highlighted(self, event: DataTable.RowHighlighted) -> None:
