@@ -23,6 +23,7 @@ from core.errors import FerryError
 from core.mapping import PayloadFields
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
+from core.tuning import TuningOptions, parse_payload_index
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -51,6 +52,36 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--document-field", default="document", help="payload field for the document"
     )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="a staging copy: skip the index phase (the target is not search-ready)",
+    )
+    parser.add_argument(
+        "--hnsw-m", type=int, default=None, metavar="M", help="override the source's HNSW M"
+    )
+    parser.add_argument(
+        "--hnsw-ef-construct",
+        type=int,
+        default=None,
+        metavar="EF",
+        help="override the source's HNSW ef_construction",
+    )
+    parser.add_argument(
+        "--on-disk-vectors", action="store_true", help="keep the target's vectors on disk"
+    )
+    parser.add_argument(
+        "--payload-index",
+        action="append",
+        default=[],
+        metavar="KEY:TYPE",
+        help="repeatable; index KEY as keyword|integer|float|bool (overrides the observed type)",
+    )
+    parser.add_argument(
+        "--no-payload-indexes",
+        action="store_true",
+        help="create no payload index from the metadata types (only --payload-index ones)",
+    )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_common(parser)
@@ -63,12 +94,23 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
             raise FerryError(f"{flag} must be at least 1", fix=f"pass {flag} 1 or more")
     if args.rate is not None and args.rate <= 0:
         raise FerryError("--rate must be positive", fix="omit --rate for no limit")
+    for flag, value in (("--hnsw-m", args.hnsw_m), ("--hnsw-ef-construct", args.hnsw_ef_construct)):
+        if value is not None and value < 1:
+            raise FerryError(f"{flag} must be at least 1", fix=f"pass {flag} 1 or more")
     return MigrationOptions(
         batch_size=args.batch_size,
         workers=args.workers,
         rate=args.rate,
         mode=WriteMode(args.mode),
         fields=PayloadFields(args.id_field, args.document_field),
+        index=not args.no_index,
+        tuning=TuningOptions(
+            hnsw_m=args.hnsw_m,
+            hnsw_ef_construct=args.hnsw_ef_construct,
+            on_disk_vectors=args.on_disk_vectors,
+            payload_indexes=tuple(parse_payload_index(p) for p in args.payload_index),
+            no_payload_indexes=args.no_payload_indexes,
+        ),
     )
 
 
@@ -140,6 +182,12 @@ def report(outcome: RunOutcome) -> None:
             )
         )
         lines.append(f"  {c.name}: {c.status.value} — {detail}")
+        if c.status.value == "completed" and not c.skipped_reason:
+            if c.search_ready:
+                ef = f"; search it with hnsw_ef={c.hnsw_ef}" if c.hnsw_ef else ""
+                lines.append(f"    search-ready (index phase {c.index_seconds:.1f}s){ef}")
+            else:
+                lines.append("    not indexed (--no-index): a staging copy, not search-ready")
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
     if outcome.status is RunState.CANCELLED:

@@ -86,6 +86,9 @@ class CutoverPlan:
     router_state: str | None = None
     router_mode: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The search-time HNSW ef the app should pass (the source's ef_search; Qdrant otherwise
+    # searches with ef_construct), as the migration recorded it. None: not recorded.
+    hnsw_ef: int | None = None
 
     def changes(self) -> list[str]:
         """Human lines for the confirmation prompt and the modal."""
@@ -102,6 +105,10 @@ class CutoverPlan:
             lines.append(f"  FORCED:        {self.reason}")
         if self.router_state:
             lines.append(f"  router mode:   → {self.router_mode} ({self.router_state})")
+        if self.hnsw_ef:
+            lines.append(
+                f"  switch the app to search with hnsw_ef={self.hnsw_ef} (the source's ef_search)"
+            )
         if self.from_collection:
             lines.append(f"  {self.from_collection} is kept (Ferry never deletes it)")
         lines.extend(f"  warning: {w}" for w in self.warnings)
@@ -233,6 +240,7 @@ async def plan_cutover(
         validation=validation,
         forced=bool(force),
         reason=reason.strip() if reason else None,
+        hnsw_ef=(journal.search_settings(target, collection) or {}).get("hnsw_ef"),
     )
     if validation is not None and not validation["ok"]:
         plan.warnings.append("the latest validation FAILED")

@@ -254,7 +254,7 @@ class CollectionFinished(RunEvent):
             done = f"completed: {result.records_written:,} records"
             if result.search_ready and result.index_seconds:
                 return f"{done}, search-ready after {result.index_seconds:.1f}s of indexing"
-            if not result.search_ready:
+            if result.search_ready is False:
                 return f"{done} (not indexed: staging copy)"
             return done
         if phase is Phase.FAILED:

@@ -160,7 +160,8 @@ class CollectionResult:
     skipped_reason: str | None = None
     error: str | None = None
     index_seconds: float = 0.0  # the index phase's share of `seconds`
-    search_ready: bool = False  # the target answers from its index (False with --no-index)
+    # The target answers from its index (False with --no-index; None: not reported).
+    search_ready: bool | None = None
     hnsw_ef: int | None = None  # what the application should search the target with
 
     def to_json(self) -> dict[str, Any]:

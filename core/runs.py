@@ -208,7 +208,7 @@ class CollectionView:
         return min(1.0, self.indexed / self.index_total)
 
     def index_words(self, now: float | None = None) -> str:
-        """"indexing 12.3s, 4,000/10,000 vectors" — for status lines and the Monitor."""
+        """ "indexing 12.3s, 4,000/10,000 vectors" — for status lines and the Monitor."""
         words = f"indexing {self.index_elapsed(now):.1f}s"
         if self.indexed is not None and self.index_total:
             words += f", {self.indexed:,}/{self.index_total:,} vectors"

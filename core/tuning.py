@@ -152,7 +152,9 @@ def observed_types(
         merged = _merge(set(kinds))
         if merged is None:
             shown = sorted(k or "other" for k in kinds)
-            notes.append(f"no payload index for {key!r}: values of mixed types ({', '.join(shown)})")
+            notes.append(
+                f"no payload index for {key!r}: values of mixed types ({', '.join(shown)})"
+            )
         else:
             types[key] = merged
     return types, notes

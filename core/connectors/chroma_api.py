@@ -252,8 +252,15 @@ class ChromaApiConnector(TargetConnector):
         self._collections[info.name] = collection
 
     def tuning_words(self, tuning: IndexTuning) -> str:
-        parts = [f"{k}={v}" for k, v in (("M", tuning.m), ("ef_construction", tuning.ef_construct),
-                                          ("ef_search", tuning.hnsw_ef)) if v is not None]
+        parts = [
+            f"{k}={v}"
+            for k, v in (
+                ("M", tuning.m),
+                ("ef_construction", tuning.ef_construct),
+                ("ef_search", tuning.hnsw_ef),
+            )
+            if v is not None
+        ]
         return (
             f"HNSW {' '.join(parts) or 'defaults'} ({tuning.source}); "
             "Chroma indexes every metadata key itself"

@@ -356,7 +356,9 @@ def server_metric(configuration: dict[str, Any] | None, metadata: dict[str, Any]
     return _metric(space or "l2", "collection configuration")
 
 
-def server_hnsw(configuration: dict[str, Any] | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
+def server_hnsw(
+    configuration: dict[str, Any] | None, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
     """The HNSW settings of a collection seen through chromadb's API, in the shape of
     `HnswSettings.to_json()` (what the file reader puts in ``facts["hnsw"]``).
 
@@ -369,8 +371,11 @@ def server_hnsw(configuration: dict[str, Any] | None, metadata: dict[str, Any] |
     hnsw = configuration.get("hnsw") or {}
     out: dict[str, Any] = {"space": server_metric(configuration, metadata).value}
     source = "configuration" if hnsw else "defaults"
-    for theirs, ours in (("max_neighbors", "M"), ("ef_construction", "ef_construction"),
-                         ("ef_search", "ef_search")):
+    for theirs, ours in (
+        ("max_neighbors", "M"),
+        ("ef_construction", "ef_construction"),
+        ("ef_search", "ef_search"),
+    ):
         out[ours] = hnsw.get(theirs, DEFAULTS[ours])
     legacy = {ours: metadata.get(key) for key, ours in _LEGACY_KEYS.items() if key in metadata}
     for ours in ("M", "ef_construction", "ef_search"):

@@ -187,14 +187,19 @@ def _serve(conn: Any, root: str) -> None:
         )
         for key, kind in sorted((tuning.get("payload_indexes") or {}).items()):
             created.update(
-                qe.UpdateOperation.create_field_index(key, getattr(qe.PayloadSchemaType, _SCHEMA[kind]))
+                qe.UpdateOperation.create_field_index(
+                    key, getattr(qe.PayloadSchemaType, _SCHEMA[kind])
+                )
             )
         created.flush()
         shards[name] = created
 
     def index_state(name: str) -> dict[str, Any]:
         info = shard(name).info()
+        vector_bytes = int(info.points_count) * layout.dimension(name) * 4
         return {
+            # Under the indexing threshold Qdrant searches by brute force on purpose (exact).
+            "small": vector_bytes < INDEXING_THRESHOLD_KB * 1024,
             "points": int(info.points_count),
             "indexed": int(info.indexed_vectors_count),
             "segments": layout.segment_index_types(name),

@@ -265,7 +265,7 @@ class MemoryConnector(TargetConnector):
         self._collections[info.name] = _Collection(info.dimension, info.metric, tuning=tuning)
 
     def index_words(self) -> str:
-        return "memory:// marks the collection indexed (fault point \"index\")"
+        return 'memory:// marks the collection indexed (fault point "index")'
 
     async def build_index(
         self,

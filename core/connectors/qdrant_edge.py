@@ -268,12 +268,14 @@ def _index_state(facts: dict[str, object]) -> IndexState:
     points = int(facts["points"])  # type: ignore[call-overload]
     indexed = int(facts["indexed"])  # type: ignore[call-overload]
     kinds = facts.get("segments") or []
-    ready = points == 0 or indexed >= points
-    detail = (
-        f"HNSW over {indexed:,} of {points:,} vectors"
-        if indexed
-        else f"not indexed: {points:,} vectors searched by brute force"
-    )
+    small = bool(facts.get("small"))
+    ready = points == 0 or indexed >= points or small
+    if indexed:
+        detail = f"HNSW over {indexed:,} of {points:,} vectors"
+    elif small:
+        detail = f"{points:,} vectors: below the indexing threshold, searched exactly"
+    else:
+        detail = f"not indexed: {points:,} vectors searched by brute force"
     if kinds:
         detail += f" (segments: {', '.join(sorted(set(map(str, kinds))))})"  # type: ignore[call-overload]
     return IndexState(ready=ready, indexed=indexed, total=points, detail=detail)

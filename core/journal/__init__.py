@@ -242,8 +242,7 @@ class Journal:
             self._update_collection(
                 run_id,
                 name,
-                "indexed_vectors = ?, index_total = ?, index_seconds = ?, retries = ?, "
-                "errors = ?",
+                "indexed_vectors = ?, index_total = ?, index_seconds = ?, retries = ?, errors = ?",
                 (
                     progress.indexed,
                     progress.index_total,

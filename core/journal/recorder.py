@@ -273,7 +273,7 @@ class RunRecorder:
                 result.seconds,
                 result.records_per_second,
                 result.index_seconds,
-                result.search_ready,
+                bool(result.search_ready),
                 result.hnsw_ef,
             )
         elif phase is Phase.SKIPPED:

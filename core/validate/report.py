@@ -254,7 +254,11 @@ def report_markdown(data: dict[str, Any]) -> str:
                     + ", ".join(
                         f"{side} {v.get('p50')}/{v.get('p99')}" for side, v in latency.items()
                     )
-                    + (f"; target searched with hnsw_ef={recall['hnsw_ef']}" if recall.get("hnsw_ef") else "")
+                    + (
+                        f"; target searched with hnsw_ef={recall['hnsw_ef']}"
+                        if recall.get("hnsw_ef")
+                        else ""
+                    )
                 )
         for reason in c.get("reasons") or []:
             lines.append(f"- ✘ {reason}")
