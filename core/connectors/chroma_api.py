@@ -29,7 +29,7 @@ METADATA_KEY_SAMPLE = 1000
 # bytes by estimated JSON size (embeddings as JSON numbers, documents and metadata as text),
 # besides `get_max_batch_size()` records.
 CHROMA_MAX_REQUEST_BYTES = 32 * 1024 * 1024
-JSON_BYTES_PER_FLOAT = 14
+JSON_BYTES_PER_FLOAT = 24  # a float32 as JSON: up to "-1.2345678901234567e-05, "
 
 
 def metric_of(configuration: dict[str, Any] | None, metadata: dict[str, Any] | None) -> Metric:

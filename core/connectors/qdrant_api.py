@@ -58,7 +58,7 @@ TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 # than JSON for the same points, so the same cap is safe there).
 QDRANT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 REQUEST_MARGIN = 0.9
-JSON_BYTES_PER_FLOAT = 14  # "-0.0123456789," : float32 values as JSON numbers, with commas
+JSON_BYTES_PER_FLOAT = 24  # a float32 as JSON: up to "-1.2345678901234567e-05, "
 INDEX_POLL_SECONDS = 1.0
 DEFAULT_M = 16  # Qdrant's default HNSW m, restored when the source says nothing
 _SCHEMA = {
