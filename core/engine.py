@@ -56,6 +56,10 @@ from core.tuning import TuningOptions
 
 RATE_WINDOW_SECONDS = 5.0
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
+# A sync blocks the target's writes (Qdrant Edge serves one request at a time, and a flush of
+# a shard with payload indexes takes ~0.1–0.3 s): checkpoints are spaced so syncing takes at
+# most 1/SYNC_SHARE of the time — never more often than CHECKPOINT_INTERVAL.
+SYNC_SHARE = 10
 
 __all__ = [
     "CheckpointStore",
@@ -235,6 +239,7 @@ class _Copy:
     watermark: Watermark
     committed: Checkpoint  # the last durable checkpoint
     committed_at: float
+    sync_seconds: float = 0.0  # how long the last target sync took
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -425,11 +430,12 @@ class MigrationEngine:
                     resuming=point.watermark is not None,
                 )
             )
+            copy_started = self.clock()
             await self._pipeline(copy)
+            copied_seconds = self.clock() - copy_started  # records/s: the copy's own time
             if self.control.cancelled:
                 raise asyncio.CancelledError
             await self._reconcile(plan, prepared.created or copy.committed.target_owned)
-            copied_seconds = self.clock() - started
             index_seconds, ready = await self._index(plan, resuming=False)
         except asyncio.CancelledError:
             progress.phase = Phase.CANCELLED
@@ -695,7 +701,8 @@ class MigrationEngine:
 
         A commit first asks the target to `sync` (flush to disk), so the journal never holds
         a watermark above data the target could lose; commits are spaced by
-        CHECKPOINT_INTERVAL so the flush cost is paid a few times a second, not per batch.
+        CHECKPOINT_INTERVAL (or more, when a sync is slow: SYNC_SHARE) so the flush cost is
+        a small share of the time, not paid per batch.
         """
         async with copy.lock:
             meter = copy.meter
@@ -704,12 +711,14 @@ class MigrationEngine:
                 meter.add(records, nbytes)
                 self._publish_progress(copy.name, meter)
             now = self.clock()
-            due = now - copy.committed_at >= CHECKPOINT_INTERVAL
+            interval = max(CHECKPOINT_INTERVAL, SYNC_SHARE * copy.sync_seconds)
+            due = now - copy.committed_at >= interval
             if copy.committed.records_written == meter.written or not (due or final):
                 return
             await self.retry.call(
                 lambda: self.target.sync(copy.plan.target_name), self._on_retry(copy.name, "sync")
             )
+            copy.sync_seconds = self.clock() - now
             checkpoint = Checkpoint(
                 copy.watermark.cursor, meter.written, meter.bytes, copy.committed.target_owned
             )
