@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a t
 # a shard with payload indexes takes ~0.1–0.3 s): checkpoints are spaced so syncing takes at
 # most 1/SYNC_SHARE of the time — never more often than CHECKPOINT_INTERVAL.
 SYNC_SHARE = 10
+INDEX_TICK_SECONDS = 1.0  # index-phase progress samples (elapsed time) while the target works
 
 __all__ = [
     "CheckpointStore",
@@ -530,7 +532,14 @@ class MigrationEngine:
         )
         watcher = asyncio.ensure_future(self.control.until_cancelled())
         try:
-            await asyncio.wait({build, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                done, _ = await asyncio.wait(
+                    {build, watcher}, timeout=INDEX_TICK_SECONDS, return_when=FIRST_COMPLETED
+                )
+                if done:
+                    break
+                # Edge's optimizer says nothing until it is done: the elapsed time moves on.
+                on_progress(progress.indexed, progress.index_total)
         finally:
             watcher.cancel()
             if not build.done():
