@@ -111,8 +111,8 @@ def child_binding(size: str, rows: str = "tolist", **_: Any) -> dict[str, Any]:
     shard = qe.EdgeShard.create(str(fresh(WORK / f"binding-{rows}") / COLLECTION), config)
     shard.update(qe.UpdateOperation.create_field_index("source_id", qe.PayloadSchemaType.Keyword))
     for key, kind in tuning["payload_indexes"].items():
-        schema = getattr(qe.PayloadSchemaType, _SCHEMA[kind])
-        shard.update(qe.UpdateOperation.create_field_index(key, schema))
+        params = getattr(qe, f"{_SCHEMA[kind]}IndexParams")(enable_hnsw=False)  # as Ferry's
+        shard.update(qe.UpdateOperation.create_field_index(key, params))
     build = upsert = 0.0
     records = 0
     started = time.perf_counter()

@@ -309,7 +309,7 @@ def test_recall_gate_on_real_indexes_passes_a_poor_copy_and_fails_a_third_missin
     tmp_path: Path, chroma_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = unique_name("poor")
-    poor = {"max_neighbors": 4, "ef_construction": 8, "ef_search": 4}
+    poor = {"max_neighbors": 6, "ef_construction": 20, "ef_search": 10}  # recall ≈ 0.7
     src = make_chroma(
         tmp_path / "src",
         {name: {"metric": "ip", "n": 3000, "dim": 32, "seed": 9, "hnsw": poor}},

@@ -61,11 +61,13 @@ REQUEST_MARGIN = 0.9
 JSON_BYTES_PER_FLOAT = 24  # a float32 as JSON: up to "-1.2345678901234567e-05, "
 INDEX_POLL_SECONDS = 1.0
 DEFAULT_M = 16  # Qdrant's default HNSW m, restored when the source says nothing
-_SCHEMA = {
-    "keyword": models.PayloadSchemaType.KEYWORD,
-    "integer": models.PayloadSchemaType.INTEGER,
-    "float": models.PayloadSchemaType.FLOAT,
-    "bool": models.PayloadSchemaType.BOOL,
+# Payload indexes for filtering, without the per-value HNSW sub-graphs Qdrant would otherwise
+# build for each field during indexing (Chroma has none; they multiply the index phase).
+_SCHEMA: dict[str, Any] = {
+    "keyword": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=False),
+    "integer": models.IntegerIndexParams(type=models.IntegerIndexType.INTEGER, enable_hnsw=False),
+    "float": models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=False),
+    "bool": models.BoolIndexParams(type=models.BoolIndexType.BOOL, enable_hnsw=False),
 }
 
 
@@ -314,8 +316,13 @@ class QdrantApiConnector(TargetConnector):
             ),
         )
         if server:  # local mode has no payload indexes (it warns)
-            fields = {self.fields.source_id: "keyword", **tuning.payload_indexes}
-            for key, kind in fields.items():
+            await self._call(
+                "create payload index",
+                self.client.create_payload_index(
+                    info.name, self.fields.source_id, models.PayloadSchemaType.KEYWORD, wait=True
+                ),
+            )
+            for key, kind in tuning.payload_indexes.items():
                 await self._call(
                     "create payload index",
                     self.client.create_payload_index(info.name, key, _SCHEMA[kind], wait=True),

@@ -48,7 +48,9 @@ TIE_EPSILON = 1e-5
 # another distance (a misread space, a target created with the wrong metric).
 SCORE_REL_TOLERANCE = 1e-3
 SCORE_ABS_TOLERANCE = 1e-4
-MIN_TOLERANCE = 0.02  # the smallest shortfall against the source forgiven as noise
+# The smallest shortfall against the source forgiven: two HNSW graphs built from the same
+# records differ by a few points of recall (measured: Chroma embedded vs its server copy).
+MIN_TOLERANCE = 0.05
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
