@@ -144,13 +144,13 @@ class CollectionValidation:
     @property
     def notes(self) -> list[str]:
         out: list[str] = []
-        if self.recall is not None and self.recall.acceptable(self.recall_threshold):
-            out.append(self.recall.verdict(self.recall_threshold))
         if self.rounded.total:
             out.append(
                 f"{ROUNDING_NOTE}: ≤ {self.rounded_ulps} ulp in {self.rounded.total:,} record(s) "
                 "(the target's float reader; not a mismatch, and no rewrite changes it)"
             )
+        if self.recall is not None and self.recall.acceptable(self.recall_threshold):
+            out.append(self.recall.verdict(self.recall_threshold))
         return out
 
     def to_json(self) -> dict[str, Any]:
