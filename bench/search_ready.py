@@ -88,13 +88,13 @@ def child_binding(size: str, rows: str = "tolist", **_: Any) -> dict[str, Any]:
     from core.connectors import open_connector
     from core.connectors.edge_worker import _SCHEMA, INDEXING_THRESHOLD_KB
     from core.connectors.qdrant_common import batch_to_columns
-    from core.mapping import PayloadFields
+    from core.layouts import make_layout
 
     async def load() -> list[Any]:
         out = []
         async with open_connector(source_uri(size)) as source:
             async for batch in source.read(COLLECTION, None, PAGE):
-                out.append(batch_to_columns(batch, PayloadFields()))
+                out.append(batch_to_columns(batch, make_layout("flat")))
         return out
 
     prepared = asyncio.run(load())

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import traceback
 
 from core import __version__
-from core.errors import FerryError
+from core.errors import FerryError, in_words
 
 COMMAND_MODULES = [
     "cli.inventory",
@@ -39,10 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_library_warnings(debug: bool) -> None:
+    """Python warnings of the database clients (qdrant-client's "Api key is used with an
+    insecure connection", local mode's size advice…) never reach stderr, where they would
+    break a JSON document or the TUI's screen: Ferry says what matters in its own words
+    (plan warnings). `--debug` shows them."""
+    logging.captureWarnings(True)
+    logger = logging.getLogger("py.warnings")
+    logger.propagate = debug
+    if not debug and not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
+    quiet_library_warnings(debug)
     try:
         if args.command is None:
             from tui.app import run_tui
@@ -66,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(
-            f"ferry: unexpected error: {type(exc).__name__}: {exc} (re-run with --debug)",
+            f"ferry: unexpected error: {in_words(exc, 300)} (re-run with --debug)",
             file=sys.stderr,
         )
         return 1

@@ -15,9 +15,12 @@ from cli.common import EXIT_BAD_INPUT, EXIT_OK, add_common, confirm, open_journa
 from core.cutover import (
     CutoverOutcome,
     CutoverPlan,
+    cutover_candidates,
+    describe_validation,
     execute,
     format_age,
     open_alias_backend,
+    plan_alias_delete,
     plan_cutover,
     plan_rollback,
 )
@@ -37,10 +40,13 @@ from core.router.state import (
 def register(commands: argparse._SubParsersAction) -> None:
     cut = commands.add_parser("cutover", help="point an alias at a validated collection")
     cut.add_argument("--to", dest="target", required=True, metavar="URI", help="the target")
+    cut.add_argument("--collection", metavar="PHYSICAL", help="the collection Ferry migrated into")
+    cut.add_argument("--alias", metavar="NAME", help="the name the app uses")
     cut.add_argument(
-        "--collection", required=True, metavar="PHYSICAL", help="the collection Ferry migrated into"
+        "--list",
+        action="store_true",
+        help="list the candidates: collections runs migrated here (migrated, validated, age)",
     )
-    cut.add_argument("--alias", required=True, metavar="NAME", help="the name the app uses")
     cut.add_argument("--force", action="store_true", help="skip the validation gate")
     cut.add_argument("--reason", metavar="TEXT", help="why --force is safe (journaled)")
     _shared(cut)
@@ -51,6 +57,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     back.add_argument("--alias", required=True, metavar="NAME")
     _shared(back)
     back.set_defaults(handler=run_rollback)
+
+    alias = commands.add_parser("alias", help="list or delete aliases on a target")
+    alias_actions = alias.add_subparsers(dest="alias_command", metavar="ACTION", required=True)
+    listing = alias_actions.add_parser("list", help="alias → collection on the target")
+    listing.add_argument("--to", dest="target", required=True, metavar="URI", help="the target")
+    add_common(listing, state=False)
+    listing.set_defaults(handler=run_alias_list)
+    delete = alias_actions.add_parser(
+        "delete", help="remove an alias (the collection stays); asks for the alias name"
+    )
+    delete.add_argument("--to", dest="target", required=True, metavar="URI", help="the target")
+    delete.add_argument("--alias", required=True, metavar="NAME")
+    delete.add_argument("--yes", action="store_true", help="do not ask for the alias name")
+    add_common(delete)
+    delete.set_defaults(handler=run_alias_delete)
 
     router = commands.add_parser("router", help="show or change the router mode apps follow")
     actions = router.add_subparsers(dest="router_command", metavar="ACTION", required=True)
@@ -94,6 +115,13 @@ def _state_file(parser: argparse.ArgumentParser) -> None:
 
 # -- cutover / rollback ----------------------------------------------------------------------
 def run_cutover(args: argparse.Namespace) -> int:
+    if args.list:
+        return run_candidates(args)
+    if not args.collection or not args.alias:
+        raise FerryError(
+            "cutover needs --collection and --alias",
+            fix=f"see the candidates with `ferry cutover --to {args.target} --list`",
+        )
     if args.reason and not args.force:
         raise FerryError("--reason goes with --force", fix="add --force or drop --reason")
     journal = open_journal(args)
@@ -123,6 +151,60 @@ def run_rollback(args: argparse.Namespace) -> int:
     return _confirm_and_execute(args, journal, asyncio.run(make_plan()))
 
 
+def run_candidates(args: argparse.Namespace) -> int:
+    """`ferry cutover --list`: what runs migrated into this target, and how far each got."""
+    candidates = asyncio.run(cutover_candidates(args.target, open_journal(args)))
+    if args.json:
+        print_json({"target": args.target, "candidates": [c.to_json() for c in candidates]})
+        return EXIT_OK
+    if not candidates:
+        print(f"no completed migration into {args.target} in the journal")
+        return EXIT_OK
+    for c in candidates:
+        validation = describe_validation(c.validation)
+        live = f"; alias {', '.join(c.pointed_by)} points at it" if c.pointed_by else ""
+        print(
+            f"{c.collection:<24} from {c.alias} ({c.records:,} records, migrated "
+            f"{format_age(c.age_seconds)} ago; validation {validation}){live}"
+        )
+        if c.alias_is_collection and not c.pointed_by:
+            print(
+                f"  alias {c.alias!r} is taken by a collection: migrate with "
+                f"--target-name '{{name}}_v2' for blue-green"
+            )
+        elif not c.pointed_by:
+            print(
+                f"  ferry cutover --to {args.target} --collection {c.collection} --alias {c.alias}"
+            )
+    return EXIT_OK
+
+
+def run_alias_list(args: argparse.Namespace) -> int:
+    async def read() -> dict[str, str]:
+        async with open_alias_backend(args.target) as backend:
+            return await backend.aliases()
+
+    aliases = asyncio.run(read())
+    if args.json:
+        print_json({"target": args.target, "aliases": aliases})
+    else:
+        for name, collection in sorted(aliases.items()):
+            print(f"{name} → {collection}")
+        if not aliases:
+            print("no aliases")
+    return EXIT_OK
+
+
+def run_alias_delete(args: argparse.Namespace) -> int:
+    journal = open_journal(args)
+
+    async def make_plan() -> CutoverPlan:
+        async with open_alias_backend(args.target) as backend:
+            return await plan_alias_delete(backend, args.alias)
+
+    return _confirm_and_execute(args, journal, asyncio.run(make_plan()))
+
+
 def _confirm_and_execute(args: argparse.Namespace, journal: Journal, plan: CutoverPlan) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
@@ -147,8 +229,9 @@ def _confirm_and_execute(args: argparse.Namespace, journal: Journal, plan: Cutov
         if args.yes:
             print("\n".join(plan.changes()))
         where = _snapshot_line(outcome.snapshot)
+        now = plan.to_collection or "(removed)"
         print(
-            f"done: alias {plan.alias} → {plan.to_collection} "
+            f"done: alias {plan.alias} → {now} "
             f"(was {plan.from_collection or 'unset'}; journal #{outcome.journal_id}){where}"
         )
     return EXIT_OK

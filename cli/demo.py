@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cli.common import add_common
-from core.demo import build_demo_source, demo_paths
+from core.demo import build_demo_source, demo_built, demo_paths
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     source_dir, target_dir = demo_paths(Path(args.dir).resolve() if args.dir else None)
     if not args.json:
-        print(f"ferry demo: source {source_dir} (building once)…", file=sys.stderr)
+        # "(building once)" only when it does build: later starts just open it.
+        building = "" if demo_built(source_dir) else " (building once)…"
+        print(f"ferry demo: source {source_dir}{building}", file=sys.stderr)
     build_demo_source(source_dir, args.records)
     source_uri = f"chroma+file://{source_dir}"
     target_uri = f"qdrant+edge://{target_dir}"

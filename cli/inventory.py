@@ -34,7 +34,14 @@ def run(args: argparse.Namespace) -> int:
     if "schema" in result:
         console.print(f"Chroma on-disk schema: {result['schema']['summary']}")
     table = Table(
-        "collection", "count", "dim", "metric", "metadata keys", "embedding fn", "complexity"
+        "collection",
+        "count",
+        "dim",
+        "metric",
+        "metadata keys",
+        "embedding fn",
+        "framework → layout",
+        "complexity",
     )
     for c in result["collections"]:
         table.add_row(
@@ -44,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
             c["metric"] or "?",
             ", ".join(c["metadata_keys"][:6]) + (" …" if len(c["metadata_keys"]) > 6 else ""),
             c["embedding_function"] or "",
+            f"{c['framework'] or '-'} → {c['layout']}",
             c["complexity"],
         )
     console.print(table)
+    for c in result["collections"]:
+        if c["framework"]:
+            console.print(f"{c['name']}: {c['layout_reason']}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from cli.common import (
@@ -20,9 +22,14 @@ from cli.common import (
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
+from core.events import ProgressSampled, RunEvent
+from core.journal import Journal, default_state_path
+from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
+from core.preview import preview_run
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
+from core.targets import TargetNames, parse_collection_args
 from core.tuning import TuningOptions, parse_payload_index
 
 
@@ -34,8 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--collection",
         action="append",
         default=[],
-        metavar="NAME",
-        help="repeatable; all collections when omitted",
+        metavar="NAME[=TARGET]",
+        help="repeatable; NAME=TARGET writes into another target collection; all when omitted",
+    )
+    parser.add_argument(
+        "--target-name",
+        metavar="TEMPLATE",
+        help="target collection name for blue-green, e.g. '{name}_v2' (NAME=TARGET wins)",
     )
     parser.add_argument("--batch-size", type=int, default=1000, metavar="N")
     parser.add_argument("--workers", type=int, default=2, metavar="N")
@@ -47,6 +59,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=[m.value for m in WriteMode],
         default="create",
         help="append: upsert into an existing target collection",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=list(LAYOUT_NAMES),
+        default=None,
+        help="payload layout on a Qdrant target: what that framework's Qdrant store reads "
+        "(default: the framework detected in each collection, else flat)",
     )
     parser.add_argument("--id-field", default="source_id", help="payload field for the source id")
     parser.add_argument(
@@ -84,6 +103,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="write the run's events to stderr, one line each (what a detached run logs)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (targets, layout, records, warnings) and write nothing",
+    )
     add_common(parser)
     parser.set_defaults(handler=run)
 
@@ -103,6 +132,8 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         rate=args.rate,
         mode=WriteMode(args.mode),
         fields=PayloadFields(args.id_field, args.document_field),
+        layout=args.layout,
+        targets=TargetNames.from_args(args.collection, args.target_name),
         index=not args.no_index,
         tuning=TuningOptions(
             hnsw_m=args.hnsw_m,
@@ -114,12 +145,38 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
     )
 
 
+def dry_run(args: argparse.Namespace, options: MigrationOptions) -> int:
+    """The plan the same command would run, without running it: nothing is written (the
+    journal is read only when it already exists, to know which targets Ferry made)."""
+    state = Path(args.state) if args.state else default_state_path()
+    journal = Journal(state) if state.exists() else None
+    target = args.target
+
+    def owned(name: str) -> bool:
+        return bool(journal and journal.target_owned(target, name))
+
+    preview = asyncio.run(preview_run(args.source, target, args.collection, options, owned))
+    if args.json:
+        print_json(preview.to_json())
+    else:
+        print("\n".join(preview.lines()))
+    return EXIT_BAD_INPUT if preview.errors else EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
+    names, _pairs = parse_collection_args(args.collection)
+    if args.dry_run:
+        return dry_run(args, options)
     journal = open_journal(args)
     if not args.yes and not args.json and sys.stdin.isatty():
+        what = ", ".join(
+            n if options.targets.resolve(n) == n else f"{n} → {options.targets.resolve(n)}"
+            for n in names
+        )
+        template = f" (as {options.targets.template})" if options.targets.template else ""
         prompt = (
-            f"Copy {', '.join(args.collection) or 'all collections'} from {args.source} "
+            f"Copy {what or 'all collections' + template} from {args.source} "
             f"to {args.target}? [y/N] "
         )
         if not confirm(prompt):
@@ -135,14 +192,20 @@ def run(args: argparse.Namespace) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         if args.json or not sys.stderr.isatty():
+
+            def attach_quiet(engine: MigrationEngine) -> None:
+                engines.append(engine)
+                if args.log:
+                    log_events(engine, args.source, args.target)
+
             return await migrate(
                 args.source,
                 args.target,
-                args.collection,
+                names,
                 options,
                 journal,
                 restart=args.restart,
-                on_engine=engines.append,
+                on_engine=attach_quiet,
             )
         from cli.live import LiveDisplay
 
@@ -156,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
             return await migrate(
                 args.source,
                 args.target,
-                args.collection,
+                names,
                 options,
                 journal,
                 restart=args.restart,
@@ -171,8 +234,29 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.status is RunState.COMPLETED else EXIT_FAILED
 
 
+def log_events(engine: MigrationEngine, source: str, target: str) -> None:
+    """`--log`: the run's events on stderr as they happen, one line each (the detached
+    run's log file, which the TUI's log view follows)."""
+
+    def line(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+    options = " ".join(f"{k}={v}" for k, v in engine.options.to_json().items())
+    line(f"run {engine.run_id}: {source} → {target}")
+    line(f"options {options}")
+
+    def write(event: RunEvent) -> None:
+        entry = event.log_entry()
+        if entry is not None and not isinstance(event, ProgressSampled):
+            line(f"{entry.kind:<7} {entry.collection or 'run'}: {entry.message}")
+
+    engine.bus.listen(write)
+
+
 def report(outcome: RunOutcome) -> None:
     lines: list[str] = [f"run {outcome.run_id}: {outcome.status.value}"]
+    plans = {item.source.name: item for item in outcome.plan.collections}
+    pairs = outcome.plan.pairs
     for c in outcome.collections:
         detail: Any = (
             c.skipped_reason
@@ -181,7 +265,13 @@ def report(outcome: RunOutcome) -> None:
                 f"{c.records_written:,} records in {c.seconds:.1f}s ({c.records_per_second:,.0f}/s)"
             )
         )
-        lines.append(f"  {c.name}: {c.status.value} — {detail}")
+        target = pairs.get(c.name, c.name)
+        shown = c.name if target == c.name else f"{c.name} → {target}"
+        lines.append(f"  {shown}: {c.status.value} — {detail}")
+        item = plans.get(c.name)
+        if item is not None and not c.skipped_reason and not c.error:
+            lines.append(f"    layout {item.layout} ({item.layout_reason})")
+            lines += [f"    switch the app: {line}" for line in item.switch]
         if c.status.value == "completed" and not c.skipped_reason:
             if c.search_ready:
                 ef = f"; search it with hnsw_ef={c.hnsw_ef}" if c.hnsw_ef else ""

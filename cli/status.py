@@ -49,10 +49,15 @@ def render(view: RunView) -> str:
     for c in view.collections:
         total = max(c.total, 1)
         percent = 100.0 * c.records_written / total if c.total else 100.0
-        eta = f"ETA {c.eta_seconds:.0f}s" if c.eta_seconds else ""
+        # A rate or an ETA only while the collection is really moving (core.runs).
+        moving = c.moving and view.state.value == "running"
+        eta = f"ETA {c.eta_seconds:.0f}s" if moving and c.eta_seconds else ""
+        speed = f"{c.records_per_second:>9,.0f} rec/s" if moving else ""
+        # A named target shows as its pair: the journal row keeps both names.
+        shown = c.name if c.target_name == c.name else f"{c.name} → {c.target_name}"
         lines.append(
-            f"  {c.name:<24} {c.phase.value:<10} {c.records_written:>10,}/{c.total:<10,} "
-            f"{percent:5.1f}%  {c.records_per_second:>9,.0f} rec/s  {eta}"
+            f"  {shown:<24} {c.state_word:<11} {c.records_written:>10,}/{c.total:<10,} "
+            f"{percent:5.1f}%  {speed}  {eta}".rstrip()
         )
         if c.indexing:
             lines.append(f"    {c.index_words()}")

@@ -15,7 +15,9 @@ from typing import Any
 
 from cli.common import EXIT_FAILED, EXIT_OK, add_common, confirm, open_journal, print_json
 from core.errors import FerryError
+from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
+from core.targets import parse_collection_args
 from core.validate import (
     ValidationOptions,
     ValidationProgress,
@@ -38,8 +40,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--collection",
         action="append",
         default=[],
-        metavar="NAME",
-        help="repeatable; all source collections when omitted",
+        metavar="NAME[=TARGET]",
+        help="repeatable; all source collections when omitted; TARGET defaults to where the "
+        "latest run wrote NAME",
     )
     depth = parser.add_mutually_exclusive_group()
     depth.add_argument(
@@ -87,6 +90,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="delete target records the source lacks (implies --full; asks first)",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask before deleting extras")
+    parser.add_argument(
+        "--layout",
+        choices=list(LAYOUT_NAMES),
+        default=None,
+        help="payload layout of a Qdrant target (default: as migrated, else as its points are)",
+    )
     parser.add_argument("--id-field", default="source_id", help="payload field of the source id")
     parser.add_argument(
         "--document-field", default="document", help="payload field of the document"
@@ -128,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
             fix="run it in a terminal, or add --yes if you are sure",
         )
     fields = PayloadFields(args.id_field, args.document_field)
-    names, target_names = split_collections(args.collection)
+    names, explicit = parse_collection_args(args.collection)
     journal = open_journal(args)
+    # Without NAME=TARGET, each collection is compared with where the latest run wrote it.
+    target_names = {**journal.latest_pairs(args.source, args.target), **explicit}
     progress = None if args.json or not sys.stderr.isatty() else ProgressLine()
     report = asyncio.run(
         validate(
@@ -141,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             on_progress=progress,
             fields=fields,
             target_names=target_names,
+            layout=args.layout,
         )
     )
     if progress:
@@ -152,20 +164,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(report))
     return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def split_collections(values: list[str]) -> tuple[list[str], dict[str, str]]:
-    """`--collection docs=docs__b`: Chroma names cannot hold `=`, so the split is unambiguous."""
-    names: list[str] = []
-    target_names: dict[str, str] = {}
-    for value in values:
-        name, _, target = value.partition("=")
-        if not name or (_ and not target):
-            raise FerryError(f"bad --collection {value!r}", fix="write NAME or NAME=TARGET")
-        names.append(name)
-        if target:
-            target_names[name] = target
-    return names, target_names
 
 
 def ask_and_delete(
@@ -186,7 +184,14 @@ def ask_and_delete(
             print(f"ferry: kept the extras in {c.target_name}", file=sys.stderr)
             continue
         deleted = asyncio.run(
-            delete_extras_for(args.source, args.target, c.name, c.target_name, fields)
+            delete_extras_for(
+                args.source,
+                args.target,
+                c.name,
+                c.target_name,
+                fields,
+                layout=c.layout or args.layout,
+            )
         )
         if c.repair is None:
             c.repair = RepairResult()
@@ -217,11 +222,12 @@ def render(report: ValidationReport) -> str:
     lines: list[str] = []
     for c in report.collections:
         state = "OK" if c.ok else "DIFFERENCES"
+        shown = c.name if c.target_name == c.name else f"{c.name} → {c.target_name}"
         if c.skipped_reason:
-            lines.append(f"{c.name}: OK — skipped by migrate ({c.skipped_reason})")
+            lines.append(f"{shown}: OK — skipped by migrate ({c.skipped_reason})")
             continue
         lines.append(
-            f"{c.name}: {state} — source {c.source_count:,}, target {c.target_count:,}; "
+            f"{shown}: {state} — source {c.source_count:,}, target {c.target_count:,}; "
             f"{c.checked:,} record(s) compared ({c.mode})"
         )
         for reason in c.reasons:
@@ -243,6 +249,10 @@ def render(report: ValidationReport) -> str:
             lines.append(f"  mismatched {c.mismatched.total:,}: {shown}{more}")
         for note in c.notes:
             lines.append(f"  note: {note}")
+        if c.layout:
+            lines.append(f"  layout {c.layout} ({c.layout_reason})")
+        for line in c.switch:
+            lines.append(f"  switch the app: {line}")
         if c.recall:
             r = c.recall
             tau = "—" if r.rank_agreement is None else f"{r.rank_agreement:.3f}"

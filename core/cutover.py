@@ -73,11 +73,11 @@ async def open_alias_backend(target_uri: str) -> AsyncIterator[AliasBackend]:
 class CutoverPlan:
     """Exactly what a cutover or rollback will change; shown before anything changes."""
 
-    action: str  # cutover | rollback
+    action: str  # cutover | rollback | alias-delete
     target_uri: str
     alias: str
     from_collection: str | None
-    to_collection: str
+    to_collection: str | None  # None: the alias is removed (rollback of a first cutover)
     backend: str
     snapshot: str  # what backup will be taken
     validation: dict[str, Any] | None = None
@@ -96,9 +96,10 @@ class CutoverPlan:
         lines = [
             f"{self.action}: alias {self.alias!r} on {self.target_uri}",
             f"  now points at: {before}",
-            f"  will point at: {self.to_collection}",
-            f"  validation:    {describe_validation(self.validation)}",
+            f"  will point at: {self.to_collection or '(nothing: the alias is removed)'}",
         ]
+        if self.to_collection:
+            lines.append(f"  validation:    {describe_validation(self.validation)}")
         if self.action == "cutover":
             lines.append(f"  backup first:  {self.snapshot}")
         if self.forced:
@@ -111,6 +112,8 @@ class CutoverPlan:
             )
         if self.from_collection:
             lines.append(f"  {self.from_collection} is kept (Ferry never deletes it)")
+        if self.to_collection is None:
+            lines.append(f"  apps reading {self.alias!r} get 'not found' until it is set again")
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return lines
 
@@ -166,6 +169,22 @@ def validation_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def validation_summary(view: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A validation_view without the full result: what a list of candidates shows."""
+    if view is None:
+        return None
+    result = view.get("result") or {}
+    return {
+        "id": view["id"],
+        "ok": view["ok"],
+        "ts": view["ts"],
+        "age_seconds": round(view["age_seconds"], 1),
+        "recall_at_k": result.get("recall_at_k"),
+        "k": result.get("k"),
+        "reasons": result.get("reasons") or [],
+    }
+
+
 def describe_validation(view: dict[str, Any] | None) -> str:
     if view is None:
         return "none recorded"
@@ -207,9 +226,11 @@ async def plan_cutover(
         )
     if alias in collections:
         raise FerryError(
-            f"{alias!r} is a collection, not an alias",
+            f"{alias!r} is a collection, not an alias: an alias needs a free name",
             where=target,
-            fix="an alias needs a free name: rename the old collection or use another alias",
+            fix=f"blue-green: copy into another name (`ferry migrate --target-name "
+            f"'{{name}}_v2'` or `--collection {alias}={alias}_v2`) and cut alias {alias} over "
+            f"to it; the name is free for an alias once no collection has it",
         )
     current = await backend.current(alias)
     if current == collection:
@@ -266,22 +287,17 @@ async def plan_rollback(
             fix="nothing to roll back (check --to and --alias)",
         )
     latest = history[0]
-    back_to = latest["from_collection"]
-    if not back_to:
-        raise FerryError(
-            f"alias {alias!r} did not exist before its latest cutover",
-            where=target,
-            fix="point it by hand with `ferry cutover --collection NAME --alias "
-            f"{alias} --force --reason TEXT`",
-        )
+    back_to = latest["from_collection"]  # None: the alias did not exist; rollback removes it
     current = await backend.current(alias)
     if current == back_to:
         raise FerryError(
-            f"alias {alias!r} already points at {back_to!r}",
+            f"alias {alias!r} already points at {back_to!r}"
+            if back_to
+            else f"alias {alias!r} is already removed (it did not exist before its cutover)",
             where=target,
             fix="nothing to roll back",
         )
-    if back_to not in await backend.collections():
+    if back_to and back_to not in await backend.collections():
         raise FerryError(
             f"the previous collection {back_to!r} is gone",
             where=target,
@@ -294,8 +310,10 @@ async def plan_rollback(
         from_collection=current,
         to_collection=back_to,
         backend=backend.kind,
-        snapshot="none (rolling back to a kept collection)",
-        validation=validation_view(journal.latest_validation(target, back_to)),
+        snapshot="none (rolling back to a kept collection)"
+        if back_to
+        else "none (removing an alias deletes no data)",
+        validation=validation_view(journal.latest_validation(target, back_to)) if back_to else None,
     )
     if current != latest["to_collection"]:
         plan.warnings.append(
@@ -306,6 +324,26 @@ async def plan_rollback(
         plan.router_state = str(router_state)
         plan.router_mode = Mode.DUAL_WRITE.value
     return plan
+
+
+async def plan_alias_delete(backend: AliasBackend, alias: str) -> CutoverPlan:
+    """Remove an alias (the collection it points at stays): `ferry alias delete`."""
+    target = backend.target_uri
+    current = await backend.current(alias)
+    if current is None:
+        known = ", ".join(sorted(await backend.aliases())) or "none"
+        raise FerryError(
+            f"no alias {alias!r}", where=target, fix=f"aliases on this target: {known}"
+        )
+    return CutoverPlan(
+        action="alias-delete",
+        target_uri=target,
+        alias=alias,
+        from_collection=current,
+        to_collection=None,
+        backend=backend.kind,
+        snapshot="none (removing an alias deletes no data)",
+    )
 
 
 async def execute(
@@ -323,16 +361,19 @@ async def execute(
             where=plan.target_uri,
             fix="look again and re-run",
         )
-    snapshot = (
-        await backend.snapshot(plan.to_collection, progress) if plan.action == "cutover" else None
-    )
-    await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
+    snapshot = None
+    if plan.action == "cutover" and plan.to_collection:
+        snapshot = await backend.snapshot(plan.to_collection, progress)
+    if plan.to_collection is None:
+        await backend.remove(plan.alias, expected=plan.from_collection)
+    else:
+        await backend.switch(plan.alias, plan.to_collection, expected=plan.from_collection)
     previous_mode = None
     if plan.router_state and plan.router_mode:
         _state, previous_mode = set_mode(
             Path(plan.router_state),
             Mode(plan.router_mode),
-            reason=f"{plan.action} of alias {plan.alias} to {plan.to_collection}",
+            reason=f"{plan.action} of alias {plan.alias} to {plan.to_collection or '(removed)'}",
             target_uri=plan.target_uri,
             alias=plan.alias,
         )
@@ -393,6 +434,98 @@ async def rollback(
         return await execute(backend, journal, plan)
 
 
+async def delete_alias(target_uri: str, alias: str, journal: Journal) -> CutoverOutcome:
+    async with open_alias_backend(target_uri) as backend:
+        return await execute(backend, journal, await plan_alias_delete(backend, alias))
+
+
+# -- candidates: what the journal says was migrated here ---------------------------------------
+@dataclass
+class Candidate:
+    """A collection a run copied into this target: what an alias could point at next.
+
+    `alias` is the source's name: the name the application used on the source, so the one
+    it will look for on the target. It is free unless a collection already has that name
+    (then blue-green: the copy needs another name; see `plan_cutover`'s refusal).
+    """
+
+    alias: str  # the source collection's name
+    collection: str  # the target collection the run wrote
+    source_uri: str
+    run_id: str
+    migrated_at: float
+    records: int
+    validation: dict[str, Any] | None  # validation_view of the latest validation
+    pointed_by: list[str] = field(default_factory=list)  # aliases pointing at it now
+    alias_is_collection: bool = False
+
+    @property
+    def age_seconds(self) -> float:
+        return max(0.0, time.time() - self.migrated_at)
+
+    @property
+    def state(self) -> str:
+        """In words, for `--list` and the screen: migrated / validated / failed / live."""
+        if self.pointed_by:
+            return "live"
+        if self.validation is None:
+            return "migrated"
+        return "validated" if self.validation["ok"] else "validation failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "collection": self.collection,
+            "source": self.source_uri,
+            "run_id": self.run_id,
+            "migrated_at": self.migrated_at,
+            "age_seconds": round(self.age_seconds, 1),
+            "records": self.records,
+            "state": self.state,
+            "validation": validation_summary(self.validation),
+            "pointed_by": self.pointed_by,
+            "alias_is_collection": self.alias_is_collection,
+        }
+
+
+def candidates_from(
+    journal: Journal, target_uri: str, aliases: dict[str, str], collections: list[str]
+) -> list[Candidate]:
+    """Completed copies into `target_uri` still on the target, the newest run per target
+    collection, newest first."""
+    seen: set[str] = set()
+    found: list[Candidate] = []
+    for row in journal.migrated_collections(target_uri):
+        name = row["target_name"]
+        if name in seen or row["status"] != "completed" or row["skipped_reason"]:
+            continue
+        if name not in collections:
+            continue  # dropped since: nothing to point at
+        seen.add(name)
+        found.append(
+            Candidate(
+                alias=row["name"],
+                collection=name,
+                source_uri=row["source_uri"],
+                run_id=row["run_id"],
+                migrated_at=float(row["finished_at"] or row["updated_at"]),
+                records=int(row["records_written"] or 0),
+                validation=validation_view(journal.latest_validation(target_uri, name)),
+                pointed_by=sorted(a for a, c in aliases.items() if c == name),
+                alias_is_collection=row["name"] in collections,
+            )
+        )
+    return found
+
+
+async def cutover_candidates(target_uri: str, journal: Journal) -> list[Candidate]:
+    """`ferry cutover --list`: what the journal says was migrated here, validated or not."""
+    async with open_alias_backend(target_uri) as backend:
+        aliases = await backend.aliases()
+        collections = await backend.collections()
+    return candidates_from(journal, target_uri, aliases, collections)
+
+
 # -- the overview the Cutover screen shows ---------------------------------------------------
 @dataclass
 class AliasView:
@@ -403,22 +536,53 @@ class AliasView:
     rollback_to: str | None
     shadow: dict[str, Any] | None = None  # router figures, when an app reported any
     recommendation: dict[str, Any] | None = None
+    migrated_at: float | None = None  # of the candidate, when a run in the journal made it
+    is_collection: bool = False  # a collection has this name: no alias can take it
+    can_remove: bool = False  # rollback removes the alias (its first cutover created it)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """Overlap@k, Δ latency and error rate, from the router when apps reported figures,
+        else from the candidate's latest validation (its recall@k and query timings)."""
+        if self.shadow:
+            return {**self.shadow, "from": "router"}
+        result = (self.validation or {}).get("result") or {}
+        recall = result.get("recall") or {}
+        if not recall:
+            return {}
+        timings = recall.get("query_ms") or {}
+        latency = None
+        if "source" in timings and "target" in timings:
+            latency = float(timings["target"]) - float(timings["source"])
+        return {
+            "overlap_at_k": recall.get("recall_at_k"),
+            "k": recall.get("k"),
+            "latency_diff_ms": latency,
+            "error_rate": 0.0 if not result.get("error") else None,  # every query answered
+            "queries": recall.get("queries"),
+            "from": "validation",
+        }
 
 
 async def alias_overview(
     target_uri: str, journal: Journal, router_state: str | Path | None = None
 ) -> list[AliasView]:
-    """Every alias worth showing: existing ones, ones Ferry cut over, and ``base__x`` names.
+    """Every alias worth showing: existing ones, ones Ferry cut over, the source names of
+    collections runs migrated here (journal candidates), and ``base__x`` names.
 
-    The candidate for an alias is the most recently validated ``<alias>__*`` collection that
-    it does not point at yet (else the newest by name).
+    The candidate for an alias is, among the journal's copies of the source of that name
+    and the ``<alias>__*`` collections it does not point at yet, the most recently validated
+    (else the most recently migrated, else the newest by name).
     """
     async with open_alias_backend(target_uri) as backend:
         aliases = await backend.aliases()
         collections = await backend.collections()
+    candidates = candidates_from(journal, target_uri, aliases, collections)
     names = set(aliases)
     names.update(r["alias"] for r in journal.cutovers(target_uri) if r["action"] != "router")
     names.update(c.split("__", 1)[0] for c in collections if "__" in c)
+    # A source name a collection already has cannot be an alias here: `--list` says so.
+    names.update(c.alias for c in candidates if not c.alias_is_collection)
     shadow = recommendation = None
     router_alias = None
     if router_state and Path(router_state).exists():
@@ -436,19 +600,27 @@ async def alias_overview(
                 "p99_ms": stores["secondary"]["p99_ms"],
             }
             recommendation = summary["recommendation"]
+    migrated = {c.collection: c for c in candidates}
     views = []
     for alias in sorted(names):
         current = aliases.get(alias)
-        family = [c for c in collections if c.startswith(alias + "__") and c != current]
+        family = {c for c in collections if c.startswith(alias + "__")}
+        family.update(c.collection for c in candidates if c.alias == alias)
+        family -= {current, alias}
         scored = []
         for name in family:
             row = journal.latest_validation(target_uri, name)
-            scored.append((row["ts"] if row else 0.0, name))
-        candidate = max(scored)[1] if scored else None
+            made = migrated.get(name)
+            scored.append((row["ts"] if row else 0.0, made.migrated_at if made else 0.0, name))
+        chosen = max(scored) if scored else None
+        candidate = chosen[2] if chosen else None
         history = [r for r in journal.cutovers(target_uri, alias) if r["action"] == "cutover"]
         rollback_to = None
+        can_remove = False
         if history and history[0]["from_collection"] and history[0]["from_collection"] != current:
             rollback_to = history[0]["from_collection"]
+        elif history and not history[0]["from_collection"] and current:
+            can_remove = True
         mine = router_alias in (None, alias)
         views.append(
             AliasView(
@@ -461,6 +633,9 @@ async def alias_overview(
                 rollback_to=rollback_to,
                 shadow=shadow if mine else None,
                 recommendation=recommendation if mine else None,
+                migrated_at=chosen[1] or None if chosen else None,
+                is_collection=alias in collections,
+                can_remove=can_remove,
             )
         )
     return views

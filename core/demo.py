@@ -148,6 +148,11 @@ def build_demo_source(directory: Path, per_collection: int = 3000) -> list[str]:
     return [name for name, _, _ in DEMO_COLLECTIONS]
 
 
+def demo_built(directory: Path) -> bool:
+    """Was the demo source built already (its marker is written last)?"""
+    return (Path(directory) / MARKER).exists()
+
+
 def demo_paths(base: Path | None = None) -> tuple[Path, Path]:
     """(demo Chroma source dir, demo Qdrant Edge target dir)."""
     if base is None:

@@ -53,6 +53,7 @@ from core.model import Batch, Checkpoint, CollectionResult, Cursor, Phase, Progr
 from core.plan import CollectionPlan
 from core.retry import OnRetry, RetryNotice, RetryPolicy
 from core.runs import RunState
+from core.targets import TargetNames
 from core.tuning import TuningOptions
 
 RATE_WINDOW_SECONDS = 5.0
@@ -82,6 +83,10 @@ class MigrationOptions:
     rate: float | None = None  # records per second, None for unlimited
     mode: WriteMode = WriteMode.CREATE
     fields: PayloadFields = field(default_factory=PayloadFields)
+    # Payload layout (core/layouts.py) for every collection; None: each its detected one.
+    layout: str | None = None
+    # Where each collection lands (`docs=docs_v2`, `{name}_v2`); default: its own name.
+    targets: TargetNames = field(default_factory=TargetNames)
     max_attempts: int = 6
     retry_initial: float = 0.2
     retry_max: float = 10.0
@@ -93,14 +98,18 @@ class MigrationOptions:
         return RetryPolicy(self.max_attempts, self.retry_initial, self.retry_max)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "batch_size": self.batch_size,
             "workers": self.workers,
             "rate": self.rate,
             "mode": self.mode.value,
+            "layout": self.layout,
             "index": self.index,
             "tuning": self.tuning.to_json(),
         }
+        if not self.targets.trivial:  # journaled so a relaunch passes the same pairs
+            data["targets"] = self.targets.to_json()
+        return data
 
 
 class CheckpointStore(Protocol):
@@ -116,12 +125,20 @@ class CheckpointStore(Protocol):
 class RunControl:
     """Pause, resume and cancel as engine operations: the pipeline waits on these."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._running = asyncio.Event()
         self._running.set()
         self._cancelled = asyncio.Event()
         self.cancelled = False
         self.on_change: Callable[[RunState], None] | None = None
+        self.clock = clock
+        self._paused_at: float | None = None
+        self._paused_before = 0.0  # seconds paused in earlier pauses
+
+    def paused_seconds(self) -> float:
+        """Seconds spent paused so far (the current pause included): averages leave them out."""
+        ongoing = self.clock() - self._paused_at if self._paused_at is not None else 0.0
+        return self._paused_before + ongoing
 
     @property
     def paused(self) -> bool:
@@ -130,19 +147,27 @@ class RunControl:
     def pause(self) -> None:
         if not self.cancelled and not self.paused:
             self._running.clear()
+            self._paused_at = self.clock()
             if self.on_change:
                 self.on_change(RunState.PAUSED)
 
     def resume(self) -> None:
         if self.paused:
             self._running.set()
+            self._end_pause()
             if self.on_change:
                 self.on_change(RunState.RUNNING)
+
+    def _end_pause(self) -> None:
+        if self._paused_at is not None:
+            self._paused_before += self.clock() - self._paused_at
+            self._paused_at = None
 
     def cancel(self) -> None:
         self.cancelled = True
         self._cancelled.set()
         self._running.set()  # wake anything waiting so it can see the cancellation
+        self._end_pause()
         if self.on_change:
             self.on_change(RunState.CANCELLING)
 
@@ -195,12 +220,20 @@ class Watermark:
 class ProgressMeter:
     """Sliding-window rate, average rate and ETA for one collection."""
 
-    def __init__(self, total: int, already_written: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        total: int,
+        already_written: int,
+        clock: Callable[[], float],
+        paused: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self.clock = clock
         self.total = total
         self.written = already_written
         self.bytes = 0
         self.started = clock()
+        self._paused = paused  # seconds paused so far (RunControl.paused_seconds)
+        self._paused_at_start = paused()
         self._start_written = already_written
         self._window: deque[tuple[float, int, int]] = deque()
         self._window.append((self.started, already_written, 0))
@@ -218,12 +251,17 @@ class ProgressMeter:
         now = self.clock()
         t0, w0, b0 = self._window[0]
         span = max(now - t0, 1e-6)
-        elapsed = max(now - self.started, 1e-6)
+        elapsed = max(self.running_seconds(now), 1e-6)
         return (
             (self.written - w0) / span,
             (self.written - self._start_written) / elapsed,
             (self.bytes - b0) / span,
         )
+
+    def running_seconds(self, now: float | None = None) -> float:
+        """Seconds this collection has been copying, paused time left out."""
+        now = self.clock() if now is None else now
+        return now - self.started - (self._paused() - self._paused_at_start)
 
     def eta(self, rate: float) -> float | None:
         remaining = max(self.total - self.written, 0)
@@ -272,7 +310,7 @@ class MigrationEngine:
         self.resume_points = dict(resume or {})
         self.clock = clock
         self.retry = options.retry_policy
-        self.control = RunControl()
+        self.control = RunControl(clock)
         self.control.on_change = self._on_control
         self.bus = EventBus()
         self.progress: dict[str, Progress] = {p.source.name: Progress(p.source.name) for p in plans}
@@ -358,7 +396,7 @@ class MigrationEngine:
         progress.records_written = meter.written
         progress.bytes_written = meter.bytes
         progress.eta_seconds = meter.eta(rate)
-        progress.seconds = self.clock() - meter.started
+        progress.seconds = meter.running_seconds()
         sample = dataclasses.replace(progress)  # a copy: the engine keeps updating its own
         self._emit(ProgressSampled(run_id=self.run_id, collection=name, progress=sample))
 
@@ -393,9 +431,10 @@ class MigrationEngine:
             return await self._resume_indexing(plan, resume)
 
         self._current = name
-        started = self.clock()
         point = resume.checkpoint
-        meter = ProgressMeter(info.count, point.records_written, self.clock)
+        meter = ProgressMeter(
+            info.count, point.records_written, self.clock, self.control.paused_seconds
+        )
         meter.bytes = point.bytes_written
         progress.records_read = point.records_written
         copy = _Copy(plan, meter, Watermark(point.watermark), point, self.clock())
@@ -412,7 +451,10 @@ class MigrationEngine:
         try:
             prepared = await self.retry.call(
                 lambda: self.target.prepare(
-                    info, self.options.mode, owned=point.target_owned, tuning=plan.tuning
+                    dataclasses.replace(info, name=plan.target_name),  # what to create
+                    self.options.mode,
+                    owned=point.target_owned,
+                    tuning=plan.tuning,
                 ),
                 self._on_retry(name, "prepare target"),
             )
@@ -437,6 +479,9 @@ class MigrationEngine:
             copied_seconds = self.clock() - copy_started  # records/s: the copy's own time
             if self.control.cancelled:
                 raise asyncio.CancelledError
+            await self.retry.call(
+                lambda: self.target.finish(plan.target_name), self._on_retry(name, "finish")
+            )
             await self._reconcile(plan, prepared.created or copy.committed.target_owned)
             index_seconds, ready = await self._index(plan, resuming=False)
         except asyncio.CancelledError:
@@ -447,7 +492,7 @@ class MigrationEngine:
                 Phase.CANCELLED,
                 records_read=progress.records_read,
                 records_written=copy.committed.records_written,
-                seconds=self.clock() - started,
+                seconds=meter.running_seconds(),
             )
             self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
             return result
@@ -460,7 +505,7 @@ class MigrationEngine:
                 Phase.FAILED,
                 records_read=progress.records_read,
                 records_written=copy.committed.records_written,
-                seconds=self.clock() - started,
+                seconds=meter.running_seconds(),
                 error=progress.error,
             )
             self._emit(
@@ -471,7 +516,7 @@ class MigrationEngine:
             return result
         finally:
             self._current = None
-        seconds = self.clock() - started
+        seconds = meter.running_seconds()
         written_now = meter.written - point.records_written
         # The copy's rate: the index phase moves no records.
         average = written_now / copied_seconds if copied_seconds > 0 else 0.0

@@ -46,3 +46,16 @@ class PermanentError(FerryError):
     """Retrying will not help (bad dimension, auth, id collision): stop this collection."""
 
     exit_code = 1
+
+
+def in_words(exc: BaseException, limit: int = 160) -> str:
+    """A driver's exception as a person reads it: its message, never its Python class name
+    ("ValueError: Could not connect…" → "Could not connect…"). A message-less exception is
+    named in words from its class ("ReadTimeout" → "read timeout")."""
+    if isinstance(exc, FerryError):
+        return exc.one_line()
+    text = " ".join(str(exc).split())
+    if not text:
+        name = type(exc).__name__
+        text = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+    return text[:limit]

@@ -149,17 +149,13 @@ class PhaseChanged(RunEvent):
 
     @property
     def message(self) -> str:
-        return f"run {self._word}"
+        return f"run {self.state.value}"
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"phase": self._word}
-
-    @property
-    def _word(self) -> str:
-        # The log has always said "run cancelled" when the cancel is taken; the run's
-        # state is `cancelling` until its collections have stopped.
-        return "cancelled" if self.state is RunState.CANCELLING else self.state.value
+        # "cancelling" when the cancel is taken; RunFinished says "run cancelled" once the
+        # collections have stopped: the log reads in the order the states happen.
+        return {"phase": self.state.value}
 
 
 @dataclass(frozen=True, kw_only=True)

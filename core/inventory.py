@@ -15,6 +15,7 @@ from typing import Any
 
 from core.connectors import Connector, SourceConnector, WriteMode, open_connector
 from core.errors import FerryError
+from core.layouts import detect_framework, make_layout
 from core.mapping import PayloadFields
 from core.plan import CollectionPlan, assess, build_plan, sample_collection
 
@@ -45,7 +46,16 @@ class Inventory:
         collections = []
         for plan in self.plans:
             entry = plan.source.to_json()
-            entry.update(complexity=plan.complexity, notes=plan.notes, warnings=plan.warnings)
+            entry.update(
+                complexity=plan.complexity,
+                notes=plan.notes,
+                warnings=plan.warnings,
+                framework=plan.detection.framework,
+                framework_marks=plan.detection.marks,
+                layout=plan.layout,
+                layout_reason=plan.layout_reason,
+                switch=plan.switch,
+            )
             collections.append(entry)
         result: dict[str, Any] = {
             "uri": self.uri,
@@ -63,6 +73,7 @@ async def take_inventory(
     owned: Callable[[str], bool] | None = None,
     mode: WriteMode = WriteMode.CREATE,
     fields: PayloadFields | None = None,
+    layout: str | None = None,
 ) -> Inventory:
     """Describe the source (and, with a target, plan every collection against it).
 
@@ -76,14 +87,32 @@ async def take_inventory(
     inventory = Inventory(source.uri, source.kind, ping.version)
     inventory.store_facts = await source.store_facts()
     if target is not None:
-        plan = await build_plan(source, target, None, mode, fields or PayloadFields(), owned=owned)
+        plan = await build_plan(
+            source, target, None, mode, fields or PayloadFields(), owned=owned, layout=layout
+        )
         inventory.plans, inventory.warnings = plan.collections, plan.warnings
         inventory.target_uri = target.uri
         return inventory
     for name in await source.list_collections():
         info = await source.describe(name)
         sample = await sample_collection(source, info)
-        inventory.plans.append(assess(info, sample.ids if sample else [], source.traits))
+        ids = sample.ids if sample else []
+        detection = detect_framework(
+            info, ids, sample.metadatas if sample else [], sample.documents if sample else []
+        )
+        chosen = make_layout(layout or detection.layout, fields)
+        plan = assess(info, ids, source.traits, layout=chosen)
+        plan.detection, plan.layout = detection, chosen.name
+        plan.layout_reason = (
+            f"--layout {chosen.name}"
+            if layout
+            else (
+                f"detected {detection.framework}: {'; '.join(detection.marks)}"
+                if detection.framework
+                else "no framework detected"
+            )
+        )
+        inventory.plans.append(plan)
     return inventory
 
 

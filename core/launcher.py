@@ -14,11 +14,12 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.journal import Journal
 from core.runs import RunView
+from core.targets import TargetNames
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def migrate_argv(
     argv = [sys.executable, "-m", "cli", "migrate", "--from", source_uri, "--to", target_uri]
     for name in collections:
         argv += ["--collection", name]
-    return argv + [*(extra or []), "--yes", "--json", "--state", str(state_path)]
+    return argv + [*(extra or []), "--yes", "--json", "--log", "--state", str(state_path)]
 
 
 def launch(
@@ -61,7 +62,7 @@ def launch(
 ) -> Launched:
     """Start the migration detached (new session, no stdin, output to a log); return at once."""
     state_path = Path(state_path)
-    logs = state_path.parent / "logs"
+    logs = logs_dir(state_path)
     logs.mkdir(parents=True, exist_ok=True)
     started = time.time()
     log_path = logs / f"migrate-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
@@ -85,6 +86,31 @@ def launch(
     return Launched(process.pid, argv, log_path, started, process)
 
 
+def logs_dir(state_path: Path) -> Path:
+    """Where detached runs write their output: `logs/` beside the journal."""
+    return Path(state_path).parent / "logs"
+
+
+def name_log(launched: Launched, run_id: str) -> Launched:
+    """Rename the launched process's log after the run it claimed (`<run_id>-<pid>.log`),
+    so any viewer, in any later session, finds a run's logs by its id. The process keeps
+    writing to the same file: a rename does not touch an open descriptor."""
+    named = launched.log_path.with_name(f"{run_id}-{launched.pid}.log")
+    try:
+        launched.log_path.rename(named)
+    except OSError:
+        return launched  # still readable under its first name
+    return replace(launched, log_path=named)
+
+
+def run_logs(state_path: Path, run_id: str) -> list[Path]:
+    """Every log of a run, oldest first (one per process: a resume adds one)."""
+    folder = logs_dir(state_path)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"{run_id}-*.log"), key=lambda p: (p.stat().st_mtime, p.name))
+
+
 def relaunch_argv_extra(run: RunView) -> list[str]:
     """The options of a journaled run as `ferry migrate` flags, so relaunching resumes it."""
     options, mapping = run.options, run.mapping
@@ -97,10 +123,14 @@ def relaunch_argv_extra(run: RunView) -> list[str]:
         extra += ["--rate", str(options["rate"])]
     if options.get("mode"):
         extra += ["--mode", str(options["mode"])]
+    if options.get("layout"):
+        extra += ["--layout", str(options["layout"])]
     if mapping.get("source_id"):
         extra += ["--id-field", str(mapping["source_id"])]
     if mapping.get("document"):
         extra += ["--document-field", str(mapping["document"])]
+    if options.get("targets"):  # the same pairs, or it would be another run
+        extra += TargetNames.from_json(options["targets"]).argv(run.requested)
     return extra
 
 

@@ -20,9 +20,12 @@ from core.connectors.base import (
 )
 from core.connectors.traits import DEFAULT_TARGET, EngineTraits
 from core.errors import FerryError, PreflightError
+from core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
+from core.targets import TargetNames, clashes
 from core.tuning import IndexTuning, TuningOptions, plan_tuning
+from core.uri import parse_uri
 
 LARGE_RECORDS = 1_000_000
 
@@ -41,6 +44,12 @@ class CollectionPlan:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # Which framework wrote it (core.layouts.detect_framework), the payload layout that will
+    # be written and why, and the lines the app changes to read the target.
+    detection: Detection = field(default_factory=Detection)
+    layout: str = "flat"
+    layout_reason: str = "no framework detected"
+    switch: list[str] = field(default_factory=list)
     # How the target collection is indexed and searched (from the source; see core.tuning),
     # and what its index phase does, in words.
     tuning: IndexTuning = field(default_factory=IndexTuning)
@@ -50,6 +59,11 @@ class CollectionPlan:
         return {
             "name": self.source.name,
             "target_name": self.target_name,
+            "framework": self.detection.framework,
+            "framework_marks": self.detection.marks,
+            "layout": self.layout,
+            "layout_reason": self.layout_reason,
+            "switch": self.switch,
             "source": self.source.to_json(),
             "target_exists": self.target_exists,
             "target": self.target.to_json() if self.target else None,
@@ -72,6 +86,13 @@ class MigrationPlan:
     mode: WriteMode
     fields: PayloadFields
     warnings: list[str] = field(default_factory=list)
+    layout: str | None = None  # as asked (--layout); None: each collection's detected one
+    targets: TargetNames = field(default_factory=TargetNames)
+
+    @property
+    def pairs(self) -> dict[str, str]:
+        """source name → target collection name, for every planned collection."""
+        return {c.source.name: c.target_name for c in self.collections}
 
     @property
     def errors(self) -> list[str]:
@@ -83,6 +104,8 @@ class MigrationPlan:
             "target": self.target_uri,
             "mode": self.mode.value,
             "fields": {"source_id": self.fields.source_id, "document": self.fields.document},
+            "layout": self.layout,
+            "target_name_template": self.targets.template,
             "collections": [c.to_json() for c in self.collections],
             "warnings": self.warnings,
             "errors": self.errors,
@@ -90,20 +113,35 @@ class MigrationPlan:
 
 
 def run_key(
-    source_uri: str, target_uri: str, collections: list[str], fields: PayloadFields, mode: str
+    source_uri: str,
+    target_uri: str,
+    collections: list[str],
+    fields: PayloadFields,
+    mode: str,
+    layout: str | None = None,
+    targets: TargetNames | None = None,
 ) -> str:
-    """What identifies a run: the same command again means the same run, resumed."""
-    material = json.dumps(
-        {
-            "source": source_uri,
-            "target": target_uri,
-            "collections": sorted(collections) or ["*"],
-            "fields": [fields.source_id, fields.document],
-            "mode": mode,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    """What identifies a run: the same command again means the same run, resumed.
+
+    An explicit `--layout` is part of it (another layout is another run); a detected one is
+    not (the journal keeps it, so a resumed run writes the layout it started with). The
+    target names are part of it (`targets.identity`): the same pairs resume, another pair for
+    a source is another run into another collection. When every collection keeps its name
+    and no layout is asked for, the key is what it always was, so older journals resume.
+    """
+    material: dict[str, Any] = {
+        "source": source_uri,
+        "target": target_uri,
+        "collections": sorted(collections) or ["*"],
+        "fields": [fields.source_id, fields.document],
+        "mode": mode,
+    }
+    if layout:
+        material["layout"] = layout
+    identity = targets.identity(collections) if targets else None
+    if identity:
+        material["targets"] = identity
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def assess(
@@ -111,10 +149,12 @@ def assess(
     sample_ids: list[str],
     source: EngineTraits,
     target: EngineTraits = DEFAULT_TARGET,
+    layout: PayloadLayout | None = None,
 ) -> CollectionPlan:
     """Complexity and risk from what we know without moving anything.
 
-    `target` is the target engine's traits (the default target when none is chosen yet).
+    `target` is the target engine's traits (the default target when none is chosen yet);
+    `layout` the payload layout a Qdrant target writes (it decides which ids are mapped).
     """
     plan = CollectionPlan(source=info, target_name=info.name)
     score = 0
@@ -130,7 +170,8 @@ def assess(
         size_mb = info.count * info.dimension * 4 / 1e6
         plan.notes.append(f"~{size_mb:,.0f} MB of vectors")
     if target.maps_ids and sample_ids:
-        mapped = sum(target.needs_id_mapping(i) for i in sample_ids)
+        rule = layout.maps_id if layout is not None else target.needs_id_mapping
+        mapped = sum(rule(i) for i in sample_ids)
         plan.id_mapping = (
             "none" if mapped == 0 else ("all" if mapped == len(sample_ids) else "some")
         )
@@ -143,6 +184,7 @@ def assess(
     if info.facts.get("schema_pending"):
         score += 2
         plan.warnings.append("Chroma schema migrations pending: read via an upgraded copy")
+    plan.warnings += list(info.facts.get("warnings") or [])  # the source's own (e.g. files)
     if info.facts.get("metadata_keys_sampled"):
         sampled = int(info.facts.get("metadata_keys_sample_size") or 1000)
         plan.notes.append(f"metadata keys sampled from the first {sampled:,} records")
@@ -188,33 +230,62 @@ async def build_plan(
     mode: WriteMode,
     fields: PayloadFields,
     owned: Any = None,
+    layout: str | None = None,
+    targets: TargetNames | None = None,
     tuning: TuningOptions | None = None,
     index: bool = True,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
     `owned(target_name) -> bool` says whether the journal records Ferry creating it.
-    `tuning` overrides what is carried from the source (HNSW, payload indexes); `index`
-    False is a staging copy (no index phase).
-    Problems are collected per collection (so the inventory can show them all); `migrate`
-    refuses to start while any remain.
+    `layout` is the payload layout asked for (`--layout`); without one, each collection gets
+    the layout of the framework its data says wrote it (flat when none), and the target
+    connector is told which (`use_payload_layout`). `targets` names each target collection
+    (default: the source's name). Problems are collected per collection (so the inventory can
+    show them all); `migrate` refuses to start while any remain. `tuning` overrides what is
+    carried from the source (HNSW, payload indexes); `index` False is a staging copy.
     """
-    chosen = await choose_collections(source, names)
+    targets = targets or TargetNames()
+    unknown = sorted(set(targets.pairs) - set(names or targets.pairs))
+    if unknown:  # pairs name their collections; a caller passing both must agree
+        raise PreflightError(f"target names given for unselected {unknown}", fix="select them")
+    chosen = await choose_collections(source, names or None)
     if not isinstance(target, TargetConnector) or not target.can(Capability.WRITE):
         raise PreflightError(
             f"{target.uri} cannot be a target ({target.kind} is read-only in Ferry)",
-            fix="use qdrant+edge://, qdrant+file://, qdrant+http(s):// or chroma+http(s)://",
+            fix="use qdrant+edge://, qdrant+file://, qdrant+http(s)://, chroma+http(s)://, "
+            "parquet+file:// or jsonl+file://",
         )
     existing = set(await target.list_collections())
-    plan = MigrationPlan(source.uri, target.uri, [], mode, fields)
+    if layout is not None:
+        make_layout(layout)  # an unknown name is refused before anything is read
+    plan = MigrationPlan(source.uri, target.uri, [], mode, fields, layout=layout, targets=targets)
     plan.warnings += target.plan_warnings()
     for side in (source.uri, target.uri):
         if "+http://" in side and "api_key_env=" in side:
             plan.warnings.append(f"an API key is sent over plain http to {side.split('?')[0]}")
     for name in chosen:
         info = await source.describe(name)
+        info.facts["source_uri"] = source.uri  # a file export records where it came from
         sample = await sample_collection(source, info)
-        item = assess(info, sample.ids if sample else [], source.traits, target.traits)
+        detection = detect_framework(
+            info,
+            sample.ids if sample else [],
+            sample.metadatas if sample else [],
+            sample.documents if sample else [],
+        )
+        chosen, reason, conflict = choose_layout(detection, layout, target, fields)
+        target_name = targets.resolve(name)
+        item = assess(
+            info,
+            sample.ids if sample else [],
+            source.traits,
+            target.traits,
+            chosen if target.payload_layout(target_name) is not None else None,
+        )
+        item.target_name = target_name
+        item.detection, item.layout, item.layout_reason = detection, chosen.name, reason
+        item.warnings += [conflict] if conflict else []
         item.warnings += target.sample_warnings(sample) if sample else []
         item.tuning = plan_tuning(
             info.facts,
@@ -228,6 +299,15 @@ async def build_plan(
         item.notes.append(f"index phase: {item.index}")
         plan.collections.append(item)
         try:
+            problem = target.traits.name_problem(target_name)
+            if problem:
+                raise PreflightError(
+                    f"target name {target_name!r} for {name!r} is refused: {problem}",
+                    where=target.uri,
+                    fix="choose another with --collection NAME=TARGET or --target-name",
+                )
+            target.use_payload_layout(target_name, chosen)
+            item.switch = app_switch(target, chosen, info, target_name, sample)
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
                     f"collection {name!r} has records but no known dimension",
@@ -236,13 +316,87 @@ async def build_plan(
             if info.dimension is None:
                 item.skip_reason = "empty collection with unknown dimension"
                 continue
-            if target.traits.payload_fields:
-                fields.check_against(info.metadata_keys, where=f"{source.uri} {name}")
-            if name in existing:
+            if target.payload_layout(target_name) is not None:
+                chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")
+            if target_name in existing:
                 item.target_exists = True
-                item.target = await target.describe(name)
-                is_owned = bool(owned and owned(name))
+                item.target = await target.describe(target_name)
+                is_owned = bool(owned and owned(target_name))
                 item.warnings += check_target(target.uri, info, item.target, mode, is_owned)
         except FerryError as exc:
             item.error = exc.one_line()
+    for target_name, sources in clashes(plan.pairs.items()).items():
+        for item in plan.collections:
+            if item.source.name in sources and not item.error:
+                item.error = PreflightError(
+                    f"{' and '.join(map(repr, sources))} would all be written into {target_name!r}",
+                    where=target.uri,
+                    fix="give each its own target: --collection NAME=TARGET",
+                ).one_line()
     return plan
+
+
+def choose_layout(
+    detection: Detection, asked: str | None, target: Connector, fields: PayloadFields
+) -> tuple[PayloadLayout, str, str | None]:
+    """(layout, why, a warning when the data says another framework wrote it)."""
+    keeps_layouts = isinstance(target, SourceConnector) and target.payload_layout("") is not None
+    if asked is not None:
+        chosen = make_layout(asked, fields)
+        conflict = None
+        if detection.framework and detection.layout != chosen.name:
+            conflict = (
+                f"the data looks written by {detection.framework} ({'; '.join(detection.marks)}),"
+                f" but --layout {chosen.name} writes what "
+                f"{chosen.framework or 'no framework'} reads"
+            )
+        return chosen, f"--layout {chosen.name}", conflict
+    if detection.framework is None:
+        return make_layout("flat", fields), "no framework detected", None
+    if not keeps_layouts:
+        return (
+            make_layout("flat", fields),
+            f"detected {detection.framework}; a {target.kind} target keeps records as "
+            f"{detection.framework} wrote them",
+            None,
+        )
+    return (
+        make_layout(detection.layout, fields),
+        f"detected {detection.framework}: {'; '.join(detection.marks)}",
+        None,
+    )
+
+
+def client_expression(target_uri: str) -> tuple[str, list[str]]:
+    """How an app builds a qdrant-client for this target, and what it must know first."""
+    spec = parse_uri(target_uri)
+    if spec.transport == "file":
+        return f'QdrantClient(path="{spec.path}")', []
+    if spec.transport in {"http", "https"}:
+        url = f"{spec.transport}://{spec.host}:{spec.port}"
+        return f'QdrantClient(url="{url}")', []
+    if spec.transport == "memory":
+        return 'QdrantClient(":memory:")', []
+    return (
+        'QdrantClient(url="<your Qdrant>")',
+        [
+            "Qdrant Edge is not a client the frameworks open: serve this collection from a "
+            "Qdrant server, or migrate to qdrant+file:// or qdrant+http(s)://"
+        ],
+    )
+
+
+def app_switch(
+    target: Connector,
+    layout: PayloadLayout,
+    info: CollectionInfo,
+    target_name: str,
+    sample: Batch | None,
+) -> list[str]:
+    """The lines the app changes (core.layouts.switch_lines), for this target."""
+    if not isinstance(target, SourceConnector) or target.payload_layout(target_name) is None:
+        if target.kind.startswith("chroma"):
+            return [f"the app keeps its Chroma store: point it at {target.uri}, {target_name!r}"]
+        return [f"{target.kind} keeps records as read: no app switch applies"]
+    client, before = client_expression(target.uri)
+    return before + switch_lines(layout, info, target_name, client, sample.ids if sample else [])

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import tomli_w
 
 from core.connectors import PingResult, open_connector
-from core.errors import FerryError
+from core.errors import FerryError, in_words
 from core.uri import parse_uri
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -173,7 +173,7 @@ async def ping_profile(profile: Profile, timeout: float = 15.0) -> PingResult:
     except TimeoutError:
         return PingResult(ok=False, detail=f"no answer within {timeout:.0f}s")
     except Exception as exc:  # a driver's own exception: still one line, never a traceback
-        return PingResult(ok=False, detail=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return PingResult(ok=False, detail=in_words(exc))
     finally:
         try:
             await connector.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,9 @@ from core.engine import MigrationEngine, MigrationOptions, run_status
 from core.errors import PreflightError
 from core.journal import Journal
 from core.journal.recorder import RunRecorder
+from core.layouts import make_layout
 from core.model import CollectionResult, ResumePoint
-from core.plan import MigrationPlan, build_plan, run_key
+from core.plan import MigrationPlan, app_switch, build_plan, run_key
 from core.runs import CollectionView, RunState
 
 CONTROL_POLL_SECONDS = 0.2
@@ -37,13 +39,52 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        plans = {c.source.name: c for c in self.plan.collections}
+        collections = []
+        for result in self.collections:
+            entry = result.to_json()
+            item = plans.get(result.name)
+            if item is not None:
+                entry.update(
+                    target_name=item.target_name,
+                    framework=item.detection.framework,
+                    layout=item.layout,
+                    layout_reason=item.layout_reason,
+                    switch=item.switch,
+                )
+            collections.append(entry)
         return {
             "run_id": self.run_id,
             "status": self.status.value,
             "resumed": self.resumed,
-            "collections": [c.to_json() for c in self.collections],
+            "collections": collections,
             "warnings": self.warnings,
         }
+
+
+async def plan_run(
+    source: Connector,
+    target: Connector,
+    collections: list[str],
+    options: MigrationOptions,
+    owned: Callable[[str], bool] | None = None,
+) -> MigrationPlan:
+    """The plan the options ask for, errors kept in it (the one place options become a
+    plan: `ferry migrate`, its `--dry-run` and the TUI's run dialog all come here)."""
+    return await options.retry_policy.call(  # describing is read-only: safe to repeat
+        lambda: build_plan(
+            source,
+            target,
+            collections or None,
+            options.mode,
+            options.fields,
+            owned=owned,
+            layout=options.layout,
+            targets=options.targets,
+            tuning=options.tuning,
+            index=options.index,
+        )
+    )
 
 
 async def preflight(
@@ -53,17 +94,8 @@ async def preflight(
     collections: list[str],
     options: MigrationOptions,
 ) -> MigrationPlan:
-    plan = await options.retry_policy.call(  # describing is read-only: safe to repeat
-        lambda: build_plan(
-            source,
-            target,
-            collections or None,
-            options.mode,
-            options.fields,
-            owned=lambda name: journal.target_owned(target.uri, name),
-            tuning=options.tuning,
-            index=options.index,
-        )
+    plan = await plan_run(
+        source, target, collections, options, lambda name: journal.target_owned(target.uri, name)
     )
     if plan.errors:
         first = plan.errors[0]
@@ -86,19 +118,32 @@ async def migrate(
     target = open_connector(target_uri, options.fields)
     try:
         plan = await preflight(source, target, journal, collections, options)
-        key = run_key(source_uri, target_uri, collections, options.fields, options.mode.value)
+        key = run_key(
+            source_uri,
+            target_uri,
+            collections,
+            options.fields,
+            options.mode.value,
+            layout=options.layout,
+            targets=options.targets,
+        )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
         if resumed:
             assert previous is not None
             run_id = previous["run_id"]
+            keep_started_layouts(plan, target, previous)
         else:
             run_id = journal.create_run(
                 key,
                 source_uri,
                 target_uri,
                 collections,
-                {"source_id": options.fields.source_id, "document": options.fields.document},
+                {
+                    "source_id": options.fields.source_id,
+                    "document": options.fields.document,
+                    "layouts": {c.source.name: c.layout for c in plan.collections},
+                },
                 options.to_json(),
             )
         journal.take_request(run_id)  # a stale pause/cancel from a dead process means nothing
@@ -123,10 +168,49 @@ async def migrate(
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await recorder.aclose()  # every row written before we say the run ended
-        return RunOutcome(run_id, run_status(results), results, plan, resumed, plan.warnings)
+        warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
+        return RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
     finally:
         await source.close()
         await target.close()
+
+
+def keep_started_layouts(plan: MigrationPlan, target: Connector, previous: dict[str, Any]) -> None:
+    """A resumed run writes each collection in the layout it started with (the journal's),
+    whatever detection says now: one collection never ends up in two layouts."""
+    started = (json.loads(previous.get("mapping") or "{}") or {}).get("layouts") or {}
+    for item in plan.collections:
+        was = started.get(item.source.name)
+        if was and was != item.layout:
+            item.warnings.append(
+                f"resuming {item.source.name} in layout {was}, as the run started "
+                f"(now: {item.layout}, {item.layout_reason})"
+            )
+            plan.warnings.append(item.warnings[-1])
+            item.layout, item.layout_reason = was, "the run started in it (journal)"
+            layout = make_layout(was, plan.fields)
+            target.use_payload_layout(item.target_name, layout)  # type: ignore[attr-defined]
+            item.switch = app_switch(target, layout, item.source, item.target_name, None)
+
+
+def other_pairs(
+    journal: Journal, source_uri: str, target_uri: str, run_id: str, plan: MigrationPlan
+) -> list[str]:
+    """Unfinished runs that write one of these sources under another target name.
+
+    Another pair is another run (`run_key`), never a silent resume into a different
+    collection; this says that the other one is still there to resume or leave.
+    """
+    notes = []
+    for item in plan.collections:
+        for row in journal.unfinished_pairs(source_uri, target_uri, item.source.name):
+            if row["run_id"] != run_id and row["target_name"] != item.target_name:
+                notes.append(
+                    f"run {row['run_id']} (unfinished) writes {item.source.name} → "
+                    f"{row['target_name']}; this run wrote {item.target_name}. Resume that one "
+                    f"with --collection {item.source.name}={row['target_name']}"
+                )
+    return notes
 
 
 def resume_points(

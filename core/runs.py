@@ -73,6 +73,7 @@ class RunState(StrEnum):
         return state
 
 
+_IN_FLIGHT = frozenset({Phase.RUNNING, Phase.PAUSED, Phase.PREFLIGHT})
 _ACTIVE = frozenset({RunState.PENDING, RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING})
 _RESUMABLE = frozenset({RunState.INTERRUPTED, RunState.CANCELLED, RunState.FAILED})
 _FINISHED = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED})
@@ -148,6 +149,9 @@ class CollectionView:
     error: str | None = None
     watermark: Cursor = None
     target_created: bool = False
+    # What the row's phase means given its run (e.g. "interrupted" when the run's process
+    # died mid-copy); "" when the phase says it all.
+    run_note: str = ""
     # The index phase (see core.engine): when it started (wall clock), how far it is (None
     # where the engine does not say), how long it took; and how the app should search.
     index_started_at: float | None = None
@@ -159,11 +163,22 @@ class CollectionView:
     tuning: dict[str, Any] | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> CollectionView:
+    def from_row(cls, row: dict[str, Any], run_state: RunState | None = None) -> CollectionView:
+        """A collection row; with its run's `run_state`, a phase the run's end left stale
+        (a collection still "running" in the journal of a killed or cancelling run) is
+        shown as what it is."""
+        phase = Phase(row["status"])
+        note = ""
+        if phase in _IN_FLIGHT and run_state is not None:
+            if run_state is RunState.INTERRUPTED or run_state.finished:
+                note = RunState.INTERRUPTED.value
+            elif run_state is RunState.CANCELLING:
+                note = RunState.CANCELLING.value
         return cls(
+            run_note=note,
             name=row["name"],
             target_name=row["target_name"],
-            phase=Phase(row["status"]),
+            phase=phase,
             total=int(row["total"] or 0),
             records_read=int(row["records_read"] or 0),
             records_written=int(row["records_written"] or 0),
@@ -220,8 +235,18 @@ class CollectionView:
         return self.phase in {Phase.COMPLETED, Phase.SKIPPED}
 
     @property
+    def state_word(self) -> str:
+        """What a view shows as this collection's state."""
+        return self.run_note or self.phase.value
+
+    @property
     def style(self) -> str:
-        return style_of(self.phase)
+        return style_of(self.state_word)
+
+    @property
+    def moving(self) -> bool:
+        """Being copied right now: the only time a rate or an ETA means anything."""
+        return self.phase is Phase.RUNNING and not self.run_note
 
     def resume_point(self, target_owned: bool) -> ResumePoint:
         """Where the engine starts this collection; `target_owned`: a Ferry run made the target."""
@@ -294,12 +319,13 @@ class RunView:
     ) -> RunView:
         """Build from journal rows; checks the run's process (that is how `interrupted` is
         known), so call it off the event loop in a UI."""
+        state = RunState.derive(
+            run["status"], process_alive(run["pid"], run["host"]), cancel_requested
+        )
         return cls(
             run_id=run["run_id"],
             run_key=run["run_key"],
-            state=RunState.derive(
-                run["status"], process_alive(run["pid"], run["host"]), cancel_requested
-            ),
+            state=state,
             source_uri=run["source_uri"],
             target_uri=run["target_uri"],
             requested=tuple(json.loads(run["collections"] or "[]")),
@@ -311,7 +337,7 @@ class RunView:
             updated_at=run["updated_at"],
             finished_at=run["finished_at"],
             error=run["error"],
-            collections=tuple(CollectionView.from_row(row) for row in collections),
+            collections=tuple(CollectionView.from_row(row, state) for row in collections),
         )
 
     @classmethod
@@ -360,7 +386,7 @@ class RunView:
     @property
     def running(self) -> tuple[CollectionView, ...]:
         """The collections being copied now (none while paused or once ended)."""
-        return tuple(c for c in self.collections if c.phase is Phase.RUNNING)
+        return tuple(c for c in self.collections if c.moving)
 
     @property
     def indexing(self) -> tuple[CollectionView, ...]:
@@ -369,29 +395,34 @@ class RunView:
 
     @property
     def records_per_second(self) -> float:
-        """Now: the sum of the running collections' recent rates (0 when nothing runs)."""
-        if not self.active:
+        """Now: the sum of the running collections' recent rates (0 unless `running`: a
+        paused, cancelling or ended run moves nothing, whatever its last sample said)."""
+        if self.state is not RunState.RUNNING:
             return 0.0
         return sum(c.records_per_second for c in self.running)
 
     @property
     def bytes_per_second(self) -> float:
-        if not self.active:
+        if self.state is not RunState.RUNNING:
             return 0.0
         return sum(c.bytes_per_second for c in self.running)
 
     @property
     def average_records_per_second(self) -> float:
-        """While running, the running collections' averages; after, written over time spent."""
+        """While running, the running collections' averages; otherwise written over the
+        time spent copying (the engine leaves paused time out of both)."""
         running = self.running
-        if running and self.active:
+        if running and self.state is RunState.RUNNING:
             return sum(c.average_records_per_second for c in running)
         seconds = sum(c.seconds for c in self.collections)
         return self.written / seconds if seconds > 0 else 0.0
 
     @property
     def eta_seconds(self) -> float | None:
-        """At today's rate; None when nothing moves, 0 when nothing is left."""
+        """At today's rate; None unless `running` (no ETA for a run that is not moving),
+        0 when nothing is left."""
+        if self.state is not RunState.RUNNING:
+            return None
         remaining = max(self.total - self.written, 0)
         if remaining == 0:
             return 0.0

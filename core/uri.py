@@ -22,6 +22,8 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "qdrant+memory": ("qdrant", "memory"),
     "qdrant+http": ("qdrant", "http"),
     "qdrant+https": ("qdrant", "https"),
+    "jsonl+file": ("jsonl", "file"),  # portable files (core/connectors/jsonl.py)
+    "parquet+file": ("parquet", "file"),  # portable files (core/connectors/parquet.py)
     "memory": ("memory", "memory"),  # process-local, for tests (core/connectors/memory.py)
 }
 
@@ -35,6 +37,8 @@ OPTIONS: dict[str, set[str]] = {
     "qdrant+memory": set(),
     "qdrant+http": {"api_key_env", "grpc", "timeout"},
     "qdrant+https": {"api_key_env", "grpc", "timeout"},
+    "jsonl+file": set(),
+    "parquet+file": set(),
     "memory": set(),
 }
 FLAG_OPTIONS = {"api", "upgrade_copy", "grpc"}
@@ -48,6 +52,8 @@ URI_HELP = ", ".join(
         "qdrant+file:///abs/dir",
         "qdrant+memory:",
         "qdrant+http://host:6333?api_key_env=VAR",
+        "parquet+file:///abs/dir",
+        "jsonl+file:///abs/dir",
     ]
 )
 
@@ -57,7 +63,7 @@ class ConnectionSpec:
     """A parsed URI. Safe to show anywhere: a URI never holds a secret, only a variable name."""
 
     uri: str
-    engine: str  # chroma | qdrant | memory
+    engine: str  # chroma | qdrant | parquet | jsonl | memory
     transport: str  # file | edge | memory | http | https
     path: Path | None = None
     host: str | None = None

@@ -1,4 +1,5 @@
-"""Render every screen of the real app to screenshots/<screen>.svg (120×40).
+"""Render every screen of the real app to screenshots/<screen>.svg at 80×24, the size Ferry
+is laid out for (the run dialog and the run log included).
 
 Builds a small demo data set (real stdlib docstrings, core.demo) in a temporary directory,
 with its own config and journal, so it never reads or writes yours. Run it whenever a screen
@@ -15,9 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SIZE = (120, 40)
+SIZE = (80, 24)
 PER_COLLECTION = 400
-SCREEN_TIMEOUT = 20.0
+SCREEN_TIMEOUT = 90.0
 
 
 async def shoot(app, name: str, out: Path, prepare) -> None:  # type: ignore[no-untyped-def]
@@ -46,10 +47,8 @@ async def main() -> int:
         os.environ["FERRY_STATE"] = str(base / "state" / "journal.sqlite3")
         os.environ["ANONYMIZED_TELEMETRY"] = "False"
         from core.demo import build_demo_source, demo_paths
-        from core.engine import MigrationOptions
         from core.journal import Journal
         from core.profiles import Profile, upsert_profile
-        from core.runner import migrate
         from tui.app import FerryApp
 
         source_dir, target_dir = demo_paths(base / "demo")
@@ -80,11 +79,33 @@ async def main() -> int:
             app, "inventory", out, lambda pilot: until(pilot, lambda: "press m" in text(app))
         )
 
-        await migrate(source, target, [], MigrationOptions(), Journal(state))
-        app = FerryApp(state, source, target, start="monitor")
-        await shoot(
-            app, "monitor", out, lambda pilot: until(pilot, lambda: "run completed" in text(app))
-        )
+        # The run dialog, then the real detached run it starts: the Monitor and its log.
+        app = FerryApp(state, source, target, start="inventory", select_all=True)
+
+        async def dialog(pilot) -> None:  # type: ignore[no-untyped-def]
+            await until(pilot, lambda: "press m" in text(app))
+            await pilot.press("m")
+            await until(pilot, lambda: "enter starts" in text(app))
+
+        await shoot(app, "run-dialog", out, dialog)
+
+        app = FerryApp(state, source, target, start="inventory", select_all=True)
+
+        async def run_and_log(pilot) -> None:  # type: ignore[no-untyped-def]
+            await dialog(pilot)
+            await pilot.press("enter")
+            await until(pilot, lambda: app.snapshot and app.snapshot.state.value == "completed")
+            await until(pilot, lambda: "run completed" in text(app))
+            await pilot.pause(0.3)
+            app.save_screenshot(str(out / "monitor.svg"))
+            print("screenshots/monitor.svg")
+            await pilot.press("l")
+            await until(
+                pilot, lambda: "run completed" in "\n".join(app.screen.query_one("#run-log").lines)
+            )
+            await pilot.press("home")  # the start: the run, its options, its first events
+
+        await shoot(app, "log", out, run_and_log)
 
         app = FerryApp(state, source, target, start="monitor")
 
@@ -125,7 +146,9 @@ async def main() -> int:
 
         await shoot(app, "validation", out, full_diff)
 
-        # Cutover: an alias the application uses, already pointing at one collection.
+        # Cutover: an alias the application uses, already pointing at one collection, and a
+        # blue-green candidate: a named target (`stdlib-classes=stdlib-docs__v2`), migrated
+        # and validated, so every column has its figures.
         await cutover(
             target,
             "stdlib-classes",
@@ -134,9 +157,21 @@ async def main() -> int:
             force=True,
             reason="demo picture",
         )
+        from core.engine import MigrationOptions
+        from core.runner import migrate
+        from core.targets import TargetNames
+        from core.validate import ValidationOptions, validate
+
+        pair = {"stdlib-classes": "stdlib-docs__v2"}
+        await migrate(
+            source, target, list(pair), MigrationOptions(targets=TargetNames(pair)), Journal(state)
+        )
+        await validate(
+            source, target, list(pair), ValidationOptions(), Journal(state), target_names=pair
+        )
         app = FerryApp(state, source, target, start="cutover")
         await shoot(
-            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs" in text(app))
+            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs__v2" in text(app))
         )
     return 0
 

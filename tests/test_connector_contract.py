@@ -59,6 +59,7 @@ def collection_name(metric: Metric) -> str:
 # -- subjects ---------------------------------------------------------------------------------
 SUBJECTS = [
     "chroma-files",  # chroma+file:// through the file reader (read-only)
+    "chroma-0.3",  # chroma+file:// on a Chroma 0.3 DuckDB+Parquet directory (read-only)
     "chroma-api-copy-reader",  # chroma+file://…?api=1: the API on a private copy (read-only)
     "chroma-api-on-a-copy",  # ChromaApiConnector over PersistentClient on a copy: writable
     "chroma-server",  # a real `chroma run`
@@ -67,6 +68,8 @@ SUBJECTS = [
     "qdrant-memory",
     "qdrant-server",  # only when QDRANT_URL is set
     "memory",  # memory://NAME (core/connectors/memory.py)
+    "parquet",  # parquet+file:// (core/connectors/parquet.py)
+    "jsonl",  # jsonl+file:// (core/connectors/jsonl.py)
 ]
 
 
@@ -84,6 +87,22 @@ def chroma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         collection.add(ids=IDS, embeddings=VECTORS, metadatas=METADATAS, documents=DOCUMENTS)
     del client
+    return path
+
+
+@pytest.fixture(scope="module")
+def chroma03_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data set in Chroma 0.3's layout (float64 vectors, JSON metadata text)."""
+    from tests.chroma03 import Row, write_chroma03
+
+    path = tmp_path_factory.mktemp("contract-chroma03") / "chroma03"
+    rows = [
+        Row(collection_name(m), sid, VECTORS[i].astype(np.float64).tolist(), DOCUMENTS[i], meta)
+        for i, sid in enumerate(IDS)
+        for m in METRICS
+        for meta in [METADATAS[i] if METADATAS[i] is not None else "null"]
+    ]
+    write_chroma03(path, {collection_name(m): {"hnsw:space": m.value} for m in METRICS}, rows)
     return path
 
 
@@ -125,6 +144,9 @@ async def _open(label: str, chroma_dir: Path, tmp_path: Path, request: Any) -> S
     if label == "chroma-files":
         connector = open_connector(f"chroma+file://{chroma_dir}")
         return Subject(label, connector, {m: collection_name(m) for m in METRICS})
+    if label == "chroma-0.3":
+        connector = open_connector(f"chroma+file://{request.getfixturevalue('chroma03_dir')}")
+        return Subject(label, connector, {m: collection_name(m) for m in METRICS})
     if label == "chroma-api-copy-reader":
         connector = open_connector(f"chroma+file://{chroma_dir}?api=1")
         return Subject(label, connector, {m: collection_name(m) for m in METRICS})
@@ -161,6 +183,8 @@ async def _open(label: str, chroma_dir: Path, tmp_path: Path, request: Any) -> S
         return Subject(label, open_connector(server_uri(request.getfixturevalue("qdrant_url"))))
     if label == "memory":
         return Subject(label, open_connector(f"memory://contract-{uuid.uuid4().hex[:8]}"))
+    if label in {"parquet", "jsonl"}:
+        return Subject(label, open_connector(f"{label}+file://{tmp_path / label}"))
     raise AssertionError(label)
 
 
@@ -406,6 +430,9 @@ async def test_capabilities_are_what_the_connector_does(target_subject: Subject)
         await backend.switch(alias, name)
         assert await backend.current(alias) == name
         assert name in await backend.collections()
+        await backend.remove(alias, expected=name)  # a first cutover rolled back
+        assert await backend.current(alias) is None
+        assert name in await backend.collections()  # the collection stays
 
 
 def test_read_only_sources_are_not_targets(chroma_dir: Path) -> None:

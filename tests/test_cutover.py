@@ -446,6 +446,7 @@ async def test_overview_shows_alias_candidate_and_validation(edge) -> None:
     assert (view.current, view.candidate) == ("docs__a", "docs__b")
     assert view.validation is not None and view.validation["ok"] is True
     assert view.rollback_to is None  # the alias did not exist before its first cutover
+    assert view.can_remove  # so rolling back removes it
 
 
 @pytest.mark.server

@@ -207,7 +207,8 @@ async def test_cutover_screen_shows_the_gate_refusal(edge_target, tmp_path: Path
         outcome = app.screen.query_one("#outcome", Static)
         await wait_for(pilot, lambda: "cutover refused" in str(outcome.render()), what="refusal")
         assert isinstance(app.screen, CutoverScreen)  # no modal: refused before asking
-        assert "ferry validate" in str(outcome.render())
+        said = str(outcome.render())
+        assert "Validation (4) with r" in said and "ferry validate" not in said  # its own key
     assert fresh.cutovers(uri) == []
 
 
@@ -229,3 +230,104 @@ async def test_a_key_pressed_while_a_cutover_is_planned_says_busy(tmp_path: Path
                 lambda: screen_text(app).count("busy… planning the cutover of docs") == 2,
                 what="a second busy notice",
             )
+
+
+@pytest.fixture
+def migrated_target(tmp_path: Path) -> tuple[str, Journal]:
+    """An Edge target holding `docs_v2`, which a journaled run copied from the source
+    collection `docs` (a completed run), and a passing validation of it with recall figures."""
+    root = tmp_path / "edge"
+    uri = f"qdrant+edge://{root}"
+
+    async def build() -> None:
+        async with open_connector(uri) as connector:
+            await connector.prepare(
+                CollectionInfo("docs_v2", 4, 4, Metric.COSINE), WriteMode.CREATE
+            )
+            vectors = np.eye(4, dtype=np.float32) + 0.1
+            await connector.write(
+                "docs_v2", Batch([f"d{i}" for i in range(4)], vectors, [None] * 4, [None] * 4)
+            )
+
+    asyncio.run(build())
+    journal = Journal(tmp_path / "journal.sqlite3")
+    source = "chroma+file:///src"
+    run_id = journal.create_run("key", source, uri, ["docs"], {}, {})
+    journal.ensure_collection(run_id, "docs", "docs_v2")
+    journal.start_collection(run_id, "docs", 4, 4, "cosine")
+    journal.checkpoint(run_id, "docs", None, 4, 64, True)
+    journal.complete_collection(run_id, "docs", 0.1, 40.0)
+    result = {
+        "ok": True,
+        "recall_at_k": 1.0,
+        "k": 10,
+        "recall": {"k": 10, "queries": 20, "recall_at_k": 0.985,
+                   "query_ms": {"source": 1.5, "target": 2.0}},
+    }  # fmt: skip
+    journal.record_validation(source, uri, "docs", "docs_v2", True, result)
+    return uri, journal
+
+
+async def test_cutover_screen_lists_journal_candidates_with_their_figures(
+    migrated_target,
+) -> None:
+    uri, journal = migrated_target
+    app = cutover_app(journal.path, uri)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        table = screen.query_one("#aliases", DataTable)
+        await wait_for(pilot, lambda: "docs" in table.rows, what="the candidate row")
+        cells = _cell_texts(table, "docs")
+        # The alias is the source's name; the candidate is the run's target; nothing typed.
+        assert cells[:3] == ["docs", "(unset)", "docs_v2"]
+        assert cells[3].startswith("passed")
+        assert cells[4:] == ["0.985@10", "+0.5 ms", "0.0%"]  # from the validation
+        assert "from validation (no router figures)" in screen_text(app)
+        # Drawn at the measured widths, not cut at the header's (a Textual cache, redrawn).
+        await wait_for(pilot, lambda: "ago (#1)  0.985@10" in screen_text(app), what="widths")
+        assert screen.query_one("#alias-input", Input).value == "docs"
+        assert screen.query_one("#collection-input", Input).value == "docs_v2"
+
+        await pilot.press("c")
+        await modal_opened(pilot)
+        await pilot.press(*"docs", "enter")
+        await wait_for_text(pilot, "cutover done: docs → docs_v2")
+    assert journal.cutovers(uri, "docs")[0]["to_collection"] == "docs_v2"
+
+
+async def test_cutover_screen_rolls_back_a_first_cutover_by_removing_the_alias(
+    migrated_target,
+) -> None:
+    uri, journal = migrated_target
+    root = Path(uri.removeprefix("qdrant+edge://"))
+    from core.cutover import cutover
+
+    await cutover(uri, "docs_v2", "docs", journal)  # the first cutover: `docs` is new
+    app = cutover_app(journal.path, uri)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        table = screen.query_one("#aliases", DataTable)
+        await wait_for(
+            pilot,
+            lambda: "docs" in table.rows and _cell_texts(table, "docs")[1] == "docs_v2",
+            what="the alias row",
+        )
+        await pilot.press("r")
+        modal = await modal_opened(pilot)
+        details = str(modal.query_one("#details", Static).render())
+        assert "will point at: (nothing: the alias is removed)" in details
+        assert "Roll back (remove) alias docs?" in screen_text(app)
+        await pilot.press(*"doc", "enter")  # not the name: nothing happens
+        assert app.screen is modal
+        await pilot.press("s", "enter")
+        await wait_for_text(pilot, "rollback done: docs → (removed)")
+        await wait_for(
+            pilot, lambda: _cell_texts(table, "docs")[1] == "(unset)", what="the table refreshed"
+        )
+    assert edge_alias_target(root, "docs") == "docs"  # no alias any more
+    latest = journal.cutovers(uri, "docs")[0]
+    assert (latest["action"], latest["from_collection"], latest["to_collection"]) == (
+        "rollback",
+        "docs_v2",
+        None,
+    )

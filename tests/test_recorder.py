@@ -122,7 +122,7 @@ async def test_pause_resume_and_cancel_show_in_the_run_state(tmp_path: Path) -> 
         "run started",
         "run paused",
         "run running",
-        "run cancelled",
+        "run cancelling",
         "cancelled; re-run to resume",  # only the collection that had started says so
         "run cancelled",
     ]

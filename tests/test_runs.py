@@ -87,8 +87,9 @@ def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
     assert view is not None
     assert view.state is RunState.CANCELLING
     assert (view.total, view.written, view.retries) == (1500, 900, 2)
-    assert [c.name for c in view.running] == ["a"]
-    assert view.records_per_second == 100.0 and view.eta_seconds == 6.0
+    # Cancelling: nothing is said to be moving, so no rate and no ETA (issue 12).
+    assert view.running == () and view.collections[0].state_word == "cancelling"
+    assert view.records_per_second == 0.0 and view.eta_seconds is None
     data = view.to_json()
     assert list(data) == [
         "run_id",

@@ -366,7 +366,7 @@ def test_qdrant_request_sizes_bound_the_real_json(tmp_path: Path) -> None:
     connector = open_connector(f"qdrant+file://{tmp_path / 'q'}")
     assert isinstance(connector, QdrantApiConnector)
     batch = wide_batch(12)
-    ids, vectors, payloads = batch_to_columns(batch, connector.fields)
+    ids, vectors, payloads = batch_to_columns(batch, connector.layouts("wide"))
     sizes = connector.request_sizes(ids, vectors.shape[1], payloads)
     limit = 400_000
     runs = byte_chunks(sizes, limit)

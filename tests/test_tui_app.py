@@ -17,7 +17,13 @@ from core.journal import Journal
 from core.profiles import load_profiles, profiles_path
 from core.runner import migrate
 from core.runs import RunState, RunView, process_alive
-from tests.tui_helpers import make_source, screen_text, wait_for, wait_for_text
+from tests.tui_helpers import (
+    make_source,
+    screen_text,
+    start_from_inventory,
+    wait_for,
+    wait_for_text,
+)
 from tui.app import FerryApp
 
 RATE = ["--rate", "1000", "--batch-size", "250"]
@@ -115,7 +121,7 @@ async def test_start_pause_resume_and_reach_100_percent(
     app = FerryApp(state, source, target, start="inventory", select_all=True, migrate_args=RATE)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for_text(pilot, "press m to migrate")
-        await pilot.press("m")
+        await start_from_inventory(pilot)
         await wait_for(pilot, lambda: app.current_mode == "monitor", what="monitor shown")
         await wait_for_text(pilot, "running")
         await wait_for(pilot, lambda: app.snapshot and app.snapshot.written > 0, what="progress")
@@ -150,7 +156,7 @@ async def test_cancel_asks_first_then_resume_relaunches_the_same_run(
     )
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for_text(pilot, "press m to migrate")
-        await pilot.press("m")
+        await start_from_inventory(pilot)
         await wait_for(
             pilot, lambda: app.snapshot and app.snapshot.state is RunState.RUNNING, what="running"
         )
@@ -185,7 +191,7 @@ async def test_quit_leaves_the_run_going_and_reopening_attaches(
     app = FerryApp(state, source, target, start="inventory", select_all=True, migrate_args=slow)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for_text(pilot, "press m to migrate")
-        await pilot.press("m")
+        await start_from_inventory(pilot)
         await wait_for(
             pilot, lambda: app.snapshot and app.snapshot.state is RunState.RUNNING, what="running"
         )

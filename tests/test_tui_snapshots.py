@@ -136,3 +136,42 @@ def test_typed_confirmation(snap_compare, state: Path) -> None:  # type: ignore[
         await wait_for_text(pilot, "exactly")
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+def test_run_dialog(snap_compare, tmp_path: Path, state: Path) -> None:  # type: ignore[no-untyped-def]
+    """`m` on Inventory at 80×24: the plan and the options before anything starts."""
+    source = make_source(tmp_path / "data" / "chroma")
+    target = f"qdrant+edge://{tmp_path / 'data' / 'qdrant'}"
+    app = FerryApp(state, source, target, start="inventory", select_all=True)
+
+    async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]
+        await wait_for_text(pilot, "press m to migrate")
+        await pilot.press("m")
+        await wait_for_text(pilot, "enter starts")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+def test_log_view(snap_compare, state: Path) -> None:  # type: ignore[no-untyped-def]
+    """`l` on the Monitor at 80×24: the run's log file (fixed lines), followed."""
+    run_id = fixed_journal(state)
+    logs = state.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{run_id}-4242.log").write_text(
+        "12:00:00 run 20250301-120000-f3rry0: chroma+file:///data/chroma → "
+        "qdrant+edge:///data/qdrant\n"
+        "12:00:00 options batch_size=250 workers=2 rate=None mode=create\n"
+        "12:00:00 phase   run: run started\n"
+        "12:00:01 phase   alpha-docs: copying 1,500 records\n"
+        "12:00:03 phase   alpha-docs: completed: 1,500 records\n"
+        "12:00:04 retry   beta-notes: write failed (timed out); retry 1\n"
+        "12:00:06 phase   run: run completed\n"
+    )
+    app = FerryApp(state, start="monitor")
+
+    async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]
+        await wait_for_text(pilot, "run completed")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: len(app.screen.query_one("#run-log").lines) >= 7)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

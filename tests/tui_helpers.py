@@ -170,3 +170,12 @@ def silent_server() -> Iterator[int]:
         yield server.getsockname()[1]
     finally:
         server.close()
+
+
+async def start_from_inventory(pilot: Pilot[Any], timeout: float = 30.0) -> str:
+    """`m` on Inventory, wait for the run dialog's plan, Enter: what a person does to start
+    a run. Returns the dialog's text as it was when Enter was pressed."""
+    await pilot.press("m")
+    text = await wait_for_text(pilot, "enter starts", timeout)
+    await pilot.press("enter")
+    return text

@@ -28,15 +28,16 @@ from textual.screen import ModalScreen, Screen
 
 from core import launcher
 from core.errors import FerryError
-from core.mapping import PayloadFields
-from core.plan import run_key
+from core.run_choices import RunChoices, load_choices
 from core.runs import RunView, unfinished_runs
 from tui.commands import FerryCommands
 from tui.context import AppContext
+from tui.migrate_flags import supported_flags
 from tui.screens.help import HelpScreen
 from tui.screens.quit import QuitScreen
 from tui.theme import FERRY_THEME
 from tui.widgets.figures import percent
+from tui.widgets.form_keys import FORM_KEYS
 from tui.widgets.header import ShellHeader
 
 # (mode, title, module, class) in number-key order.
@@ -74,6 +75,7 @@ class FerryApp(App[None]):
         Binding("question_mark", "help", "Keys", id="help", key_display="?"),
         Binding("escape", "back", "Back", id="back", show=False),
         Binding("q", "quit_ferry", "Quit", id="quit"),
+        *FORM_KEYS,  # Tab moves the focus when it is read, so a burst of keys keeps its order
     ]
 
     def __init__(
@@ -152,7 +154,7 @@ class FerryApp(App[None]):
         if unfinished:
             names = ", ".join(f"{r.run_id} ({r.state.value})" for r in unfinished[:3])
             more = f" +{len(unfinished) - 3}" if len(unfinished) > 3 else ""
-            self.notify(f"Unfinished runs: {names}{more}. Monitor → l lists them.", timeout=8)
+            self.notify(f"Unfinished runs: {names}{more}. Monitor (3) → u lists them.", timeout=8)
         return bool(running)
 
     # -- the journal poller -----------------------------------------------------------------
@@ -210,6 +212,7 @@ class FerryApp(App[None]):
             # Reopened with no profile chosen: the attached run says where from and to.
             self.context.source_uri = view.source_uri
             self.context.target_uri = view.target_uri
+            self.context.pair_from_run = True
         self.recent_events.extend(snapshot.events)
         self.refresh_header()
         monitor = self.screen_for("monitor")
@@ -217,10 +220,17 @@ class FerryApp(App[None]):
             monitor.show_snapshot(view, snapshot.events)
 
     def run_phase(self) -> str:
-        if self.snapshot is None:
+        """The header's right side, labelled: the attached run's state, and "other run"
+        when that run is not between the source and target the header shows."""
+        view = self.snapshot
+        if view is None:
             return "no run"
-        done = percent(self.snapshot.written, self.snapshot.total)
-        return f"{self.snapshot.state.value} {done}"
+        done = percent(view.written, view.total)
+        same = (view.source_uri, view.target_uri) == (
+            self.context.source_uri,
+            self.context.target_uri,
+        )
+        return f"{'run' if same else 'other run'} {view.state.value} {done}"
 
     def refresh_header(self) -> None:
         try:
@@ -229,6 +239,7 @@ class FerryApp(App[None]):
             return
         header.source = self.context.source_uri
         header.target = self.context.target_uri
+        header.route_label = "run's " if self.context.pair_from_run else ""
         header.phase = self.run_phase()
         header.run_state = self.snapshot.state if self.snapshot else None
         titles = {mode: title for mode, title, *_ in SCREENS}
@@ -238,16 +249,20 @@ class FerryApp(App[None]):
 
     # -- starting and resuming runs ---------------------------------------------------------
     def active_run_for(self, source: str, target: str, names: list[str]) -> str | None:
-        """A live run of exactly this migration: attach to it instead of starting a twin."""
-        journal = self.context.journal()
-        key = run_key(source, target, names, PayloadFields(), "create")
-        run = journal.latest_run(key)
-        if run and RunView.of(journal, run).active:
-            return str(run["run_id"])
+        """A live run of exactly these collections between these two: attach to it instead
+        of starting a twin (whatever options it was started with)."""
+        wanted = set(names)
+        for view in unfinished_runs(self.context.journal()):
+            same_pair = (view.source_uri, view.target_uri) == (source, target)
+            if view.active and same_pair and set(view.requested) == wanted:
+                return view.run_id
         return None
 
-    async def launch_run(self, names: list[str]) -> str | None:
-        """Start `ferry migrate` detached for these collections and attach to its run."""
+    async def launch_run(self, names: list[str], choices: RunChoices | None = None) -> str | None:
+        """Start `ferry migrate` detached for these collections and attach to its run.
+
+        `choices` (the run dialog's) become the command's flags; without them, the options
+        the app was started with (`ferry demo`'s rate cap)."""
         source, target = self.context.source_uri, self.context.target_uri
         if not source or not target:
             raise FerryError("choose a source and a target first", fix="Connections (1): f / o")
@@ -257,10 +272,18 @@ class FerryApp(App[None]):
             self.notify(f"Run {existing} is already going: attached to it.")
             return existing
         journal = self.context.journal()
+        choices = choices or self.default_choices(source, target)
+        extra = choices.to_argv(supported_flags())
         launched = await asyncio.to_thread(
-            launcher.launch, source, target, names, journal.path, self.migrate_args
+            launcher.launch, source, target, names, journal.path, extra
         )
         return await self._claimed(launched)
+
+    def default_choices(self, source: str, target: str) -> RunChoices:
+        """What the run dialog offers first: the choices last used for this pair, else the
+        defaults with the app's own flags (`ferry demo`'s rate cap) on top."""
+        remembered = load_choices(self.context.journal().path, source, target)
+        return remembered or RunChoices.from_argv(self.migrate_args)
 
     async def resume_run(self, run: RunView) -> str | None:
         """Relaunch an interrupted/cancelled/failed run: it resumes from its watermark."""
@@ -279,6 +302,7 @@ class FerryApp(App[None]):
                 timeout=15,
             )
             return None
+        launched = await asyncio.to_thread(launcher.name_log, launched, run_id)
         self.launched[run_id] = launched
         self.attach(run_id)
         self.poll_now()
@@ -309,6 +333,21 @@ class FerryApp(App[None]):
         if self._modal_open():
             return
         self.push_screen(HelpScreen(self.screen, list(self.BINDINGS)))
+
+    async def action_quit(self) -> None:
+        """ctrl+q and the palette's "Quit": the same question as `q` while a run is going."""
+        self.action_quit_ferry()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Under a modal, the shell's keys (screens, help, quit) are not offered: a modal's
+        footer shows the modal's own keys only."""
+        return not (action in {"go", "help", "quit_ferry"} and self._modal_open())
+
+    def copy(self, text: str, what: str) -> None:
+        """Copy `text` to the terminal's clipboard (OSC 52, works over SSH) and say so."""
+        self.copy_to_clipboard(text)
+        shown = text if len(text) <= 60 else text[:57] + "…"
+        self.notify(f"Copied {what}: {shown}", title="Clipboard", timeout=4)
 
     def action_quit_ferry(self) -> None:
         if self._modal_open():

@@ -17,6 +17,9 @@ class AppContext:
     target_uri: str | None = None
     selected: list[str] = field(default_factory=list)
     run_id: str | None = None
+    # The pair came from the attached run (the app was opened with none chosen): the
+    # header says so, instead of passing it off as a choice.
+    pair_from_run: bool = False
     # The router state file apps embed (core/router); shadow figures come from beside it.
     router_state: Path | None = None
     _journal: Journal | None = None

@@ -45,9 +45,13 @@ __all__ = [
 
 
 def open_connector(
-    uri: str | ConnectionSpec, fields: PayloadFields | None = None
+    uri: str | ConnectionSpec, fields: PayloadFields | None = None, layout: str | None = None
 ) -> SourceConnector:
     """A connector for the URI; nothing is contacted until the first call.
+
+    `fields` and `layout` (core/layouts.py) say how a Qdrant target lays records out in
+    payloads: `layout` is the default for every collection, `use_payload_layout` sets one
+    collection's. Other engines keep records natively and take only `flat`.
 
     Use it as ``async with open_connector(uri) as c`` (or call ``await c.close()``). A
     target URI gives a `TargetConnector`; `chroma+file://` gives a read-only source.
@@ -55,9 +59,9 @@ def open_connector(
     spec = parse_uri(uri) if isinstance(uri, str) else uri
     if spec.engine == "chroma":
         if spec.transport == "file":
-            from core.connectors.chroma_embedded import ChromaEmbeddedConnector
+            from core.connectors.chroma_embedded import open_chroma_directory
 
-            return ChromaEmbeddedConnector(spec)
+            return open_chroma_directory(spec)
         from core.connectors.chroma_api import ChromaApiConnector
 
         def make_client() -> object:
@@ -83,10 +87,18 @@ def open_connector(
         if spec.transport == "edge":
             from core.connectors.qdrant_edge import QdrantEdgeConnector
 
-            return QdrantEdgeConnector(spec, fields)
+            return QdrantEdgeConnector(spec, fields, layout)
         from core.connectors.qdrant_api import QdrantApiConnector
 
-        return QdrantApiConnector(spec, fields)
+        return QdrantApiConnector(spec, fields, layout)
+    if spec.engine == "parquet":
+        from core.connectors.parquet import ParquetConnector
+
+        return ParquetConnector(spec)
+    if spec.engine == "jsonl":
+        from core.connectors.jsonl import JsonlConnector
+
+        return JsonlConnector(spec)
     if spec.engine == "memory":
         from core.connectors.memory import MemoryConnector
 

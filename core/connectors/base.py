@@ -29,6 +29,7 @@ import numpy as np
 from core.backup_store import BackupResult, Progress
 from core.connectors.traits import EngineTraits
 from core.errors import FerryError, PreflightError
+from core.layouts import PayloadLayout
 from core.model import Batch, CollectionInfo, Cursor
 from core.tuning import IndexTuning
 
@@ -194,8 +195,9 @@ class SourceConnector(Connector):
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         """Top-k per query vector, scores as the database reports them (see `traits`)."""
 
-    def native_id(self, source_id: str) -> Any:
-        """The key under which this store keeps `source_id` (a Qdrant point id)."""
+    def native_id(self, source_id: str, name: str | None = None) -> Any:
+        """The key under which this store keeps `source_id` (a Qdrant point id) in collection
+        `name` (its payload layout may derive keys its own way)."""
         return source_id
 
     def tune_search(self, name: str, hnsw_ef: int | None) -> None:
@@ -211,6 +213,22 @@ class SourceConnector(Connector):
 
     def search_ef(self, name: str) -> int | None:
         return getattr(self, "_search_ef", {}).get(name)
+
+    # -- payload layouts (core/layouts.py) ---------------------------------------------------
+    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
+        """Read and write collection `name` in `layout`. Stores that keep records natively
+        (Chroma, memory) take only `flat`: their records are what the framework reads."""
+        if layout.name != "flat":
+            raise PreflightError(
+                f"layout {layout.name!r} applies to Qdrant targets; {self.kind} keeps records "
+                "as the framework wrote them",
+                where=self.uri,
+                fix="omit --layout (a Chroma copy is already what the app reads; files keep records as read)",
+            )
+
+    def payload_layout(self, name: str) -> PayloadLayout | None:
+        """The layout collection `name` is read and written in (None: records are native)."""
+        return None
 
     async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
         """The first records of a collection (None if it has none): what plans judge ids by."""
@@ -248,6 +266,11 @@ class AliasBackend(ABC):
         `expected` (where the alias must point now; `ANY` for no check) is enforced
         atomically where the backend can (Ferry's Edge alias file); Qdrant has no
         compare-and-swap, so there cutover checks just before."""
+
+    @abstractmethod
+    async def remove(self, alias: str, expected: Any = ANY) -> None:
+        """Delete `alias` (the collection it points at stays). `expected` as in `switch`:
+        rolling back a first cutover removes the alias it created, and only that one."""
 
     async def current(self, alias: str) -> str | None:
         return (await self.aliases()).get(alias)
@@ -315,6 +338,14 @@ class TargetConnector(SourceConnector):
     async def sync(self, name: str) -> None:
         """Make every acknowledged write durable on disk. The engine calls it before it
         commits a checkpoint; targets whose writes are durable on acknowledgement keep this."""
+        return None
+
+    async def finish(self, name: str) -> None:
+        """Every record of the copy is written and synced: make the collection final.
+
+        Called by the engine after the last checkpoint (and by validation after a repair).
+        Databases have nothing to do; a file export drops superseded rows, checksums its
+        files and marks its manifest complete (core/connectors/portable.py)."""
         return None
 
     # -- records found in the target, by the target's own keys -------------------------------

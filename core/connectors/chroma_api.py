@@ -19,7 +19,7 @@ import numpy as np
 from core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
 from core.connectors.chroma_space import server_hnsw, server_metric
 from core.connectors.traits import CHROMA
-from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError
+from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError, in_words
 from core.model import Batch, CollectionInfo, Cursor, Metric
 from core.tuning import IndexTuning
 
@@ -89,7 +89,7 @@ class ChromaApiConnector(TargetConnector):
                         "release that wrote it",
                     ) from exc
                 raise ConnectionFailed(
-                    f"cannot reach Chroma: {type(exc).__name__}: {str(exc)[:160]}",
+                    f"cannot reach Chroma: {in_words(exc)}",
                     where=self.uri,
                     fix="check the host and port, and that `chroma run` is up",
                 ) from exc
@@ -114,7 +114,6 @@ class ChromaApiConnector(TargetConnector):
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise TransientError(f"Chroma did not answer {what}: {exc}", where=self.uri) from exc
         except Exception as exc:
-            name = type(exc).__name__
             code = _chroma_error_code(exc)
             if code is not None and (code >= 500 or code == 429):
                 raise TransientError(
@@ -125,12 +124,10 @@ class ChromaApiConnector(TargetConnector):
             family = " ".join(cls.__name__ for cls in type(exc).__mro__)
             if any(w in family for w in ("Timeout", "Connect", "Remote", "Network", "Transport")):
                 raise TransientError(
-                    f"Chroma did not answer {what}: {name}", where=self.uri
+                    f"Chroma did not answer {what}: {in_words(exc)}", where=self.uri
                 ) from exc
             # Bad input (a wrong dimension, an invalid name): retrying will not help.
-            raise PermanentError(
-                f"Chroma refused {what}: {name}: {str(exc)[:160]}", where=self.uri
-            ) from exc
+            raise PermanentError(f"Chroma refused {what}: {in_words(exc)}", where=self.uri) from exc
 
     async def ping(self) -> PingResult:
         start = time.perf_counter()
@@ -141,7 +138,7 @@ class ChromaApiConnector(TargetConnector):
         except FerryError as exc:
             return PingResult(ok=False, detail=exc.one_line())
         except Exception as exc:
-            return PingResult(ok=False, detail=f"{type(exc).__name__}: {str(exc)[:160]}")
+            return PingResult(ok=False, detail=in_words(exc))
         return PingResult(
             ok=True,
             version=f"Chroma {version}",

@@ -31,6 +31,16 @@ from core.model import Batch, CollectionInfo, Cursor
 from core.uri import ConnectionSpec
 
 
+def open_chroma_directory(spec: ConnectionSpec) -> SourceConnector:
+    """The reader for this directory's layout: Chroma ≥ 0.4 (chroma.sqlite3 + segment
+    folders) here, Chroma ≤ 0.3 (DuckDB's two Parquet files) in chroma_legacy.py."""
+    from core.connectors.chroma_legacy import ChromaLegacyConnector, is_legacy_directory
+
+    if spec.path is not None and is_legacy_directory(spec.path):
+        return ChromaLegacyConnector(spec)
+    return ChromaEmbeddedConnector(spec)
+
+
 def work_copy_root() -> Path:
     from platformdirs import user_cache_dir
 
@@ -61,7 +71,8 @@ class ChromaEmbeddedConnector(SourceConnector):
             raise FerryError(
                 "not a Chroma directory (no chroma.sqlite3)",
                 where=str(self.path),
-                fix="point chroma+file:// at the folder that holds chroma.sqlite3",
+                fix="point chroma+file:// at the folder that holds chroma.sqlite3 (or, for "
+                "Chroma 0.3, chroma-collections.parquet)",
             )
 
     def schema(self) -> Any:

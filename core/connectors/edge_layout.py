@@ -101,8 +101,9 @@ class EdgeLayout:
         """What `name` means here: the collection an alias points at, or itself."""
         return self.aliases().get(name, name)
 
-    def switch_alias(self, alias: str, collection: str, expected: Any, check: bool) -> None:
-        """Point `alias` at `collection` in one atomic file replacement, under a lock.
+    def switch_alias(self, alias: str, collection: str | None, expected: Any, check: bool) -> None:
+        """Point `alias` at `collection` (None: remove it) in one atomic file replacement,
+        under a lock.
 
         With `check`, the alias must still point at `expected` (checked under the lock, so
         a concurrent cutover cannot slip in between).
@@ -119,7 +120,10 @@ class EdgeLayout:
                     where=self.where,
                     fix="look again and re-run",
                 )
-            aliases[alias] = collection
+            if collection is None:
+                aliases.pop(alias, None)
+            else:
+                aliases[alias] = collection
             data["aliases"] = aliases
             data["updated_at"] = time.time()
             write_json_atomic(self.alias_file, data)

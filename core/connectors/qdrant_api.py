@@ -33,6 +33,7 @@ from core.connectors.base import (
 )
 from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
 from core.connectors.qdrant_common import (
+    PayloadLayouts,
     batch_to_columns,
     encode_offset,
     normal_point_id,
@@ -40,12 +41,12 @@ from core.connectors.qdrant_common import (
     unwrap_vector,
 )
 from core.connectors.traits import QDRANT
-from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError
+from core.errors import ConnectionFailed, FerryError, PermanentError, TransientError, in_words
+from core.layouts import PayloadLayout
 from core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
     PayloadFields,
-    canonical_point_id,
 )
 from core.model import Batch, CollectionInfo, Cursor
 from core.tuning import IndexTuning
@@ -76,10 +77,13 @@ class QdrantApiConnector(TargetConnector):
     traits = QDRANT
     lists_metadata_keys = False  # a payload has no schema: plans sample the keys
 
-    def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
+    def __init__(
+        self, spec: ConnectionSpec, fields: PayloadFields | None = None, layout: str | None = None
+    ) -> None:
         self.spec = spec
         self.uri = spec.uri
         self.fields = fields or PayloadFields()
+        self.layouts = PayloadLayouts(self.fields, layout)
         self._client: AsyncQdrantClient | None = None
         is_server = spec.transport in {"http", "https"}
         self.kind = "qdrant-server" if is_server else "qdrant-local"
@@ -137,7 +141,7 @@ class QdrantApiConnector(TargetConnector):
             OSError,
         ) as exc:
             raise TransientError(
-                f"Qdrant did not answer {what}: {type(exc).__name__}", where=self.uri
+                f"Qdrant did not answer {what}: {in_words(exc)}", where=self.uri
             ) from exc
         except FerryError:
             raise
@@ -145,11 +149,11 @@ class QdrantApiConnector(TargetConnector):
             name = type(exc).__name__
             if "Rpc" in name or "grpc" in type(exc).__module__:
                 raise TransientError(
-                    f"Qdrant gRPC error on {what}: {name}", where=self.uri
+                    f"Qdrant gRPC error on {what}: {in_words(exc)}", where=self.uri
                 ) from exc
             # Local mode refuses bad input with plain exceptions (ValueError, …).
             raise PermanentError(
-                f"Qdrant refused {what}: {name}: {_short(str(exc))}", where=self.uri
+                f"Qdrant refused {what}: {_short(in_words(exc))}", where=self.uri
             ) from exc
 
     async def ping(self) -> PingResult:
@@ -244,7 +248,7 @@ class QdrantApiConnector(TargetConnector):
             next_cursor = encode_offset(next_offset)
             yield records_to_batch(
                 ((p.id, unwrap_vector(p.vector), p.payload) for p in points),
-                self.fields,
+                self.layouts(name),
                 size or 0,
                 cursor_after=next_cursor,
             )
@@ -258,23 +262,24 @@ class QdrantApiConnector(TargetConnector):
             "retrieve",
             self.client.retrieve(
                 name,
-                [canonical_point_id(i) for i in ids],
+                [self.layouts(name).point_id(i) for i in ids],
                 with_payload=True,
                 with_vectors=True,
             ),
         )
         return records_to_batch(
             ((p.id, unwrap_vector(p.vector), p.payload) for p in points),
-            self.fields,
+            self.layouts(name),
             size or 0,
         )
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         ef = self.search_ef(name)
         params = models.SearchParams(hnsw_ef=ef) if ef else None
+        layout = self.layouts(name)
         requests = [
             models.QueryRequest(
-                query=v.tolist(), limit=k, with_payload=[self.fields.source_id], params=params
+                query=v.tolist(), limit=k, with_payload=[layout.id_field], params=params
             )
             for v in np.asarray(vectors, dtype=np.float32)
         ]
@@ -282,7 +287,7 @@ class QdrantApiConnector(TargetConnector):
         return [
             [
                 (
-                    str((p.payload or {}).get(self.fields.source_id, p.id)),
+                    layout.hit_source_id(normal_point_id(p.id), p.payload),
                     float(p.score),
                 )
                 for p in answer.points
@@ -319,13 +324,17 @@ class QdrantApiConnector(TargetConnector):
             await self._call(
                 "create payload index",
                 self.client.create_payload_index(
-                    info.name, self.fields.source_id, models.PayloadSchemaType.KEYWORD, wait=True
+                    info.name,
+                    self.layouts(info.name).id_field,
+                    models.PayloadSchemaType.KEYWORD,
                 ),
             )
+            layout = self.layouts(info.name)
             for key, kind in tuning.payload_indexes.items():
+                path = layout.metadata_path(key)  # under "metadata." in the LangChain layout
                 await self._call(
                     "create payload index",
-                    self.client.create_payload_index(info.name, key, _SCHEMA[kind], wait=True),
+                    self.client.create_payload_index(info.name, path, _SCHEMA[kind], wait=True),
                 )
 
     # -- the index phase --------------------------------------------------------------------
@@ -411,7 +420,7 @@ class QdrantApiConnector(TargetConnector):
         """Upsert in requests under the server's size limit (wide vectors, long documents)."""
         if not len(batch):
             return
-        point_ids, vectors, payloads = batch_to_columns(batch, self.fields)
+        point_ids, vectors, payloads = batch_to_columns(batch, self.layouts(name))
         limit = int(self.max_request_bytes * REQUEST_MARGIN) if self.max_request_bytes else None
         sizes = self.request_sizes(point_ids, vectors.shape[1], payloads) if limit else []
         for start, end in byte_chunks(sizes, limit) if limit else [(0, len(point_ids))]:
@@ -429,10 +438,16 @@ class QdrantApiConnector(TargetConnector):
             )
 
     async def delete(self, name: str, ids: list[str]) -> None:
-        await self.delete_native(name, [canonical_point_id(i) for i in ids])
+        await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])
 
-    def native_id(self, source_id: str) -> int | str:
-        return canonical_point_id(source_id)
+    def native_id(self, source_id: str, name: str | None = None) -> int | str:
+        return self.layouts(name or "").point_id(source_id)
+
+    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
+        self.layouts.use(name, layout)
+
+    def payload_layout(self, name: str) -> PayloadLayout:
+        return self.layouts(name)
 
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         points = await self._call(
@@ -473,6 +488,13 @@ class QdrantApiConnector(TargetConnector):
         await self._call(
             f"move alias {alias}",
             self.client.update_collection_aliases(change_aliases_operations=operations),
+        )
+
+    async def delete_alias(self, alias: str) -> None:
+        operation = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+        await self._call(
+            f"delete alias {alias}",
+            self.client.update_collection_aliases(change_aliases_operations=[operation]),
         )
 
     async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
@@ -532,6 +554,9 @@ class QdrantAliases(AliasBackend):
     async def switch(self, alias: str, collection: str, expected: Any = ANY) -> None:
         # Qdrant has no compare-and-swap: cutover checks `expected` just before.
         await self.connector.move_alias(alias, collection)
+
+    async def remove(self, alias: str, expected: Any = ANY) -> None:
+        await self.connector.delete_alias(alias)
 
 
 def _short(content: Any) -> str:

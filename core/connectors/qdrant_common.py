@@ -1,7 +1,8 @@
 """What the two Qdrant connectors (Edge engine and qdrant-client) share: the record mapping.
 
 Both speak source ids to the engine; this module turns a columnar `Batch` into the lists
-Qdrant wants and turns scrolled points back into a `Batch`.
+Qdrant wants and turns scrolled points back into a `Batch`, through each collection's payload
+layout (core/layouts.py: flat, or what a framework's own Qdrant store writes).
 """
 
 from __future__ import annotations
@@ -12,24 +13,38 @@ from typing import Any
 
 import numpy as np
 
-from core.mapping import (
-    PayloadFields,
-    canonical_point_id,
-    check_unique_targets,
-    from_payload,
-    to_payload,
-)
+from core.layouts import PayloadLayout, make_layout
+from core.mapping import PayloadFields, check_unique_targets
 from core.model import Batch
 
 
+class PayloadLayouts:
+    """Which layout each collection is read and written in (a default for the rest).
+
+    Set by the plan (`use_payload_layout`) before the first write, by validation before it
+    reads, and kept per collection: one run may move a LlamaIndex and a LangChain collection.
+    """
+
+    def __init__(self, fields: PayloadFields, default: str | None = None) -> None:
+        self.fields = fields
+        self.default = make_layout(default, fields)
+        self.chosen: dict[str, PayloadLayout] = {}
+
+    def __call__(self, name: str) -> PayloadLayout:
+        return self.chosen.get(name, self.default)
+
+    def use(self, name: str, layout: PayloadLayout) -> None:
+        self.chosen[name] = layout
+
+
 def batch_to_columns(
-    batch: Batch, fields: PayloadFields
+    batch: Batch, layout: PayloadLayout
 ) -> tuple[list[int | str], np.ndarray, list[dict[str, Any]]]:
     """Point ids, float32 vectors and payloads for an upsert; refuses colliding ids."""
-    point_ids = [canonical_point_id(sid) for sid in batch.ids]
+    point_ids = [layout.point_id(sid) for sid in batch.ids]
     check_unique_targets(batch.ids, point_ids)
     payloads = [
-        to_payload(sid, meta, doc, fields)
+        layout.to_payload(sid, meta, doc)
         for sid, meta, doc in zip(batch.ids, batch.metadatas, batch.documents, strict=True)
     ]
     vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
@@ -38,7 +53,7 @@ def batch_to_columns(
 
 def records_to_batch(
     records: Iterable[tuple[Any, Any, dict[str, Any] | None]],
-    fields: PayloadFields,
+    layout: PayloadLayout,
     dimension: int,
     cursor_after: Any = None,
 ) -> Batch:
@@ -49,7 +64,7 @@ def records_to_batch(
     documents: list[str | None] = []
     native_ids: list[int | str] = []
     for point_id, vector, payload in records:
-        sid, meta, doc = from_payload(point_id, payload, fields)
+        sid, meta, doc = layout.from_payload(point_id, payload)
         ids.append(sid)
         native_ids.append(normal_point_id(point_id))
         vectors.append(vector if vector is not None else np.zeros(dimension, np.float32))

@@ -33,10 +33,16 @@ from core.connectors.edge_floats import edge_read_back, rounding_warning
 from core.connectors.edge_layout import EdgeLayout
 from core.connectors.edge_worker import EdgeProcess
 from core.connectors.qdrant_backup import edge_shard_backup
-from core.connectors.qdrant_common import batch_to_columns, normal_point_id, records_to_batch
+from core.connectors.qdrant_common import (
+    PayloadLayouts,
+    batch_to_columns,
+    normal_point_id,
+    records_to_batch,
+)
 from core.connectors.traits import QDRANT
 from core.errors import FerryError
-from core.mapping import QDRANT_DISTANCE, PayloadFields, canonical_point_id
+from core.layouts import PayloadLayout
+from core.mapping import QDRANT_DISTANCE, PayloadFields
 from core.model import Batch, CollectionInfo, Cursor
 from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
@@ -51,12 +57,15 @@ class QdrantEdgeConnector(TargetConnector):
         {Capability.WRITE.value, Capability.ALIASES.value, Capability.SNAPSHOTS.value}
     )
 
-    def __init__(self, spec: ConnectionSpec, fields: PayloadFields | None = None) -> None:
+    def __init__(
+        self, spec: ConnectionSpec, fields: PayloadFields | None = None, layout: str | None = None
+    ) -> None:
         assert spec.path is not None
         self.uri = spec.uri
         self.root = spec.path
         self.layout = EdgeLayout(self.root, where=self.uri)
         self.fields = fields or PayloadFields()
+        self.layouts = PayloadLayouts(self.fields, layout)
         self._worker = _shared_worker(self.root)  # started on first use
         self._closed = False
 
@@ -101,20 +110,20 @@ class QdrantEdgeConnector(TargetConnector):
             records, next_cursor = await self._call(name, "scroll", offset, batch_size)
             if not records:
                 return
-            yield records_to_batch(records, self.fields, dimension, cursor_after=next_cursor)
+            yield records_to_batch(records, self.layouts(name), dimension, cursor_after=next_cursor)
             if next_cursor is None:
                 return
             offset = next_cursor
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:
-        point_ids = [canonical_point_id(i) for i in ids]
+        point_ids = [self.layouts(name).point_id(i) for i in ids]
         records = await self._call(name, "retrieve", point_ids)
-        return records_to_batch(records, self.fields, self.layout.dimension(name))
+        return records_to_batch(records, self.layouts(name), self.layout.dimension(name))
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         matrix = np.asarray(vectors, dtype=np.float32)
         return await self._call(
-            name, "query", matrix, k, self.fields.source_id, self.search_ef(name)
+            name, "query", matrix, k, self.layouts(name).id_field, self.search_ef(name)
         )
 
     async def _exists(self, name: str) -> bool:
@@ -128,8 +137,8 @@ class QdrantEdgeConnector(TargetConnector):
             "create",
             info.dimension,
             QDRANT_DISTANCE[info.metric],
-            self.fields.source_id,
-            tuning.to_json(),
+            self.layouts(info.name).id_field,
+            _laid_out(tuning, self.layouts(info.name)),
         )
 
     async def write(self, name: str, batch: Batch) -> None:
@@ -140,7 +149,7 @@ class QdrantEdgeConnector(TargetConnector):
             raise FerryError(f"no collection {name!r}", where=self.uri)
         # Mapping and payload assembly happen here, on the engine's core; the worker only
         # builds points (from vectors in shared memory) and upserts.
-        point_ids, vectors, payloads = batch_to_columns(batch, self.fields)
+        point_ids, vectors, payloads = batch_to_columns(batch, self.layouts(name))
         await asyncio.to_thread(self._worker.upsert, name, point_ids, vectors, payloads)
 
     # -- the index phase --------------------------------------------------------------------
@@ -174,10 +183,16 @@ class QdrantEdgeConnector(TargetConnector):
         await self._call(name, "flush")
 
     async def delete(self, name: str, ids: list[str]) -> None:
-        await self.delete_native(name, [canonical_point_id(i) for i in ids])
+        await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])
 
-    def native_id(self, source_id: str) -> int | str:
-        return canonical_point_id(source_id)
+    def native_id(self, source_id: str, name: str | None = None) -> int | str:
+        return self.layouts(name or "").point_id(source_id)
+
+    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
+        self.layouts.use(name, layout)
+
+    def payload_layout(self, name: str) -> PayloadLayout:
+        return self.layouts(name)
 
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         records = await self._call(name, "retrieve", list(native_ids))
@@ -234,6 +249,10 @@ class EdgeAliases(AliasBackend):
             layout.switch_alias, alias, collection, expected, expected is not ANY
         )
 
+    async def remove(self, alias: str, expected: Any = ANY) -> None:
+        layout = self.connector.layout
+        await asyncio.to_thread(layout.switch_alias, alias, None, expected, expected is not ANY)
+
 
 # One worker per Edge directory per process, shared by every connector on it: a shard can be
 # open in one process only (its WAL is locked), so two workers would block each other.
@@ -262,6 +281,16 @@ def _release_worker(root: Path) -> None:
             return
         del _WORKERS[key]
     worker.close()  # the last user: the worker flushes and exits
+
+
+def _laid_out(tuning: IndexTuning, layout: Any) -> dict[str, Any]:
+    """The tuning as the worker creates it: payload indexes on where the layout puts each
+    metadata key (under "metadata." for LangChain, "meta." for Haystack)."""
+    data = tuning.to_json()
+    data["payload_indexes"] = {
+        layout.metadata_path(key): kind for key, kind in tuning.payload_indexes.items()
+    }
+    return data
 
 
 def _index_state(facts: dict[str, object]) -> IndexState:

@@ -21,7 +21,9 @@ branch on by connector name (`kind.startswith("qdrant")`).
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -72,6 +74,13 @@ class EngineTraits:
     # What a Chroma user must know about this engine's scores, per metric: shown in the plan
     # when the source engine reports differently.
     score_notes: dict[Metric, str] = field(default_factory=dict)
+    # Why a collection name is refused by this engine (None: accepted), and the rule in words.
+    name_rule: Callable[[str], str | None] | None = None
+
+    def name_problem(self, name: str) -> str | None:
+        """Why this engine would refuse `name` as a collection name (None when it would not):
+        checked in preflight so a bad target name is one line, not a server error mid-run."""
+        return self.name_rule(name) if self.name_rule else None
 
     def similarity(self, metric: Metric | None, raw: float) -> float:
         """A score as this engine reports it, on the similarity scale (higher is better)."""
@@ -100,9 +109,47 @@ class EngineTraits:
         return [note] if note else []
 
 
+# Qdrant 1.5+ (lib/common/common/src/validation.rs, `validate_collection_name`): 1-255
+# bytes, none of these characters (the name is a directory on Linux and Windows).
+QDRANT_FORBIDDEN = '<>:"/\\|?*\0\x1f'
+QDRANT_MAX_BYTES = 255
+# Chroma 1.x server (rust/types/src/validators.rs, `validate_name`): 3-512 characters from
+# [a-zA-Z0-9._-], alphanumeric at both ends, no "..", not an IP address.
+CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+
+
+def qdrant_name_problem(name: str) -> str | None:
+    if not name:
+        return "a Qdrant collection name cannot be empty"
+    if len(name.encode()) > QDRANT_MAX_BYTES:
+        return f"a Qdrant collection name is at most {QDRANT_MAX_BYTES} bytes"
+    bad = next((c for c in name if c in QDRANT_FORBIDDEN), None)
+    if bad is not None:
+        return f"a Qdrant collection name cannot contain {bad!r}"
+    if name in {".", ".."}:
+        return "a Qdrant collection name cannot be '.' or '..'"
+    return None
+
+
+def chroma_name_problem(name: str) -> str | None:
+    if not CHROMA_NAME.match(name):
+        return (
+            "a Chroma collection name has 3-512 characters from [a-zA-Z0-9._-], "
+            "starting and ending with a letter or digit"
+        )
+    if ".." in name:
+        return "a Chroma collection name cannot contain '..'"
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return "a Chroma collection name cannot be an IP address"
+
+
 CHROMA = EngineTraits(
     engine="Chroma",
     scores={Metric.L2: Score.NEGATED, Metric.COSINE: Score.ONE_MINUS, Metric.IP: Score.ONE_MINUS},
+    name_rule=chroma_name_problem,
 )
 
 QDRANT = EngineTraits(
@@ -114,6 +161,7 @@ QDRANT = EngineTraits(
         Metric.IP: "ip: Qdrant Dot scores are dot products, Chroma's are 1 - dot",
         Metric.L2: "l2: Chroma reports squared distance, Qdrant plain distance",
     },
+    name_rule=qdrant_name_problem,
 )
 
 # The target an inventory assumes when none is chosen yet: Ferry's main road.

@@ -218,6 +218,16 @@ class Journal:
         assert row is not None
         return row
 
+    def requeue_collection(self, run_id: str, name: str) -> None:
+        """A resumed run's collection that did not finish (cancelled, failed, or left
+        "running" by a killed process) waits again: `pending` until its copy restarts."""
+        self._exec(
+            "UPDATE run_collections SET status = 'pending', records_per_second = 0, "
+            "bytes_per_second = 0, eta_seconds = NULL, updated_at = ? "
+            "WHERE run_id = ? AND name = ? AND status NOT IN ('pending', 'completed', 'skipped')",
+            (time.time(), run_id, name),
+        )
+
     def plan_collection(self, run_id: str, name: str, total: int) -> None:
         """Show a not-yet-started collection with its total from the start of the run."""
         self._update_collection(run_id, name, "total = ?", (total,), only_pending=True)
@@ -400,6 +410,49 @@ class Journal:
             (target_uri, target_name),
         )
         return row is not None
+
+    def target_layout(self, target_uri: str, target_name: str) -> str | None:
+        """The payload layout the latest run writing this target collection used (its mapping)."""
+        rows = self._all(
+            "SELECT c.name, r.mapping FROM run_collections c JOIN runs r USING (run_id) "
+            "WHERE r.target_uri = ? AND c.target_name = ? ORDER BY r.created_at DESC LIMIT 1",
+            (target_uri, target_name),
+        )
+        for row in rows:
+            layouts = (json.loads(row["mapping"] or "{}") or {}).get("layouts") or {}
+            if row["name"] in layouts:
+                return str(layouts[row["name"]])
+        return None
+
+    def unfinished_pairs(self, source_uri: str, target_uri: str, name: str) -> list[dict[str, Any]]:
+        """Collection rows of unfinished runs (source → target) that copy `name`."""
+        return self._all(
+            "SELECT c.run_id, c.name, c.target_name FROM run_collections c JOIN runs r "
+            "USING (run_id) WHERE r.source_uri = ? AND r.target_uri = ? AND c.name = ? "
+            "AND r.status != 'completed' ORDER BY r.created_at DESC",
+            (source_uri, target_uri, name),
+        )
+
+    def latest_pairs(self, source_uri: str, target_uri: str) -> dict[str, str]:
+        """source name → target name, as the most recent run that copied each one wrote it
+        (what `ferry validate` compares when it is given no NAME=TARGET)."""
+        rows = self._all(
+            "SELECT c.name, c.target_name FROM run_collections c JOIN runs r USING (run_id) "
+            "WHERE r.source_uri = ? AND r.target_uri = ? ORDER BY r.created_at, c.rowid",
+            (source_uri, target_uri),
+        )
+        return {row["name"]: row["target_name"] for row in rows}  # later runs win
+
+    def migrated_collections(self, target_uri: str) -> list[dict[str, Any]]:
+        """Every collection a run copied into this target, with its run's facts, newest
+        first: the cutover candidates are read from here."""
+        return self._all(
+            "SELECT c.name, c.target_name, c.status, c.records_written, c.total, "
+            "c.updated_at, c.skipped_reason, r.run_id, r.source_uri, r.status AS run_status, "
+            "r.created_at, r.finished_at FROM run_collections c JOIN runs r USING (run_id) "
+            "WHERE r.target_uri = ? ORDER BY c.updated_at DESC, r.created_at DESC",
+            (target_uri,),
+        )
 
     # -- events and control -----------------------------------------------------------------
     def add_event(self, event: LogEntry) -> int:

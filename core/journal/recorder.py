@@ -243,6 +243,7 @@ class RunRecorder:
         if isinstance(event, RunStarted):
             journal.claim_run(run_id)
             for planned in event.collections:
+                journal.requeue_collection(run_id, planned.name)
                 journal.plan_collection(run_id, planned.name, planned.total)
         elif isinstance(event, CollectionStarted) and name:
             journal.start_collection(run_id, name, event.total, event.dimension, event.metric)

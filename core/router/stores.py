@@ -4,9 +4,10 @@ client objects (apps are mostly sync, and this library runs inside them).
 Every store speaks source ids (Chroma ids) and answers queries in Chroma's conventions —
 distances, lower is better: squared L2, ``1 - cos``, ``1 - dot`` — so an app written against
 Chroma sees the same kind of numbers after the flip (converted with the engines' traits,
-core/connectors/traits.py). Qdrant stores map ids and payloads with
-`core.mapping`, exactly as the migration did, so a record written through the router lands on
-the same point the migration wrote.
+core/connectors/traits.py). Qdrant stores map ids and payloads with the collection's payload
+layout (core/layouts.py: flat, langchain, llamaindex, haystack), exactly as the migration did,
+so a record written through the router lands on the same point, in the same shape, as the
+migration wrote — and as the app's framework reads it after the switch.
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ import numpy as np
 from core.connectors.edge_layout import EdgeLayout
 from core.connectors.edge_layout import edge_alias_target as edge_alias_target  # re-exported
 from core.connectors.traits import CHROMA, QDRANT
-from core.mapping import (
-    METRIC_FROM_QDRANT,
-    PayloadFields,
-    canonical_point_id,
-    from_payload,
-    to_payload,
-)
+from core.layouts import PayloadLayout, make_layout
+from core.mapping import METRIC_FROM_QDRANT, PayloadFields
 from core.model import Metadata, Metric
 from core.router.state import FileWatch
 
@@ -157,11 +153,13 @@ class QdrantStore:
         collection: str,
         fields: PayloadFields | None = None,
         label: str | None = None,
+        layout: str | PayloadLayout | None = None,
         hnsw_ef: int | None = None,
     ) -> None:
         self.client = client
         self.collection = collection
         self.fields = fields or PayloadFields()
+        self.layout = _layout(layout, self.fields)
         self.label = label or f"qdrant:{collection}"
         # The search-time ef the migration recorded (the source's ef_search): Qdrant has no
         # per-collection default for it and would search with ef_construct.
@@ -184,10 +182,10 @@ class QdrantStore:
         self.client.upsert(
             self.collection,
             points=models.Batch(
-                ids=[canonical_point_id(i) for i in ids],
+                ids=[self.layout.point_id(i) for i in ids],
                 vectors=_matrix(embeddings).tolist(),
                 payloads=[
-                    to_payload(i, m, d, self.fields)
+                    self.layout.to_payload(i, m, d)
                     for i, m, d in zip(ids, metas, docs, strict=True)
                 ],
             ),
@@ -212,7 +210,7 @@ class QdrantStore:
         )
         result = QueryResult([], [], [], [])
         for answer in answers:
-            decoded = [from_payload(p.id, p.payload, self.fields) for p in answer.points]
+            decoded = [self.layout.from_payload(p.id, p.payload) for p in answer.points]
             result.ids.append([sid for sid, _, _ in decoded])
             result.metadatas.append([meta for _, meta, _ in decoded])
             result.documents.append([doc for _, _, doc in decoded])
@@ -224,18 +222,18 @@ class QdrantStore:
     def get(self, ids: list[str]) -> Records:
         points = self.client.retrieve(
             self.collection,
-            [canonical_point_id(i) for i in ids],
+            [self.layout.point_id(i) for i in ids],
             with_payload=True,
             with_vectors=True,
         )
-        return _records(ids, ((p.id, p.vector, p.payload) for p in points), self.fields)
+        return _records(ids, ((p.id, p.vector, p.payload) for p in points), self.layout)
 
     def delete(self, ids: list[str]) -> None:
         from qdrant_client import models
 
         self.client.delete(
             self.collection,
-            points_selector=models.PointIdsList(points=[canonical_point_id(i) for i in ids]),
+            points_selector=models.PointIdsList(points=[self.layout.point_id(i) for i in ids]),
             wait=True,
         )
 
@@ -243,12 +241,16 @@ class QdrantStore:
         return int(self.client.count(self.collection, exact=True).count)
 
 
-def _records(ids: list[str], points: Any, fields: PayloadFields) -> Records:
+def _layout(layout: str | PayloadLayout | None, fields: PayloadFields) -> PayloadLayout:
+    return layout if isinstance(layout, PayloadLayout) else make_layout(layout, fields)
+
+
+def _records(ids: list[str], points: Any, layout: PayloadLayout) -> Records:
     found: dict[str, tuple[Any, Metadata | None, str | None]] = {}
     for point_id, vector, payload in points:
         if isinstance(vector, dict):
             vector = vector.get("") if "" in vector else next(iter(vector.values()), None)
-        sid, meta, doc = from_payload(point_id, payload, fields)
+        sid, meta, doc = layout.from_payload(point_id, payload)
         found[sid] = (vector, meta, doc)
     wanted = [sid for sid in ids if sid in found]
     matrix = (
@@ -272,12 +274,14 @@ class EdgeStore:
         name: str,
         fields: PayloadFields | None = None,
         label: str | None = None,
+        layout: str | PayloadLayout | None = None,
         hnsw_ef: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.name = name
         self.hnsw_ef = hnsw_ef  # as QdrantStore.hnsw_ef
         self.fields = fields or PayloadFields()
+        self.payload_layout = _layout(layout, self.fields)
         self.label = label or f"qdrant-edge:{name}"
         self.layout = EdgeLayout(self.root)
         self._lock = threading.Lock()
@@ -314,7 +318,11 @@ class EdgeStore:
         shard = self._open()
         metas, docs = _columns(len(ids), metadatas, documents)
         points = [
-            qe.Point(canonical_point_id(i), v.tolist(), to_payload(i, m, d, self.fields))
+            qe.Point(
+                self.payload_layout.point_id(i),
+                v.tolist(),
+                self.payload_layout.to_payload(i, m, d),
+            )
             for i, v, m, d in zip(ids, _matrix(embeddings), metas, docs, strict=True)
         ]
         shard.update(qe.UpdateOperation.upsert_points(points))
@@ -335,7 +343,7 @@ class EdgeStore:
                     params=params,
                 )
             )
-            decoded = [from_payload(p.id, p.payload, self.fields) for p in points]
+            decoded = [self.payload_layout.from_payload(p.id, p.payload) for p in points]
             result.ids.append([sid for sid, _, _ in decoded])
             result.metadatas.append([meta for _, meta, _ in decoded])
             result.documents.append([doc for _, _, doc in decoded])
@@ -346,14 +354,15 @@ class EdgeStore:
 
     def get(self, ids: list[str]) -> Records:
         shard = self._open()
-        records = shard.retrieve([canonical_point_id(i) for i in ids], True, True)
-        return _records(ids, ((r.id, r.vector, r.payload) for r in records), self.fields)
+        records = shard.retrieve([self.payload_layout.point_id(i) for i in ids], True, True)
+        return _records(ids, ((r.id, r.vector, r.payload) for r in records), self.payload_layout)
 
     def delete(self, ids: list[str]) -> None:
         import qdrant_edge as qe
 
         shard = self._open()
-        shard.update(qe.UpdateOperation.delete_points([canonical_point_id(i) for i in ids]))
+        points = [self.payload_layout.point_id(i) for i in ids]
+        shard.update(qe.UpdateOperation.delete_points(points))
         shard.flush()
 
     def count(self) -> int:

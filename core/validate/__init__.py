@@ -13,16 +13,19 @@ in the journal, where the cutover gate reads it (`Journal.latest_validation`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.connectors import open_connector
 from core.connectors.base import Connector, SourceConnector
+from core.errors import FerryError
 from core.journal import Journal
+from core.layouts import PayloadLayout, detect_written_layout, make_layout
 from core.mapping import PayloadFields
 from core.model import Metadata
-from core.plan import choose_collections
+from core.plan import app_switch, choose_collections
 from core.validate.checks import (
     CollectionCheck,
     ProgressCallback,
@@ -64,14 +67,26 @@ async def validate_connectors(
     journal: Journal | None = None,
     on_progress: ProgressCallback | None = None,
     target_names: dict[str, str] | None = None,
+    layout: str | None = None,
 ) -> ValidationReport:
-    """Validate with connectors the caller owns (and closes)."""
+    """Validate with connectors the caller owns (and closes).
+
+    Each target collection is read in its payload layout: `layout` when given, else the one
+    the journal says Ferry wrote it in, else the shape its points have (`read_layout`)."""
     chosen = await choose_collections(source, collections)
     report = ValidationReport(source.uri, target.uri)
     for name in chosen:
         target_name = (target_names or {}).get(name, name)
         search = journal.search_settings(target.uri, target_name) if journal else None
         check = CollectionCheck(source, target, name, target_name, options, on_progress, search)
+        check.progress("counts", msg="counting both sides")  # finding the layout reads too
+        used, reason = await read_layout(target, target_name, layout, journal)
+        if used is not None:
+            check.result.layout, check.result.layout_reason = used.name, reason
+            with contextlib.suppress(FerryError):
+                info = await source.describe(name)
+                sample = await source.sample(name, 20)
+                check.result.switch = app_switch(target, used, info, target_name, sample)
         result = await check.run()
         report.collections.append(result)
         if journal is not None:
@@ -79,6 +94,53 @@ async def validate_connectors(
             data["options"] = options.to_json()
             journal.record_validation(source.uri, target.uri, name, target_name, result.ok, data)
     return report
+
+
+async def read_layout(
+    target: Connector, target_name: str, asked: str | None, journal: Journal | None
+) -> tuple[PayloadLayout | None, str]:
+    """Which payload layout to read `target_name` in, and why (None: native records)."""
+    if not isinstance(target, SourceConnector):
+        return None, ""
+    fields = getattr(target, "fields", None) or PayloadFields()
+    if target.payload_layout(target_name) is None:
+        if asked not in (None, "flat"):
+            target.use_payload_layout(target_name, make_layout(asked, fields))  # refuses
+        return None, ""
+    if asked is not None:
+        chosen, reason = make_layout(asked, fields), f"--layout {asked}"
+    else:
+        recorded = journal.target_layout(target.uri, target_name) if journal else None
+        if recorded:
+            chosen, reason = make_layout(recorded, fields), "as migrated (journal)"
+        else:
+            chosen, reason = await _layout_of_points(target, target_name, fields)
+    target.use_payload_layout(target_name, chosen)
+    return chosen, reason
+
+
+async def _layout_of_points(
+    target: SourceConnector, name: str, fields: PayloadFields
+) -> tuple[PayloadLayout, str]:
+    """The layout the target's first points are in (read raw, through the flat layout)."""
+    flat = make_layout("flat", fields)
+    target.use_payload_layout(name, flat)
+    try:
+        batch = await target.sample(name, 50)
+    except FerryError:
+        batch = None
+    if batch is None:
+        return flat, "empty target: flat"
+    payloads = []
+    for sid, meta, doc in zip(batch.ids, batch.metadatas, batch.documents, strict=True):
+        payload = flat.to_payload(sid, _without_id(meta, fields), doc)
+        payloads.append(payload)
+    found = detect_written_layout(payloads, fields)
+    return make_layout(found, fields), f"the target's points are laid out {found}"
+
+
+def _without_id(meta: Metadata | None, fields: PayloadFields) -> Metadata | None:
+    return {k: v for k, v in (meta or {}).items() if k not in (fields.source_id,)} or None
 
 
 async def validate(
@@ -90,6 +152,7 @@ async def validate(
     on_progress: ProgressCallback | None = None,
     fields: PayloadFields | None = None,
     target_names: dict[str, str] | None = None,
+    layout: str | None = None,
 ) -> ValidationReport:
     """Open both sides, run the checks for each collection, record results, close."""
     async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
@@ -101,6 +164,7 @@ async def validate(
             journal,
             on_progress,
             target_names,
+            layout,
         )
 
 
@@ -111,9 +175,12 @@ async def delete_extras_for(
     target_name: str | None = None,
     fields: PayloadFields | None = None,
     on_progress: ProgressCallback | None = None,
+    layout: str | None = None,
+    journal: Journal | None = None,
 ) -> int:
     """`delete_extras` with URIs: for a view that asked the user first."""
     async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
+        await read_layout(target, target_name or name, layout, journal)
         return await delete_extras(
             source, target, name, target_name or name, on_progress=on_progress
         )
@@ -139,9 +206,12 @@ async def fetch_pair(
     record_id: str,
     target_name: str | None = None,
     fields: PayloadFields | None = None,
+    layout: str | None = None,
+    journal: Journal | None = None,
 ) -> RecordPair:
     """Both sides of one record and how they differ (None for a side that lacks it)."""
     async with open_connector(source_uri) as source, open_connector(target_uri, fields) as target:
+        await read_layout(target, target_name or name, layout, journal)
         return await fetch_pair_connectors(source, target, name, record_id, target_name)
 
 

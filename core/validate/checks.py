@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import Connector
+from core.connectors.base import Connector, TargetConnector
 from core.model import Batch, CollectionInfo, Metric
 from core.tuning import plan_tuning
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
@@ -216,6 +216,8 @@ class CollectionCheck:
                 queries = np.stack([reservoir.vectors[i] for i in query_slots])
                 await self._recall(queries, min(options.k, result.source_count))
         if result.repair is not None:
+            if result.repair.rewritten or result.repair.deleted:
+                await _finish(self.target, self.target_name)
             result.target_count_after = await self.target.count(self.target_name)
 
     # -- source pass: sampling, and in full mode the record-by-record diff -------------------
@@ -307,7 +309,9 @@ class CollectionCheck:
             known = set((await self.source.fetch(self.name, list(batch.ids))).ids)
             keys = batch.native_ids if batch.native_ids is not None else list(batch.ids)
             for sid, key in zip(batch.ids, keys, strict=True):
-                stray = sid in known and str(key) != str(self.target.native_id(sid))
+                stray = sid in known and str(key) != str(
+                    self.target.native_id(sid, self.target_name)
+                )
                 if sid not in known or stray:
                     self.result.extra.add(sid if not stray else f"{sid} (duplicate at {key})")
                     doomed.append(key)
@@ -409,6 +413,12 @@ class CollectionCheck:
             "target": latency_summary(target_ms),
         }
         self.result.recall.hnsw_ef = hnsw_ef
+        # Mean time per query on each side: the Cutover screen's Δ latency before any app
+        # has reported router figures.
+        self.result.recall.query_ms = {
+            "source": sum(source_ms) / max(len(source_ms), 1),
+            "target": sum(target_ms) / max(len(target_ms), 1),
+        }
         self.progress("queries", 2, 2, "search compared")
 
     async def _exact_table(
@@ -455,7 +465,16 @@ async def delete_extras(
     check.result.target_count = await target.count(target_name)
     await check._target_pass()
     assert check.result.repair is not None
+    if check.result.repair.deleted:
+        await _finish(target, target_name)
     return check.result.repair.deleted
+
+
+async def _finish(target: Connector, name: str) -> None:
+    """After a repair: durable, and final again (a file export re-seals its manifest)."""
+    if isinstance(target, TargetConnector):
+        await target.sync(name)
+        await target.finish(name)
 
 
 def shape_problems(source: CollectionInfo, target: CollectionInfo) -> list[str]:

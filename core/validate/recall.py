@@ -87,6 +87,8 @@ class RecallResult:
     score_max_abs_diff: dict[str, float | None] = field(default_factory=dict)
     # max |reported − exact| / max(1, |exact|) per side: the distance-agreement evidence.
     score_max_rel_diff: dict[str, float | None] = field(default_factory=dict)
+    # Mean milliseconds per query on each side ("source", "target"), as validation saw it.
+    query_ms: dict[str, float] = field(default_factory=dict)
     # Per-query latency on each side ({"source": {"p50", "p99"}, "target": …}, ms), and the
     # `hnsw_ef` the target was searched with (None: its default).
     latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)
@@ -172,6 +174,7 @@ class RecallResult:
             "tolerance": round(self.tolerance, 6),
             "latency_ms": self.latency_ms,
             "hnsw_ef": self.hnsw_ef,
+            "query_ms": {side: round(ms, 3) for side, ms in self.query_ms.items()},
         }
 
 

@@ -109,6 +109,11 @@ class CollectionValidation:
     # to fail, since recall on a brute-force or half-built target measures no real index.
     recall_refused: str | None = None
     index: dict[str, Any] | None = None  # the target's IndexState when recall was asked for
+    # The payload layout the target was read in (core/layouts.py), why, and the lines the app
+    # changes to read it; None where records are native (a Chroma target).
+    layout: str | None = None
+    layout_reason: str = ""
+    switch: list[str] = field(default_factory=list)
     seconds: float = 0.0
     finished_at: float = field(default_factory=time.time)
 
@@ -186,6 +191,9 @@ class CollectionValidation:
             "index": self.index,
             "hnsw_ef": None if self.recall is None else self.recall.hnsw_ef,
             "skipped_reason": self.skipped_reason,
+            "layout": self.layout,
+            "layout_reason": self.layout_reason,
+            "switch": list(self.switch),
             "seconds": round(self.seconds, 3),
             "finished_at": self.finished_at,
         }
@@ -236,6 +244,10 @@ def report_markdown(data: dict[str, Any]) -> str:
         lines += ["", f"## {c['name']}"]
         if c.get("error"):
             lines.append(f"- Error: {c['error']}")
+        if c.get("layout"):
+            lines.append(f"- Layout: {c['layout']} ({c.get('layout_reason') or ''})")
+        for line in c.get("switch") or []:
+            lines.append(f"- Switch the app: `{line}`")
         for note in c.get("notes") or []:
             lines.append(f"- Note: {note}")
         recall = c.get("recall")

@@ -4,13 +4,14 @@ context, and one answer to a key pressed while the screen's worker is still at w
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from core.errors import FerryError
+from core.errors import in_words
 from tui.widgets.header import ShellHeader
 
 if TYPE_CHECKING:
@@ -22,7 +23,27 @@ BUSY_TIMEOUT = 3.0  # seconds a "busy…" notice stays up
 def one_line(exc: BaseException) -> str:
     """What a worker's failure says on screen: a FerryError's what/where/fix line, else
     the driver's own message."""
-    return exc.one_line() if isinstance(exc, FerryError) else str(exc)
+    return in_this_app(in_words(exc, 300))
+
+
+# The CLI's advice, said the way this app does it: the screen names its own keys and never
+# sends a person to the command line. (pattern, replacement) in order.
+IN_THIS_APP = [
+    (re.compile(r"pass --mode append"), "choose mode append in the run dialog (m on Inventory)"),
+    (
+        re.compile(r"run `ferry validate` on (\S+) \(or --force --reason TEXT\)"),
+        r"validate \1 on Validation (4) with r, or tick Force and give a reason",
+    ),
+    (re.compile(r"run `ferry validate --full`"), "run a full diff on Validation (4) with f"),
+    (re.compile(r"run `ferry validate`"), "validate on Validation (4) with r"),
+]
+
+
+def in_this_app(message: str) -> str:
+    """A core message with its CLI advice rewritten as this app's keys."""
+    for pattern, replacement in IN_THIS_APP:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 class FerryScreen(Screen[None]):
@@ -42,7 +63,8 @@ class FerryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield ShellHeader(id="shell-header")
         yield from self.compose_body()
-        yield Footer(compact=True)
+        # The palette (ctrl+p) is named in `?`, not in the footer: 80 columns go to keys.
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
 from core.connectors import PingResult
 from core.errors import FerryError
@@ -49,6 +49,7 @@ class ProfileForm(ModalScreen[bool]):
         Binding("escape", "cancel", "Cancel", id="profile.cancel"),
         Binding("ctrl+s", "save", "Save", id="profile.save"),
     ]
+    AUTO_FOCUS = "#name"
 
     def __init__(self, profile: Profile | None = None) -> None:
         super().__init__()
@@ -72,6 +73,7 @@ class ProfileForm(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         for field in self.query(Input):
@@ -128,7 +130,7 @@ class ConnectionsScreen(FerryScreen):
             id="connections.target",
             tooltip="use the highlighted profile as the target",
         ),
-        Binding("d,delete", "delete", "Delete", id="connections.delete", show=False),
+        Binding("d,delete", "delete", "Delete", id="connections.delete", key_display="d"),
     ]
 
     def __init__(self) -> None:
@@ -274,6 +276,7 @@ class ConnectionsScreen(FerryScreen):
         except FerryError as exc:
             self.notify(exc.one_line(), severity="error")
             return
+        self.ferry.context.pair_from_run = False  # chosen now
         if role == "source":
             self.ferry.context.source_uri = profile.connect_uri()
         else:

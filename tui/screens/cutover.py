@@ -1,10 +1,15 @@
 """Cutover (5): where each alias points, what could replace it, and whether that is safe.
 
-One row per alias on the target: where it points now, the candidate collection, the
-candidate's latest validation (and its age), and the shadow-read figures the router library
-reported (overlap@k, latency difference, error rate). Cutover and rollback first build a plan
-in a worker, then open `TypedConfirm`, which states exactly what will change and stays
-disabled until the alias name is typed. The outcome is shown here and journaled by core.
+One row per alias on the target, and one per collection a run migrated here (read from the
+journal: its alias is the source's name, the name the app used): where it points now, the
+candidate collection, the candidate's latest validation and its age (or when it was
+migrated, if never validated), and overlap@k / Δ latency / error rate — the router's
+shadow-read figures when an app reported some, else the candidate's validation (recall@k and
+query timings). Highlighting a row fills the form, so nothing needs typing but the
+confirmation. Cutover, rollback (of a first cutover: the alias is removed) and "remove alias"
+first build a plan in a worker, then open `TypedConfirm`, which states exactly what will
+change and stays disabled until the alias name is typed. The outcome is shown here and
+journaled by core.
 
 Database calls run in async workers that report back with typed messages, so a slow server
 never freezes the keyboard; a key pressed while a cutover is being planned or carried out
@@ -18,6 +23,7 @@ unchanged collection then reuses the verified backup instead of copying it again
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from rich.text import Text
@@ -36,7 +42,9 @@ from core.cutover import (
     alias_overview,
     describe_validation,
     execute,
+    format_age,
     open_alias_backend,
+    plan_alias_delete,
     plan_cutover,
     plan_rollback,
 )
@@ -74,7 +82,15 @@ class CutoverScreen(FerryScreen):
             "rollback",
             "Roll back",
             id="cutover.rollback",
-            tooltip="Point the alias back to where it was before the latest cutover",
+            tooltip="Point the alias back to where it was before the latest cutover "
+            "(removes it if that cutover created it)",
+        ),
+        Binding(
+            "x",
+            "remove_alias",
+            "Remove",  # short: the footer must fit 80 columns (the button says "alias")
+            id="cutover.remove-alias",
+            tooltip="Delete the alias; the collection it points at stays (asks to type it)",
         ),
         Binding(
             "b",
@@ -134,6 +150,7 @@ class CutoverScreen(FerryScreen):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
+        yield Static(id="figures-note")
         with Horizontal(classes="form"):
             yield Input(placeholder="alias the app uses", id="alias-input", compact=True)
             yield Input(placeholder="physical collection", id="collection-input", compact=True)
@@ -143,6 +160,7 @@ class CutoverScreen(FerryScreen):
         with Horizontal(classes="form"):
             yield Button("Cut over (c)", id="do-cutover", variant="warning", compact=True)
             yield Button("Roll back (r)", id="do-rollback", compact=True)
+            yield Button("Remove alias (x)", id="do-remove", compact=True)
             yield Button("Refresh (f5)", id="do-refresh", compact=True)
         yield Static(id="outcome")
         yield BackupLine(id="backup-line")
@@ -209,7 +227,11 @@ class CutoverScreen(FerryScreen):
                     table.add_row(*cells, key=view.alias)
             for key in [k for k in table.rows if k.value not in seen]:
                 table.remove_row(key)
+        # Textual measures new cells on its next idle, after it may have drawn (and cached)
+        # the rows at the old column widths: drop those drawings once the widths are known.
+        self.call_after_refresh(_redraw, table)
         self._views = {v.alias: v for v in views}
+        self.query_one("#figures-note", Static).update(_figures_note(views))
         alias_input = self.query_one("#alias-input", Input)
         if views and not alias_input.value:
             self._fill_form(views[min(table.cursor_row, len(views) - 1)].alias)
@@ -232,6 +254,10 @@ class CutoverScreen(FerryScreen):
     @on(Button.Pressed, "#do-rollback")
     def action_rollback(self) -> None:
         self._start("rollback")
+
+    @on(Button.Pressed, "#do-remove")
+    def action_remove_alias(self) -> None:
+        self._start("alias-delete")
 
     @on(Button.Pressed, "#do-refresh")
     def _refresh_pressed(self) -> None:
@@ -267,6 +293,8 @@ class CutoverScreen(FerryScreen):
                     plan = await plan_cutover(
                         backend, journal, collection, alias, force, reason, self.router_state
                     )
+                elif action == "alias-delete":
+                    plan = await plan_alias_delete(backend, alias)
                 else:
                     plan = await plan_rollback(backend, journal, alias, self.router_state)
         except Exception as exc:
@@ -277,7 +305,9 @@ class CutoverScreen(FerryScreen):
     @on(Planned)
     def _ask(self, event: Planned) -> None:
         plan = event.plan
-        verb = "Cut over" if plan.action == "cutover" else "Roll back"
+        verb = {"cutover": "Cut over", "rollback": "Roll back"}.get(plan.action, "Remove")
+        if plan.to_collection is None:  # a first cutover rolled back, or a removal
+            verb = "Remove alias" if plan.action == "alias-delete" else "Roll back (remove)"
         modal = TypedConfirm(
             f"{verb} alias {plan.alias}?",
             "\n".join(plan.changes()),
@@ -374,28 +404,55 @@ class CutoverScreen(FerryScreen):
             reused = " (reused)" if outcome.snapshot.get("reused") else ""
             backup = f"; backup {backup}{reused}" if backup else ""
         self._say(
-            f"{plan.action} done: {plan.alias} → {plan.to_collection} "
+            f"{plan.action} done: {plan.alias} → {plan.to_collection or '(removed)'} "
             f"(was {plan.from_collection or 'unset'}; journal #{outcome.journal_id}{backup})"
         )
         self.action_refresh()
 
 
+def _redraw(table: DataTable[Any]) -> None:
+    table.notify_style_update()  # clears the table's render caches
+    table.refresh()
+
+
 def _cells(view: AliasView) -> list[Text]:
-    validation = describe_validation(view.validation) if view.candidate else "—"
-    style = "green" if view.validation and view.validation["ok"] else "red"
-    shadow = view.shadow or {}
-    overlap = shadow.get("overlap_at_k")
-    latency = shadow.get("latency_diff_ms")
-    errors = shadow.get("error_rate")
-    overlap_text = "—" if overlap is None else f"{overlap:.3f}@{shadow.get('k')}"
+    if view.validation:
+        validation = describe_validation(view.validation)
+        style = "green" if view.validation["ok"] else "red"
+    elif view.candidate and view.migrated_at:
+        validation = f"migrated {format_age(time.time() - view.migrated_at)} ago"
+        style = "yellow"  # migrated, not validated yet: the gate will refuse
+    else:
+        validation, style = "—", "dim"
+    figures = view.figures
+    overlap = figures.get("overlap_at_k")
+    latency = figures.get("latency_diff_ms")
+    errors = figures.get("error_rate")
+    overlap_text = "—" if overlap is None else f"{overlap:.3f}@{figures.get('k')}"
+    if view.current:
+        points_at = Text(view.current)
+    elif view.is_collection:
+        points_at = Text("(a collection)", style="yellow")
+    else:
+        points_at = Text("(unset)", style="dim")
     return [
         Text(view.alias, style="bold"),
-        Text(view.current or "(unset)", style="" if view.current else "dim"),
+        points_at,
         Text(view.candidate or "—", style="" if view.candidate else "dim"),
-        Text(validation, style=style if view.candidate else "dim"),
+        Text(validation, style=style),
         Text(overlap_text),
         Text("—" if latency is None else f"{latency:+.1f} ms"),
         Text(
             "—" if errors is None else f"{errors:.1%}", style="red" if view.recommendation else ""
         ),
     ]
+
+
+def _figures_note(views: list[AliasView]) -> Text:
+    """Where overlap@k, Δ latency and the error rate come from (the router or validation)."""
+    sources = {v.figures.get("from") for v in views if v.figures}
+    if "router" in sources:
+        return Text("Overlap, Δ latency, errors: the router's shadow reads", style="dim")
+    if "validation" in sources:
+        return Text("Overlap, Δ latency, errors: from validation (no router figures)", style="dim")
+    return Text("Overlap, Δ latency, errors: none yet (validate a candidate: 4)", style="dim")

@@ -6,8 +6,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
+# Keys every table, list and form answers (Textual's own): not in any screen's bindings.
+MOVING = [
+    ("tab", "next field or table (shift+tab: previous)"),
+    ("↑ ↓ ← →", "move in a table or list"),
+    ("pgup pgdn", "a page up or down"),
+    ("home end", "first or last row (in a log: top, or follow the end)"),
+    ("space", "select a row (Inventory) or press a button"),
+    ("enter", "open, confirm or submit what is focused"),
+]
 KEY_NAMES = {"question_mark": "?", "escape": "esc", "delete": "del"}
 
 
@@ -30,7 +39,7 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, screen: Screen[object], app_bindings: list[BindingType]) -> None:
         super().__init__()
-        self.title_text = getattr(screen, "TITLE", "") or type(screen).__name__
+        self.title_text = getattr(screen, "TITLE", "") or "This screen"
         self.screen_rows = describe(list(getattr(screen, "BINDINGS", [])))
         self.app_rows = describe(app_bindings)
 
@@ -39,9 +48,12 @@ class HelpScreen(ModalScreen[None]):
         lines += [f"  [b]{keys:>10}[/b]  {text}" for keys, text in self.screen_rows]
         lines += ["", "[b]Everywhere[/b]"]
         lines += [f"  [b]{keys:>10}[/b]  {text}" for keys, text in self.app_rows]
+        lines += ["", "[b]Moving around[/b]"]
+        lines += [f"  [b]{keys:>10}[/b]  {text}" for keys, text in MOVING]
         lines += ["", "  [dim]ctrl+p: command palette · esc: close[/dim]"]
         with Vertical(classes="dialog", id="help-dialog"), VerticalScroll():
             yield Static("\n".join(lines), id="help-text", markup=True)
+        yield Footer(compact=True)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

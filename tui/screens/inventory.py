@@ -19,12 +19,15 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from core.backup import BackupResult, default_backup_root, run_backup
-from core.errors import FerryError
+from core.errors import FerryError, in_words
 from core.inventory import Inventory, brief, load_inventory
 from core.model import CollectionInfo
 from core.plan import CollectionPlan
-from tui.screens.base import FerryScreen, one_line
+from core.run_choices import RunChoices, save_choices
+from tui.screens.base import FerryScreen, in_this_app, one_line
+from tui.screens.run_dialog import RunDialog, RunRequest
 from tui.widgets.backup_line import BackupLine
+from tui.widgets.confirm import TypedConfirm
 from tui.widgets.figures import count, short_count, short_uri
 
 COLUMNS = [  # (key, label, width): fixed, so the table never reflows; fits 80 columns
@@ -97,8 +100,9 @@ class InventoryScreen(FerryScreen):
         super().__init__()
         self.inventory: Inventory | None = None
         self.selected: set[str] = set()
-        self.loaded_for: tuple[str | None, str | None] | None = None
-        self.starting = False
+        # What the table was read for: the pair and the attached run's state then (a run
+        # that finished since may have made targets: read again when shown).
+        self.loaded_for: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="inventory-body"):
@@ -117,17 +121,18 @@ class InventoryScreen(FerryScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        context = self.ferry.context
-        if self.loaded_for is not None and self.loaded_for != (
-            context.source_uri,
-            context.target_uri,
-        ):
+        if self.loaded_for is not None and self.loaded_for != self._facts():
             self.load()
+
+    def _facts(self) -> tuple[object, ...]:
+        context, view = self.ferry.context, self.ferry.snapshot
+        run = (view.run_id, view.state) if view is not None else None
+        return (context.source_uri, context.target_uri, run)
 
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
         context = self.ferry.context
-        self.loaded_for = (context.source_uri, context.target_uri)
+        self.loaded_for = self._facts()
         status = self.query_one("#inventory-source", Static)
         if not context.source_uri:
             status.update("No source yet: choose one on Connections (1) with f.")
@@ -151,9 +156,7 @@ class InventoryScreen(FerryScreen):
             self.query_one("#inventory-source", Static).update(Text(f"✗ {exc.one_line()}", "red"))
             return
         except Exception as exc:  # a driver's own error: one line, never a traceback
-            self.query_one("#inventory-source", Static).update(
-                Text(f"✗ {type(exc).__name__}: {exc}".splitlines()[0], "red")
-            )
+            self.query_one("#inventory-source", Static).update(Text(f"✗ {in_words(exc)}", "red"))
             return
         self.show_inventory(inventory)
 
@@ -243,7 +246,7 @@ class InventoryScreen(FerryScreen):
         if plan.skip_reason:
             text.append(f"\n  skip: {plan.skip_reason}", style="yellow")
         if plan.error:
-            text.append(f"\n  ✗ {plan.error}", style="bold red")
+            text.append(f"\n  ✗ {in_this_app(plan.error)}", style="bold red")
         detail.update(text)
 
     def chosen(self) -> list[CollectionPlan]:
@@ -264,7 +267,11 @@ class InventoryScreen(FerryScreen):
         text.append(
             f"{len(chosen)} collection(s) · {count(records)} records · ~{megabytes:,.0f} MB"
         )
-        errors = [f"{p.source.name}: {p.error}" for p in chosen if p.error]
+        # Only where a framework wrote the data (a flat move says nothing new).
+        framed = [p for p in chosen if p.detection.framework or p.layout != "flat"]
+        for p in framed[:2]:
+            text.append(f"\n{p.source.name}: layout {p.layout} — {p.layout_reason}", style="cyan")
+        errors = [f"{p.source.name}: {in_this_app(p.error)}" for p in chosen if p.error]
         warnings = list(self.inventory.warnings if self.inventory else [])
         warnings += [f"{p.source.name}: {w}" for p in chosen for w in p.warnings]
         for warning in warnings[:3]:
@@ -274,7 +281,7 @@ class InventoryScreen(FerryScreen):
         for error in errors[:2]:
             text.append(f"\n✗ {error}", style="bold red")
         if errors:
-            text.append("\nFix the errors above before starting.", style="red")
+            text.append("\nm opens the run dialog: mode append, or fix the above.", style="red")
         elif not self.ferry.context.target_uri:
             text.append("\nChoose a target on Connections (1) with o.", style="yellow")
         else:
@@ -309,32 +316,66 @@ class InventoryScreen(FerryScreen):
 
     def action_migrate(self) -> None:
         chosen = self.chosen()
-        if self.starting:
+        if self.refuse_while_busy():
             return
         if not chosen:
             self.notify("Select collections first (space, or a for all).", severity="warning")
             return
-        if not self.ferry.context.target_uri:
+        source, target = self.ferry.context.source_uri, self.ferry.context.target_uri
+        if not source or not target:
             self.notify("Choose a target on Connections (1) with o.", severity="warning")
             return
-        errors = [p for p in chosen if p.error]
-        if errors:
-            self.notify(f"{errors[0].source.name}: {errors[0].error}", severity="error")
+        names = [p.source.name for p in chosen]
+        journal = self.ferry.context.journal()
+
+        def owned(name: str) -> bool:
+            return journal.target_owned(target, name)
+
+        dialog = RunDialog(source, target, names, self.ferry.default_choices(source, target), owned)
+        self.app.push_screen(dialog, lambda request: self._planned(names, request))
+
+    def _planned(self, names: list[str], request: RunRequest | None) -> None:
+        """The dialog answered: confirm writing into what exists, then start."""
+        if request is None:
             return
-        self.start_worker([p.source.name for p in chosen])
+        existing = request.preview.existing
+        if not existing:
+            self._start(names, request)
+            return
+        expected = existing[0].target_name if len(existing) == 1 else "write"
+        lines = [f"{r.name} → {r.target_name}: {r.existing_note}" for r in existing]
+        lines.append(
+            f"mode {request.choices.mode}: records are upserted; what is there and not in the "
+            "source stays."
+        )
+        modal = TypedConfirm(
+            f"Write into {len(existing)} existing collection(s)?",
+            "\n".join(lines),
+            expected,
+            "Start",
+        )
+        self.app.push_screen(modal, lambda yes: self._start(names, request) if yes else None)
+
+    def _start(self, names: list[str], request: RunRequest) -> None:
+        context = self.ferry.context
+        if context.source_uri and context.target_uri:
+            save_choices(
+                context.journal().path, context.source_uri, context.target_uri, request.choices
+            )
+        self.start_worker(names, request.choices)
 
     @work(exclusive=True, group="launch")
-    async def start_worker(self, names: list[str]) -> None:
-        self.starting = True
+    async def start_worker(self, names: list[str], choices: RunChoices) -> None:
+        self.busy = "starting the run"
         summary = self.query_one("#plan-summary", Static)
         summary.update(Text(f"Starting ferry migrate for {len(names)} collection(s)…", "bold"))
         try:
-            run_id = await self.ferry.launch_run(names)
+            run_id = await self.ferry.launch_run(names, choices)
         except FerryError as exc:
             self.notify(exc.one_line(), severity="error")
             run_id = None
         finally:
-            self.starting = False
+            self.busy = None
             self.show_plan()
         if run_id:
             self.ferry.action_go("monitor")

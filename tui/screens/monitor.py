@@ -19,9 +19,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Log, ProgressBar, Sparkline, Static
 
-from core.model import Phase
 from core.runs import CollectionView, RunState, RunView
-from tui.screens.base import FerryScreen
+from tui.screens.base import FerryScreen, in_this_app
 from tui.screens.quit import AskScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets.figures import count, duration, megabytes_per_second, rate
@@ -45,6 +44,7 @@ class CollectionRow(Horizontal):
     def __init__(self, name: str) -> None:
         super().__init__(classes="collection-row")
         self.collection = name
+        self.run_running = False  # set by the screen: the run itself is `running`
 
     def compose(self) -> ComposeResult:
         yield Label(self.collection, classes="collection-name")
@@ -67,8 +67,8 @@ class CollectionRow(Horizontal):
             bar.update(total=max(total, 1), progress=min(written, max(total, 1)))
         figures = Text(no_wrap=True, overflow="ellipsis")
         figures.append(f"{count(written)}/{count(total)} ")
-        figures.append(view.phase.value, style=view.style)
-        if view.phase is Phase.RUNNING:
+        figures.append(view.state_word, style=view.style)
+        if view.moving and self.run_running:  # a rate only while it really moves
             figures.append(f" {rate(view.records_per_second)}")
         elif view.indexing:
             figures.append(f" {duration(view.index_elapsed())}")
@@ -101,7 +101,11 @@ class MonitorScreen(FerryScreen):
             id="monitor.cancel",
             tooltip="stop the run; it can be resumed later",
         ),
-        Binding("l", "runs", "Runs", id="monitor.runs", tooltip="list runs and attach to one"),
+        Binding("l", "log", "Log", id="monitor.log", tooltip="the run's log, followed live"),
+        Binding("u", "runs", "Runs", id="monitor.runs", tooltip="list runs and attach to one"),
+        Binding(
+            "y", "copy_run_id", "Copy id", id="monitor.copy", show=False, tooltip="copy the run id"
+        ),  # fmt: skip
     ]
 
     def __init__(self) -> None:
@@ -113,7 +117,7 @@ class MonitorScreen(FerryScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="monitor-body"):
             yield Static(
-                "No run attached: start one from Inventory (2) with m, or l to list runs.",
+                "No run attached: start one from Inventory (2) with m, or u to list runs.",
                 id="run-line",
                 markup=False,
             )
@@ -152,9 +156,11 @@ class MonitorScreen(FerryScreen):
             widget = self.rows.get(collection.name)
             if widget is None:
                 widget = self.rows[collection.name] = CollectionRow(collection.name)
+                widget.run_running = view.state is RunState.RUNNING
                 container.mount(widget)
                 widget.call_after_refresh(widget.show, collection)
             else:
+                widget.run_running = view.state is RunState.RUNNING
                 widget.show(collection)
         total, written = view.total, view.written
         overall = self.query_one("#overall", ProgressBar)
@@ -164,15 +170,16 @@ class MonitorScreen(FerryScreen):
             overall.update(total=max(total, 1), progress=min(written, max(total, 1)))
         self.query_one("#overall-figures", Static).update(f"{count(written)}/{count(total)}")
         now = view.records_per_second
+        moving = view.state is RunState.RUNNING  # rates and an ETA mean something only then
         retries, errors = view.retries, view.errors
         rates = Text(no_wrap=True, overflow="ellipsis")
         rates.append("now ", style="dim")
-        rates.append(rate(now), style="bold")
+        rates.append(rate(now) if moving else "—", style="bold")
         rates.append("  avg ", style="dim")
         rates.append(rate(view.average_records_per_second))
-        rates.append(f"  {megabytes_per_second(view.bytes_per_second)}")
+        rates.append(f"  {megabytes_per_second(view.bytes_per_second)}" if moving else "")
         rates.append("  ETA ", style="dim")
-        rates.append(duration(view.eta_seconds) if view.active else "—")
+        rates.append(duration(view.eta_seconds) if moving else "—")
         rates.append("  retries ", style="dim")
         rates.append(str(retries), style="yellow" if retries else "")
         rates.append("  errors ", style="dim")
@@ -203,7 +210,7 @@ class MonitorScreen(FerryScreen):
                 continue
             stamp = time.strftime("%H:%M:%S", time.localtime(float(event["ts"])))
             where = event["collection"] or "run"
-            lines.append(f"{stamp} {event['kind']:<7} {where}: {event['message']}")
+            lines.append(f"{stamp} {event['kind']:<7} {where}: {in_this_app(event['message'])}")
         if lines:
             log.write_lines(lines)
 
@@ -267,6 +274,20 @@ class MonitorScreen(FerryScreen):
             ),
             answered,
         )
+
+    def action_log(self) -> None:
+        run_id = self._run_id()
+        if not run_id:
+            self.notify("No run attached: u lists runs.", severity="warning")
+            return
+        from tui.screens.log_view import LogScreen
+
+        self.app.push_screen(LogScreen(run_id))
+
+    def action_copy_run_id(self) -> None:
+        run_id = self._run_id()
+        if run_id:
+            self.ferry.copy(run_id, "run id")
 
     def action_runs(self) -> None:
         def chosen(run_id: str | None) -> None:

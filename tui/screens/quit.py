@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 
 class QuitScreen(ModalScreen[str]):
@@ -38,6 +38,7 @@ class QuitScreen(ModalScreen[str]):
                 yield Button("Leave it running", id="leave", variant="primary", compact=True)
                 yield Button("Cancel the run", id="cancel", variant="error", compact=True)
                 yield Button("Stay", id="stay", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#leave", Button).focus()
@@ -70,6 +71,7 @@ class AskScreen(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.no, id="no", variant="primary", compact=True)
                 yield Button(self.yes, id="yes", variant="error", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

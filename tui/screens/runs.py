@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from core.runs import RunState, recent_runs
 from tui.widgets.figures import percent, short_uri
@@ -25,6 +25,7 @@ class RunsScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog", id="runs-dialog"):
             yield Static("Runs (enter attaches, esc closes)", classes="dialog-title")
             yield DataTable(id="runs", cursor_type="row")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from core.journal import Journal
 from core.validate import (
@@ -41,6 +42,7 @@ from core.validate import (
 )
 from tui.open_connectors import OpenConnectors
 from tui.screens.base import FerryScreen, one_line
+from tui.screens.validation_settings import ValidationSettings, settings_line
 from tui.widgets.confirm import TypedConfirm
 from tui.widgets.diff_detail import DiffDetail
 
@@ -92,17 +94,25 @@ class ValidationScreen(FerryScreen):
     BINDINGS = [
         Binding("r", "run_checks(False)", "Check", id="validation.run",
                 tooltip="Counts, a seeded sample of records, and recall@k on both sides"),
-        Binding("f", "run_checks(True)", "Full diff", id="validation.full",
+        Binding("f", "run_checks(True)", "Full", id="validation.full",
                 tooltip="Compare every record and look for extras in the target"),
         Binding("R,ctrl+r", "repair", "Repair", id="validation.repair", key_display="R",
                 tooltip="Re-copy missing and mismatched records (idempotent upserts)"),
-        Binding("x", "delete_extra", "Delete extras", id="validation.delete-extra", show=False,
+        Binding("x", "delete_extra", "Extras", id="validation.delete-extra",
                 tooltip="Delete target records the source lacks (asks you to type the name)"),
         Binding("t", "cycle_kind", "Filter", id="validation.filter",
                 tooltip="Show all differences, or only missing / extra / mismatched"),
-        Binding("e", "export", "Export", id="validation.export",
+        Binding("e", "export", "Export", id="validation.export", show=False,
                 tooltip="Write the report as JSON and Markdown beside the journal"),
         Binding("s", "stop", "Stop", id="validation.stop", tooltip="Stop the running checks"),
+        Binding("o", "settings", "Options", id="validation.settings",
+                tooltip="Sample size, k, queries, tolerance, recall threshold"),
+        Binding("slash", "search", "Search", id="validation.search", key_display="/",
+                tooltip="Show only differences whose id or field contains a text"),
+        Binding("y", "copy_id", "Copy id", id="validation.copy-id", show=False,
+                tooltip="Copy the highlighted difference's record id"),
+        Binding("Y", "copy_row", "Copy row", id="validation.copy-row", show=False,
+                tooltip="Copy the highlighted difference as one line (kind, id, fields)"),
     ]  # fmt: skip
 
     # The latest progress of the running checks, sampled; the progress line is bound to it.
@@ -155,13 +165,17 @@ class ValidationScreen(FerryScreen):
         self.connectors = OpenConnectors()
         self._latest: ValidationProgress | None = None
         self._showing: tuple[str, str] | None = None  # (collection, id) in the detail pane
+        self.settings = ValidationOptions()  # `o` changes them; r, f and R use them
+        self.search = ""  # `/`: only differences whose id or fields contain this
         self._shown = True  # False while another mode is on screen
 
     # -- layout -----------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="validation-summary", cursor_type="row", zebra_stripes=True)
         yield ProgressLine(id="validation-status-row").data_bind(ValidationScreen.progress)
-        yield Static("", id="validation-filter")
+        yield Static("", id="validation-filter", markup=False)
+        yield SearchInput(placeholder="id or field; enter keeps it, esc clears",
+                          id="validation-search", compact=True)  # fmt: skip
         with Horizontal(id="validation-body"):
             yield DataTable(id="validation-differences", cursor_type="row")
             with VerticalScroll(id="validation-detail-scroll"):
@@ -243,25 +257,83 @@ class ValidationScreen(FerryScreen):
         if self.results:
             self.source_uri, self.target_uri = uris
             self._show_results()
-            self._status("Last stored validation. r: check again · f: full diff")
+            self._status("Last stored validation · r checks again · f full diff")
 
     # -- actions ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return True if self.busy else None
+            return bool(self.busy)  # in the footer only while it can act
+        if action == "settings":
+            return not self.busy
         if action == "delete_extra":
             return True if self._with_extras() else None
-        if action in {"export", "cycle_kind"}:
+        if action in {"export", "cycle_kind", "search"}:
             return True if self.results else None
+        if action in {"copy_id", "copy_row"}:
+            return True if self._highlighted_difference() else None
         return True  # run_checks and repair answer "busy…" themselves
 
     def action_run_checks(self, full: bool) -> None:
         if not self.refuse_while_busy(STOP_HINT):
-            self._start(ValidationOptions(full=full), "full diff" if full else "checks")
+            self._start(replace(self.settings, full=full), "full diff" if full else "checks")
 
     def action_repair(self) -> None:
         if not self.refuse_while_busy(STOP_HINT):
-            self._start(ValidationOptions(full=True, repair=True), "repair")
+            self._start(replace(self.settings, full=True, repair=True), "repair")
+
+    def action_settings(self) -> None:
+        if self.refuse_while_busy(STOP_HINT):
+            return
+
+        def kept(options: ValidationOptions | None) -> None:
+            if options is not None:
+                self.settings = options
+                self._status(f"Settings: {settings_line(options)} · r checks")
+
+        self.app.push_screen(ValidationSettings(self.settings), kept)
+
+    def action_search(self) -> None:
+        search = self.query_one("#validation-search", SearchInput)
+        search.display = True
+        search.value = self.search
+        search.focus()
+
+    @on(Input.Changed, "#validation-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.search = event.value.strip()
+        self._show_differences()
+
+    @on(Input.Submitted, "#validation-search")
+    def _search_done(self) -> None:
+        search = self.query_one("#validation-search", SearchInput)
+        search.display = bool(self.search)
+        self.query_one("#validation-differences", DataTable).focus()
+
+    def clear_search(self) -> None:
+        search = self.query_one("#validation-search", SearchInput)
+        search.value = ""
+        self.search = ""
+        search.display = False
+        self._show_differences()
+        self.query_one("#validation-differences", DataTable).focus()
+
+    def _highlighted_difference(self) -> tuple[str, str, str] | None:
+        """(kind, id, fields) of the highlighted difference row, if any."""
+        table = self.query_one("#validation-differences", DataTable)
+        if not table.row_count or table.cursor_row < 0:
+            return None
+        row = table.get_row_at(table.cursor_row)
+        return str(row[0]), str(row[1]), str(row[2])
+
+    def action_copy_id(self) -> None:
+        row = self._highlighted_difference()
+        if row:
+            self.ferry.copy(row[1], "record id")
+
+    def action_copy_row(self) -> None:
+        row = self._highlighted_difference()
+        if row:
+            self.ferry.copy(f"{self.current}\t{row[0]}\t{row[1]}\t{row[2]}", "difference")
 
     def action_stop(self) -> None:
         self.workers.cancel_group(self, "validation")
@@ -294,7 +366,7 @@ class ValidationScreen(FerryScreen):
     def action_export(self) -> None:
         folder = Path(self._journal().path).parent / "reports"
         path = export_report(self.report_json(), folder)
-        self.notify(f"Report written: {path} (+ .md)", title="Export")
+        self.ferry.copy(str(path), "report path (+ .md beside it)")
 
     # -- running ----------------------------------------------------------------------------
     def _begin(self, what: str) -> tuple[str, str] | None:
@@ -413,11 +485,18 @@ class ValidationScreen(FerryScreen):
         self.results = {c["name"]: c for c in data["collections"]}
         self.query_one(ProgressLine).set_percent(100)
         self._show_results()
-        verdict = "everything matches" if data["ok"] else "differences found"
+        failing = [c for c in data["collections"] if not c.get("ok")]
+        if not failing:
+            verdict = "✔ everything matches"
+        else:
+            first = failing[0]
+            why = "; ".join(first.get("reasons") or ["not ok"])
+            more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
+            verdict = f"✘ {first['name']}: {why}{more}"
         if event.what == "repair":
             fixed = sum((c.get("repair") or {}).get("rewritten", 0) for c in data["collections"])
-            verdict += f"; re-copied {fixed:,} record(s) — f: check again"
-        self._status(f"{event.what.capitalize()}: {verdict}.")
+            verdict = f"re-copied {fixed:,} record(s); f checks again · {verdict}"
+        self._status(f"{event.what.capitalize()}: {verdict}")
 
     @on(RecordFetched)
     def _record_fetched(self, event: RecordFetched) -> None:
@@ -466,6 +545,9 @@ class ValidationScreen(FerryScreen):
             label.update("")
             return
         rows = difference_rows(c, self.kind)
+        if self.search:
+            needle = self.search.lower()
+            rows = [r for r in rows if needle in r[1].lower() or needle in r[2].lower()]
         for kind, record_id, fields in rows:
             table.add_row(
                 Text(kind, style=KIND_STYLE[kind]), record_id, fields, key=f"{kind}\x00{record_id}"
@@ -473,22 +555,30 @@ class ValidationScreen(FerryScreen):
         totals = {k: c.get(f"{k}_total", 0) for k in KINDS[1:]}
         shown_of = " · ".join(f"{k} {totals[k]:,}" for k in KINDS[1:])
         capped = any(totals[k] > len(c.get(k) or []) for k in KINDS[1:])
-        label.update(
-            f"{self.current}: {shown_of} — showing {self.kind} ({len(rows):,})"
-            + (" · lists capped" if capped else "")
-            + " · t: filter"
-        )
+        reasons = c.get("reasons") or []
+        verdict = Text()
+        verdict.append(f"{self.current} ", style="bold")
+        if c.get("ok"):
+            verdict.append("✔ ok", style="bold green")
+        else:
+            verdict.append("✘ " + "; ".join(reasons or ["not ok"]), style="bold red")
+        verdict.append(f"\n{shown_of} · {self.kind} ({len(rows):,})")
+        if self.search:
+            verdict.append(f" matching {self.search!r}", style="bold")
+        verdict.append(" · lists capped" if capped else "", style="dim")
+        label.update(verdict)
         if not rows:
-            # No record differs, but the collection may still fail (recall, counts, an
-            # unindexed target): say why in words rather than "no differences".
-            reasons = [f"✘ {r}" for r in c.get("reasons") or []]
-            notes = list(c.get("notes") or [])
-            if reasons:
-                message = "\n".join(reasons + notes)
-            elif self.kind == "all":
-                message = "\n".join(["No differences here.", *notes])
-            else:
+            if self.search:
+                message = f"No difference matches {self.search!r} (esc in the search clears it)."
+            elif self.kind != "all":
                 message = f"No {self.kind} records."
+            elif c.get("ok"):
+                message = "No differences here."
+            else:
+                message = (
+                    "No record differences listed; this collection fails because: "
+                    + "; ".join(reasons or ["see the summary"])
+                )
             self.query_one(DiffDetail).show_message(message)
 
     @on(DataTable.RowHighlighted, "#validation-summary")
@@ -521,6 +611,17 @@ class ValidationScreen(FerryScreen):
             "target": self.target_uri,
             "collections": list(self.results.values()),
         }
+
+
+class SearchInput(Input):
+    """The differences' search box: esc clears it and gives the table the focus back."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear search", id="validation.search-clear")]
+
+    def action_clear(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ValidationScreen):
+            screen.clear_search()
 
 
 KIND_STYLE = {

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 
 class TypedConfirm(ModalScreen[bool]):
@@ -63,6 +63,7 @@ class TypedConfirm(ModalScreen[bool]):
                 yield Button(
                     self.confirm_label, id="confirm", variant="error", disabled=True, compact=True
                 )
+        yield Footer(compact=True)
 
     @property
     def matches(self) -> bool:

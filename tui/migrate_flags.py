@@ -1,0 +1,53 @@
+"""What the installed `ferry migrate` accepts, read from its own argument parser.
+
+The run dialog offers a field only when the command it launches knows the flag behind it
+(`--target-name`, `--layout`), and builds its preview from the same parser and the same
+`options_from` as the command, so the dialog cannot show a plan the run would not follow.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import cache
+
+from cli.migrate import options_from, register
+from core.engine import MigrationOptions
+from core.run_choices import RunChoices
+
+
+@cache
+def migrate_parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="ferry", exit_on_error=False)
+    register(root.add_subparsers(dest="command"))
+    return root
+
+
+def _migrate_actions() -> list[argparse.Action]:
+    root = migrate_parser()
+    sub = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices["migrate"]._actions)
+
+
+def supported_flags() -> frozenset[str]:
+    """Every option string `ferry migrate` knows (`--layout`, `--target-name`, …)."""
+    return frozenset(s for action in _migrate_actions() for s in action.option_strings)
+
+
+def layout_choices() -> list[str]:
+    """The payload layouts `ferry migrate --layout` offers; [] when it has no such flag."""
+    for action in _migrate_actions():
+        if "--layout" in action.option_strings:
+            return [str(c) for c in (action.choices or [])]
+    return []
+
+
+def migrate_options(
+    source_uri: str, target_uri: str, names: list[str], choices: RunChoices
+) -> tuple[argparse.Namespace, MigrationOptions]:
+    """The arguments and engine options `ferry migrate` would use for these choices."""
+    argv = ["migrate", "--from", source_uri, "--to", target_uri]
+    for name in names:
+        argv += ["--collection", name]
+    argv += choices.to_argv(supported_flags())
+    args = migrate_parser().parse_args(argv)
+    return args, options_from(args)
