@@ -104,9 +104,11 @@ class MigrationOptions:
             "rate": self.rate,
             "mode": self.mode.value,
             "layout": self.layout,
-            "index": self.index,
-            "tuning": self.tuning.to_json(),
         }
+        if not self.index:  # a staging copy; journaled only when asked, like the targets
+            data["index"] = False
+        if self.tuning != TuningOptions():
+            data["tuning"] = self.tuning.to_json()
         if not self.targets.trivial:  # journaled so a relaunch passes the same pairs
             data["targets"] = self.targets.to_json()
         return data
