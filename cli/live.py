@@ -62,6 +62,15 @@ class LiveDisplay:
         task = self.tasks.get(event.collection or "")
         if isinstance(event, ProgressSampled) and task is not None:
             sample = event.progress
+            if sample.phase is Phase.INDEXING:  # the target builds its index: elapsed, progress
+                known = sample.indexed is not None and sample.index_total
+                self.progress.update(
+                    task,
+                    total=sample.index_total if known else None,
+                    completed=sample.indexed or 0,
+                    rate=f"indexing {sample.index_seconds:,.0f}s",
+                )
+                return
             self.progress.update(
                 task,
                 total=max(sample.total, 1),

@@ -33,6 +33,7 @@ from core.preview import preview_run
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
 from core.targets import TargetNames, parse_collection_args
+from core.tuning import TuningOptions, parse_payload_index
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -80,6 +81,36 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="stop retrying a failing call after this long (the run stays resumable)",
     )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="a staging copy: skip the index phase (the target is not search-ready)",
+    )
+    parser.add_argument(
+        "--hnsw-m", type=int, default=None, metavar="M", help="override the source's HNSW M"
+    )
+    parser.add_argument(
+        "--hnsw-ef-construct",
+        type=int,
+        default=None,
+        metavar="EF",
+        help="override the source's HNSW ef_construction",
+    )
+    parser.add_argument(
+        "--on-disk-vectors", action="store_true", help="keep the target's vectors on disk"
+    )
+    parser.add_argument(
+        "--payload-index",
+        action="append",
+        default=[],
+        metavar="KEY:TYPE",
+        help="repeatable; index KEY as keyword|integer|float|bool (overrides the observed type)",
+    )
+    parser.add_argument(
+        "--no-payload-indexes",
+        action="store_true",
+        help="create no payload index from the metadata types (only --payload-index ones)",
+    )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.add_argument(
@@ -113,6 +144,9 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         for part in name.split("=", 1):
             if part:
                 check_collection_name(part)
+    for flag, value in (("--hnsw-m", args.hnsw_m), ("--hnsw-ef-construct", args.hnsw_ef_construct)):
+        if value is not None and value < 1:
+            raise FerryError(f"{flag} must be at least 1", fix=f"pass {flag} 1 or more")
     return MigrationOptions(
         batch_size=args.batch_size,
         workers=args.workers,
@@ -122,6 +156,14 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         layout=args.layout,
         targets=TargetNames.from_args(args.collection, args.target_name),
         give_up_after=args.give_up_after,
+        index=not args.no_index,
+        tuning=TuningOptions(
+            hnsw_m=args.hnsw_m,
+            hnsw_ef_construct=args.hnsw_ef_construct,
+            on_disk_vectors=args.on_disk_vectors,
+            payload_indexes=tuple(parse_payload_index(p) for p in args.payload_index),
+            no_payload_indexes=args.no_payload_indexes,
+        ),
     )
 
 
@@ -252,6 +294,12 @@ def report(outcome: RunOutcome) -> None:
         if item is not None and not c.skipped_reason and not c.error:
             lines.append(f"    layout {item.layout} ({item.layout_reason})")
             lines += [f"    switch the app: {line}" for line in item.switch]
+        if c.status.value == "completed" and not c.skipped_reason:
+            if c.search_ready:
+                ef = f"; search it with hnsw_ef={c.hnsw_ef}" if c.hnsw_ef else ""
+                lines.append(f"    search-ready (index phase {c.index_seconds:.1f}s){ef}")
+            else:
+                lines.append("    not indexed (--no-index): a staging copy, not search-ready")
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
     if outcome.status is RunState.CANCELLED:

@@ -59,6 +59,12 @@ def render(view: RunView) -> str:
             f"  {shown:<24} {c.state_word:<11} {c.records_written:>10,}/{c.total:<10,} "
             f"{percent:5.1f}%  {speed}  {eta}".rstrip()
         )
+        if c.indexing:
+            lines.append(f"    {c.index_words()}")
+        elif c.phase.value == "completed" and c.tuning is not None:
+            ready = "search-ready" if c.search_ready else "not indexed (staging copy)"
+            ef = f"; search with hnsw_ef={c.hnsw_ef}" if c.hnsw_ef else ""
+            lines.append(f"    {ready} (indexed in {c.index_seconds:.1f}s){ef}")
         if c.error:
             lines.append(f"    error: {c.error}")
     return "\n".join(lines)

@@ -90,6 +90,9 @@ class CutoverPlan:
     # The alias already points at `to_collection` but the journal does not say so (a cutover
     # killed between its switch and its journal row): execute only records it.
     already_switched: bool = False
+    # The search-time HNSW ef the app should pass (the source's ef_search; Qdrant otherwise
+    # searches with ef_construct), as the migration recorded it. None: not recorded.
+    hnsw_ef: int | None = None
 
     def changes(self) -> list[str]:
         """Human lines for the confirmation prompt and the modal."""
@@ -107,6 +110,10 @@ class CutoverPlan:
             lines.append(f"  FORCED:        {self.reason}")
         if self.router_state:
             lines.append(f"  router mode:   → {self.router_mode} ({self.router_state})")
+        if self.hnsw_ef:
+            lines.append(
+                f"  switch the app to search with hnsw_ef={self.hnsw_ef} (the source's ef_search)"
+            )
         if self.from_collection:
             lines.append(f"  {self.from_collection} is kept (Ferry never deletes it)")
         if self.to_collection is None:
@@ -267,6 +274,7 @@ async def plan_cutover(
         forced=bool(force),
         reason=reason.strip() if reason else None,
         already_switched=already_switched,
+        hnsw_ef=(journal.search_settings(target, collection) or {}).get("hnsw_ef"),
     )
     if already_switched:
         plan.warnings.append(

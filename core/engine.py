@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,13 +32,14 @@ from aiolimiter import AsyncLimiter
 
 from core import faultpoints
 from core.connectors.base import Connector, WriteMode
-from core.errors import PermanentError, ResourceError, TransientError, classify
+from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 from core.events import (
     CheckpointCommitted,
     CollectionFinished,
     CollectionStarted,
     CopyStarted,
     EventBus,
+    IndexingStarted,
     PhaseChanged,
     PlannedCollection,
     ProgressSampled,
@@ -54,10 +56,16 @@ from core.plan import CollectionPlan
 from core.retry import OnRetry, RetryNotice, RetryPolicy
 from core.runs import RunState
 from core.targets import TargetNames
+from core.tuning import TuningOptions
 
 RATE_WINDOW_SECONDS = 5.0
 RESUMABLE = "the run is resumable: re-run the same command"
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
+# A sync blocks the target's writes (Qdrant Edge serves one request at a time, and a flush of
+# a shard with payload indexes takes ~0.1–0.3 s): checkpoints are spaced so syncing takes at
+# most 1/SYNC_SHARE of the time — never more often than CHECKPOINT_INTERVAL.
+SYNC_SHARE = 10
+INDEX_TICK_SECONDS = 1.0  # index-phase progress samples (elapsed time) while the target works
 
 __all__ = [
     "CheckpointStore",
@@ -86,6 +94,8 @@ class MigrationOptions:
     retry_initial: float = 0.2
     retry_max: float = 10.0
     give_up_after: float = 120.0
+    index: bool = True  # False: a staging copy (`--no-index`), completed without the index phase
+    tuning: TuningOptions = field(default_factory=TuningOptions)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -101,6 +111,10 @@ class MigrationOptions:
             "mode": self.mode.value,
             "layout": self.layout,
         }
+        if not self.index:  # a staging copy; journaled only when asked, like the targets
+            data["index"] = False
+        if self.tuning != TuningOptions():
+            data["tuning"] = self.tuning.to_json()
         if not self.targets.trivial:  # journaled so a relaunch passes the same pairs
             data["targets"] = self.targets.to_json()
         return data
@@ -122,6 +136,7 @@ class RunControl:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._running = asyncio.Event()
         self._running.set()
+        self._cancelled = asyncio.Event()
         self.cancelled = False
         self.on_change: Callable[[RunState], None] | None = None
         self.clock = clock
@@ -158,6 +173,7 @@ class RunControl:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self._cancelled.set()
         self._running.set()  # wake anything waiting so it can see the cancellation
         self._end_pause()
         if self.on_change:
@@ -167,6 +183,9 @@ class RunControl:
         """Wait while paused; False once cancelled."""
         await self._running.wait()
         return not self.cancelled
+
+    async def until_cancelled(self) -> None:
+        await self._cancelled.wait()
 
 
 class Watermark:
@@ -268,6 +287,7 @@ class _Copy:
     watermark: Watermark
     committed: Checkpoint  # the last durable checkpoint
     committed_at: float
+    sync_seconds: float = 0.0  # how long the last target sync took
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -352,9 +372,12 @@ class MigrationEngine:
     def _on_control(self, state: RunState) -> None:
         if self._finished:
             return  # a late signal after the run ended changes nothing
-        if self._current and state in {RunState.PAUSED, RunState.RUNNING}:
-            self.progress[self._current].phase = Phase(state.value)
-        self._emit(PhaseChanged(run_id=self.run_id, collection=self._current, state=state))
+        current = self._current
+        if current and self.progress[current].phase is Phase.INDEXING:
+            current = None  # the index phase is the database's work: a pause does not stop it
+        if current and state in {RunState.PAUSED, RunState.RUNNING}:
+            self.progress[current].phase = Phase(state.value)
+        self._emit(PhaseChanged(run_id=self.run_id, collection=current, state=state))
 
     def _on_retry(self, name: str, what: str) -> OnRetry:
         def on_retry(notice: RetryNotice) -> None:
@@ -412,6 +435,9 @@ class MigrationEngine:
             self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
             return result
 
+        if resume.copied:
+            return await self._resume_indexing(plan, resume)
+
         self._current = name
         point = resume.checkpoint
         meter = ProgressMeter(
@@ -436,6 +462,7 @@ class MigrationEngine:
                     dataclasses.replace(info, name=plan.target_name),  # what to create
                     self.options.mode,
                     owned=point.target_owned,
+                    tuning=plan.tuning,
                 ),
                 self._on_retry(name, "prepare target"),
             )
@@ -455,13 +482,16 @@ class MigrationEngine:
                     resuming=point.watermark is not None,
                 )
             )
+            copy_started = self.clock()
             await self._pipeline(copy)
+            copied_seconds = self.clock() - copy_started  # records/s: the copy's own time
             if self.control.cancelled:
                 raise asyncio.CancelledError
             await self.retry.call(
                 lambda: self.target.finish(plan.target_name), self._on_retry(name, "finish")
             )
             await self._reconcile(plan, prepared.created or copy.committed.target_owned)
+            index_seconds, ready = await self._index(plan, resuming=False)
         except asyncio.CancelledError:
             progress.phase = Phase.CANCELLED
             self._publish_progress(name, meter)
@@ -513,7 +543,8 @@ class MigrationEngine:
             self._current = None
         seconds = meter.running_seconds()
         written_now = meter.written - point.records_written
-        average = written_now / seconds if seconds > 0 else 0.0
+        # The copy's rate: the index phase moves no records.
+        average = written_now / copied_seconds if copied_seconds > 0 else 0.0
         progress.phase = Phase.COMPLETED
         self._publish_progress(name, meter)
         result = CollectionResult(
@@ -523,6 +554,126 @@ class MigrationEngine:
             records_written=meter.written,
             seconds=seconds,
             records_per_second=average,
+            index_seconds=index_seconds,
+            search_ready=ready,
+            hnsw_ef=plan.tuning.hnsw_ef,
+        )
+        self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+        return result
+
+    # -- the index phase --------------------------------------------------------------------
+    async def _index(self, plan: CollectionPlan, resuming: bool) -> tuple[float, bool]:
+        """After the copy: the target builds its search index; (seconds, search-ready).
+
+        The collection's phase is `indexing` meanwhile (a resumed run starts here again),
+        and a cancel stops the wait (the database may go on indexing by itself; a resume
+        asks again, which costs nothing when it is done).
+        """
+        name, target_name = plan.source.name, plan.target_name
+        progress = self.progress[name]
+        if not self.options.index:
+            return 0.0, False
+        started = self.clock()
+        progress.phase = Phase.INDEXING
+        progress.index_seconds = 0.0
+        self._emit(
+            IndexingStarted(
+                run_id=self.run_id,
+                collection=name,
+                total=plan.source.count,
+                how=self.target.index_words(),
+                tuning=plan.tuning.to_json(),
+                resuming=resuming,
+            )
+        )
+
+        def on_progress(indexed: int | None, total: int | None) -> None:
+            progress.indexed, progress.index_total = indexed, total
+            progress.index_seconds = self.clock() - started
+            sample = dataclasses.replace(progress)
+            self._emit(ProgressSampled(run_id=self.run_id, collection=name, progress=sample))
+
+        on_progress(None, plan.source.count)
+        build = asyncio.ensure_future(
+            self.retry.call(
+                lambda: self.target.build_index(target_name, plan.tuning, on_progress),
+                self._on_retry(name, "build index"),
+            )
+        )
+        watcher = asyncio.ensure_future(self.control.until_cancelled())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {build, watcher}, timeout=INDEX_TICK_SECONDS, return_when=FIRST_COMPLETED
+                )
+                if done:
+                    break
+                # Edge's optimizer says nothing until it is done: the elapsed time moves on.
+                on_progress(progress.indexed, progress.index_total)
+        finally:
+            watcher.cancel()
+            if not build.done():
+                build.cancel()
+                with contextlib.suppress(BaseException):
+                    await build
+        if not build.done() or build.cancelled():
+            raise asyncio.CancelledError
+        state = build.result()
+        on_progress(state.indexed, state.total)
+        return self.clock() - started, state.ready
+
+    async def _resume_indexing(self, plan: CollectionPlan, resume: ResumePoint) -> CollectionResult:
+        """A run that stopped while the target indexed: the copy is done, index again."""
+        name = plan.source.name
+        progress = self.progress[name]
+        progress.records_read = resume.records_read
+        progress.records_written = resume.checkpoint.records_written
+        progress.total = plan.source.count
+        self._current = name
+        try:
+            index_seconds, ready = await self._index(plan, resuming=True)
+        except asyncio.CancelledError:
+            progress.phase = Phase.CANCELLED  # the watermark is at the end: a resume indexes
+            result = CollectionResult(
+                name,
+                Phase.CANCELLED,
+                records_read=resume.records_read,
+                records_written=resume.checkpoint.records_written,
+                seconds=resume.seconds,
+            )
+            self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
+            return result
+        except FerryError as exc:
+            progress.phase = Phase.FAILED
+            progress.error = exc.one_line()
+            progress.errors += 1
+            result = CollectionResult(
+                name,
+                Phase.FAILED,
+                records_read=resume.records_read,
+                records_written=resume.checkpoint.records_written,
+                seconds=resume.seconds,
+                error=progress.error,
+            )
+            self._emit(
+                CollectionFinished(
+                    run_id=self.run_id, collection=name, result=result, errors=progress.errors
+                )
+            )
+            return result
+        finally:
+            self._current = None
+        progress.phase = Phase.COMPLETED
+        result = CollectionResult(
+            name,
+            Phase.COMPLETED,
+            records_read=resume.records_read,
+            records_written=resume.checkpoint.records_written,
+            seconds=resume.seconds + index_seconds,
+            records_per_second=resume.average_records_per_second,
+            index_seconds=index_seconds,
+            search_ready=ready,
+            hnsw_ef=plan.tuning.hnsw_ef,
         )
         self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
         return result
@@ -632,7 +783,8 @@ class MigrationEngine:
 
         A commit first asks the target to `sync` (flush to disk), so the journal never holds
         a watermark above data the target could lose; commits are spaced by
-        CHECKPOINT_INTERVAL so the flush cost is paid a few times a second, not per batch.
+        CHECKPOINT_INTERVAL (or more, when a sync is slow: SYNC_SHARE) so the flush cost is
+        a small share of the time, not paid per batch.
         """
         async with copy.lock:
             meter = copy.meter
@@ -641,12 +793,14 @@ class MigrationEngine:
                 meter.add(records, nbytes)
                 self._publish_progress(copy.name, meter)
             now = self.clock()
-            due = now - copy.committed_at >= CHECKPOINT_INTERVAL
+            interval = max(CHECKPOINT_INTERVAL, SYNC_SHARE * copy.sync_seconds)
+            due = now - copy.committed_at >= interval
             if copy.committed.records_written == meter.written or not (due or final):
                 return
             await self.retry.call(
                 lambda: self.target.sync(copy.plan.target_name), self._on_retry(copy.name, "sync")
             )
+            copy.sync_seconds = self.clock() - now
             checkpoint = Checkpoint(
                 copy.watermark.cursor, meter.written, meter.bytes, copy.committed.target_owned
             )

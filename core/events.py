@@ -111,6 +111,33 @@ class CopyStarted(RunEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class IndexingStarted(RunEvent):
+    """Every record is on the target; it now builds its search index (`how`, in words).
+
+    `tuning` is the collection's IndexTuning as JSON (HNSW settings, payload indexes and the
+    `hnsw_ef` the application should search with): the journal keeps it for the views."""
+
+    total: int
+    how: str
+    tuning: dict[str, Any] = field(default_factory=dict)
+    resuming: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "phase"
+
+    @property
+    def message(self) -> str:
+        return f"indexing {self.total:,} vectors: {self.how}" + (
+            " (resuming after the copy)" if self.resuming else ""
+        )
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"phase": Phase.INDEXING.value, "tuning": self.tuning}
+
+
+@dataclass(frozen=True, kw_only=True)
 class PhaseChanged(RunEvent):
     """The run was paused, resumed, or asked to cancel; `collection` is the one it was on."""
 
@@ -219,7 +246,13 @@ class CollectionFinished(RunEvent):
         if phase is Phase.SKIPPED:
             return f"skipped: {self.result.skipped_reason}"
         if phase is Phase.COMPLETED:
-            return f"completed: {self.result.records_written:,} records"
+            result = self.result
+            done = f"completed: {result.records_written:,} records"
+            if result.search_ready and result.index_seconds:
+                return f"{done}, search-ready after {result.index_seconds:.1f}s of indexing"
+            if result.search_ready is False:
+                return f"{done} (not indexed: staging copy)"
+            return done
         if phase is Phase.FAILED:
             return self.result.error or "failed"
         return "cancelled; re-run to resume" if self.started else ""

@@ -101,6 +101,13 @@ class PayloadLayout(ABC):
         """Preflight: a metadata key this layout would overwrite is refused before writing."""
         return None
 
+    # Where a metadata key sits in the payload ("" : at the top level): what a payload index
+    # (core.tuning) is created on, and what an app's filter names.
+    metadata_prefix: ClassVar[str] = ""
+
+    def metadata_path(self, key: str) -> str:
+        return f"{self.metadata_prefix}.{key}" if self.metadata_prefix else key
+
     def to_json(self) -> str:
         return self.name
 
@@ -154,6 +161,7 @@ class LangChainLayout(PayloadLayout):
     framework = "LangChain"
     CONTENT = "page_content"  # QdrantVectorStore.CONTENT_KEY
     METADATA = "metadata"  # QdrantVectorStore.METADATA_KEY
+    metadata_prefix = METADATA
 
     def to_payload(self, source_id, metadata, document):  # type: ignore[no-untyped-def]
         if self.id_field in (self.CONTENT, self.METADATA):
@@ -255,6 +263,7 @@ class HaystackLayout(PayloadLayout):
 
     name = "haystack"
     framework = "Haystack"
+    metadata_prefix = "meta"
     # `Document.to_dict(flatten=False)` keys, the embedding being the point's vector.
     EMPTY_FIELDS = ("blob", "score", "sparse_embedding")
 

@@ -81,6 +81,9 @@ class Phase(StrEnum):
     PREFLIGHT = "preflight"
     RUNNING = "running"
     PAUSED = "paused"
+    # Copied; the target builds its search index (a collection is `completed` only when
+    # its target is search-ready). A resumed run starts here again, not at the copy.
+    INDEXING = "indexing"
     COMPLETED = "completed"
     SKIPPED = "skipped"
     FAILED = "failed"
@@ -138,6 +141,11 @@ class ResumePoint:
         """Completed, or skipped with a reason: a resumed run leaves it alone."""
         return self.phase in {Phase.COMPLETED, Phase.SKIPPED}
 
+    @property
+    def copied(self) -> bool:
+        """Every record is on the target; only the index phase is left."""
+        return self.phase is Phase.INDEXING
+
 
 @dataclass
 class CollectionResult:
@@ -152,6 +160,10 @@ class CollectionResult:
     skipped_reason: str | None = None
     error: str | None = None
     retries: int = 0  # transient failures retried, over every process that drove this run
+    index_seconds: float = 0.0  # the index phase's share of `seconds`
+    # The target answers from its index (False with --no-index; None: not reported).
+    search_ready: bool | None = None
+    hnsw_ef: int | None = None  # what the application should search the target with
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -164,6 +176,9 @@ class CollectionResult:
             "records_per_second": round(self.records_per_second, 1),
             "skipped_reason": self.skipped_reason,
             "error": self.error,
+            "index_seconds": round(self.index_seconds, 3),
+            "search_ready": self.search_ready,
+            "hnsw_ef": self.hnsw_ef,
         }
 
 
@@ -186,6 +201,11 @@ class Progress:
     seconds: float = 0.0
     skipped_reason: str | None = None
     error: str | None = None
+    # The index phase: vectors indexed so far and of how many (None: the engine does not
+    # say while it works, e.g. Qdrant Edge's optimizer), and the seconds it has taken.
+    indexed: int | None = None
+    index_total: int | None = None
+    index_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

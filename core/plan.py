@@ -24,6 +24,7 @@ from core.layouts import Detection, PayloadLayout, detect_framework, make_layout
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
 from core.targets import TargetNames, clashes
+from core.tuning import IndexTuning, TuningOptions, plan_tuning
 from core.uri import parse_uri
 
 LARGE_RECORDS = 1_000_000
@@ -49,6 +50,10 @@ class CollectionPlan:
     layout: str = "flat"
     layout_reason: str = "no framework detected"
     switch: list[str] = field(default_factory=list)
+    # How the target collection is indexed and searched (from the source; see core.tuning),
+    # and what its index phase does, in words.
+    tuning: IndexTuning = field(default_factory=IndexTuning)
+    index: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +73,8 @@ class CollectionPlan:
             "notes": self.notes,
             "warnings": self.warnings,
             "error": self.error,
+            "tuning": self.tuning.to_json(),
+            "index": self.index,
         }
 
 
@@ -225,6 +232,8 @@ async def build_plan(
     owned: Any = None,
     layout: str | None = None,
     targets: TargetNames | None = None,
+    tuning: TuningOptions | None = None,
+    index: bool = True,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
@@ -233,7 +242,8 @@ async def build_plan(
     the layout of the framework its data says wrote it (flat when none), and the target
     connector is told which (`use_payload_layout`). `targets` names each target collection
     (default: the source's name). Problems are collected per collection (so the inventory can
-    show them all); `migrate` refuses to start while any remain.
+    show them all); `migrate` refuses to start while any remain. `tuning` overrides what is
+    carried from the source (HNSW, payload indexes); `index` False is a staging copy.
     """
     targets = targets or TargetNames()
     unknown = sorted(set(targets.pairs) - set(names or targets.pairs))
@@ -277,6 +287,16 @@ async def build_plan(
         item.detection, item.layout, item.layout_reason = detection, chosen.name, reason
         item.warnings += [conflict] if conflict else []
         item.warnings += target.sample_warnings(sample) if sample else []
+        item.tuning = plan_tuning(
+            info.facts,
+            sample.metadatas if sample else [],
+            tuning,
+            reserved=(fields.source_id, fields.document) if target.traits.payload_fields else (),
+        )
+        item.index = target.index_words() if index else "none: staging copy (--no-index)"
+        item.notes.append(target.tuning_words(item.tuning))
+        item.notes += list(item.tuning.notes)
+        item.notes.append(f"index phase: {item.index}")
         plan.collections.append(item)
         try:
             problem = target.traits.name_problem(target_name)

@@ -84,6 +84,8 @@ async def plan_run(
             owned=owned,
             layout=options.layout,
             targets=options.targets,
+            tuning=options.tuning,
+            index=options.index,
         )
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ _STYLE = {
     "paused": "yellow",
     "cancelling": "yellow",
     "completed": "cyan",
+    "indexing": "magenta",
     "skipped": "dim",
     "failed": "bold red",
     "cancelled": "yellow",
@@ -150,6 +152,15 @@ class CollectionView:
     # What the row's phase means given its run (e.g. "interrupted" when the run's process
     # died mid-copy); "" when the phase says it all.
     run_note: str = ""
+    # The index phase (see core.engine): when it started (wall clock), how far it is (None
+    # where the engine does not say), how long it took; and how the app should search.
+    index_started_at: float | None = None
+    index_seconds: float = 0.0
+    indexed: int | None = None
+    index_total: int | None = None
+    search_ready: bool = False
+    hnsw_ef: int | None = None
+    tuning: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any], run_state: RunState | None = None) -> CollectionView:
@@ -185,7 +196,38 @@ class CollectionView:
             error=row["error"],
             watermark=json.loads(row["watermark"]) if row["watermark"] else None,
             target_created=bool(row["target_created"]),
+            index_started_at=row.get("index_started_at"),
+            index_seconds=float(row.get("index_seconds") or 0),
+            indexed=row.get("indexed_vectors"),
+            index_total=row.get("index_total"),
+            search_ready=bool(row.get("search_ready")),
+            hnsw_ef=row.get("hnsw_ef"),
+            tuning=json.loads(row["tuning"]) if row.get("tuning") else None,
         )
+
+    @property
+    def indexing(self) -> bool:
+        return self.phase is Phase.INDEXING
+
+    def index_elapsed(self, now: float | None = None) -> float:
+        """Seconds the index phase has taken (so far, while it runs)."""
+        if self.indexing and self.index_started_at:
+            return max((now or time.time()) - self.index_started_at, self.index_seconds)
+        return self.index_seconds
+
+    @property
+    def index_fraction(self) -> float | None:
+        """Indexed / total while the engine says (Qdrant server); None when it does not."""
+        if self.indexed is None or not self.index_total:
+            return None
+        return min(1.0, self.indexed / self.index_total)
+
+    def index_words(self, now: float | None = None) -> str:
+        """ "indexing 12.3s, 4,000/10,000 vectors" — for status lines and the Monitor."""
+        words = f"indexing {self.index_elapsed(now):.1f}s"
+        if self.indexed is not None and self.index_total:
+            words += f", {self.indexed:,}/{self.index_total:,} vectors"
+        return words
 
     @property
     def done(self) -> bool:
@@ -237,6 +279,14 @@ class CollectionView:
             "seconds": round(self.seconds, 3),
             "skipped_reason": self.skipped_reason,
             "error": self.error,
+            "indexing": {
+                "seconds": round(self.index_elapsed(), 3),
+                "indexed": self.indexed,
+                "total": self.index_total,
+            },
+            "search_ready": self.search_ready,
+            "hnsw_ef": self.hnsw_ef,
+            "tuning": self.tuning,
         }
 
 
@@ -337,6 +387,11 @@ class RunView:
     def running(self) -> tuple[CollectionView, ...]:
         """The collections being copied now (none while paused or once ended)."""
         return tuple(c for c in self.collections if c.moving)
+
+    @property
+    def indexing(self) -> tuple[CollectionView, ...]:
+        """The collections whose target is building its search index now."""
+        return tuple(c for c in self.collections if c.phase is Phase.INDEXING)
 
     @property
     def records_per_second(self) -> float:

@@ -92,15 +92,15 @@ def make_chroma(
     path: Path,
     collections: dict[str, dict[str, Any]],
 ) -> Path:
-    """Build an embedded Chroma directory. Spec per collection: metric, n, dim, ids?, seed."""
+    """Build an embedded Chroma directory. Spec per collection: metric, n, dim, ids?, seed,
+    hnsw? (chroma's configuration keys: max_neighbors, ef_construction, ef_search)."""
     import chromadb
     from chromadb.config import Settings
 
     client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
     for name, spec in collections.items():
-        collection = client.create_collection(
-            name, configuration={"hnsw": {"space": spec.get("metric", "cosine")}}
-        )
+        hnsw = {"space": spec.get("metric", "cosine"), **spec.get("hnsw", {})}
+        collection = client.create_collection(name, configuration={"hnsw": hnsw})
         n = spec.get("n", 0)
         if not n:
             continue

@@ -120,5 +120,9 @@ def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
         "seconds",
         "skipped_reason",
         "error",
+        "indexing",  # the index phase: {"seconds", "indexed", "total"}
+        "search_ready",
+        "hnsw_ef",
+        "tuning",
     ]
     assert data["collections"][1]["status"] == "completed"

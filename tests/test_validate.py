@@ -185,6 +185,7 @@ async def test_sample_mode_is_seeded_and_checks_what_it_samples(
     recalls = [r.to_json()["collections"][0]["recall"] for r in (first, second)]
     for recall in recalls:  # query timings are measured, not seeded: the rest must agree
         assert set(recall.pop("query_ms")) == {"source", "target"}
+        assert set(recall.pop("latency_ms")) == {"source", "target"}
     assert recalls[0] == recalls[1]
 
 

@@ -31,6 +31,7 @@ from core.connectors.traits import EngineTraits
 from core.errors import FerryError, PreflightError
 from core.layouts import PayloadLayout
 from core.model import Batch, CollectionInfo, Cursor
+from core.tuning import IndexTuning
 
 SAMPLE_RECORDS = 200  # what a plan or an inventory reads to judge ids and metadata keys
 
@@ -70,8 +71,55 @@ class PrepareResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class IndexState:
+    """Whether a target collection answers from its search index yet, and how far it is.
+
+    `indexed` / `total` are vectors (None where the engine does not say); `detail` is the
+    words a view shows ("HNSW over 10,000 of 10,000 vectors", "indexes on write")."""
+
+    ready: bool
+    indexed: int | None = None
+    total: int | None = None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "indexed": self.indexed,
+            "total": self.total,
+            "detail": self.detail,
+        }
+
+
+# Index progress as it goes: (vectors indexed or None when unknown, total or None).
+IndexProgressCallback = Callable[[int | None, int | None], None]
+
+
 # A query answer: for each query vector, (source id, score as the database reports it).
 QueryHits = list[list[tuple[str, float]]]
+
+
+def byte_chunks(sizes: list[int], limit: int | None, overhead: int = 0) -> list[tuple[int, int]]:
+    """Split rows of these encoded sizes into [start, end) runs under `limit` bytes each.
+
+    Why: a server refuses a request over its size limit (Qdrant REST: 32 MB by default), and a
+    batch of wide vectors with long documents can pass the count cap and still be too big. A
+    single row larger than the limit goes alone (the server then says what is wrong with it).
+    """
+    if not sizes:
+        return []
+    if not limit:
+        return [(0, len(sizes))]
+    runs: list[tuple[int, int]] = []
+    start, used = 0, overhead
+    for i, size in enumerate(sizes):
+        if i > start and used + size > limit:
+            runs.append((start, i))
+            start, used = i, overhead
+        used += size
+    runs.append((start, len(sizes)))
+    return runs
 
 
 class Connector(ABC):
@@ -152,6 +200,20 @@ class SourceConnector(Connector):
         `name` (its payload layout may derive keys its own way)."""
         return source_id
 
+    def tune_search(self, name: str, hnsw_ef: int | None) -> None:
+        """Search `name` with this HNSW `ef` from now on (validation queries the target the
+        way the application will: with the recorded `hnsw_ef`). Engines without the knob
+        ignore it."""
+        if not hasattr(self, "_search_ef"):
+            self._search_ef: dict[str, int] = {}
+        if hnsw_ef is None:
+            self._search_ef.pop(name, None)
+        else:
+            self._search_ef[name] = int(hnsw_ef)
+
+    def search_ef(self, name: str) -> int | None:
+        return getattr(self, "_search_ef", {}).get(name)
+
     # -- payload layouts (core/layouts.py) ---------------------------------------------------
     def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
         """Read and write collection `name` in `layout`. Stores that keep records natively
@@ -231,12 +293,17 @@ class TargetConnector(SourceConnector):
 
     # -- prepare: one template, two hooks ---------------------------------------------------
     async def prepare(
-        self, info: CollectionInfo, mode: WriteMode, owned: bool = False
+        self,
+        info: CollectionInfo,
+        mode: WriteMode,
+        owned: bool = False,
+        tuning: IndexTuning | None = None,
     ) -> PrepareResult:
         """Create the target collection, or check that the existing one can take `info`.
 
         `owned`: the journal says Ferry made it. A dimension mismatch is always refused;
         the other rules are `core.compat.check_target`'s, the same the plan applies.
+        `tuning`: how a new collection is indexed (core.tuning); an existing one keeps its own.
         """
         # Imported here: core.compat imports WriteMode from this module.
         from core.compat import check_shape, check_target
@@ -248,7 +315,7 @@ class TargetConnector(SourceConnector):
             existing = await self.describe(info.name)
             warnings = check_target(self.uri, info, existing, mode, owned)
             return PrepareResult(created=False, existed=True, warnings=warnings)
-        await self._create(info)
+        await self._create(info, tuning or IndexTuning())
         return PrepareResult(created=True, existed=False)
 
     async def shape(self, name: str) -> CollectionInfo:
@@ -261,8 +328,9 @@ class TargetConnector(SourceConnector):
         """Whether the target has a collection of this name (without creating anything)."""
 
     @abstractmethod
-    async def _create(self, info: CollectionInfo) -> None:
-        """Create an empty collection for `info` (dimension and metric are known)."""
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
+        """Create an empty collection for `info` (dimension and metric are known), with the
+        HNSW settings and payload indexes of `tuning` where the engine has them."""
 
     # -- writing ----------------------------------------------------------------------------
     @abstractmethod
@@ -313,6 +381,34 @@ class TargetConnector(SourceConnector):
     def max_batch_size(self) -> int | None:
         """The largest batch the target accepts in one write, if it has a limit."""
         return None
+
+    # Requests larger than this many bytes are refused by the server (None: no limit).
+    # `write` splits a batch into requests under it (`byte_chunks`).
+    max_request_bytes: int | None = None
+
+    # -- the index phase: after the copy, before `completed` --------------------------------
+    def tuning_words(self, tuning: IndexTuning) -> str:
+        """How a new collection here is indexed and searched, for the plan."""
+        return tuning.words()
+
+    def index_words(self) -> str:
+        """What the index phase does on this target, for the plan."""
+        return "indexes on write: search-ready when the copy ends"
+
+    async def build_index(
+        self,
+        name: str,
+        tuning: IndexTuning,
+        on_progress: IndexProgressCallback | None = None,
+    ) -> IndexState:
+        """Make `name` search-ready after the copy and return its state; safe to call again
+        (a resumed run calls it after a crash). The default: the engine indexes on write."""
+        return await self.index_state(name)
+
+    async def index_state(self, name: str) -> IndexState:
+        """Whether `name` answers from its index now (validation refuses to judge recall on
+        a target that does not)."""
+        return IndexState(ready=True, detail="indexes on write")
 
     def plan_warnings(self) -> list[str]:
         """What the plan should say about this target before anything is written."""

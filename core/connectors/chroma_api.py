@@ -9,20 +9,27 @@ directory this class is only ever pointed at a working copy (see chroma_embedded
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 
-from core.connectors.base import PingResult, QueryHits, TargetConnector
-from core.connectors.chroma_space import server_metric
+from core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
+from core.connectors.chroma_space import server_hnsw, server_metric
 from core.connectors.traits import CHROMA
 from core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
 from core.model import Batch, CollectionInfo, Cursor, Metric
+from core.tuning import IndexTuning
 
 INCLUDE = ["embeddings", "metadatas", "documents"]
 METADATA_KEY_SAMPLE = 1000
+# Chroma's HTTP server refuses bodies over its limit; Ferry keeps each upsert under this many
+# bytes by estimated JSON size (embeddings as JSON numbers, documents and metadata as text),
+# besides `get_max_batch_size()` records.
+CHROMA_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+JSON_BYTES_PER_FLOAT = 24  # a float32 as JSON: up to "-1.2345678901234567e-05, "
 
 
 def metric_of(configuration: dict[str, Any] | None, metadata: dict[str, Any] | None) -> Metric:
@@ -64,6 +71,7 @@ class ChromaApiConnector(TargetConnector):
         self._make_client = make_client
         self._client: Any = None
         self._collections: dict[str, Any] = {}
+        self.max_request_bytes = CHROMA_MAX_REQUEST_BYTES if kind == "chroma-server" else None
 
     async def _client_ready(self) -> Any:
         if self._client is None:
@@ -155,6 +163,7 @@ class ChromaApiConnector(TargetConnector):
             facts={
                 "engine": self.kind,
                 "metadata_keys_sampled": count > METADATA_KEY_SAMPLE,
+                "hnsw": server_hnsw(configuration, collection.metadata),
             },
         )
 
@@ -210,32 +219,81 @@ class ChromaApiConnector(TargetConnector):
     async def _exists(self, name: str) -> bool:
         return name in await self.list_collections()
 
-    async def _create(self, info: CollectionInfo) -> None:
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
+        """Create with the source's space and HNSW settings (Chroma indexes every metadata
+        key itself: payload indexes need no asking)."""
         assert info.metric is not None
         client = await self._client_ready()
+        hnsw: dict[str, Any] = {"space": info.metric.value}
+        for ours, theirs in (
+            ("m", "max_neighbors"),
+            ("ef_construct", "ef_construction"),
+            ("hnsw_ef", "ef_search"),
+        ):
+            value = getattr(tuning, ours)
+            if value is not None:
+                hnsw[theirs] = int(value)
         collection = await self._run(
             "create collection",
             client.create_collection,
             info.name,
-            configuration={"hnsw": {"space": info.metric.value}},
+            configuration={"hnsw": hnsw},
         )
         self._collections[info.name] = collection
 
+    def index_words(self) -> str:
+        return (
+            "none needed: Chroma indexes on write, so the target is search-ready when the copy ends"
+        )
+
+    def tuning_words(self, tuning: IndexTuning) -> str:
+        parts = [
+            f"{k}={v}"
+            for k, v in (
+                ("M", tuning.m),
+                ("ef_construction", tuning.ef_construct),
+                ("ef_search", tuning.hnsw_ef),
+            )
+            if v is not None
+        ]
+        return (
+            f"HNSW {' '.join(parts) or 'defaults'} ({tuning.source}); "
+            "Chroma indexes every metadata key itself"
+        )
+
+    def request_sizes(self, batch: Batch) -> list[int]:
+        """Each record's estimated share of an upsert request body (JSON)."""
+        vector = batch.vectors.shape[1] * JSON_BYTES_PER_FLOAT if batch.vectors.ndim == 2 else 0
+        return [
+            vector
+            + len(record_id)
+            + len(document or "")
+            + (len(json.dumps(metadata, default=str)) if metadata else 4)
+            + 32
+            for record_id, metadata, document in zip(
+                batch.ids, batch.metadatas, batch.documents, strict=True
+            )
+        ]
+
     async def write(self, name: str, batch: Batch) -> None:
+        """Upsert in requests of at most `get_max_batch_size()` records and under
+        `max_request_bytes` (wide vectors with long documents split further)."""
         if not len(batch):
             return
         collection = await self._collection(name)
         limit = self.max_batch_size() or len(batch)
         for start in range(0, len(batch), limit):
-            end = start + limit
-            await self._run(
-                "upsert",
-                collection.upsert,
-                ids=batch.ids[start:end],
-                embeddings=batch.vectors[start:end],
-                metadatas=batch.metadatas[start:end],
-                documents=batch.documents[start:end],
-            )
+            end = min(start + limit, len(batch))
+            part = _rows(batch, start, end)
+            for lo, hi in byte_chunks(self.request_sizes(part), self.max_request_bytes):
+                await self._run(
+                    "upsert",
+                    collection.upsert,
+                    ids=part.ids[lo:hi],
+                    embeddings=part.vectors[lo:hi],
+                    metadatas=part.metadatas[lo:hi],
+                    documents=part.documents[lo:hi],
+                )
 
     async def delete(self, name: str, ids: list[str]) -> None:
         await self.delete_native(name, ids)
@@ -258,3 +316,26 @@ def _refused(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _rows(batch: Batch, start: int, end: int) -> Batch:
+    if start == 0 and end == len(batch):
+        return batch
+    return Batch(
+        batch.ids[start:end],
+        batch.vectors[start:end],
+        batch.metadatas[start:end],
+        batch.documents[start:end],
+    )
+
+
+def _chroma_error_code(exc: Exception) -> int | None:
+    """chromadb's own errors carry an HTTP-like code (InternalError 500, RateLimitError 429)."""
+    code = getattr(exc, "code", None)
+    if callable(code):
+        try:
+            value = code()
+        except Exception:
+            return None
+        return value if isinstance(value, int) else None
+    return None

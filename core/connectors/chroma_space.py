@@ -354,3 +354,33 @@ def server_metric(configuration: dict[str, Any] | None, metadata: dict[str, Any]
     if legacy is not None and (space is None or default):
         space = legacy
     return _metric(space or "l2", "collection configuration")
+
+
+def server_hnsw(
+    configuration: dict[str, Any] | None, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The HNSW settings of a collection seen through chromadb's API, in the shape of
+    `HnswSettings.to_json()` (what the file reader puts in ``facts["hnsw"]``).
+
+    1.x reports them in its configuration (``hnsw``: ``max_neighbors``, ``ef_construction``,
+    ``ef_search``); a collection from 0.x keeps them in ``hnsw:*`` metadata, which then wins
+    where the configuration only shows defaults (as for the space, `server_metric`).
+    """
+    configuration = configuration or {}
+    metadata = metadata or {}
+    hnsw = configuration.get("hnsw") or {}
+    out: dict[str, Any] = {"space": server_metric(configuration, metadata).value}
+    source = "configuration" if hnsw else "defaults"
+    for theirs, ours in (
+        ("max_neighbors", "M"),
+        ("ef_construction", "ef_construction"),
+        ("ef_search", "ef_search"),
+    ):
+        out[ours] = hnsw.get(theirs, DEFAULTS[ours])
+    legacy = {ours: metadata.get(key) for key, ours in _LEGACY_KEYS.items() if key in metadata}
+    for ours in ("M", "ef_construction", "ef_search"):
+        if legacy.get(ours) is not None and out[ours] == DEFAULTS[ours]:
+            out[ours] = int(legacy[ours])
+            source = "collection metadata"
+    out["source"] = source
+    return out

@@ -70,6 +70,19 @@ class EdgeLayout:
     def dimension(self, name: str) -> int:
         return int(self.vector_params(name)[0] or 0)
 
+    def segment_index_types(self, name: str) -> list[str]:
+        """The vector index type of each segment on disk ("hnsw", "plain"): what a query
+        over that segment uses. Read from each segment's own `segment.json`."""
+        types: list[str] = []
+        for config in sorted((self.shard_dir(name) / "segments").glob("*/segment.json")):
+            try:
+                data = json.loads(config.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            for vector in ((data.get("config") or {}).get("vector_data") or {}).values():
+                types.append(str((vector.get("index") or {}).get("type", "?")))
+        return types
+
     def collections(self) -> list[str]:
         if not self.root.is_dir():
             return []

@@ -25,11 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import PingResult, QueryHits, TargetConnector
+from core.connectors.base import (
+    IndexProgressCallback,
+    IndexState,
+    PingResult,
+    QueryHits,
+    TargetConnector,
+)
 from core.connectors.traits import EngineTraits, Score
 from core.errors import FerryError, PermanentError, TransientError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 from core.topk import exact_scores
+from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
 
 # Reports the similarity itself: what a database would if it spoke Ferry's scale.
@@ -113,6 +120,8 @@ class _Collection:
         default_factory=dict
     )
     next_seq: int = 0
+    tuning: IndexTuning = field(default_factory=IndexTuning)
+    indexed: bool = False  # the index phase ran since the last write
 
 
 class MemoryStore:
@@ -248,12 +257,40 @@ class MemoryConnector(TargetConnector):
     async def _exists(self, name: str) -> bool:
         return name in self._collections
 
-    async def _create(self, info: CollectionInfo) -> None:
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
         assert info.dimension is not None and info.metric is not None
         await self.faults.enter("create", self.uri)
         if not info.name or "/" in info.name:
             raise FerryError(f"invalid collection name {info.name!r}", where=self.uri)
-        self._collections[info.name] = _Collection(info.dimension, info.metric)
+        self._collections[info.name] = _Collection(info.dimension, info.metric, tuning=tuning)
+
+    def index_words(self) -> str:
+        return 'memory:// marks the collection indexed (fault point "index")'
+
+    async def build_index(
+        self,
+        name: str,
+        tuning: IndexTuning,
+        on_progress: IndexProgressCallback | None = None,
+    ) -> IndexState:
+        """A fault point ("index": fail or hold it), then the collection counts as indexed."""
+        collection = self._get(name)
+        if on_progress:
+            on_progress(0, len(collection.records))
+        await self.faults.enter("index", self.uri)
+        collection.indexed = True
+        return await self.index_state(name)
+
+    async def index_state(self, name: str) -> IndexState:
+        collection = self._get(name)
+        n = len(collection.records)
+        # Searched exactly whether or not the index phase ran: always ready to be judged.
+        return IndexState(
+            ready=True,
+            indexed=n if collection.indexed else 0,
+            total=n,
+            detail="exact search" + (" (index phase done)" if collection.indexed else ""),
+        )
 
     async def write(self, name: str, batch: Batch) -> None:
         await self.faults.enter("write", self.uri)
@@ -264,6 +301,8 @@ class MemoryConnector(TargetConnector):
                 f"{collection.dimension}",
                 where=f"{self.uri} {name}",
             )
+        if len(batch):
+            collection.indexed = False
         for i, sid in enumerate(batch.ids):
             previous = collection.records.get(sid)
             seq = previous[0] if previous else collection.next_seq

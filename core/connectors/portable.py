@@ -49,6 +49,7 @@ from core.connectors.base import PingResult, QueryHits, TargetConnector
 from core.connectors.traits import CHROMA, EngineTraits
 from core.errors import FerryError, PermanentError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
+from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
 
 FORMAT = "ferry-portable"
@@ -430,7 +431,13 @@ class PortableConnector(TargetConnector):
     async def _exists(self, name: str) -> bool:
         return (self._folder(name) / MANIFEST).is_file()
 
-    async def _create(self, info: CollectionInfo) -> None:
+    def index_words(self) -> str:
+        return "none: a file export has no search index (the loader into a database builds one)"
+
+    def tuning_words(self, tuning: IndexTuning) -> str:
+        return "files keep no index settings (the plan's tuning is recorded in the journal)"
+
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
         assert info.dimension is not None and info.metric is not None
         folder = self._folder(info.name)
         source_uri = info.facts.get("source_uri")

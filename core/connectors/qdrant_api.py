@@ -8,6 +8,7 @@ reopen — the plan warns about that. Servers get the async client (gRPC with `?
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -22,9 +23,12 @@ from core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
+    IndexProgressCallback,
+    IndexState,
     PingResult,
     QueryHits,
     TargetConnector,
+    byte_chunks,
 )
 from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
 from core.connectors.qdrant_common import (
@@ -45,9 +49,26 @@ from core.mapping import (
     PayloadFields,
 )
 from core.model import Batch, CollectionInfo, Cursor
+from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
 
 LOCAL_SNAPSHOT_DIR = ".ferry-snapshots"  # a cutover's backups, inside the local directory
+# Qdrant's request limits: REST `service.max_request_size_mb` is 32 by default; Ferry keeps
+# each upsert under 90 % of it by its estimated encoded size (gRPC messages are smaller
+# than JSON for the same points, so the same cap is safe there).
+QDRANT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+REQUEST_MARGIN = 0.9
+JSON_BYTES_PER_FLOAT = 24  # a float32 as JSON: up to "-1.2345678901234567e-05, "
+INDEX_POLL_SECONDS = 1.0
+DEFAULT_M = 16  # Qdrant's default HNSW m, restored when the source says nothing
+# Payload indexes for filtering, without the per-value HNSW sub-graphs Qdrant would otherwise
+# build for each field during indexing (Chroma has none; they multiply the index phase).
+_SCHEMA: dict[str, Any] = {
+    "keyword": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=False),
+    "integer": models.IntegerIndexParams(type=models.IntegerIndexType.INTEGER, enable_hnsw=False),
+    "float": models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=False),
+    "bool": models.BoolIndexParams(type=models.BoolIndexType.BOOL, enable_hnsw=False),
+}
 
 
 class QdrantApiConnector(TargetConnector):
@@ -70,6 +91,7 @@ class QdrantApiConnector(TargetConnector):
         if spec.transport != "memory":  # a server snapshot, or a copy of a local directory
             declared.add(Capability.SNAPSHOTS)
         self.capabilities = frozenset(c.value for c in declared)
+        self.max_request_bytes = QDRANT_MAX_REQUEST_BYTES if is_server else None
 
     @property
     def client(self) -> AsyncQdrantClient:
@@ -156,7 +178,21 @@ class QdrantApiConnector(TargetConnector):
             dimension=size,
             metric=METRIC_FROM_QDRANT.get(distance or ""),
             metadata_keys=sorted((info.payload_schema or {}).keys()),
-            facts={"engine": self.kind, "status": str(info.status)},
+            facts={
+                "engine": self.kind,
+                "status": str(info.status),
+                "hnsw": {
+                    "space": distance,
+                    "M": info.config.hnsw_config.m,
+                    "ef_construction": info.config.hnsw_config.ef_construct,
+                    "ef_search": None,  # Qdrant searches with ef_construct unless told
+                    "source": "collection config",
+                },
+                "payload_indexes": {
+                    key: str(getattr(schema.data_type, "value", schema.data_type))
+                    for key, schema in (info.payload_schema or {}).items()
+                },
+            },
         )
 
     async def count(self, name: str) -> int:
@@ -208,9 +244,13 @@ class QdrantApiConnector(TargetConnector):
         )
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
+        ef = self.search_ef(name)
+        params = models.SearchParams(hnsw_ef=ef) if ef else None
         layout = self.layouts(name)
         requests = [
-            models.QueryRequest(query=v.tolist(), limit=k, with_payload=[layout.id_field])
+            models.QueryRequest(
+                query=v.tolist(), limit=k, with_payload=[layout.id_field], params=params
+            )
             for v in np.asarray(vectors, dtype=np.float32)
         ]
         answers = await self._call("query", self.client.query_batch_points(name, requests=requests))
@@ -228,8 +268,16 @@ class QdrantApiConnector(TargetConnector):
     async def _exists(self, name: str) -> bool:
         return bool(await self._call("exists", self.client.collection_exists(name)))
 
-    async def _create(self, info: CollectionInfo) -> None:
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
+        """Create with the source's HNSW settings; on a server, with the graph deferred
+        (`m=0`, Qdrant's bulk-load practice: payload indexes are built as points arrive, the
+        HNSW graph once, in the index phase) and payload indexes made before the copy."""
         assert info.dimension is not None and info.metric is not None
+        server = not self.spec.is_embedded
+        hnsw = models.HnswConfigDiff(
+            m=0 if server else tuning.m,
+            ef_construct=tuning.ef_construct,
+        )
         await self._call(
             "create collection",
             self.client.create_collection(
@@ -237,10 +285,12 @@ class QdrantApiConnector(TargetConnector):
                 vectors_config=models.VectorParams(
                     size=info.dimension,
                     distance=models.Distance(QDRANT_DISTANCE[info.metric]),
+                    on_disk=True if tuning.on_disk_vectors else None,
                 ),
+                hnsw_config=hnsw,
             ),
         )
-        if not self.spec.is_embedded:  # local mode has no payload indexes (it warns)
+        if server:  # local mode has no payload indexes (it warns)
             await self._call(
                 "create payload index",
                 self.client.create_payload_index(
@@ -249,6 +299,82 @@ class QdrantApiConnector(TargetConnector):
                     models.PayloadSchemaType.KEYWORD,
                 ),
             )
+            layout = self.layouts(info.name)
+            for key, kind in tuning.payload_indexes.items():
+                path = layout.metadata_path(key)  # under "metadata." in the LangChain layout
+                await self._call(
+                    "create payload index",
+                    self.client.create_payload_index(info.name, path, _SCHEMA[kind], wait=True),
+                )
+
+    # -- the index phase --------------------------------------------------------------------
+    def index_words(self) -> str:
+        if self.spec.is_embedded:
+            return (
+                "none: qdrant-client local mode never builds an index (every search is brute "
+                "force); use qdrant+edge:// or a server for HNSW"
+            )
+        return (
+            "HNSW deferred during the copy (m=0), restored after; waits until the "
+            "collection is green, with indexed_vectors_count as progress"
+        )
+
+    def tuning_words(self, tuning: IndexTuning) -> str:
+        if self.spec.is_embedded:
+            return "qdrant-client local mode: no HNSW index and no payload indexes"
+        return tuning.words()
+
+    async def build_index(
+        self,
+        name: str,
+        tuning: IndexTuning,
+        on_progress: IndexProgressCallback | None = None,
+    ) -> IndexState:
+        """Restore the HNSW `m` deferred at creation, then wait for green."""
+        if self.spec.is_embedded:
+            return await self.index_state(name)
+        info = await self._call(f"get collection {name}", self.client.get_collection(name))
+        hnsw = info.config.hnsw_config
+        if not hnsw.m:
+            await self._call(
+                f"restore indexing of {name}",
+                self.client.update_collection(
+                    name,
+                    hnsw_config=models.HnswConfigDiff(
+                        m=tuning.m if tuning.m is not None else DEFAULT_M,
+                        ef_construct=tuning.ef_construct,
+                    ),
+                ),
+            )
+        while True:
+            state = await self.index_state(name)
+            if on_progress:
+                on_progress(state.indexed, state.total)
+            if state.ready:
+                return state
+            await asyncio.sleep(INDEX_POLL_SECONDS)
+
+    async def index_state(self, name: str) -> IndexState:
+        if self.spec.is_embedded:
+            return IndexState(ready=True, detail="brute force: local mode has no index")
+        info = await self._call(f"get collection {name}", self.client.get_collection(name))
+        status = str(getattr(info.status, "value", info.status))
+        indexed = int(info.indexed_vectors_count or 0)
+        points = int(info.points_count or 0)
+        deferred = not info.config.hnsw_config.m
+        ready = status == "green" and not deferred
+        detail = f"{status}: HNSW over {indexed:,} of {points:,} vectors"
+        if deferred:
+            detail += " (indexing deferred: m=0)"
+        return IndexState(ready=ready, indexed=indexed, total=points, detail=detail)
+
+    def request_sizes(self, point_ids: list[int | str], dim: int, payloads: list[Any]) -> list[int]:
+        """Each point's estimated size in an upsert request (JSON: the larger encoding)."""
+        vector = dim * JSON_BYTES_PER_FLOAT
+        return [
+            vector + len(json.dumps(payload, default=str, ensure_ascii=False)) + 48
+            for payload in payloads
+        ]
 
     def plan_warnings(self) -> list[str]:
         if self.spec.transport == "file":
@@ -261,6 +387,7 @@ class QdrantApiConnector(TargetConnector):
         return []
 
     async def write(self, name: str, batch: Batch) -> None:
+        """Upsert in requests under the server's size limit (wide vectors, long documents)."""
         if not len(batch):
             return
         layout = self.layouts(name)
@@ -274,14 +401,21 @@ class QdrantApiConnector(TargetConnector):
             self._guard.check(
                 name, batch, point_ids, {p.id: p.payload for p in found}, layout.hit_source_id
             )
-        await self._call(
-            "upsert",
-            self.client.upsert(
-                name,
-                points=models.Batch(ids=point_ids, vectors=vectors.tolist(), payloads=payloads),
-                wait=True,
-            ),
-        )
+        limit = int(self.max_request_bytes * REQUEST_MARGIN) if self.max_request_bytes else None
+        sizes = self.request_sizes(point_ids, vectors.shape[1], payloads) if limit else []
+        for start, end in byte_chunks(sizes, limit) if limit else [(0, len(point_ids))]:
+            await self._call(
+                "upsert",
+                self.client.upsert(
+                    name,
+                    points=models.Batch(
+                        ids=point_ids[start:end],
+                        vectors=vectors[start:end].tolist(),
+                        payloads=payloads[start:end],
+                    ),
+                    wait=True,
+                ),
+            )
 
     async def delete(self, name: str, ids: list[str]) -> None:
         await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])

@@ -23,6 +23,8 @@ from core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
+    IndexProgressCallback,
+    IndexState,
     PingResult,
     QueryHits,
     TargetConnector,
@@ -43,6 +45,7 @@ from core.errors import FerryError
 from core.layouts import PayloadLayout
 from core.mapping import QDRANT_DISTANCE, PayloadFields
 from core.model import Batch, CollectionInfo, Cursor
+from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
 
 
@@ -128,12 +131,14 @@ class QdrantEdgeConnector(TargetConnector):
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         matrix = np.asarray(vectors, dtype=np.float32)
-        return await self._call(name, "query", matrix, k, self.layouts(name).id_field)
+        return await self._call(
+            name, "query", matrix, k, self.layouts(name).id_field, self.search_ef(name)
+        )
 
     async def _exists(self, name: str) -> bool:
         return self.layout.exists(name)
 
-    async def _create(self, info: CollectionInfo) -> None:
+    async def _create(self, info: CollectionInfo, tuning: IndexTuning) -> None:
         assert info.dimension is not None and info.metric is not None
         self.layout.shard_dir(info.name)  # refuse a bad name before the worker starts
         await self._call(
@@ -142,13 +147,17 @@ class QdrantEdgeConnector(TargetConnector):
             info.dimension,
             QDRANT_DISTANCE[info.metric],
             self.layouts(info.name).id_field,
+            _laid_out(tuning, self.layouts(info.name)),
         )
 
     async def write(self, name: str, batch: Batch) -> None:
         """Upsert; acknowledged once in Edge's write-ahead log (kill -9 safe). `sync` flushes."""
         if not len(batch):
             return
-        # Mapping happens here, on the engine's core; the worker only converts and upserts.
+        if not self.layout.exists(name):
+            raise FerryError(f"no collection {name!r}", where=self.uri)
+        # Mapping and payload assembly happen here, on the engine's core; the worker only
+        # builds points (from vectors in shared memory) and upserts.
         layout = self.layouts(name)
         point_ids, vectors, payloads = batch_to_columns(batch, layout)
         suspects = self._guard.suspects(name, batch, point_ids)
@@ -157,7 +166,34 @@ class QdrantEdgeConnector(TargetConnector):
             self._guard.check(
                 name, batch, point_ids, {p[0]: p[2] for p in found}, layout.hit_source_id
             )
-        await self._call(name, "upsert", point_ids, vectors, payloads)
+        await asyncio.to_thread(self._worker.upsert, name, point_ids, vectors, payloads)
+
+    # -- the index phase --------------------------------------------------------------------
+    def index_words(self) -> str:
+        return (
+            "Qdrant Edge's optimizer builds the HNSW index after the copy (in the worker); "
+            "an app that writes later calls shard.optimize() itself"
+        )
+
+    async def build_index(
+        self,
+        name: str,
+        tuning: IndexTuning,
+        on_progress: IndexProgressCallback | None = None,
+    ) -> IndexState:
+        """Run Edge's optimizer (blocking, in the worker: it reports no progress meanwhile)."""
+        before = await self._call(name, "index_state")
+        if on_progress:
+            on_progress(before["indexed"], before["points"])
+        return _index_state(await self._call(name, "optimize"))
+
+    async def index_state(self, name: str) -> IndexState:
+        return _index_state(await self._call(name, "index_state"))
+
+    async def index_facts(self, name: str) -> dict[str, object]:
+        """Points, indexed vectors, each segment's index type, payload indexes: for tests
+        and `describe`."""
+        return dict(await self._call(name, "index_state"))
 
     async def sync(self, name: str) -> None:
         await self._call(name, "flush")
@@ -261,6 +297,33 @@ def _release_worker(root: Path) -> None:
             return
         del _WORKERS[key]
     worker.close()  # the last user: the worker flushes and exits
+
+
+def _laid_out(tuning: IndexTuning, layout: Any) -> dict[str, Any]:
+    """The tuning as the worker creates it: payload indexes on where the layout puts each
+    metadata key (under "metadata." for LangChain, "meta." for Haystack)."""
+    data = tuning.to_json()
+    data["payload_indexes"] = {
+        layout.metadata_path(key): kind for key, kind in tuning.payload_indexes.items()
+    }
+    return data
+
+
+def _index_state(facts: dict[str, object]) -> IndexState:
+    points = int(facts["points"])  # type: ignore[call-overload]
+    indexed = int(facts["indexed"])  # type: ignore[call-overload]
+    kinds = facts.get("segments") or []
+    small = bool(facts.get("small"))
+    ready = points == 0 or indexed >= points or small
+    if indexed:
+        detail = f"HNSW over {indexed:,} of {points:,} vectors"
+    elif small:
+        detail = f"{points:,} vectors: below the indexing threshold, searched exactly"
+    else:
+        detail = f"not indexed: {points:,} vectors searched by brute force"
+    if kinds:
+        detail += f" (segments: {', '.join(sorted(set(map(str, kinds))))})"  # type: ignore[call-overload]
+    return IndexState(ready=ready, indexed=indexed, total=points, detail=detail)
 
 
 def _edge_version() -> str:

@@ -284,11 +284,27 @@ class Journal:
 
     def record_progress(self, run_id: str, name: str, progress: Progress) -> None:
         """Latest-value progress (records_written is not here: it moves with checkpoints)."""
+        if progress.phase is Phase.INDEXING:
+            self._update_collection(
+                run_id,
+                name,
+                "indexed_vectors = ?, index_total = ?, index_seconds = ?, retries = ?, errors = ?",
+                (
+                    progress.indexed,
+                    progress.index_total,
+                    progress.index_seconds,
+                    progress.retries,
+                    progress.errors,
+                ),
+            )
+            return
         self._update_collection(
             run_id,
             name,
             "records_read = ?, records_per_second = ?, average_records_per_second = ?, "
-            "bytes_per_second = ?, eta_seconds = ?, errors = ?, seconds = ?",
+            "bytes_per_second = ?, eta_seconds = ?, errors = ?, seconds = ?, "
+            "indexed_vectors = COALESCE(?, indexed_vectors), "
+            "index_total = COALESCE(?, index_total)",
             (
                 progress.records_read,
                 progress.records_per_second,
@@ -297,6 +313,27 @@ class Journal:
                 progress.eta_seconds,
                 progress.errors,
                 progress.seconds,
+                progress.indexed,
+                progress.index_total,
+            ),
+        )
+
+    def start_indexing(
+        self, run_id: str, name: str, total: int, tuning: dict[str, Any], started_at: float
+    ) -> None:
+        """Copied: the collection is `indexing` (a resumed run starts here, not at the copy)."""
+        self._update_collection(
+            run_id,
+            name,
+            "status = ?, index_started_at = ?, index_seconds = 0, indexed_vectors = NULL, "
+            "index_total = ?, tuning = ?, hnsw_ef = ?, eta_seconds = NULL, "
+            "records_per_second = 0, bytes_per_second = 0, error = NULL",
+            (
+                Phase.INDEXING.value,
+                started_at,
+                total,
+                json.dumps(tuning, sort_keys=True),
+                tuning.get("hnsw_ef"),
             ),
         )
 
@@ -306,14 +343,47 @@ class Journal:
         self._update_collection(run_id, name, "retries = retries + 1", ())
 
     def complete_collection(
-        self, run_id: str, name: str, seconds: float, average_records_per_second: float
+        self,
+        run_id: str,
+        name: str,
+        seconds: float,
+        average_records_per_second: float,
+        index_seconds: float = 0.0,
+        search_ready: bool = False,
+        hnsw_ef: int | None = None,
     ) -> None:
         self._update_collection(
             run_id,
             name,
-            "status = ?, seconds = ?, average_records_per_second = ?, eta_seconds = 0",
-            (Phase.COMPLETED.value, seconds, average_records_per_second),
+            "status = ?, seconds = ?, average_records_per_second = ?, eta_seconds = 0, "
+            "index_seconds = ?, search_ready = ?, hnsw_ef = COALESCE(?, hnsw_ef)",
+            (
+                Phase.COMPLETED.value,
+                seconds,
+                average_records_per_second,
+                index_seconds,
+                int(search_ready),
+                hnsw_ef,
+            ),
         )
+
+    def search_settings(self, target_uri: str, target_name: str) -> dict[str, Any] | None:
+        """The newest run's record of how `target_name` is indexed and searched there:
+        {"status", "hnsw_ef", "search_ready", "tuning"} (None when no run wrote it)."""
+        row = self._one(
+            "SELECT c.status, c.hnsw_ef, c.search_ready, c.tuning FROM run_collections c "
+            "JOIN runs r USING (run_id) WHERE r.target_uri = ? AND c.target_name = ? "
+            "ORDER BY c.updated_at DESC LIMIT 1",
+            (target_uri, target_name),
+        )
+        if row is None:
+            return None
+        return {
+            "status": row["status"],
+            "hnsw_ef": row["hnsw_ef"],
+            "search_ready": bool(row["search_ready"]),
+            "tuning": json.loads(row["tuning"]) if row["tuning"] else None,
+        }
 
     def skip_collection(self, run_id: str, name: str, reason: str) -> None:
         self._update_collection(

@@ -33,6 +33,7 @@ from core.events import (
     CollectionFinished,
     CollectionStarted,
     EventBus,
+    IndexingStarted,
     PhaseChanged,
     ProgressSampled,
     RetryScheduled,
@@ -247,6 +248,8 @@ class RunRecorder:
                 journal.plan_collection(run_id, planned.name, planned.total)
         elif isinstance(event, CollectionStarted) and name:
             journal.start_collection(run_id, name, event.total, event.dimension, event.metric)
+        elif isinstance(event, IndexingStarted) and name:
+            journal.start_indexing(run_id, name, event.total, event.tuning, event.ts)
         elif isinstance(event, PhaseChanged):
             if event.state in {RunState.PAUSED, RunState.RUNNING}:
                 journal.set_run_status(run_id, event.state)
@@ -269,7 +272,13 @@ class RunRecorder:
         phase = event.phase
         if phase is Phase.COMPLETED:
             journal.complete_collection(
-                run_id, result.name, result.seconds, result.records_per_second
+                run_id,
+                result.name,
+                result.seconds,
+                result.records_per_second,
+                result.index_seconds,
+                bool(result.search_ready),
+                result.hnsw_ef,
             )
         elif phase is Phase.SKIPPED:
             journal.skip_collection(run_id, result.name, result.skipped_reason or "")

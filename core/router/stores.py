@@ -154,12 +154,16 @@ class QdrantStore:
         fields: PayloadFields | None = None,
         label: str | None = None,
         layout: str | PayloadLayout | None = None,
+        hnsw_ef: int | None = None,
     ) -> None:
         self.client = client
         self.collection = collection
         self.fields = fields or PayloadFields()
         self.layout = _layout(layout, self.fields)
         self.label = label or f"qdrant:{collection}"
+        # The search-time ef the migration recorded (the source's ef_search): Qdrant has no
+        # per-collection default for it and would search with ef_construct.
+        self.hnsw_ef = hnsw_ef
         self._metric: Metric | None = None
 
     def _distance_metric(self) -> Metric | None:
@@ -195,7 +199,12 @@ class QdrantStore:
         answers = self.client.query_batch_points(
             self.collection,
             requests=[
-                models.QueryRequest(query=v.tolist(), limit=k, with_payload=True)
+                models.QueryRequest(
+                    query=v.tolist(),
+                    limit=k,
+                    with_payload=True,
+                    params=models.SearchParams(hnsw_ef=self.hnsw_ef) if self.hnsw_ef else None,
+                )
                 for v in _matrix(embeddings)
             ],
         )
@@ -266,9 +275,11 @@ class EdgeStore:
         fields: PayloadFields | None = None,
         label: str | None = None,
         layout: str | PayloadLayout | None = None,
+        hnsw_ef: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.name = name
+        self.hnsw_ef = hnsw_ef  # as QdrantStore.hnsw_ef
         self.fields = fields or PayloadFields()
         self.payload_layout = _layout(layout, self.fields)
         self.label = label or f"qdrant-edge:{name}"
@@ -322,9 +333,15 @@ class EdgeStore:
 
         shard = self._open()
         result = QueryResult([], [], [], [])
+        params = qe.SearchParams(hnsw_ef=self.hnsw_ef) if self.hnsw_ef else None
         for vector in _matrix(embeddings):
             points = shard.query(
-                qe.QueryRequest(limit=k, query=qe.Query.Nearest(vector.tolist()), with_payload=True)
+                qe.QueryRequest(
+                    limit=k,
+                    query=qe.Query.Nearest(vector.tolist()),
+                    with_payload=True,
+                    params=params,
+                )
             )
             decoded = [self.payload_layout.from_payload(p.id, p.payload) for p in points]
             result.ids.append([sid for sid, _, _ in decoded])

@@ -78,7 +78,8 @@ async def validate_connectors(
     report = ValidationReport(source.uri, target.uri)
     for name in chosen:
         target_name = (target_names or {}).get(name, name)
-        check = CollectionCheck(source, target, name, target_name, options, on_progress)
+        search = journal.search_settings(target.uri, target_name) if journal else None
+        check = CollectionCheck(source, target, name, target_name, options, on_progress, search)
         check.progress("counts", msg="counting both sides")  # finding the layout reads too
         used, reason = await read_layout(target, target_name, layout, journal)
         if used is not None:

@@ -26,8 +26,9 @@ import numpy as np
 from core import faultpoints
 from core.connectors.base import Connector, TargetConnector
 from core.model import Batch, CollectionInfo, Metric
+from core.tuning import plan_tuning
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
-from core.validate.recall import ExactTopK, exact_scores, measure
+from core.validate.recall import ExactTopK, exact_scores, latency_summary, measure
 from core.validate.report import (
     DEFAULT_CAP,
     DEFAULT_RECALL_THRESHOLD,
@@ -140,9 +141,13 @@ class CollectionCheck:
         target_name: str,
         options: ValidationOptions,
         on_progress: ProgressCallback | None = None,
+        search: dict[str, Any] | None = None,
     ) -> None:
         self.source = source
         self.target = target
+        # What the journal says about how the target is searched ({"status", "hnsw_ef", …}:
+        # Journal.search_settings), None when no run recorded it.
+        self.search = search
         self.name = name
         self.target_name = target_name
         self.options = options
@@ -325,7 +330,55 @@ class CollectionCheck:
             self.result.repair.delete_failed = len(doomed) - self.result.repair.deleted
 
     # -- search quality ---------------------------------------------------------------------
+    async def _ready_for_recall(self) -> bool:
+        """Refuse to judge recall on a target that is not answering from its index yet:
+        the figure would measure brute force or a half-built graph, not the real index."""
+        status = (self.search or {}).get("status")
+        if status == "indexing":
+            self.result.recall_refused = (
+                "recall not judged: the migration's index phase has not finished (status "
+                "indexing); validate again once `ferry status` says completed"
+            )
+            return False
+        state_of = getattr(self.target, "index_state", None)
+        if state_of is None:
+            return True
+        state = await state_of(self.target_name)
+        self.result.index = state.to_json()
+        if not state.ready:
+            self.result.recall_refused = (
+                f"recall not judged: the target is not search-ready ({state.detail}); "
+                "finish the migration (`ferry migrate` again resumes its index phase)"
+            )
+            return False
+        return True
+
+    async def _timed_queries(
+        self, connector: Connector, name: str, queries: np.ndarray, k: int
+    ) -> tuple[list[list[tuple[str, float]]], list[float]]:
+        """One query at a time, so each has its own latency (as the connector sees it)."""
+        hits: list[list[tuple[str, float]]] = []
+        latencies: list[float] = []
+        for vector in queries:
+            started = time.perf_counter()
+            answer = await connector.query(name, vector[None, :], k)
+            latencies.append((time.perf_counter() - started) * 1000)
+            hits.extend(answer)
+        return hits, latencies
+
+    def _hnsw_ef(self, info: CollectionInfo) -> int | None:
+        recorded = (self.search or {}).get("hnsw_ef")
+        if recorded:
+            return int(recorded)
+        return plan_tuning(info.facts, []).hnsw_ef
+
     async def _recall(self, queries: np.ndarray, k: int) -> None:
+        hnsw_ef = self._hnsw_ef(await self.source.describe(self.name))
+        if not await self._ready_for_recall():
+            return
+        tune = getattr(self.target, "tune_search", None)
+        if tune is not None:
+            tune(self.target_name, hnsw_ef)
         exact = ExactTopK(queries, self.metric, k)
         done, total = 0, self.result.source_count
         self.progress("exact", 0, total, "exact top-k by brute force")
@@ -335,13 +388,11 @@ class CollectionCheck:
             self.progress("exact", done, total, "exact top-k by brute force")
         exact_hits = exact.result()
         self.progress("queries", 0, 2, "querying the source")
-        started = time.perf_counter()
-        source_hits = await self.source.query(self.name, queries, k)
-        source_ms = (time.perf_counter() - started) * 1000 / max(len(queries), 1)
+        source_hits, source_ms = await self._timed_queries(self.source, self.name, queries, k)
         self.progress("queries", 1, 2, "querying the target")
-        started = time.perf_counter()
-        target_hits = await self.target.query(self.target_name, queries, k)
-        target_ms = (time.perf_counter() - started) * 1000 / max(len(queries), 1)
+        target_hits, target_ms = await self._timed_queries(
+            self.target, self.target_name, queries, k
+        )
         table = await self._exact_table(queries, exact_hits, source_hits, target_hits)
 
         def exact_score(qi: int, item: str) -> float:
@@ -359,9 +410,17 @@ class CollectionCheck:
                 lambda raw: tgt.similarity(metric, raw),
             ),
         )
+        self.result.recall.latency_ms = {
+            "source": latency_summary(source_ms),
+            "target": latency_summary(target_ms),
+        }
+        self.result.recall.hnsw_ef = hnsw_ef
         # Mean time per query on each side: the Cutover screen's Δ latency before any app
         # has reported router figures.
-        self.result.recall.query_ms = {"source": source_ms, "target": target_ms}
+        self.result.recall.query_ms = {
+            "source": sum(source_ms) / max(len(source_ms), 1),
+            "target": sum(target_ms) / max(len(target_ms), 1),
+        }
         self.progress("queries", 2, 2, "search compared")
 
     async def _exact_table(

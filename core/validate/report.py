@@ -105,6 +105,10 @@ class CollectionValidation:
     # Facts that make the target wrong as a whole (distance, dimension), in words.
     problems: list[str] = field(default_factory=list)
     skipped_reason: str | None = None  # nothing to compare, as migrate agreed (empty source)
+    # Why recall was not judged (the target still indexing, or not indexed at all): a reason
+    # to fail, since recall on a brute-force or half-built target measures no real index.
+    recall_refused: str | None = None
+    index: dict[str, Any] | None = None  # the target's IndexState when recall was asked for
     # The payload layout the target was read in (core/layouts.py), why, and the lines the app
     # changes to read it; None where records are native (a Chroma target).
     layout: str | None = None
@@ -136,18 +140,23 @@ class CollectionValidation:
             total = getattr(self, kind).total
             if total:
                 out.append(f"{total:,} {kind}")
+        if self.recall_refused is not None:
+            out.append(self.recall_refused)
         if self.recall is not None:
             out.extend(self.recall.failures(self.recall_threshold))
         return out
 
     @property
     def notes(self) -> list[str]:
-        if not self.rounded.total:
-            return []
-        return [
-            f"{ROUNDING_NOTE}: ≤ {self.rounded_ulps} ulp in {self.rounded.total:,} record(s) "
-            "(the target's float reader; not a mismatch, and no rewrite changes it)"
-        ]
+        out: list[str] = []
+        if self.rounded.total:
+            out.append(
+                f"{ROUNDING_NOTE}: ≤ {self.rounded_ulps} ulp in {self.rounded.total:,} record(s) "
+                "(the target's float reader; not a mismatch, and no rewrite changes it)"
+            )
+        if self.recall is not None and self.recall.acceptable(self.recall_threshold):
+            out.append(self.recall.verdict(self.recall_threshold))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -178,6 +187,9 @@ class CollectionValidation:
             "error": self.error,
             "problems": list(self.problems),
             "reasons": self.reasons,
+            "recall_refused": self.recall_refused,
+            "index": self.index,
+            "hnsw_ef": None if self.recall is None else self.recall.hnsw_ef,
             "skipped_reason": self.skipped_reason,
             "layout": self.layout,
             "layout_reason": self.layout_reason,
@@ -247,6 +259,21 @@ def report_markdown(data: dict[str, Any]) -> str:
                 f"{'—' if recall['rank_agreement'] is None else format(recall['rank_agreement'], '.3f')}"
                 f" over {recall['queries']} queries"
             )
+            latency = recall.get("latency_ms") or {}
+            if latency:
+                lines.append(
+                    "- Query latency p50/p99 (ms): "
+                    + ", ".join(
+                        f"{side} {v.get('p50')}/{v.get('p99')}" for side, v in latency.items()
+                    )
+                    + (
+                        f"; target searched with hnsw_ef={recall['hnsw_ef']}"
+                        if recall.get("hnsw_ef")
+                        else ""
+                    )
+                )
+        for reason in c.get("reasons") or []:
+            lines.append(f"- ✘ {reason}")
         if c.get("repair"):
             r = c["repair"]
             lines.append(

@@ -54,7 +54,14 @@ class CollectionRow(Horizontal):
     def show(self, view: CollectionView) -> None:
         total, written = view.total, view.records_written
         bar = self.query_one(ProgressBar)
-        if total == 0 and view.done:
+        if view.indexing:
+            # The target builds its index: indexed/total where the engine says (Qdrant
+            # server), an indeterminate bar where it does not (Qdrant Edge's optimizer).
+            if view.index_fraction is None:
+                bar.update(total=None)
+            else:
+                bar.update(total=view.index_total, progress=view.indexed)
+        elif total == 0 and view.done:
             bar.update(total=1, progress=1)
         else:
             bar.update(total=max(total, 1), progress=min(written, max(total, 1)))
@@ -63,6 +70,10 @@ class CollectionRow(Horizontal):
         figures.append(view.state_word, style=view.style)
         if view.moving and self.run_running:  # a rate only while it really moves
             figures.append(f" {rate(view.records_per_second)}")
+        elif view.indexing:
+            figures.append(f" {duration(view.index_elapsed())}")
+            if view.indexed is not None and view.index_total:
+                figures.append(f" {count(view.indexed)}/{count(view.index_total)} indexed")
         self.query_one(".collection-figures", Static).update(figures)
 
 
