@@ -140,13 +140,15 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
             where=args.id_field,
             fix="give them different names",
         )
-    for name in args.collection:  # NAME or NAME=TARGET
-        for part in name.split("=", 1):
-            if part:
+    for name in args.collection:  # NAME or NAME=TARGET (TargetNames refuses a '/' in TARGET)
+        source_name, _, target_name = name.partition("=")
+        for part in (source_name, target_name):
+            if part and "/" not in part:
                 check_collection_name(part)
-    for flag, value in (("--hnsw-m", args.hnsw_m), ("--hnsw-ef-construct", args.hnsw_ef_construct)):
-        if value is not None and value < 1:
-            raise FerryError(f"{flag} must be at least 1", fix=f"pass {flag} 1 or more")
+        if "/" in source_name:
+            check_collection_name(source_name)
+    check_number("--hnsw-m", args.hnsw_m, least=1, most=1024, example="16")
+    check_number("--hnsw-ef-construct", args.hnsw_ef_construct, least=1, most=100_000, example="100")
     return MigrationOptions(
         batch_size=args.batch_size,
         workers=args.workers,

@@ -72,7 +72,7 @@ class Journal:
                 self.path, timeout=30, check_same_thread=False, isolation_level=None
             )
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process
             self._db.execute("PRAGMA busy_timeout=30000")
         except sqlite3.DatabaseError as exc:
@@ -620,6 +620,23 @@ def _split_sql(sql: str) -> list[str]:
         for s in statements
         if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())
     ]
+
+
+def _use_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """Switch to WAL. Changing the journal mode takes an exclusive lock and SQLite answers
+    "database is locked" at once (no busy handler) when another process holds any lock —
+    as when several processes create a new journal together: retry until the deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def journal_fault(exc: BaseException, path: Path) -> FerryError:

@@ -46,7 +46,7 @@ def run_canary(server_port: int, root: Path) -> tuple[int, int, list[str]]:
                         "--to",
                         target,
                         "--collection",
-                        "docs",
+                        f"docs=canary-{fault}",  # its own name on the shared server
                         "--give-up-after",
                         "2",
                         "--yes",

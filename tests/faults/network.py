@@ -82,13 +82,13 @@ def run_network(server_port: int, workdir: Path, label: str = "") -> list[Outcom
                 str(state),
             ]
             _drive(as_target, proxy, args, scenario)
-        # The target collection is named like the source: move it aside for the next run.
         tally = verify.compare(
-            expected_file, list(verify.server_records("127.0.0.1", server_port, "docs").items())
+            expected_file, list(verify.server_records("127.0.0.1", server_port, name).items())
         )
         as_target.add(tally)
-        _drop(server_port, "docs")
+        _drop(server_port, name)
         # -- source ----------------------------------------------------------------------
+        name = name + "-src"
         make_server_collection(server_port, name)
         expected = verify.server_records("127.0.0.1", server_port, name)
         with FaultProxy(server_port, only=b"/get") as proxy:
