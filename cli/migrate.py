@@ -148,7 +148,9 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         if "/" in source_name:
             check_collection_name(source_name)
     check_number("--hnsw-m", args.hnsw_m, least=1, most=1024, example="16")
-    check_number("--hnsw-ef-construct", args.hnsw_ef_construct, least=1, most=100_000, example="100")
+    check_number(
+        "--hnsw-ef-construct", args.hnsw_ef_construct, least=1, most=100_000, example="100"
+    )
     return MigrationOptions(
         batch_size=args.batch_size,
         workers=args.workers,
