@@ -71,7 +71,7 @@ def run_network(server_port: int, workdir: Path, label: str = "") -> list[Outcom
                 "--to",
                 f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
                 "--collection",
-                "docs",
+                f"docs={name}",  # its own name on the shared server
                 "--batch-size",
                 str(BATCH * 3),
                 "--give-up-after",
