@@ -6,6 +6,7 @@ Chroma server is a real process on 127.0.0.1 with a free port, torn down after t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -150,11 +151,10 @@ def wait_until(condition: Any, timeout: float = 30.0, interval: float = 0.05) ->
         time.sleep(interval)
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `chroma run` server on 127.0.0.1 with a free port: yields its base URI."""
+@contextlib.contextmanager
+def running_chroma_server(data: Path) -> Iterator[str]:
+    """A real `chroma run` server on 127.0.0.1 with a free port, its data under `data`."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    data = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
     log = open(data / "server.log", "wb")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
@@ -183,6 +183,22 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the session: yields its base URI."""
+    with running_chroma_server(tmp_path_factory.mktemp("chroma-server")) as uri:
+        yield uri
+
+
+@pytest.fixture
+def fresh_chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of the test's own, for a test whose exactness must not depend on what the
+    session's server went through (chromadb 1.5's server has returned another record's
+    metadata for a None-metadata record after long use: see the round-trip test)."""
+    with running_chroma_server(tmp_path_factory.mktemp("chroma-fresh")) as uri:
+        yield uri
 
 
 def unique_name(prefix: str = "col") -> str:

@@ -66,7 +66,7 @@ async def run(source: str, target: str, tmp_path: Path, names: list[str], **opti
 
 
 async def test_round_trip_chroma_parquet_edge_jsonl_chroma_server_is_exact(
-    tmp_path: Path, chroma_server: str
+    tmp_path: Path, fresh_chroma_server: str
 ) -> None:
     """Chroma → Parquet → Qdrant Edge → JSONL → Chroma server: every record bit for bit.
 
@@ -82,7 +82,7 @@ async def test_round_trip_chroma_parquet_edge_jsonl_chroma_server_is_exact(
     parquet = f"parquet+file://{tmp_path / 'parquet'}"
     edge = f"qdrant+edge://{tmp_path / 'edge'}"
     jsonl = f"jsonl+file://{tmp_path / 'jsonl'}"
-    chain = [chroma, parquet, edge, jsonl, chroma_server]
+    chain = [chroma, parquet, edge, jsonl, fresh_chroma_server]
     for source, target in zip(chain, chain[1:], strict=False):
         await run(source, target, tmp_path, [l2, ip], batch_size=50, workers=2)
     for name in (l2, ip):
@@ -90,7 +90,7 @@ async def test_round_trip_chroma_parquet_edge_jsonl_chroma_server_is_exact(
         assert len(original) == (230 if name == l2 else 40)
         for uri in chain[1:]:
             assert_identical(original, await snapshot(uri, name), f"{name} in {uri}")
-        async with open_connector(chroma_server) as server:
+        async with open_connector(fresh_chroma_server) as server:
             assert (await server.describe(name)).metric is (Metric.L2 if name == l2 else Metric.IP)
     assert dir_checksum(src) == before
 
