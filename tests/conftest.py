@@ -211,15 +211,3 @@ def qdrant_url() -> str:
     if not url:
         pytest.skip("QDRANT_URL not set: no Qdrant server to test against")
     return url
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The TUI tests that drive detached `ferry migrate` runs go first.
-
-    Late in a full run three of them time out waiting for a run's state (cancel, resume,
-    header pair), though they pass alone, together, and first: something an earlier test
-    leaves behind slows or confuses detached runs. Until that is found (noted on issue 12),
-    they run before it can matter; their assertions are unchanged.
-    """
-    first = {"test_tui_app.py", "test_tui_driver.py"}
-    items.sort(key=lambda item: 0 if item.path.name in first else 1)
