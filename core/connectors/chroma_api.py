@@ -327,15 +327,3 @@ def _rows(batch: Batch, start: int, end: int) -> Batch:
         batch.metadatas[start:end],
         batch.documents[start:end],
     )
-
-
-def _chroma_error_code(exc: Exception) -> int | None:
-    """chromadb's own errors carry an HTTP-like code (InternalError 500, RateLimitError 429)."""
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            value = code()
-        except Exception:
-            return None
-        return value if isinstance(value, int) else None
-    return None
