@@ -68,3 +68,55 @@ def test_an_edited_migration_file_is_refused(
     monkeypatch.setattr(journal_module, "bundled_migrations", lambda: edited)
     with pytest.raises(FerryError, match="0001_init.sql was modified"):
         Journal(path)
+
+
+def test_a_second_journal_in_this_process_keeps_another_process_writes_visible(
+    tmp_path: Path,
+) -> None:
+    """The TUI keeps one Journal open and opens others beside it (screens, tests) while a
+    detached `ferry migrate` writes the runs. Opening another must not drop this process's
+    SQLite locks (a raw open/close of the file does): the writer would then believe it is
+    alone, unlink the WAL index when it exits, and this process would never see a later run.
+    """
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = tmp_path / "journal.sqlite3"
+    watcher = Journal(path)
+    writer = (
+        "import sys\n"
+        "from core.journal import Journal\n"
+        "j = Journal(sys.argv[1])\n"
+        "print('open', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "j.create_run('k', 'chroma+file:///s', 'qdrant+edge:///t', ['docs'], {}, {})\n"
+        "print('written', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "j.close()\n"
+    )
+
+    def one_run(open_another: bool) -> None:
+        process = subprocess.Popen(
+            [sys.executable, "-c", writer, str(path)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stdout.readline() == "open\n"
+        if open_another:
+            Journal(path)
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == "written\n"
+        watcher.list_runs()  # the TUI polls while the run goes
+        process.communicate("go\n", timeout=60)
+        assert process.returncode == 0
+
+    one_run(open_another=False)
+    one_run(open_another=True)
+    one_run(open_another=False)  # the run the TUI never saw
+    assert len(watcher.list_runs()) == 3

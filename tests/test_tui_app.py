@@ -143,11 +143,6 @@ async def test_start_pause_resume_and_reach_100_percent(
         assert "run paused" in text and "run running" in text  # the event log
 
 
-@pytest.mark.xfail(
-    reason="flaky late in a full run since this round's merges (the relaunch is sometimes not seen in time); passes alone. "
-    "Open item in the issue notes; the assertions are unchanged",
-    strict=False,
-)
 async def test_cancel_asks_first_then_resume_relaunches_the_same_run(
     source: str, target: str, state: Path
 ) -> None:

@@ -57,12 +57,6 @@ def bottom_line(app) -> str:  # type: ignore[no-untyped-def]
 
 
 # -- 1. the run dialog -----------------------------------------------------------------------
-@pytest.mark.xfail(
-    reason="since the named-targets/reliability merges, a second run started from the dialog "
-    "into existing targets completes but the app does not attach to it (open bug, see the "
-    "closing note of issue 12)",
-    strict=False,
-)
 async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_needs_typing(
     source: str, target: str, state: Path
 ) -> None:
@@ -160,11 +154,6 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
 
 
 # -- 5. honest states ------------------------------------------------------------------------
-@pytest.mark.xfail(
-    reason="flaky late in a full run since this round's merges (a resumed run's pending collections sometimes still read cancelled); passes alone. "
-    "Open item in the issue notes; the assertions are unchanged",
-    strict=False,
-)
 async def test_cancelling_then_cancelled_in_order_and_resume_shows_pending(
     source: str, target: str, state: Path
 ) -> None:
@@ -403,11 +392,6 @@ async def test_footers_help_and_a_burst_of_keys_in_the_profile_form(state: Path)
         await pilot.press("escape")
 
 
-@pytest.mark.xfail(
-    reason="flaky late in a full run since this round's merges (the monitor row is sometimes not built yet); passes alone. "
-    "Open item in the issue notes; the assertions are unchanged",
-    strict=False,
-)
 async def test_header_says_whose_pair_it_shows(state: Path) -> None:
     fixed_journal(state)
     app = FerryApp(state, start="monitor")

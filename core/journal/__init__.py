@@ -65,9 +65,7 @@ class Journal:
             )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Created 0600 before SQLite opens it: no window where another user could read it.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
+            _create_private(self.path)
             self._db = sqlite3.connect(
                 self.path, timeout=30, check_same_thread=False, isolation_level=None
             )
@@ -620,6 +618,25 @@ def _split_sql(sql: str) -> list[str]:
         for s in statements
         if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())
     ]
+
+
+def _create_private(path: Path) -> None:
+    """Create the journal file 0600 before SQLite opens it (no window where another user
+    could read it) -- and only when it does not exist yet.
+
+    Opening and closing an existing journal file here would drop every POSIX lock this
+    process's SQLite connections hold on it (``close()`` releases all of a process's
+    ``fcntl`` locks on the file). Another process would then believe it is alone in the
+    database and reset the WAL under our feet: the TUI, which opens a second Journal beside
+    its own, stopped seeing the runs that its detached `ferry migrate` wrote.
+    """
+    if path.exists():
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process created it between the two calls
+    os.close(fd)
 
 
 def _use_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:

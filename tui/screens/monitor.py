@@ -45,13 +45,27 @@ class CollectionRow(Horizontal):
         super().__init__(classes="collection-row")
         self.collection = name
         self.run_running = False  # set by the screen: the run itself is `running`
+        # The newest view, kept so that one arriving before the row's children exist (the
+        # poller is faster than a mount under load) is drawn on mount instead of raising.
+        self.latest: CollectionView | None = None
+        self.ready = False  # set in on_mount, when the children can be queried
 
     def compose(self) -> ComposeResult:
         yield Label(self.collection, classes="collection-name")
         yield ProgressBar(total=1, show_eta=False, classes="collection-bar")
         yield Static("", classes="collection-figures")
 
+    def on_mount(self) -> None:
+        self.ready = True
+        if self.latest is not None:
+            self.draw(self.latest)
+
     def show(self, view: CollectionView) -> None:
+        self.latest = view
+        if self.ready:
+            self.draw(view)
+
+    def draw(self, view: CollectionView) -> None:
         total, written = view.total, view.records_written
         bar = self.query_one(ProgressBar)
         if view.indexing:
@@ -158,10 +172,8 @@ class MonitorScreen(FerryScreen):
                 widget = self.rows[collection.name] = CollectionRow(collection.name)
                 widget.run_running = view.state is RunState.RUNNING
                 container.mount(widget)
-                widget.call_after_refresh(widget.show, collection)
-            else:
-                widget.run_running = view.state is RunState.RUNNING
-                widget.show(collection)
+            widget.run_running = view.state is RunState.RUNNING
+            widget.show(collection)
         total, written = view.total, view.written
         overall = self.query_one("#overall", ProgressBar)
         if total == 0 and view.state is RunState.COMPLETED:
