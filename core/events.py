@@ -138,10 +138,13 @@ class IndexingStarted(RunEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PhaseChanged(RunEvent):
-    """The run was paused, resumed, or asked to cancel; `collection` is the one it was on."""
+class _RunStateEvent(RunEvent):
+    """An event whose whole content is the run's new state ("run paused", "run completed").
 
-    state: RunState  # PAUSED | RUNNING | CANCELLING
+    A common base, not one event subclassing the other: the recorder tells a pause from a
+    run's end by class."""
+
+    state: RunState
 
     @property
     def kind(self) -> str:
@@ -153,9 +156,15 @@ class PhaseChanged(RunEvent):
 
     @property
     def data(self) -> dict[str, Any]:
-        # "cancelling" when the cancel is taken; RunFinished says "run cancelled" once the
-        # collections have stopped: the log reads in the order the states happen.
         return {"phase": self.state.value}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseChanged(_RunStateEvent):
+    """The run was paused, resumed, or asked to cancel (PAUSED | RUNNING | CANCELLING);
+    `collection` is the one it was on. "cancelling" when the cancel is taken; RunFinished
+    says "run cancelled" once the collections have stopped: the log reads in the order the
+    states happen."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,23 +272,10 @@ class CollectionFinished(RunEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunFinished(RunEvent):
+class RunFinished(_RunStateEvent):
     """Every collection ended; `state` is completed, failed or cancelled."""
 
-    state: RunState
     error: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return "phase"
-
-    @property
-    def message(self) -> str:
-        return f"run {self.state.value}"
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return {"phase": self.state.value}
 
 
 Listener = Callable[[RunEvent], None]

@@ -33,6 +33,7 @@ from core.connectors.base import (
 from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
 from core.connectors.qdrant_common import (
     CollisionGuard,
+    LayoutIds,
     PayloadLayouts,
     batch_to_columns,
     encode_offset,
@@ -42,7 +43,6 @@ from core.connectors.qdrant_common import (
 )
 from core.connectors.traits import QDRANT
 from core.errors import FerryError, classify
-from core.layouts import PayloadLayout
 from core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
@@ -71,7 +71,7 @@ _SCHEMA: dict[str, Any] = {
 }
 
 
-class QdrantApiConnector(TargetConnector):
+class QdrantApiConnector(LayoutIds, TargetConnector):
     kind = "qdrant"
     traits = QDRANT
     lists_metadata_keys = False  # a payload has no schema: plans sample the keys
@@ -416,18 +416,6 @@ class QdrantApiConnector(TargetConnector):
                     wait=True,
                 ),
             )
-
-    async def delete(self, name: str, ids: list[str]) -> None:
-        await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])
-
-    def native_id(self, source_id: str, name: str | None = None) -> int | str:
-        return self.layouts(name or "").point_id(source_id)
-
-    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
-        self.layouts.use(name, layout)
-
-    def payload_layout(self, name: str) -> PayloadLayout:
-        return self.layouts(name)
 
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         points = await self._call(

@@ -8,7 +8,7 @@ layout (core/layouts.py: flat, or what a framework's own Qdrant store writes).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,27 @@ class PayloadLayouts:
 
     def use(self, name: str, layout: PayloadLayout) -> None:
         self.chosen[name] = layout
+
+
+class LayoutIds:
+    """The id side of a Qdrant target, which both connectors answer the same way: a source
+    id becomes the point id its collection's layout gives it (uuid5, kept UUID, or the id a
+    framework derives), and deleting by source id deletes those points."""
+
+    layouts: PayloadLayouts
+    delete_native: Callable[[str, list[Any]], Awaitable[None]]  # each connector's own
+
+    async def delete(self, name: str, ids: list[str]) -> None:
+        await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])
+
+    def native_id(self, source_id: str, name: str | None = None) -> int | str:
+        return self.layouts(name or "").point_id(source_id)
+
+    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
+        self.layouts.use(name, layout)
+
+    def payload_layout(self, name: str) -> PayloadLayout:
+        return self.layouts(name)
 
 
 def batch_to_columns(

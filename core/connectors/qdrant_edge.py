@@ -35,6 +35,7 @@ from core.connectors.edge_worker import EdgeProcess
 from core.connectors.qdrant_backup import edge_shard_backup
 from core.connectors.qdrant_common import (
     CollisionGuard,
+    LayoutIds,
     PayloadLayouts,
     batch_to_columns,
     normal_point_id,
@@ -42,14 +43,13 @@ from core.connectors.qdrant_common import (
 )
 from core.connectors.traits import QDRANT
 from core.errors import FerryError
-from core.layouts import PayloadLayout
 from core.mapping import QDRANT_DISTANCE, PayloadFields
 from core.model import Batch, CollectionInfo, Cursor
 from core.tuning import IndexTuning
 from core.uri import ConnectionSpec
 
 
-class QdrantEdgeConnector(TargetConnector):
+class QdrantEdgeConnector(LayoutIds, TargetConnector):
     kind = "qdrant-edge"
     traits = QDRANT
     lists_metadata_keys = False  # a payload has no schema: plans sample the keys
@@ -197,18 +197,6 @@ class QdrantEdgeConnector(TargetConnector):
 
     async def sync(self, name: str) -> None:
         await self._call(name, "flush")
-
-    async def delete(self, name: str, ids: list[str]) -> None:
-        await self.delete_native(name, [self.layouts(name).point_id(i) for i in ids])
-
-    def native_id(self, source_id: str, name: str | None = None) -> int | str:
-        return self.layouts(name or "").point_id(source_id)
-
-    def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
-        self.layouts.use(name, layout)
-
-    def payload_layout(self, name: str) -> PayloadLayout:
-        return self.layouts(name)
 
     async def present(self, name: str, native_ids: list[Any]) -> set[Any]:
         records = await self._call(name, "retrieve", list(native_ids))
