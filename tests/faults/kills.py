@@ -52,6 +52,22 @@ class Outcome:
         self.duplicated += tally.duplicated + tally.extra
         self.wrong += tally.wrong
 
+    def merge(self, other: Outcome) -> None:
+        """Add another part of the same scenario (run apart, e.g. in another thread)."""
+        for name in (
+            "kills",
+            "runs",
+            "lost",
+            "duplicated",
+            "wrong",
+            "hangs",
+            "clean_errors",
+            "errors",
+            "source_changed",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.notes += other.notes
+
     @property
     def ok(self) -> bool:
         return (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,67 +56,92 @@ def run_network(server_port: int, workdir: Path, label: str = "") -> list[Outcom
 
     source_dir = build_source(workdir, seed=5)  # 1,200 records, collection "docs"
     expected_file = verify.source_records(source_dir, "docs")
+
+    def one(scenario: str, setup: dict[str, Any]) -> tuple[Outcome, Outcome]:
+        return _scenario(server_port, workdir, label, source_dir, expected_file, scenario, setup)
+
+    # Two scenarios at a time: each proxy, collection and journal is its own, and most of a
+    # scenario is waiting on timeouts (the suite's time, not the faults', halves).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda fault: one(fault[0], fault[2]), FAULTS))
     as_target = Outcome("network faults, Chroma server as target")
     as_source = Outcome("network faults, Chroma server as source")
-    for scenario, _fault, setup in FAULTS:
-        name = f"net-{label}{scenario.replace(' ', '-')}-{time.monotonic_ns() % 10**9}"
-        # -- target ----------------------------------------------------------------------
-        with FaultProxy(server_port, only=b"/upsert") as proxy:
-            for key, value in setup.items():
-                setattr(proxy, key, value)
-            state = workdir / f"{name}-t.sqlite3"
-            args = [
-                "migrate",
-                "--from",
-                f"chroma+file://{source_dir}",
-                "--to",
-                f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
-                "--collection",
-                f"docs={name}",  # its own name on the shared server
-                "--batch-size",
-                str(BATCH * 3),
-                "--give-up-after",
-                GIVE_UP,
-                "--yes",
-                "--json",
-                "--state",
-                str(state),
-            ]
-            _drive(as_target, proxy, args, scenario)
-        tally = verify.compare(
-            expected_file, list(verify.server_records("127.0.0.1", server_port, name).items())
-        )
-        as_target.add(tally)
-        _drop(server_port, name)
-        # -- source ----------------------------------------------------------------------
-        name = name + "-src"
-        make_server_collection(server_port, name)
-        expected = verify.server_records("127.0.0.1", server_port, name)
-        with FaultProxy(server_port, only=b"/get") as proxy:
-            for key, value in setup.items():
-                setattr(proxy, key, value)
-            target = workdir / f"{name}-edge"
-            args = [
-                "migrate",
-                "--from",
-                f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
-                "--to",
-                f"qdrant+edge://{target}",
-                "--collection",
-                name,
-                "--batch-size",
-                str(BATCH),
-                "--give-up-after",
-                GIVE_UP,
-                "--yes",
-                "--json",
-                "--state",
-                str(workdir / f"{name}-s.sqlite3"),
-            ]
-            _drive(as_source, proxy, args, scenario)
-        as_source.add(verify.compare(expected, verify.edge_records(target, name)))
-        _drop(server_port, name)
+    for target_part, source_part in done:
+        as_target.merge(target_part)
+        as_source.merge(source_part)
     return [as_target, as_source]
+
+
+def _scenario(
+    server_port: int,
+    workdir: Path,
+    label: str,
+    source_dir: Path,
+    expected_file: Any,
+    scenario: str,
+    setup: dict[str, Any],
+) -> tuple[Outcome, Outcome]:
+    """One fault with the server as target, then as source: two outcomes of its own."""
+    as_target = Outcome("network faults, Chroma server as target")
+    as_source = Outcome("network faults, Chroma server as source")
+    name = f"net-{label}{scenario.replace(' ', '-')}-{time.monotonic_ns() % 10**9}"
+    # -- target ----------------------------------------------------------------------
+    with FaultProxy(server_port, only=b"/upsert") as proxy:
+        for key, value in setup.items():
+            setattr(proxy, key, value)
+        state = workdir / f"{name}-t.sqlite3"
+        args = [
+            "migrate",
+            "--from",
+            f"chroma+file://{source_dir}",
+            "--to",
+            f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
+            "--collection",
+            f"docs={name}",  # its own name on the shared server
+            "--batch-size",
+            str(BATCH * 3),
+            "--give-up-after",
+            GIVE_UP,
+            "--yes",
+            "--json",
+            "--state",
+            str(state),
+        ]
+        _drive(as_target, proxy, args, scenario)
+    tally = verify.compare(
+        expected_file, list(verify.server_records("127.0.0.1", server_port, name).items())
+    )
+    as_target.add(tally)
+    _drop(server_port, name)
+    # -- source ----------------------------------------------------------------------
+    name = name + "-src"
+    make_server_collection(server_port, name)
+    expected = verify.server_records("127.0.0.1", server_port, name)
+    with FaultProxy(server_port, only=b"/get") as proxy:
+        for key, value in setup.items():
+            setattr(proxy, key, value)
+        target = workdir / f"{name}-edge"
+        args = [
+            "migrate",
+            "--from",
+            f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
+            "--to",
+            f"qdrant+edge://{target}",
+            "--collection",
+            name,
+            "--batch-size",
+            str(BATCH),
+            "--give-up-after",
+            GIVE_UP,
+            "--yes",
+            "--json",
+            "--state",
+            str(workdir / f"{name}-s.sqlite3"),
+        ]
+        _drive(as_source, proxy, args, scenario)
+    as_source.add(verify.compare(expected, verify.edge_records(target, name)))
+    _drop(server_port, name)
+    return as_target, as_source
 
 
 def _drive(outcome: Outcome, proxy: FaultProxy, args: list[str], scenario: str) -> None:
