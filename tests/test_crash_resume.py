@@ -132,3 +132,32 @@ def test_kill_9_then_resume_copies_every_record_exactly_once(
 
     asyncio.run(check())
     assert dir_checksum(src) == before
+
+
+def test_killed_while_its_edge_worker_builds_the_index_then_resume(tmp_path: Path) -> None:
+    """The run dies with the optimize request in its Edge worker's pipe: the worker, now an
+    orphan, goes on building (and swapping) segments for a while. The resumed run's worker
+    must wait for it (engine lock) rather than load segments being written, then finish the
+    index: completed, search-ready, every record once."""
+    src = make_chroma(tmp_path / "src", {"docs": {"metric": "cosine", "n": 2000, "dim": 32}})
+    source, target = f"chroma+file://{src}", f"qdrant+edge://{tmp_path / 'edge'}"
+    state = tmp_path / "journal.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FERRY_KILL_AT": "optimizing:1"}
+    killed = subprocess.run(
+        migrate_argv(source, target, state), cwd=ROOT, env=env, capture_output=True, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL
+    env.pop("FERRY_KILL_AT")
+    resumed = subprocess.run(
+        migrate_argv(source, target, state),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    (collection,) = report["collections"]
+    assert collection["status"] == "completed" and collection["search_ready"] is True
+    assert collection["records_written"] == 2000

@@ -8,11 +8,16 @@ are the database's, in the database's process — as with a Qdrant server).
 
 The child owns every shard it opens; requests are served one at a time, in order, so a
 `flush` answers only after every write sent before it. When the parent goes away (even by
-`kill -9`) the child sees end-of-file, flushes, closes its shards and exits.
+`kill -9`) the child sees end-of-file, flushes, closes its shards and exits -- but only once
+it has finished the request in hand, which for the optimizer can take a while. So the child
+also holds an engine lock per shard (`engine_lock`) for as long as it has the shard open: the
+next run's child waits for it instead of opening a shard whose segments a dying child is
+still writing or swapping (Edge loads the segments before it takes its own lock).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -25,8 +30,9 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from core import faultpoints
 from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 
 LOCK_WAIT_SECONDS = 15.0  # a previous owner (a killed run's child) may still be closing
@@ -139,6 +145,33 @@ class vector_rows:  # noqa: N801 - a context manager used like a function
 
 
 # -- the child side -------------------------------------------------------------------------
+def engine_lock(root: str, name: str) -> IO[str]:
+    """Hold the shard `name` under `root` for this process (released on close or death).
+
+    Beside the run's target lock (core.locks, same directory, never inside the target), but
+    taken by the process that really touches the shard: a killed run's parent is gone at
+    once, its child only when its current request ends."""
+    from core.locks import lock_path
+
+    path = lock_path(f"qdrant+edge://{root}", name).with_suffix(".engine.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the shard closes
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise FerryError(
+                    f"Qdrant Edge collection {name!r} is open in another process",
+                    where=str(Path(root) / name),
+                    fix="wait for the running migration (ferry status), or stop it",
+                ) from None
+            time.sleep(0.1)  # another process's lock: there is nothing to await
+
+
 def _serve(conn: Any, root: str) -> None:
     import qdrant_edge as qe
 
@@ -147,9 +180,20 @@ def _serve(conn: Any, root: str) -> None:
 
     layout = EdgeLayout(root)
     shards: dict[str, Any] = {}
+    held: dict[str, IO[str]] = {}
+
+    def hold(name: str) -> None:
+        if name not in held:
+            held[name] = engine_lock(root, name)
+
+    def release(name: str) -> None:
+        handle = held.pop(name, None)
+        if handle is not None:
+            handle.close()
 
     def shard(name: str) -> Any:
         if name not in shards:
+            hold(name)
             deadline = time.monotonic() + LOCK_WAIT_SECONDS
             while True:
                 try:
@@ -170,6 +214,7 @@ def _serve(conn: Any, root: str) -> None:
     def create(
         name: str, size: int, distance: str, index_field: str, tuning: dict[str, Any]
     ) -> None:
+        hold(name)
         layout.root.mkdir(parents=True, exist_ok=True)
         m, ef_construct = tuning.get("m"), tuning.get("ef_construct")
         hnsw = qe.HnswIndexConfig(
@@ -263,9 +308,12 @@ def _serve(conn: Any, root: str) -> None:
 
     def close(name: str) -> None:
         opened = shards.pop(name, None)
-        if opened is not None:
-            opened.flush()
-            opened.close()
+        try:
+            if opened is not None:
+                opened.flush()
+                opened.close()
+        finally:
+            release(name)
 
     handlers = {
         "create": create,
@@ -417,6 +465,8 @@ class EdgeProcess:
             except (OSError, ValueError) as exc:
                 self._pending.remove(future)
                 raise self._stopped(method) from exc
+        if method == "optimize":
+            faultpoints.reached("optimizing")  # the worker builds the index; we may die now
         try:
             ok, result = future.result(timeout=CALL_TIMEOUT_SECONDS)
         except FutureTimeout:
