@@ -10,6 +10,8 @@ from typing import Any
 
 from core.errors import FerryError
 from core.journal import Journal
+from core.profile_defaults import resolve_endpoint
+from core.profiles import Profile
 from core.secrets import redact
 
 EXIT_OK = 0
@@ -24,6 +26,14 @@ def add_common(parser: argparse.ArgumentParser, state: bool = True) -> None:
         parser.add_argument(
             "--state", metavar="PATH", help="journal file (default: XDG state dir, or $FERRY_STATE)"
         )
+
+
+def resolve_profiles(args: argparse.Namespace) -> tuple[Profile | None, Profile | None]:
+    """`--from` / `--to` take a profile name where a URI goes: replace it by the profile's
+    URI (with its `?api_key_env=`) and return the profiles named (None for a URI)."""
+    args.source, source = resolve_endpoint(args.source, "--from")
+    args.target, target = resolve_endpoint(args.target, "--to")
+    return source, target
 
 
 def open_journal(args: argparse.Namespace) -> Journal:

@@ -21,6 +21,7 @@ from cli.common import (
     confirm,
     open_journal,
     print_json,
+    resolve_profiles,
 )
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
@@ -30,6 +31,7 @@ from core.journal import Journal, default_state_path
 from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
 from core.preview import preview_run
+from core.profile_defaults import profile_layout
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
 from core.targets import TargetNames, parse_collection_args
@@ -38,8 +40,12 @@ from core.tuning import TuningOptions, parse_payload_index
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("migrate", help="copy collections from a source to a target")
-    parser.add_argument("--from", dest="source", required=True, metavar="URI")
-    parser.add_argument("--to", dest="target", required=True, metavar="URI")
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="URI|PROFILE", help="a URI or a profile"
+    )
+    parser.add_argument(
+        "--to", dest="target", required=True, metavar="URI|PROFILE", help="a URI or a profile"
+    )
     parser.add_argument(
         "--collection",
         action="append",
@@ -68,7 +74,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=list(LAYOUT_NAMES),
         default=None,
         help="payload layout on a Qdrant target: what that framework's Qdrant store reads "
-        "(default: the framework detected in each collection, else flat)",
+        "(default: the layout of the --from, else the --to profile; else the framework "
+        "detected in each collection, else flat)",
     )
     parser.add_argument("--id-field", default="source_id", help="payload field for the source id")
     parser.add_argument(
@@ -158,6 +165,7 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
         mode=WriteMode(args.mode),
         fields=PayloadFields(args.id_field, args.document_field),
         layout=args.layout,
+        layout_origin=getattr(args, "layout_origin", None),
         targets=TargetNames.from_args(args.collection, args.target_name),
         give_up_after=args.give_up_after,
         index=not args.no_index,
@@ -189,7 +197,18 @@ def dry_run(args: argparse.Namespace, options: MigrationOptions) -> int:
     return EXIT_BAD_INPUT if preview.errors else EXIT_OK
 
 
+def use_profiles(args: argparse.Namespace) -> None:
+    """Profile names in `--from` / `--to` become their URIs; without `--layout`, the layout
+    the profiles name is used (the plan says which profile asked for it)."""
+    source, target = resolve_profiles(args)
+    if args.layout is None:
+        asked = profile_layout(source, target)
+        if asked.layout:
+            args.layout, args.layout_origin = asked.layout, asked.origin
+
+
 def run(args: argparse.Namespace) -> int:
+    use_profiles(args)
     options = options_from(args)
     names, _pairs = parse_collection_args(args.collection)
     if args.dry_run:

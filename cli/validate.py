@@ -23,6 +23,7 @@ from cli.common import (
     confirm,
     open_journal,
     print_json,
+    resolve_profiles,
 )
 from core.errors import FerryError
 from core.layouts import LAYOUT_NAMES
@@ -44,8 +45,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "validate", help="compare a migrated target with its source (counts, diff, recall@k)"
     )
-    parser.add_argument("--from", dest="source", required=True, metavar="URI")
-    parser.add_argument("--to", dest="target", required=True, metavar="URI")
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="URI|PROFILE", help="a URI or a profile"
+    )
+    parser.add_argument(
+        "--to", dest="target", required=True, metavar="URI|PROFILE", help="a URI or a profile"
+    )
     parser.add_argument(
         "--collection",
         action="append",
@@ -147,6 +152,7 @@ def options_from(args: argparse.Namespace) -> ValidationOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    resolve_profiles(args)  # the layout is the journal's (as migrated), not the profile's
     options = options_from(args)
     if args.delete_extra and not args.yes and (args.json or not sys.stdin.isatty()):
         raise FerryError(

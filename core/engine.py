@@ -88,6 +88,8 @@ class MigrationOptions:
     fields: PayloadFields = field(default_factory=PayloadFields)
     # Payload layout (core/layouts.py) for every collection; None: each its detected one.
     layout: str | None = None
+    # Who asked for `layout`, in the plan's words ("profile NAME"); None: `--layout`.
+    layout_origin: str | None = None
     # Where each collection lands (`docs=docs_v2`, `{name}_v2`); default: its own name.
     targets: TargetNames = field(default_factory=TargetNames)
     max_attempts: int = 6

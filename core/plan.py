@@ -234,6 +234,7 @@ async def build_plan(
     targets: TargetNames | None = None,
     tuning: TuningOptions | None = None,
     index: bool = True,
+    layout_origin: str | None = None,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
@@ -274,7 +275,7 @@ async def build_plan(
             sample.metadatas if sample else [],
             sample.documents if sample else [],
         )
-        chosen, reason, conflict = choose_layout(detection, layout, target, fields)
+        chosen, reason, conflict = choose_layout(detection, layout, target, fields, layout_origin)
         target_name = targets.resolve(name)
         item = assess(
             info,
@@ -340,20 +341,26 @@ async def build_plan(
 
 
 def choose_layout(
-    detection: Detection, asked: str | None, target: Connector, fields: PayloadFields
+    detection: Detection,
+    asked: str | None,
+    target: Connector,
+    fields: PayloadFields,
+    origin: str | None = None,
 ) -> tuple[PayloadLayout, str, str | None]:
-    """(layout, why, a warning when the data says another framework wrote it)."""
+    """(layout, why, a warning when the data says another framework wrote it).
+
+    `origin` says who asked for `asked` when it was not `--layout` ("profile NAME")."""
     keeps_layouts = isinstance(target, SourceConnector) and target.payload_layout("") is not None
     if asked is not None:
         chosen = make_layout(asked, fields)
+        why = f"{origin}: layout {chosen.name}" if origin else f"--layout {chosen.name}"
         conflict = None
         if detection.framework and detection.layout != chosen.name:
             conflict = (
                 f"the data looks written by {detection.framework} ({'; '.join(detection.marks)}),"
-                f" but --layout {chosen.name} writes what "
-                f"{chosen.framework or 'no framework'} reads"
+                f" but {why} writes what {chosen.framework or 'no framework'} reads"
             )
-        return chosen, f"--layout {chosen.name}", conflict
+        return chosen, why, conflict
     if detection.framework is None:
         return make_layout("flat", fields), "no framework detected", None
     if not keeps_layouts:

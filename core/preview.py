@@ -38,6 +38,7 @@ class PreviewRow:
     target_name: str
     layout: str
     records: int
+    layout_reason: str = ""  # why this layout (detected, --layout, a profile)
     target_exists: bool = False
     target_records: int = 0
     aliases: list[str] = field(default_factory=list)  # aliases pointing at the target name
@@ -66,6 +67,7 @@ class PreviewRow:
             "name": self.name,
             "target_name": self.target_name,
             "layout": self.layout,
+            "layout_reason": self.layout_reason,
             "records": self.records,
             "target_exists": self.target_exists,
             "target_records": self.target_records,
@@ -154,6 +156,7 @@ def preview_row(
         # The plan's own layout where it decides one per collection, else the options'.
         layout=str(getattr(item, "layout", None) or layout_of(options)),
         records=item.source.count,
+        layout_reason=str(getattr(item, "layout_reason", "") or ""),
         target_exists=item.target_exists,
         target_records=item.target.count if item.target is not None else 0,
         aliases=sorted(a for a, c in aliases.items() if c == item.target_name),

@@ -1,7 +1,8 @@
 """Named connection profiles: a small TOML file in the XDG config dir.
 
 A profile is a name, a URI and, when the database wants a key, the *name* of the environment
-variable that holds it. The key itself is never read here, never stored and never shown: it is
+variable that holds it; optionally the payload layout (core.layouts) runs from or to it write
+by default (the framework its application uses; "" lets each run detect it). The key itself is never read here, never stored and never shown: it is
 looked up at connect time by `ConnectionSpec.api_key()`. The file is written atomically (a
 temporary file renamed over the old one) with mode 0600, so a crash never leaves half a
 config and other users cannot read which databases you use.
@@ -25,6 +26,7 @@ import tomli_w
 
 from core.connectors import PingResult, open_connector
 from core.errors import FerryError, in_words
+from core.layouts import LAYOUT_NAMES
 from core.uri import parse_uri
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -55,6 +57,7 @@ class Profile:
     name: str
     uri: str
     api_key_env: str = ""
+    layout: str = ""  # one of core.layouts.LAYOUT_NAMES; "": detect per collection
 
     @property
     def kind(self) -> str:
@@ -87,6 +90,12 @@ class Profile:
                 where=f"profile {self.name}",
                 fix="export MY_KEY=<key> in your shell and enter MY_KEY here",
             )
+        if self.layout and self.layout not in LAYOUT_NAMES:
+            raise FerryError(
+                f"unknown layout {self.layout!r}",
+                where=f"profile {self.name}",
+                fix=f"use one of {', '.join(LAYOUT_NAMES)}, or leave it empty to detect",
+            )
         return self
 
 
@@ -104,7 +113,15 @@ def load_profiles(path: Path | None = None) -> list[Profile]:
     profiles = []
     for name, entry in (data.get("profiles") or {}).items():
         if isinstance(entry, dict) and isinstance(entry.get("uri"), str):
-            profiles.append(Profile(name, entry["uri"], str(entry.get("api_key_env") or "")))
+            # Files written before profiles had a layout load with "" (detect).
+            profiles.append(
+                Profile(
+                    name,
+                    entry["uri"],
+                    str(entry.get("api_key_env") or ""),
+                    str(entry.get("layout") or ""),
+                )
+            )
     return profiles
 
 
@@ -117,6 +134,8 @@ def save_profiles(profiles: list[Profile], path: Path | None = None) -> Path:
         entry = {"uri": profile.uri}
         if profile.api_key_env:
             entry["api_key_env"] = profile.api_key_env
+        if profile.layout:
+            entry["layout"] = profile.layout
         document["profiles"][profile.name] = entry
     fd, temporary = tempfile.mkstemp(prefix=".profiles-", suffix=".toml", dir=path.parent)
     try:

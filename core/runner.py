@@ -83,6 +83,7 @@ async def plan_run(
             options.fields,
             owned=owned,
             layout=options.layout,
+            layout_origin=options.layout_origin,
             targets=options.targets,
             tuning=options.tuning,
             index=options.index,

@@ -148,7 +148,8 @@ async def main() -> int:
 
         # Cutover: an alias the application uses, already pointing at one collection, and a
         # blue-green candidate: a named target (`stdlib-classes=stdlib-docs__v2`), migrated
-        # and validated, so every column has its figures.
+        # (in LangChain's layout, for the "switch the app" picture) and validated, so every
+        # column has its figures.
         await cutover(
             target,
             "stdlib-classes",
@@ -163,9 +164,8 @@ async def main() -> int:
         from core.validate import ValidationOptions, validate
 
         pair = {"stdlib-classes": "stdlib-docs__v2"}
-        await migrate(
-            source, target, list(pair), MigrationOptions(targets=TargetNames(pair)), Journal(state)
-        )
+        options = MigrationOptions(targets=TargetNames(pair), layout="langchain")
+        await migrate(source, target, list(pair), options, Journal(state))
         await validate(
             source, target, list(pair), ValidationOptions(), Journal(state), target_names=pair
         )
@@ -173,6 +173,15 @@ async def main() -> int:
         await shoot(
             app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs__v2" in text(app))
         )
+
+        app = FerryApp(state, source, target, start="cutover")
+
+        async def switch(pilot) -> None:  # type: ignore[no-untyped-def]
+            await until(pilot, lambda: "stdlib-docs__v2" in text(app))
+            await pilot.press("s")  # what the app changes to read the candidate
+            await until(pilot, lambda: "score_threshold" in text(app))
+
+        await shoot(app, "switch-app", out, switch)
     return 0
 
 

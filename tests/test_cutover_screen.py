@@ -331,3 +331,47 @@ async def test_cutover_screen_rolls_back_a_first_cutover_by_removing_the_alias(
         "docs_v2",
         None,
     )
+
+
+@pytest.fixture
+def langchain_target(tmp_path: Path) -> tuple[str, Path]:
+    """`ferry migrate --layout langchain` of an l2 collection `docs` into Edge as `docs_v2`."""
+    from cli import main
+    from tests.conftest import make_chroma
+
+    source = f"chroma+file://{make_chroma(tmp_path / 'src', {'docs': {'n': 12, 'metric': 'l2'}})}"
+    uri = f"qdrant+edge://{tmp_path / 'edge'}"
+    state = tmp_path / "journal.sqlite3"
+    argv = ["migrate", "--from", source, "--to", uri, "--collection", "docs=docs_v2"]
+    assert main([*argv, "--layout", "langchain", "--yes", "--json", "--state", str(state)]) == 0
+    return uri, state
+
+
+async def test_switch_the_app_shows_the_framework_store_and_the_score_conversion(
+    langchain_target: tuple[str, Path],
+) -> None:
+    """`s` on the highlighted candidate shows what `ferry migrate` printed: LangChain's Qdrant
+    store with Euclid distance, and Chroma's squared-distance threshold as √t; `y` copies it."""
+    uri, state = langchain_target
+    app = cutover_app(state, uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#aliases", DataTable)
+        await wait_for(pilot, lambda: "docs" in table.rows, what="the candidate row")
+        assert screen.query_one("#collection-input", Input).value == "docs_v2"
+        assert "s Switch app" in screen_text(app)  # in the footer at 80 columns
+        await pilot.press("s")
+        text = await wait_for_text(pilot, "score_threshold=√t")
+        assert "Switch the app to docs_v2" in text
+        assert "layout langchain, as migrated (journal)" in text
+        flat = " ".join(line.strip() for line in text.splitlines())
+        assert "from langchain_qdrant import QdrantVectorStore" in flat
+        assert 'collection_name="docs_v2"' in flat and "Distance.EUCLID" in flat
+        assert "Chroma gave the squared distance d², Qdrant gives d" in flat
+        await pilot.press("y")
+        copied = app.clipboard
+        assert "QdrantVectorStore(" in copied and "score_threshold=√t" in copied
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, what="back on Cutover")
+        await pilot.press("question_mark")
+        assert "Switch app" in await wait_for_text(pilot, "Everywhere")

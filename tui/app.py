@@ -18,7 +18,7 @@ import asyncio
 import importlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from textual.screen import ModalScreen, Screen
 
 from core import launcher
 from core.errors import FerryError
+from core.profile_defaults import profile_layout, profiles_for_uris
 from core.run_choices import RunChoices, load_choices
 from core.runs import RunView, unfinished_runs
 from tui.commands import FerryCommands
@@ -281,9 +282,13 @@ class FerryApp(App[None]):
 
     def default_choices(self, source: str, target: str) -> RunChoices:
         """What the run dialog offers first: the choices last used for this pair, else the
-        defaults with the app's own flags (`ferry demo`'s rate cap) on top."""
+        defaults with the app's own flags (`ferry demo`'s rate cap) on top; the layout a
+        profile of the pair names replaces a remembered one (the profile is where a person
+        says which framework the app uses; the dialog can still pick another)."""
         remembered = load_choices(self.context.journal().path, source, target)
-        return remembered or RunChoices.from_argv(self.migrate_args)
+        choices = remembered or RunChoices.from_argv(self.migrate_args)
+        asked = profile_layout(*profiles_for_uris(source, target))
+        return replace(choices, layout=asked.layout) if asked.layout else choices
 
     async def resume_run(self, run: RunView) -> str | None:
         """Relaunch an interrupted/cancelled/failed run: it resumes from its watermark."""

@@ -1,5 +1,8 @@
 """Connections (1): named profiles — add, edit, delete, test — and which is source / target.
 
+A profile may name the payload layout its application's framework reads; runs between
+profiles default to it (core.profile_defaults).
+
 Profiles live in core.profiles (TOML, mode 0600). An API key is entered as the *name* of an
 environment variable; the screen never reads its value, so it cannot show or log it.
 """
@@ -12,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
 from core.connectors import PingResult
 from core.errors import FerryError
+from core.layouts import LAYOUT_NAMES
 from core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
 from tui.screens.base import FerryScreen
 from tui.screens.quit import AskScreen
@@ -69,6 +73,14 @@ class ProfileForm(ModalScreen[bool]):
             yield Input(
                 profile.api_key_env, placeholder="QDRANT_API_KEY", id="api_key_env", compact=True
             )
+            yield Label("Layout: what the app's framework reads (runs default to it)")
+            yield Select(
+                [("detect per collection", ""), *((name, name) for name in LAYOUT_NAMES)],
+                value=profile.layout if profile.layout in LAYOUT_NAMES else "",
+                allow_blank=False,
+                compact=True,
+                id="layout",
+            )
             yield Static("", id="profile-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
@@ -95,6 +107,7 @@ class ProfileForm(ModalScreen[bool]):
             self.query_one("#name", Input).value.strip(),
             self.query_one("#uri", Input).value.strip(),
             self.query_one("#api_key_env", Input).value.strip(),
+            str(self.query_one("#layout", Select).value or ""),
         )
         try:
             upsert_profile(profile, replacing=self.profile.name if self.profile else None)

@@ -15,6 +15,10 @@ Database calls run in async workers that report back with typed messages, so a s
 never freezes the keyboard; a key pressed while a cutover is being planned or carried out
 is answered "busy…" (and never interrupts it).
 
+`s` shows the few lines the application changes to read the candidate (its framework's
+Qdrant store class and settings, and the score-threshold conversion for its metric): the
+text `ferry migrate` prints, made by the same core function (tui/screens/switch_app.py).
+
 `b` backs up the collection typed in the form now, with the same code and into the same
 place as the cutover's own backup (the target's snapshot capability): a cutover of that
 unchanged collection then reuses the verified backup instead of copying it again.
@@ -51,6 +55,7 @@ from core.cutover import (
 from core.journal import Journal
 from core.router.state import STATE_ENV
 from tui.screens.base import FerryScreen, one_line
+from tui.screens.switch_app import SwitchAppScreen
 from tui.widgets.backup_line import BackupLine
 from tui.widgets.confirm import TypedConfirm
 
@@ -91,6 +96,14 @@ class CutoverScreen(FerryScreen):
             "Remove",  # short: the footer must fit 80 columns (the button says "alias")
             id="cutover.remove-alias",
             tooltip="Delete the alias; the collection it points at stays (asks to type it)",
+        ),
+        Binding(
+            "s",
+            "switch_app",
+            "Switch app",
+            id="cutover.switch-app",
+            tooltip="What the app changes to read the collection: its framework's Qdrant "
+            "store and settings, and how score thresholds convert (y copies)",
         ),
         Binding(
             "b",
@@ -349,6 +362,21 @@ class CutoverScreen(FerryScreen):
             self.busy = None
             self.query_one("#backup-line", BackupLine).hide()
         self._say(event.message, True)
+
+    # -- switching the app ------------------------------------------------------------------
+    def action_switch_app(self) -> None:
+        """The lines the app changes for the collection in the form (the highlighted
+        candidate): read from the target in the modal's own worker (read-only, so it never
+        waits for a cutover being planned)."""
+        target = self.target_uri
+        collection = self.query_one("#collection-input", Input).value.strip()
+        if not target:
+            self._say("choose a target first (Connections, key 1)", True)
+            return
+        if not collection:
+            self._say("highlight a row with a candidate, or type the collection", True)
+            return
+        self.app.push_screen(SwitchAppScreen(target, collection, self._journal()))
 
     # -- backup -----------------------------------------------------------------------------
     def action_backup(self) -> None:
