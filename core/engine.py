@@ -368,6 +368,35 @@ class MigrationEngine:
         return results
 
     # -- events -----------------------------------------------------------------------------
+    def _failed(
+        self,
+        name: str,
+        progress: Progress,
+        error: str,
+        records_read: int,
+        records_written: int,
+        seconds: float,
+    ) -> CollectionResult:
+        """End a collection as failed (copy or index phase): its row, its event, its result.
+        The records written stay counted: the next run resumes after them."""
+        progress.phase = Phase.FAILED
+        progress.error = error
+        progress.errors += 1
+        result = CollectionResult(
+            name,
+            Phase.FAILED,
+            records_read=records_read,
+            records_written=records_written,
+            seconds=seconds,
+            error=error,
+        )
+        self._emit(
+            CollectionFinished(
+                run_id=self.run_id, collection=name, result=result, errors=progress.errors
+            )
+        )
+        return result
+
     def _emit(self, event: RunEvent) -> None:
         self.bus.publish(event)
 
@@ -522,25 +551,16 @@ class MigrationEngine:
                     if "resume" in error.fix
                     else "; ".join(f for f in (error.fix, RESUMABLE) if f),
                 )
-            progress.phase = Phase.FAILED
-            progress.error = error.one_line()
             progress.records_per_second = 0.0
             progress.eta_seconds = None
-            progress.errors += 1
-            result = CollectionResult(
+            return self._failed(
                 name,
-                Phase.FAILED,
-                records_read=progress.records_read,
-                records_written=copy.committed.records_written,
-                seconds=meter.running_seconds(),
-                error=progress.error,
+                progress,
+                error.one_line(),
+                progress.records_read,
+                copy.committed.records_written,
+                meter.running_seconds(),
             )
-            self._emit(
-                CollectionFinished(
-                    run_id=self.run_id, collection=name, result=result, errors=progress.errors
-                )
-            )
-            return result
         finally:
             self._current = None
         seconds = meter.running_seconds()
@@ -646,23 +666,14 @@ class MigrationEngine:
             self._emit(CollectionFinished(run_id=self.run_id, collection=name, result=result))
             return result
         except FerryError as exc:
-            progress.phase = Phase.FAILED
-            progress.error = exc.one_line()
-            progress.errors += 1
-            result = CollectionResult(
+            return self._failed(
                 name,
-                Phase.FAILED,
-                records_read=resume.records_read,
-                records_written=resume.checkpoint.records_written,
-                seconds=resume.seconds,
-                error=progress.error,
+                progress,
+                exc.one_line(),
+                resume.records_read,
+                resume.checkpoint.records_written,
+                resume.seconds,
             )
-            self._emit(
-                CollectionFinished(
-                    run_id=self.run_id, collection=name, result=result, errors=progress.errors
-                )
-            )
-            return result
         finally:
             self._current = None
         progress.phase = Phase.COMPLETED

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -289,6 +291,29 @@ def test_observed_types_and_tuning_from_facts() -> None:
 
 
 # -- recall judged fairly ----------------------------------------------------------------------------
+def test_the_tolerance_is_three_standard_errors_of_the_paired_per_query_difference() -> None:
+    from core.validate.recall import measure
+
+    exact = [[(f"e{q}-{i}", 1.0 - i / 10) for i in range(10)] for q in range(4)]
+    # Per query, the source finds 8, 8, 6, 6 of the exact ten and the target 8, 6, 6, 4.
+    source = [
+        hits[:n] + [("x", 0.0)] * (10 - n) for hits, n in zip(exact, (8, 8, 6, 6), strict=True)
+    ]
+    target = [
+        hits[:n] + [("y", 0.0)] * (10 - n) for hits, n in zip(exact, (8, 6, 6, 4), strict=True)
+    ]
+
+    def score(qi: int, item: str) -> float:
+        return dict(exact[qi]).get(item, -1.0)
+
+    result = measure(10, exact, source, target, score, (lambda v: v, lambda v: v))
+    differences = [0.0, 0.2, 0.0, 0.2]  # source − target, per query
+    se = statistics.stdev(differences) / math.sqrt(4)
+    assert result.difference_se == pytest.approx(se)
+    assert result.tolerance == pytest.approx(max(0.05, 3 * se))
+    assert result.to_json()["difference_se"] == pytest.approx(se, abs=1e-6)
+
+
 def test_the_gate_judges_the_target_against_the_source_s_own_distance_from_exact() -> None:
     def result(source: float, target: float, agree: float) -> RecallResult:
         return RecallResult(10, 20, agree, source, target, None, 0.0)
@@ -319,7 +344,7 @@ def test_recall_gate_on_real_indexes_passes_a_poor_copy_and_fails_a_third_missin
     assert main(["migrate", "--from", source, "--to", chroma_server, "--collection", name,
                  "--yes", "--json", "--state", state]) == 0  # fmt: skip
     capsys.readouterr()
-    opts = ValidationOptions(sample=100, queries=60, k=10, seed=4)
+    opts = ValidationOptions(sample=100, queries=100, k=10, seed=4)
     journal = Journal(state)
     copy = asyncio.run(validate(source, chroma_server, [name], opts, journal)).collections[0]
     assert copy.recall is not None

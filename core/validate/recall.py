@@ -19,9 +19,12 @@ cosine     cos(q, x)
 
 Fairness: an approximate index misses some true neighbours, on either side. A copy is judged
 by whether the *target* answers as close to the exact top-k as the *source* does, within a
-stated tolerance — two standard errors of the measured recall over `queries × k` answers
-(never under `MIN_TOLERANCE`) — so an identical copy of a poor source index passes, and a
-target missing a third of its points does not. The target is queried as the application will
+stated tolerance — three standard errors of the mean per-query difference between the two
+(paired: the same queries on both sides; never under `MIN_TOLERANCE`) — so an identical copy
+of a poor source index passes, and a target missing a third of its points does not. Paired
+per-query, not `queries × k` independent answers: the ten answers of one query rise and fall
+together, and two HNSW builds of the same records differ query by query; three, not two,
+because a false ✘ blocks a cutover. The target is queried as the application will
 query it: with the recorded search-time `hnsw_ef` (core.tuning), after its index phase.
 
 Ties: with duplicate vectors the k-th place is an arbitrary pick among equals, so overlap is
@@ -34,6 +37,7 @@ corrupted record still scores worse and still lowers recall.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +55,7 @@ SCORE_ABS_TOLERANCE = 1e-4
 # The smallest shortfall against the source forgiven: two HNSW graphs built from the same
 # records differ by a few points of recall (measured: Chroma embedded vs its server copy).
 MIN_TOLERANCE = 0.05
+TOLERANCE_ERRORS = 3.0  # standard errors of the paired difference forgiven
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -93,15 +98,19 @@ class RecallResult:
     # `hnsw_ef` the target was searched with (None: its default).
     latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)
     hnsw_ef: int | None = None
+    # Standard error of the mean per-query (source − target) recall vs exact; None with
+    # fewer than two queries (then the binomial bound over queries × k answers stands in).
+    difference_se: float | None = None
 
     @property
     def tolerance(self) -> float:
-        """How far below the source the target may be and still be judged as good: two
-        standard errors of a recall measured over `queries × k` answers, at least
-        MIN_TOLERANCE."""
+        """How far below the source the target may be and still be judged as good: three
+        standard errors of the paired per-query difference, at least MIN_TOLERANCE."""
+        if self.difference_se is not None:
+            return max(MIN_TOLERANCE, TOLERANCE_ERRORS * self.difference_se)
         answers = max(self.queries * self.k, 1)
         p = min(max(self.source_vs_exact, 0.0), 1.0)
-        return max(MIN_TOLERANCE, 2.0 * math.sqrt(p * (1.0 - p) / answers))
+        return max(MIN_TOLERANCE, TOLERANCE_ERRORS * math.sqrt(p * (1.0 - p) / answers))
 
     def verdict(self, threshold: float) -> str:
         """The recall judgement in words, passing or not."""
@@ -172,6 +181,7 @@ class RecallResult:
             "score_max_abs_diff": self.score_max_abs_diff,
             "score_max_rel_diff": self.score_max_rel_diff,
             "tolerance": round(self.tolerance, 6),
+            "difference_se": None if self.difference_se is None else round(self.difference_se, 6),
             "latency_ms": self.latency_ms,
             "hnsw_ef": self.hnsw_ef,
             "query_ms": {side: round(ms, 3) for side, ms in self.query_ms.items()},
@@ -227,6 +237,7 @@ def measure(
         return RecallResult(k, 0, 1.0, 1.0, 1.0, None, 1.0, {})
     recall_ts = recall_se = recall_te = same = 0.0
     taus: list[float] = []
+    differences: list[float] = []  # per query: source vs exact − target vs exact
     worst = {"source": 0.0, "target": 0.0}
     worst_rel = {"source": 0.0, "target": 0.0}
     known = {"source": False, "target": False}
@@ -240,8 +251,11 @@ def measure(
             return exact_score(qi, item)
 
         recall_ts += tie_aware_overlap(t_ids, s_ids, score) / kk
-        recall_se += tie_aware_overlap(s_ids, e_ids, score) / kk
-        recall_te += tie_aware_overlap(t_ids, e_ids, score) / kk
+        source_q = tie_aware_overlap(s_ids, e_ids, score) / kk
+        target_q = tie_aware_overlap(t_ids, e_ids, score) / kk
+        recall_se += source_q
+        recall_te += target_q
+        differences.append(source_q - target_q)
         same += sum(1 for a, b in zip(s_ids, t_ids, strict=False) if a == b) / kk
         tau = kendall_tau(s_ids, t_ids)
         if tau is not None:
@@ -268,4 +282,5 @@ def measure(
         same_position=same / n,
         score_max_abs_diff={s: (round(worst[s], 9) if known[s] else None) for s in worst},
         score_max_rel_diff={s: (round(worst_rel[s], 9) if known[s] else None) for s in worst},
+        difference_se=statistics.stdev(differences) / math.sqrt(n) if n >= 2 else None,
     )
