@@ -31,7 +31,9 @@ Layout, as verified against chromadb 1.5.9:
 * HNSW files (chroma's hnswlib fork, persistence version 1): ``header.bin`` (100 bytes),
   ``data_level0.bin`` (``cur_element_count`` fixed-size rows: level-0 links, the vector,
   the u64 label), ``length.bin`` (one float32 per row: the norm of the vector as it was
-  added), ``index_metadata.pickle`` (plain dicts: ``id_to_label``, ``label_to_id``...).
+  added), ``index_metadata.pickle`` (plain dicts: ``id_to_label``, ``label_to_id``...;
+  ``chroma_pickle.py`` streams ``id_to_label`` into a temporary SQLite map, and label → row
+  is a file-backed array next to it, so the reader's memory does not grow with the index).
   For cosine collections hnswlib stores the *normalised* vector; ``row × length`` gives
   back exactly what ``collection.get`` returns. For l2 and ip the vector is stored as is.
   Deleted records stay in the files (mark-deleted) but leave ``id_to_label``.
@@ -41,9 +43,9 @@ from __future__ import annotations
 
 import json
 import mmap
-import pickle
 import sqlite3
 import struct
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from core.connectors.chroma_pickle import IdLabelMap
 from core.connectors.chroma_space import read_settings
 from core.errors import FerryError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
@@ -91,26 +94,6 @@ def _fallback_fix() -> str:
     return "Ferry can read a copy of the folder through the chromadb API instead"
 
 
-class _PersistentData:
-    """Stand-in for chromadb 0.4's pickled ``PersistentData`` class (same attributes)."""
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Loads only builtin containers (and 0.4's PersistentData as a plain attribute bag).
-
-    The pickle comes from a directory we were pointed at; an unrestricted ``pickle.load``
-    would run whatever code it names.
-    """
-
-    def find_class(self, module: str, name: str) -> Any:
-        if name == "PersistentData" and module.startswith("chromadb."):
-            return _PersistentData
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
 LABEL_PASS_ROWS = 16_384  # rows per chunk of the label pass over data_level0.bin
 
 
@@ -119,17 +102,23 @@ class _Hnsw:
     """The persisted HNSW vectors of one collection, memory-mapped."""
 
     rows: np.ndarray  # uint8 (count, size_per_element), a read-only memmap
+    offset_level0: int
     offset_data: int
     dimension: int
     lengths: np.ndarray  # float32 norms per row (memmap)
-    id_to_label: dict[str, int]
-    label_to_row: np.ndarray  # int64, -1 where a label has no row
+    id_to_label: IdLabelMap  # on disk: memory does not grow with the collection
+    label_to_row: np.ndarray  # int64 memmap in the reader's temporary folder: row + 1, 0: none
     m: int = 16  # from header.bin: what the index was really built with
     ef_construction: int = 100
 
     def vectors(self, ids: Sequence[str], normalised: bool) -> np.ndarray:
-        labels = np.fromiter((self.id_to_label[i] for i in ids), dtype=np.int64, count=len(ids))
-        rows = self.label_to_row[labels]
+        labels = self.id_to_label.labels(ids)
+        if len(labels) and int(labels.max()) >= len(self.label_to_row):
+            raise FerryError(
+                "HNSW label without a vector row", where="data_level0.bin", fix=_fallback_fix()
+            )
+        rows = np.asarray(self.label_to_row[labels]) - 1
+        release_pages(self.label_to_row)
         if (rows < 0).any():
             raise FerryError(
                 "HNSW label without a vector row",
@@ -156,11 +145,15 @@ def check_space_against_data(hnsw: _Hnsw, metric: Metric, where: str) -> None:
     cosine index has unit rows; an l2/ip index whose rows are all unit length *and* whose
     length.bin holds plausible norms other than 1 was built as cosine.
     """
-    live = np.nonzero(hnsw.label_to_row >= 0)[0]
-    if not len(live):
+    count = len(hnsw.rows)
+    if not count or not len(hnsw.id_to_label):
         return
-    rows = hnsw.label_to_row[live]
-    rows = np.sort(rows[:: max(1, len(rows) // NORM_SAMPLE_ROWS)][:NORM_SAMPLE_ROWS])
+    # Evenly spread rows of data_level0.bin not flagged deleted: O(sample), not O(n).
+    rows = np.unique(np.linspace(0, count - 1, min(count, 4 * NORM_SAMPLE_ROWS)).astype(np.int64))
+    live = (np.asarray(hnsw.rows[rows, hnsw.offset_level0 + 2]) & 1) == 0
+    rows = rows[live][:: max(1, int(live.sum()) // NORM_SAMPLE_ROWS)][:NORM_SAMPLE_ROWS]
+    if not len(rows):
+        return
     start, stop = hnsw.offset_data, hnsw.offset_data + 4 * hnsw.dimension
     vectors = np.ascontiguousarray(hnsw.rows[rows, start:stop]).view("<f4")
     norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
@@ -261,6 +254,8 @@ class ChromaDirectory:
         self._database_id: str | None = None
         self._arrays = False
         self._plans: dict[str, _Plan] = {}
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._label_maps: list[IdLabelMap] = []  # closed by close(), even a failed plan's
 
     # Connection and layout check ------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -554,24 +549,51 @@ class ChromaDirectory:
                     fix=_fallback_fix(),
                 )
             return None, True  # created but never persisted: every vector is in the log
-        with pickle_file.open("rb") as fh:
-            try:
-                meta = _SafeUnpickler(fh).load()
-            except Exception as exc:
-                raise FerryError(
-                    f"cannot read index_metadata.pickle: {exc}",
-                    where=str(pickle_file),
-                    fix=_fallback_fix(),
-                ) from exc
-        if isinstance(meta, _PersistentData):
-            meta = meta.__dict__
-        id_to_label = meta.get("id_to_label") if isinstance(meta, dict) else None
-        if not isinstance(id_to_label, dict):
+        work = self._workdir()
+        try:
+            id_to_label = IdLabelMap.from_pickle(pickle_file, work / f"{segment_id}.labels.sqlite3")
+        except KeyError:
             raise FerryError(
                 "index_metadata.pickle has no id_to_label map",
                 where=str(pickle_file),
                 fix=_fallback_fix(),
-            )
+            ) from None
+        except Exception as exc:
+            raise FerryError(
+                f"cannot read index_metadata.pickle: {exc}",
+                where=str(pickle_file),
+                fix=_fallback_fix(),
+            ) from exc
+        self._label_maps.append(id_to_label)
+        hnsw = self._map_rows(
+            folder,
+            work,
+            segment_id,
+            id_to_label,
+            header=(offset_level0, count, size),
+            offsets=(label_offset, offset_data),
+        )
+        hnsw.m, hnsw.ef_construction = int(m), int(ef_construction)
+        return hnsw, True
+
+    def _workdir(self) -> Path:
+        """This reader's private temporary folder (the label maps): removed by close()."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="ferry-chroma-")
+        return Path(self._scratch.name)
+
+    def _map_rows(
+        self,
+        folder: Path,
+        work: Path,
+        segment_id: str,
+        id_to_label: IdLabelMap,
+        header: tuple[int, int, int],
+        offsets: tuple[int, int],
+    ) -> _Hnsw:
+        """Memory-map the vector rows and build label → row as a file-backed array."""
+        offset_level0, count, size = header
+        label_offset, offset_data = offsets
         dimension = (label_offset - offset_data) // 4
         data_file = folder / "data_level0.bin"
         if count == 0:
@@ -589,38 +611,40 @@ class ChromaDirectory:
                 )
             rows = np.memmap(data_file, dtype=np.uint8, mode="r", shape=(count, size))
             lengths = np.memmap(folder / "length.bin", dtype="<f4", mode="r", shape=(count,))
-        # One pass over the label column (touches every page of data_level0.bin once).
-        # Rows flagged deleted (byte 2 of the level-0 link header) are left unmapped, so an
-        # id that still pointed at one would fail loudly instead of reading a stale vector.
-        # In chunks, releasing pages as it goes, so the pass never holds the whole file.
-        labels = np.empty(count, dtype=np.uint64)
-        live = np.empty(count, dtype=bool)
-        for start in range(0, count, LABEL_PASS_ROWS):
-            chunk = rows[start : start + LABEL_PASS_ROWS]
-            labels[start : start + len(chunk)] = (
-                np.ascontiguousarray(chunk[:, label_offset : label_offset + 8]).view("<u8").ravel()
-            )
-            live[start : start + len(chunk)] = (np.asarray(chunk[:, offset_level0 + 2]) & 1) == 0
-            release_pages(rows)
-        top = max(int(labels.max()) if count else 0, max(id_to_label.values(), default=0))
+        # Only labels some id points at are ever looked up: the array stops at the highest.
+        top = max(id_to_label.max_label, 0)
         if top > 4 * (count + len(id_to_label)) + 1_000_000:
             raise FerryError(
-                f"implausible HNSW label {top}", where=str(data_file), fix=_fallback_fix()
+                f"implausible HNSW label {top}",
+                where=str(folder / "index_metadata.pickle"),
+                fix=_fallback_fix(),
             )
-        label_to_row = np.full(top + 1, -1, dtype=np.int64)
-        label_to_row[labels[live].astype(np.int64)] = np.nonzero(live)[0]
-        release_pages(rows)
-        hnsw = _Hnsw(
+        # A new file reads as zeros, so it holds row + 1 and 0 means "no row": nothing to fill.
+        label_to_row = np.memmap(
+            work / f"{segment_id}.label_to_row.i64", dtype=np.int64, mode="w+", shape=(top + 1,)
+        )
+        # One pass over the label column (touches every page of data_level0.bin once), in
+        # chunks that release their pages as they go. Rows flagged deleted (byte 2 of the
+        # level-0 link header) are left unmapped, so an id that still pointed at one would
+        # fail loudly instead of reading a stale vector.
+        for start in range(0, count, LABEL_PASS_ROWS):
+            chunk = rows[start : start + LABEL_PASS_ROWS]
+            labels = (
+                np.ascontiguousarray(chunk[:, label_offset : label_offset + 8]).view("<u8").ravel()
+            )
+            live = ((np.asarray(chunk[:, offset_level0 + 2]) & 1) == 0) & (labels <= top)
+            label_to_row[labels[live].astype(np.int64)] = start + 1 + np.nonzero(live)[0]
+            release_pages(rows)
+            release_pages(label_to_row)
+        return _Hnsw(
             rows=rows,
+            offset_level0=offset_level0,
             offset_data=offset_data,
             dimension=dimension,
             lengths=lengths,
-            id_to_label=id_to_label,  # O(n) small objects: acceptable, it is the only map
+            id_to_label=id_to_label,
             label_to_row=label_to_row,
-            m=int(m),
-            ef_construction=int(ef_construction),
         )
-        return hnsw, True
 
     def _replay(self, plan: _Plan, topic_like: str, where: str) -> None:
         """Apply log entries newer than the persisted HNSW, as chroma would on load.
@@ -840,8 +864,14 @@ class ChromaDirectory:
         return Batch(ids=ids, vectors=vectors, metadatas=metadatas, documents=documents)
 
     def close(self) -> None:
-        """Drop the memory maps and the SQLite handle."""
+        """Drop the memory maps, the SQLite handles and the temporary label maps."""
+        for labels in self._label_maps:
+            labels.close()
+        self._label_maps.clear()
         self._plans.clear()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
         if self._db is not None:
             self._db.close()
             self._db = None
