@@ -94,7 +94,7 @@ def _fallback_fix() -> str:
     return "Ferry can read a copy of the folder through the chromadb API instead"
 
 
-LABEL_PASS_ROWS = 16_384  # rows per chunk of the label pass over data_level0.bin
+LABEL_PASS_ROWS = 4_096  # rows per chunk of the label pass over data_level0.bin (~7 MB)
 
 
 @dataclass
@@ -126,11 +126,10 @@ class _Hnsw:
                 fix=_fallback_fix(),
             )
         start, stop = self.offset_data, self.offset_data + 4 * self.dimension
-        raw = np.ascontiguousarray(self.rows[rows, start:stop])
+        raw = gather(self.rows, rows, slice(start, stop))
         out = raw.view("<f4").astype(np.float32, copy=False).reshape(len(ids), self.dimension)
         if normalised:
-            out = out * self.lengths[rows][:, None]
-        release_pages(self.rows)
+            out = out * gather(self.lengths, rows)[:, None]
         return out
 
 
@@ -150,15 +149,14 @@ def check_space_against_data(hnsw: _Hnsw, metric: Metric, where: str) -> None:
         return
     # Evenly spread rows of data_level0.bin not flagged deleted: O(sample), not O(n).
     rows = np.unique(np.linspace(0, count - 1, min(count, 4 * NORM_SAMPLE_ROWS)).astype(np.int64))
-    live = (np.asarray(hnsw.rows[rows, hnsw.offset_level0 + 2]) & 1) == 0
+    live = (gather(hnsw.rows, rows, hnsw.offset_level0 + 2) & 1) == 0
     rows = rows[live][:: max(1, int(live.sum()) // NORM_SAMPLE_ROWS)][:NORM_SAMPLE_ROWS]
     if not len(rows):
         return
     start, stop = hnsw.offset_data, hnsw.offset_data + 4 * hnsw.dimension
-    vectors = np.ascontiguousarray(hnsw.rows[rows, start:stop]).view("<f4")
+    vectors = gather(hnsw.rows, rows, slice(start, stop)).view("<f4")
     norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
-    lengths = np.asarray(hnsw.lengths[rows], dtype=np.float64)
-    release_pages(hnsw.rows)
+    lengths = gather(hnsw.lengths, rows).astype(np.float64)
     unit = np.abs(norms - 1.0) < 1e-3
     nonzero = norms > 0
     if metric is Metric.COSINE:
@@ -178,6 +176,29 @@ def check_space_against_data(hnsw: _Hnsw, metric: Metric, where: str) -> None:
             where=where,
             fix="check the collection's hnsw:space with the chromadb that wrote it",
         )
+
+
+GATHER_GROUP = 128  # rows read between two releases of a memory map's pages
+
+
+def gather(array: np.ndarray, rows: np.ndarray, columns: slice | int | None = None) -> np.ndarray:
+    """``array[rows, columns]`` from a memory map, releasing its pages every few rows.
+
+    Each page fault maps up to 64 KiB around it ("fault-around"), so rows scattered over a
+    big file would map most of it in one gather: a sample of 2,000 rows of a 100k index put
+    170 MB in RSS. Groups of rows bound that to GATHER_GROUP × 64 KiB.
+    """
+    index = (rows,) if columns is None else (rows, columns)
+    if len(rows) <= GATHER_GROUP:
+        out = np.ascontiguousarray(array[index])
+        release_pages(array)
+        return out
+    first = np.ascontiguousarray(array[(rows[:1],) + index[1:]])
+    out = np.empty((len(rows),) + first.shape[1:], dtype=array.dtype)
+    for lo in range(0, len(rows), GATHER_GROUP):
+        out[lo : lo + GATHER_GROUP] = array[(rows[lo : lo + GATHER_GROUP],) + index[1:]]
+        release_pages(array)
+    return out
 
 
 def release_pages(array: np.ndarray) -> None:
