@@ -8,6 +8,9 @@ outside the suite — a point costs one dictionary look-up.
 
 Points: `read` (a batch read, not yet queued), `write` (written, not acknowledged),
 `checkpoint` (target synced, checkpoint not yet committed), `committed` (after the commit),
+`index` (the copy is complete and the journal says the collection is indexing; the target's
+index build is starting: reached in the run recorder right after that row is written, so a
+kill there always leaves a journal a resumed run must take back into the index phase),
 `repair` (validate re-wrote records, not yet read back), `cutover-snapshot` (backup taken,
 alias not switched), `cutover-switch` (alias switched, journal not yet written).
 """

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core import faultpoints
 from core.events import (
     CollectionFinished,
     CollectionStarted,
@@ -250,6 +251,7 @@ class RunRecorder:
             journal.start_collection(run_id, name, event.total, event.dimension, event.metric)
         elif isinstance(event, IndexingStarted) and name:
             journal.start_indexing(run_id, name, event.total, event.tuning, event.ts)
+            faultpoints.reached("index")  # the copy is durable, the index not yet built
         elif isinstance(event, PhaseChanged):
             if event.state in {RunState.PAUSED, RunState.RUNNING}:
                 journal.set_run_status(run_id, event.state)

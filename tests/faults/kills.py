@@ -27,7 +27,7 @@ from tests.faults import verify
 COMMAND_TIMEOUT = 180  # seconds: a command that takes longer is a hang
 RECORDS = 900
 BATCH = 100
-MIGRATE_POINTS = ("read", "write", "checkpoint", "committed")
+MIGRATE_POINTS = ("read", "write", "checkpoint", "committed", "index")
 KILLS_PER_CHAIN = 6
 
 
@@ -161,7 +161,10 @@ def run_schedule(kills: int, seed: int, workdir: Path | None = None) -> list[Out
             for _ in range(min(KILLS_PER_CHAIN, kills - done)):
                 point = rng.choice(MIGRATE_POINTS)
                 # Checkpoints are spaced in time (0.5 s): a small run passes them a few times.
-                most = RECORDS // BATCH if point in ("read", "write") else 2
+                # One collection: the index phase starts once per run.
+                most = {"read": RECORDS // BATCH, "write": RECORDS // BATCH, "index": 1}.get(
+                    point, 2
+                )
                 nth = rng.randint(1, most)
                 result = ferry(base, {**env, "FERRY_KILL_AT": f"{point}:{nth}"})
                 migrate.runs += 1
@@ -172,6 +175,7 @@ def run_schedule(kills: int, seed: int, workdir: Path | None = None) -> list[Out
             migrate.runs += 1
             _note_failure(migrate, final, "resume")
             migrate.add(verify.compare(expected, verify.edge_records(target, "docs")))
+            _check_search_ready(migrate, state, target)
             if done < kills:  # a repair killed mid-way, then repaired again
                 _damage(target)
                 validate = [
@@ -234,6 +238,23 @@ def _note_failure(outcome: Outcome, result: subprocess.CompletedProcess[str], wh
         outcome.errors += 1
         outcome.clean_errors += _clean_error(result)
         outcome.notes.append(f"{what}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+
+
+def _check_search_ready(outcome: Outcome, state: Path, target: Path) -> None:
+    """After the final run: `completed` and search-ready in the journal, and the shard's
+    vectors all indexed (read with qdrant_edge): a run killed while indexing must resume
+    into the index phase, never skip it. A failure counts as *wrong*."""
+    import sqlite3
+
+    with sqlite3.connect(state) as db:
+        row = db.execute(
+            "SELECT c.status, c.search_ready FROM run_collections c JOIN runs r USING (run_id) "
+            "WHERE c.name = 'docs' ORDER BY r.created_at DESC LIMIT 1"
+        ).fetchone()
+    points, indexed = verify.edge_index_counts(target, "docs")
+    if row is None or row[0] != "completed" or not row[1] or indexed < points:
+        outcome.wrong += 1
+        outcome.notes.append(f"after the final run: journal {row}, {indexed} of {points} indexed")
 
 
 def _journaled_alias(state: Path, alias: str) -> str | None:

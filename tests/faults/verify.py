@@ -101,6 +101,18 @@ def edge_points(edge_dir: Path, collection: str) -> list[tuple[Any, np.ndarray, 
         shard.close()
 
 
+def edge_index_counts(edge_dir: Path, collection: str) -> tuple[int, int]:
+    """(points, vectors in an HNSW index) of a Qdrant Edge shard, by qdrant_edge itself."""
+    import qdrant_edge as qe
+
+    shard = qe.EdgeShard.load(str(edge_dir / collection))
+    try:
+        info = shard.info()
+        return int(info.points_count), int(info.indexed_vectors_count)
+    finally:
+        shard.close()
+
+
 def edge_records(
     edge_dir: Path, collection: str, id_field: str = "source_id", document_field: str = "document"
 ) -> list[tuple[str, Record]]:
