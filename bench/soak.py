@@ -321,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--index", action="store_true", help="include the index phase")
     parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the sizes already in soak_results.json that this run does not measure",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -336,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_before"] = round(os.getloadavg()[0], 2)
     stamps = {s: source_stamp(s) for s in args.sizes}
     runs = {size: run_size(size, args.index) for size in args.sizes}
-    soak_size, smallest = args.sizes[-1], args.sizes[0]
+    if args.add and out_json.exists():  # e.g. 100k and 300k measured earlier, 1m now
+        earlier = json.loads(out_json.read_text())
+        runs = {**earlier["runs"], **runs}
+        stamps.update({s: earlier["stamps"][s] for s in earlier["runs"] if s not in stamps})
+    order = list(build_data.SIZES)
+    runs = dict(sorted(runs.items(), key=lambda item: order.index(item[0])))
+    soak_size, smallest = list(runs)[-1], list(runs)[0]
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine,
@@ -345,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "deciles": deciles(runs[soak_size]),
         "rss_growth": runs[soak_size]["peak_rss_mb"] / runs[smallest]["peak_rss_mb"],
-        "source_unchanged": all(source_stamp(s) == stamps[s] for s in args.sizes),
+        "source_unchanged": all(source_stamp(s) == stamps[s] for s in runs),
+        "stamps": stamps,
     }
     out_json.write_text(json.dumps(report, indent=1) + "\n")
     out_md.write_text(render(report))
