@@ -32,7 +32,7 @@ import numpy as np
 BIG_MAPS = frozenset({"id_to_label", "label_to_id", "id_to_seq_id"})
 INSERT_CHUNK = 10_000  # id → label pairs per executemany
 _LOOKUP_CHUNK = 500  # stay far below SQLite's bound-parameter limit
-_CACHE_KIB = 8_192  # SQLite page cache of the map: a constant, whatever the collection size
+_CACHE_KIB = 2_048  # SQLite page cache of the map (its default): a constant, whatever N
 
 _PUSH_ARG = frozenset(
     {
