@@ -12,7 +12,7 @@ Sizes 100k and 300k run the same way, so "peak RSS at 100k / 300k / 1M" compares
 like. The 1M source is built once by `python bench/build_data.py 1m` (~40 min).
 
 `--index` adds the index phase; the default skips it (`--no-index`, a staging copy): Edge's
-optimizer took 21 s for 20k × 384 on this shared 2-core machine (bench/search_ready-20k.md)
+optimizer took 34 s for 100k × 384 on this 2-core machine (bench/search_ready.md)
 and an HNSW build grows faster than N, so 1M would index for well over 15 minutes; the index
 phase moves no records.
 """
@@ -256,7 +256,7 @@ def render(report: dict[str, Any]) -> str:
         + (
             ""
             if big["index"]
-            else "Edge's optimizer took 21 s for 20k × 384 here (`search_ready-20k.md`) and an "
+            else "Edge's optimizer took 34 s for 100k × 384 here (`search_ready.md`) and an "
             "HNSW build grows faster than N, so indexing 1M on 2 shared cores would take well "
             "over 15 minutes; the index phase moves no records (it runs in the Edge worker). "
         )
