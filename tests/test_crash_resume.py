@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +31,20 @@ def durable_written(state: Path) -> int:
             return int(row[0])
     except sqlite3.OperationalError:
         return 0
+
+
+def resume(source: str, target: str, state: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The same command again, without a kill: it must exit 0; its `--json` report."""
+    resumed = subprocess.run(
+        migrate_argv(source, target, state),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    return dict(json.loads(resumed.stdout))
 
 
 def migrate_argv(source: str, target: str, state: Path, *extra: str) -> list[str]:
@@ -89,16 +104,7 @@ def test_kill_9_then_resume_copies_every_record_exactly_once(
     interrupted_at = durable_written(state)
     assert 0 < interrupted_at < N + 500
 
-    resumed = subprocess.run(
-        migrate_argv(source, target, state),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    report = json.loads(resumed.stdout)
+    report = resume(source, target, state, env)
     assert report["status"] == "completed" and report["resumed"] is True
     written = {c["name"]: c["records_written"] for c in report["collections"]}
     assert written == {"alpha": N, "beta": 500}
@@ -148,16 +154,7 @@ def test_killed_while_its_edge_worker_builds_the_index_then_resume(tmp_path: Pat
     )
     assert killed.returncode == -signal.SIGKILL
     env.pop("FERRY_KILL_AT")
-    resumed = subprocess.run(
-        migrate_argv(source, target, state),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    report = json.loads(resumed.stdout)
+    report = resume(source, target, state, env)
     (collection,) = report["collections"]
     assert collection["status"] == "completed" and collection["search_ready"] is True
     assert collection["records_written"] == 2000

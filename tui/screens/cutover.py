@@ -363,33 +363,37 @@ class CutoverScreen(FerryScreen):
             self.query_one("#backup-line", BackupLine).hide()
         self._say(event.message, True)
 
+    def _target_and_collection(self, missing: str) -> tuple[str, str] | None:
+        """The target and the collection in the form, or None after saying what is missing."""
+        target = self.target_uri
+        collection = self.query_one("#collection-input", Input).value.strip()
+        if not target:
+            self._say("choose a target first (Connections, key 1)", True)
+            return None
+        if not collection:
+            self._say(missing, True)
+            return None
+        return target, collection
+
     # -- switching the app ------------------------------------------------------------------
     def action_switch_app(self) -> None:
         """The lines the app changes for the collection in the form (the highlighted
         candidate): read from the target in the modal's own worker (read-only, so it never
         waits for a cutover being planned)."""
-        target = self.target_uri
-        collection = self.query_one("#collection-input", Input).value.strip()
-        if not target:
-            self._say("choose a target first (Connections, key 1)", True)
-            return
-        if not collection:
-            self._say("highlight a row with a candidate, or type the collection", True)
-            return
-        self.app.push_screen(SwitchAppScreen(target, collection, self._journal()))
+        chosen = self._target_and_collection(
+            "highlight a row with a candidate, or type the collection"
+        )
+        if chosen:
+            self.app.push_screen(SwitchAppScreen(*chosen, self._journal()))
 
     # -- backup -----------------------------------------------------------------------------
     def action_backup(self) -> None:
         if self.refuse_while_busy():
             return
-        target = self.target_uri
-        collection = self.query_one("#collection-input", Input).value.strip()
-        if not target:
-            self._say("choose a target first (Connections, key 1)", True)
+        chosen = self._target_and_collection("type the collection to back up")
+        if not chosen:
             return
-        if not collection:
-            self._say("type the collection to back up", True)
-            return
+        target, collection = chosen
         self.busy = f"backing up {collection}"
         self.query_one("#backup-line", BackupLine).start(f"Backup of {collection}")
         self._backup(target, collection)
