@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from core.model import Checkpoint, CollectionResult, LogEntry, Phase, Progress
 from core.runs import RunState
@@ -32,10 +32,8 @@ class RunEvent:
     collection: str | None = None
     ts: float = field(default_factory=time.time)
 
-    @property
-    def kind(self) -> str:
-        """The event log's kind: phase | progress | retry | error | checkpoint | warning | info."""
-        return "info"
+    # The event log's kind: phase | progress | retry | error | checkpoint | warning | info.
+    kind: ClassVar[str] = "info"
 
     @property
     def message(self) -> str:
@@ -68,9 +66,7 @@ class RunStarted(RunEvent):
 
     collections: tuple[PlannedCollection, ...] = ()
 
-    @property
-    def kind(self) -> str:
-        return "phase"
+    kind: ClassVar[str] = "phase"
 
     @property
     def message(self) -> str:
@@ -97,9 +93,7 @@ class CopyStarted(RunEvent):
     total: int
     resuming: bool = False
 
-    @property
-    def kind(self) -> str:
-        return "phase"
+    kind: ClassVar[str] = "phase"
 
     @property
     def message(self) -> str:
@@ -122,9 +116,7 @@ class IndexingStarted(RunEvent):
     tuning: dict[str, Any] = field(default_factory=dict)
     resuming: bool = False
 
-    @property
-    def kind(self) -> str:
-        return "phase"
+    kind: ClassVar[str] = "phase"
 
     @property
     def message(self) -> str:
@@ -146,9 +138,7 @@ class _RunStateEvent(RunEvent):
 
     state: RunState
 
-    @property
-    def kind(self) -> str:
-        return "phase"
+    kind: ClassVar[str] = "phase"
 
     @property
     def message(self) -> str:
@@ -173,9 +163,7 @@ class ProgressSampled(RunEvent):
 
     progress: Progress
 
-    @property
-    def kind(self) -> str:
-        return "progress"
+    kind: ClassVar[str] = "progress"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,9 +175,7 @@ class RetryScheduled(RunEvent):
     error: str
     delay: float = 0.0
 
-    @property
-    def kind(self) -> str:
-        return "retry"
+    kind: ClassVar[str] = "retry"
 
     @property
     def message(self) -> str:
@@ -207,9 +193,7 @@ class CheckpointCommitted(RunEvent):
 
     checkpoint: Checkpoint
 
-    @property
-    def kind(self) -> str:
-        return "checkpoint"
+    kind: ClassVar[str] = "checkpoint"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,9 +202,7 @@ class WarningRaised(RunEvent):
 
     warning: str
 
-    @property
-    def kind(self) -> str:
-        return "warning"
+    kind: ClassVar[str] = "warning"
 
     @property
     def message(self) -> str:
@@ -246,7 +228,7 @@ class CollectionFinished(RunEvent):
         return self.result.status
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> str:  # type: ignore[override]  # the one kind that depends on the event
         return "error" if self.phase is Phase.FAILED else "phase"
 
     @property
