@@ -17,8 +17,9 @@ Connectors are async context managers: ``async with open_connector(uri) as c:`` 
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -98,6 +99,17 @@ IndexProgressCallback = Callable[[int | None, int | None], None]
 
 # A query answer: for each query vector, (source id, score as the database reports it).
 QueryHits = list[list[tuple[str, float]]]
+
+
+async def batches_in_thread(batches: Iterator[Batch]) -> AsyncIterator[Batch]:
+    """A blocking reader's batches, each pulled in a worker thread (file and SQLite reads
+    never run on the event loop)."""
+    done = object()
+    while True:
+        batch = await asyncio.to_thread(next, batches, done)
+        if batch is done:
+            return
+        yield batch  # type: ignore[misc]
 
 
 def byte_chunks(sizes: list[int], limit: int | None, overhead: int = 0) -> list[tuple[int, int]]:

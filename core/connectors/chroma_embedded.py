@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from core.backup_store import BackupResult, Progress
-from core.connectors.base import PingResult, QueryHits, SourceConnector
+from core.connectors.base import PingResult, QueryHits, SourceConnector, batches_in_thread
 from core.connectors.chroma_api import ChromaApiConnector
 from core.connectors.traits import CHROMA
 from core.errors import FerryError
@@ -215,12 +215,7 @@ class ChromaEmbeddedConnector(SourceConnector):
             async for batch in (await self.working_copy()).read(name, cursor, batch_size):
                 yield batch
             return
-        iterator = directory.read(name, cursor, batch_size)
-        sentinel = object()
-        while True:
-            batch = await asyncio.to_thread(next, iterator, sentinel)
-            if batch is sentinel:
-                return
+        async for batch in batches_in_thread(directory.read(name, cursor, batch_size)):
             yield batch
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 import core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
-from core.connectors.base import PingResult, QueryHits, SourceConnector
+from core.connectors.base import PingResult, QueryHits, SourceConnector, batches_in_thread
 from core.connectors.chroma_space import HnswSettings
 from core.connectors.traits import CHROMA
 from core.errors import FerryError
@@ -350,11 +350,7 @@ class ChromaLegacyConnector(SourceConnector):
         if batch_size < 1:
             raise FerryError("batch_size must be positive", where=self.uri)
         iterator = await asyncio.to_thread(self._read, name, cursor, batch_size)
-        sentinel = object()
-        while True:
-            batch = await asyncio.to_thread(next, iterator, sentinel)
-            if batch is sentinel:
-                return
+        async for batch in batches_in_thread(iterator):
             yield batch
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:

@@ -35,7 +35,7 @@ from typing import IO, Any
 from core import faultpoints
 from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 
-LOCK_WAIT_SECONDS = 15.0  # a previous owner (a killed run's child) may still be closing
+LOCK_WAIT_SECONDS = 15.0  # a previous worker (a killed run's orphan) may still be finishing
 # No request waits longer than this for its answer (a stuck worker is killed and restarted on
 # the next try). Generous: a flush or the optimizer of a large shard takes minutes.
 CALL_TIMEOUT_SECONDS = float(os.environ.get("FERRY_EDGE_TIMEOUT", "900"))
@@ -193,22 +193,18 @@ def _serve(conn: Any, root: str) -> None:
 
     def shard(name: str) -> Any:
         if name not in shards:
-            hold(name)
-            deadline = time.monotonic() + LOCK_WAIT_SECONDS
-            while True:
-                try:
-                    shards[name] = qe.EdgeShard.load(str(layout.shard_dir(name)))
-                    break
-                except Exception as exc:
-                    if "WouldBlock" not in str(exc) or time.monotonic() > deadline:
-                        if "WouldBlock" in str(exc):
-                            raise FerryError(
-                                f"Qdrant Edge collection {name!r} is open in another process",
-                                where=str(layout.shard_dir(name)),
-                                fix="wait for the running migration (ferry status), or stop it",
-                            ) from exc
-                        raise
-                    time.sleep(0.1)
+            hold(name)  # Ferry's own workers wait here, for each other
+            try:
+                shards[name] = qe.EdgeShard.load(str(layout.shard_dir(name)))
+            except Exception as exc:
+                if "WouldBlock" not in str(exc):
+                    raise
+                release(name)
+                raise FerryError(  # not a Ferry worker: an application has the shard open
+                    f"Qdrant Edge collection {name!r} is open in another process",
+                    where=str(layout.shard_dir(name)),
+                    fix="close the application that has it open, then run this again",
+                ) from exc
         return shards[name]
 
     def create(
