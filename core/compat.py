@@ -6,9 +6,8 @@ and again by `prepare` right before the first write.
 
 from __future__ import annotations
 
-from core.connectors.base import WriteMode
 from core.errors import PreflightError
-from core.model import CollectionInfo
+from core.model import CollectionInfo, WriteMode
 
 
 def check_target(

@@ -54,7 +54,7 @@ from core.mapping import PayloadFields
 from core.model import Batch, Checkpoint, CollectionResult, Cursor, Phase, Progress, ResumePoint
 from core.plan import CollectionPlan
 from core.retry import OnRetry, RetryNotice, RetryPolicy
-from core.runs import RunState
+from core.states import RunState
 from core.targets import TargetNames
 from core.tuning import TuningOptions
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from core.model import Checkpoint, CollectionResult, LogEntry, Phase, Progress
-from core.runs import RunState
+from core.states import RunState
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -211,3 +211,10 @@ class Progress:
         data = asdict(self)
         data["phase"] = self.phase.value
         return data
+
+
+class WriteMode(StrEnum):
+    """How `prepare` treats a target collection that already exists."""
+
+    CREATE = "create"  # create it; an existing one is used only if Ferry made it, same settings
+    APPEND = "append"  # upsert into an existing collection whose dimension matches

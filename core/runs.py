@@ -15,96 +15,16 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from core.model import Checkpoint, Cursor, Phase, ResumePoint
+from core.states import RunState
 
 if TYPE_CHECKING:
     from core.journal import Journal
 
 
-class RunState(StrEnum):
-    """Where a run stands, as a viewer should show it."""
-
-    PENDING = "pending"  # created, no process has started copying yet
-    RUNNING = "running"
-    PAUSED = "paused"
-    CANCELLING = "cancelling"  # asked to cancel; its collections are still stopping
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"  # derived, never stored: active, but its process is gone
-
-    @property
-    def active(self) -> bool:
-        """A process is (or should be) driving it: viewers keep polling, quitting asks first."""
-        return self in _ACTIVE
-
-    @property
-    def resumable(self) -> bool:
-        """The same command again (TUI: r) relaunches it from its watermarks."""
-        return self in _RESUMABLE
-
-    @property
-    def finished(self) -> bool:
-        """Ended by its own process: the journal records when."""
-        return self in _FINISHED
-
-    @property
-    def style(self) -> str:
-        """Rich style in tables and status lines."""
-        return style_of(self)
-
-    @property
-    def banner_style(self) -> str:
-        """Rich style in the shell header, where the state stands alone."""
-        return _BANNER_STYLE.get(self.value, "dim")
-
-    @classmethod
-    def derive(cls, status: str, alive: bool, cancel_requested: bool = False) -> RunState:
-        """The state of a run whose row says `status`: `alive` is its engine process's
-        liveness (see `process_alive`), `cancel_requested` a cancel not yet taken."""
-        state = cls(status)
-        if state.active and not alive:
-            return cls.INTERRUPTED
-        if cancel_requested and state in {cls.PENDING, cls.RUNNING, cls.PAUSED}:
-            return cls.CANCELLING
-        return state
-
-
 _IN_FLIGHT = frozenset({Phase.RUNNING, Phase.PAUSED, Phase.PREFLIGHT})
-_ACTIVE = frozenset({RunState.PENDING, RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING})
-_RESUMABLE = frozenset({RunState.INTERRUPTED, RunState.CANCELLED, RunState.FAILED})
-_FINISHED = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED})
-
-# Run states and collection phases share their words, so one table styles both.
-_STYLE = {
-    "pending": "dim",
-    "running": "green",
-    "paused": "yellow",
-    "cancelling": "yellow",
-    "completed": "cyan",
-    "indexing": "magenta",
-    "skipped": "dim",
-    "failed": "bold red",
-    "cancelled": "yellow",
-    "interrupted": "bold red",
-}
-_BANNER_STYLE = {
-    "running": "bold green",
-    "paused": "bold yellow",
-    "cancelling": "bold yellow",
-    "completed": "bold cyan",
-    "interrupted": "bold red",
-    "failed": "bold red",
-    "cancelled": "yellow",
-}
-
-
-def style_of(state: str) -> str:
-    """Rich style for a run state or a collection phase ("" when it has none)."""
-    return _STYLE.get(str(state), "")
 
 
 def process_alive(pid: int | None, host: str | None) -> bool:
@@ -238,10 +158,6 @@ class CollectionView:
     def state_word(self) -> str:
         """What a view shows as this collection's state."""
         return self.run_note or self.phase.value
-
-    @property
-    def style(self) -> str:
-        return style_of(self.state_word)
 
     @property
     def moving(self) -> bool:

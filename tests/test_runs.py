@@ -11,7 +11,8 @@ import pytest
 
 from core.journal import Journal
 from core.model import Phase, Progress
-from core.runs import RunState, RunView, process_alive, style_of, unfinished_runs
+from core.runs import RunState, RunView, process_alive, unfinished_runs
+from tui.theme import banner_style_of, style_of
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,9 @@ def test_which_states_are_active_resumable_and_styled() -> None:
         RunState.CANCELLED,
         RunState.FAILED,
     }
-    assert RunState.RUNNING.style == "green" and RunState.RUNNING.banner_style == "bold green"
+    assert (
+        style_of(RunState.RUNNING) == "green" and banner_style_of(RunState.RUNNING) == "bold green"
+    )
     assert style_of(Phase.SKIPPED) == "dim" and style_of("unknown") == ""
 
 

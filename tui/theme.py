@@ -23,3 +23,36 @@ FERRY_THEME = Theme(
     panel="#303030",  # 236
     dark=True,
 )
+
+# Run states and collection phases share their words, so one table styles both.
+_STATE_STYLE = {
+    "pending": "dim",
+    "running": "green",
+    "paused": "yellow",
+    "cancelling": "yellow",
+    "completed": "cyan",
+    "indexing": "magenta",
+    "skipped": "dim",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "interrupted": "bold red",
+}
+_BANNER_STYLE = {
+    "running": "bold green",
+    "paused": "bold yellow",
+    "cancelling": "bold yellow",
+    "completed": "bold cyan",
+    "interrupted": "bold red",
+    "failed": "bold red",
+    "cancelled": "yellow",
+}
+
+
+def style_of(state: str) -> str:
+    """Rich style for a run state or a collection phase ("" when it has none)."""
+    return _STATE_STYLE.get(str(state), "")
+
+
+def banner_style_of(state: str) -> str:
+    """Rich style in the shell header, where the state stands alone."""
+    return _BANNER_STYLE.get(str(state), "dim")

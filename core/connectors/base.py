@@ -28,20 +28,14 @@ from typing import Any, Self
 import numpy as np
 
 from core.backup_store import BackupResult, Progress
+from core.compat import check_shape, check_target
 from core.connectors.traits import EngineTraits
 from core.errors import FerryError, PreflightError
 from core.layouts import PayloadLayout
-from core.model import Batch, CollectionInfo, Cursor
+from core.model import Batch, CollectionInfo, Cursor, WriteMode
 from core.tuning import IndexTuning
 
 SAMPLE_RECORDS = 200  # what a plan or an inventory reads to judge ids and metadata keys
-
-
-class WriteMode(StrEnum):
-    """How `prepare` treats a target collection that already exists."""
-
-    CREATE = "create"  # create it; an existing one is used only if Ferry made it, same settings
-    APPEND = "append"  # upsert into an existing collection whose dimension matches
 
 
 class Capability(StrEnum):
@@ -317,8 +311,6 @@ class TargetConnector(SourceConnector):
         the other rules are `core.compat.check_target`'s, the same the plan applies.
         `tuning`: how a new collection is indexed (core.tuning); an existing one keeps its own.
         """
-        # Imported here: core.compat imports WriteMode from this module.
-        from core.compat import check_shape, check_target
 
         if info.dimension is None or info.metric is None:
             raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FerryError
+from core.jsonfile import locked, read_json, write_json_atomic
 from core.mapping import METRIC_FROM_QDRANT
 from core.model import Metric
 
@@ -108,9 +109,6 @@ class EdgeLayout:
         With `check`, the alias must still point at `expected` (checked under the lock, so
         a concurrent cutover cannot slip in between).
         """
-        # Imported here: the router package imports this module (for EdgeStore).
-        from core.router.state import locked, read_json, write_json_atomic
-
         with locked(self.alias_file):
             data = read_json(self.alias_file) or {}
             aliases = dict(data.get("aliases") or {})

@@ -21,8 +21,8 @@ from typing import Any
 
 from core.errors import FerryError, classify
 from core.model import LogEntry, Phase, Progress
-from core.runs import RunState
 from core.secrets import redact
+from core.states import RunState
 
 MIGRATIONS_PACKAGE = "core.journal.migrations"
 

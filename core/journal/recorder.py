@@ -44,7 +44,7 @@ from core.events import (
 )
 from core.journal import Journal
 from core.model import Checkpoint, Phase
-from core.runs import RunState
+from core.states import RunState
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress rows of one collection
 

@@ -10,20 +10,17 @@ so the mode file has few writers and the stats of several app processes can be s
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from core.errors import FerryError
+from core.jsonfile import locked, read_json, write_json_atomic
 
 STATE_ENV = "FERRY_ROUTER_STATE"
 
@@ -116,51 +113,6 @@ def resolve_state_path(path: str | Path | None) -> Path:
             fix=f"pass --state-file PATH or set {STATE_ENV}",
         )
     return Path(chosen).expanduser()
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so that readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FerryError(
-            f"{path.name} is not valid JSON: {exc}", where=str(path), fix="fix or remove the file"
-        ) from exc
-    return data if isinstance(data, dict) else None
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock for read-modify-write of `path` (a sibling ``.lock`` file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def who() -> str:

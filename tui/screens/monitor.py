@@ -23,6 +23,7 @@ from core.runs import CollectionView, RunState, RunView
 from tui.screens.base import FerryScreen, in_this_app
 from tui.screens.quit import AskScreen
 from tui.screens.runs import RunsScreen
+from tui.theme import style_of
 from tui.widgets.figures import count, duration, megabytes_per_second, rate
 
 SPARKLINE_SAMPLES = 120  # 30 s at four polls a second
@@ -81,7 +82,7 @@ class CollectionRow(Horizontal):
             bar.update(total=max(total, 1), progress=min(written, max(total, 1)))
         figures = Text(no_wrap=True, overflow="ellipsis")
         figures.append(f"{count(written)}/{count(total)} ")
-        figures.append(view.state_word, style=view.style)
+        figures.append(view.state_word, style=style_of(view.state_word))
         if view.moving and self.run_running:  # a rate only while it really moves
             figures.append(f" {rate(view.records_per_second)}")
         elif view.indexing:
@@ -210,7 +211,7 @@ class MonitorScreen(FerryScreen):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("Run ", style="bold")
         text.append(f"{view.run_id}  ")
-        text.append(view.state.value, style=view.state.style)
+        text.append(view.state.value, style=style_of(view.state))
         text.append(HINTS.get(view.state, ""), style="dim")
         return text
 

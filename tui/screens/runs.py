@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from core.runs import RunState, recent_runs
+from tui.theme import style_of
 from tui.widgets.figures import percent, short_uri
 
 
@@ -36,7 +37,7 @@ class RunsScreen(ModalScreen[str | None]):
         for view in sorted(runs, key=lambda v: v.state is RunState.COMPLETED):
             table.add_row(
                 view.run_id,
-                Text(view.state.value, style=view.state.style),
+                Text(view.state.value, style=style_of(view.state)),
                 percent(view.written, view.total),
                 f"{short_uri(view.source_uri)} → {short_uri(view.target_uri)}",
                 key=view.run_id,

@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from core.runs import RunState
+from tui.theme import banner_style_of
 from tui.widgets.figures import short_uri
 
 
@@ -25,7 +26,7 @@ class ShellHeader(Static):
 
     def render(self) -> Text:
         left = Text.assemble((" ferry ", "bold reverse"), (f" {self.screen_title} ", "bold"))
-        style = self.run_state.banner_style if self.run_state else "dim"
+        style = banner_style_of(self.run_state) if self.run_state else "dim"
         phase = Text(f" {self.phase} ", style=style)
         label = self.route_label  # kept whole: it says whose pair this is
         room = self.size.width - left.cell_len - phase.cell_len - 2 - len(label)
