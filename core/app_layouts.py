@@ -1,0 +1,455 @@
+"""Layouts of the application frameworks whose Chroma directories real projects commit:
+Vanna, mem0, CrewAI and Embedchain (core.layouts holds the library frameworks).
+
+Each framework has a Chroma store and a Qdrant store, and each Qdrant store reads a different
+shape from the one its Chroma store wrote. Read from the frameworks' own code:
+
+* vanna 2.0.2 `vanna/legacy/chromadb/chromadb_vector.py` → `vanna/legacy/qdrant/qdrant.py`.
+  Chroma: collections ``sql`` / ``ddl`` / ``documentation``, ids ``deterministic_uuid(text)``
+  + ``-sql`` / ``-ddl`` / ``-doc``, the sql document ``json.dumps({"question", "sql"})``, no
+  metadata, l2. Qdrant: bare UUID point ids, payloads ``{question, sql}`` / ``{ddl}`` /
+  ``{documentation}``, COSINE, `get_similar_question_sql` returns ``dict(payload)``.
+* mem0ai 2.x `mem0/vector_stores/chroma.py` → `qdrant.py`: the Chroma metadata *is* the
+  payload (``data``, ``hash``, ``user_id`` …; no document), uuid4 ids, l2 (Chroma's default).
+  Qdrant: the same payload, an unnamed dense vector, COSINE (`Memory.search` keeps
+  ``score >= threshold``: similarities), a sparse ``bm25`` slot with the IDF modifier (without
+  it mem0 turns keyword search off), keyword indexes on user_id/agent_id/run_id/actor_id
+  (created by mem0 on servers only). ``mem0migrations`` is mem0's telemetry collection.
+* crewai 1.x `crewai/rag/chromadb/` → `crewai/rag/qdrant/`: Chroma ids are sha256 hex of the
+  content (and sorted-JSON metadata), cosine. Qdrant: payload ``{"content": text, **metadata}``
+  (`_process_search_results` hands back every other key as metadata), COSINE.
+* embedchain 0.1.128 `embedchain/vectordb/chroma.py` → `qdrant.py`: Chroma ids sha256 hex of
+  chunk + url (``app_id--`` prefixed with an app id), l2. Qdrant: payload ``{"identifier": id,
+  "text": text, "metadata": {…, "text": text}}``, COSINE, collection
+  ``<collection_name>-<dim>`` lowercased with ``_`` → ``-`` (``embedchain-store-384``). Its own
+  writer used the raw id as point id, which Qdrant rejects: Ferry writes a uuid5 point id and
+  keeps the original in ``identifier`` (what `get` and the app read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from typing import Any, ClassVar
+
+from core.errors import PermanentError, PreflightError
+from core.layouts import (
+    Detection,
+    PayloadLayout,
+    _with_foreign,
+)
+from core.mapping import canonical_point_id
+from core.model import CollectionInfo, Metadata, Metric
+
+APP_LAYOUT_NAMES = ("vanna", "mem0", "crewai", "embedchain")
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+VANNA_ID = re.compile(rf"^({_UUID})-(sql|ddl|doc)$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+EMBEDCHAIN_ID = re.compile(r"^(?:.+--)?[0-9a-f]{64}$")
+
+
+def vanna_uuid(content: str) -> str:
+    """vanna.legacy.utils.deterministic_uuid: uuid5(nil namespace, sha256 hex of the text)."""
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return str(uuid.uuid5(uuid.UUID(int=0), digest))
+
+
+class VannaLayout(PayloadLayout):
+    """vanna.legacy Qdrant_VectorStore: ``{question, sql}`` / ``{ddl}`` / ``{documentation}``.
+
+    The point id is the bare UUID of the Chroma id (its ``-sql`` / ``-ddl`` / ``-doc`` suffix
+    is what Vanna's Qdrant store adds back when it reports an id: `_format_point_id`), so ids
+    the app kept from the Chroma days still remove the right record. The source id of a ddl
+    or documentation point stays in ``source_id`` (Vanna reads only ``payload["ddl"]`` /
+    ``["documentation"]``); a sql point holds nothing but ``question`` and ``sql`` because
+    Vanna returns the whole payload to the app: its id is the point id + ``-sql``.
+    """
+
+    name = "vanna"
+    framework = "Vanna"
+    target_metric = Metric.COSINE  # Qdrant_VectorStore's `distance_metric` default
+    KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "sql": ("question", "sql"),
+        "ddl": ("ddl",),
+        "doc": ("documentation",),
+    }
+
+    def point_id(self, source_id: str) -> int | str:
+        match = VANNA_ID.match(source_id)
+        return match.group(1) if match else canonical_point_id(source_id)
+
+    def to_payload(self, source_id, metadata, document):  # type: ignore[no-untyped-def]
+        match = VANNA_ID.match(source_id)
+        kind = match.group(2) if match else None
+        payload: dict[str, Any] = {}
+        if kind == "sql":
+            pair = _question_sql(document)
+            if pair is not None:
+                payload.update(question=pair[0], sql=pair[1])
+            else:  # not Vanna's JSON: kept whole, beside what Vanna reads
+                kind = None
+        elif kind == "ddl" and document is not None:
+            payload["ddl"] = document
+        elif kind == "doc" and document is not None:
+            payload["documentation"] = document
+        else:
+            kind = None
+        if kind is None:
+            payload[self.fields.document] = document
+        if kind != "sql" or metadata:
+            payload[self.id_field] = source_id
+        if metadata:
+            payload["metadata"] = dict(metadata)
+        return payload
+
+    def from_payload(self, point_id, payload):  # type: ignore[no-untyped-def]
+        rest = dict(payload or {})
+        stored = rest.pop(self.id_field, None)
+        metadata = rest.pop("metadata", None)
+        if not isinstance(metadata, dict):
+            if metadata is not None:
+                rest["metadata"] = metadata
+            metadata = None
+        document: str | None
+        if "question" in rest and "sql" in rest:
+            question, sql = rest.pop("question"), rest.pop("sql")
+            document = json.dumps({"question": question, "sql": sql}, ensure_ascii=False)
+            suffix = "sql"
+        elif "ddl" in rest:
+            document, suffix = rest.pop("ddl"), "ddl"
+        elif "documentation" in rest:
+            document, suffix = rest.pop("documentation"), "doc"
+        else:
+            document, suffix = rest.pop(self.fields.document, None), None
+        if stored is not None:
+            source_id = str(stored)
+        else:
+            source_id = f"{point_id}-{suffix}" if suffix else str(point_id)
+        return source_id, _with_foreign(metadata or None, rest), document
+
+    def hit_source_id(self, point_id: Any, payload: dict[str, Any] | None) -> str:
+        """Only sql points go without ``source_id`` (see the class doc)."""
+        value = (payload or {}).get(self.id_field)
+        return str(value) if value is not None else f"{point_id}-sql"
+
+
+def _question_sql(document: str | None) -> tuple[Any, Any] | None:
+    if document is None:
+        return None
+    try:
+        pair = json.loads(document)
+    except ValueError:
+        return None
+    if not isinstance(pair, dict) or set(pair) != {"question", "sql"}:
+        return None
+    # Only what Vanna wrote: re-encoding gives the very same text back.
+    if json.dumps(pair, ensure_ascii=False) != document:
+        return None
+    return pair["question"], pair["sql"]
+
+
+class Mem0Layout(PayloadLayout):
+    """mem0's Qdrant store: the memory's payload as it is, at the top level.
+
+    mem0 writes uuid4 ids, kept as point ids: then nothing else is added (mem0 hands every
+    unknown payload key to the app as memory metadata). Other ids keep theirs in ``source_id``;
+    a Chroma document (mem0 writes none) goes to ``document``."""
+
+    name = "mem0"
+    framework = "mem0"
+    target_metric = Metric.COSINE
+    sparse_slots = ("bm25",)  # SparseVectorParams(modifier=IDF)
+    keyword_indexes = ("user_id", "agent_id", "run_id", "actor_id")
+
+    def to_payload(self, source_id, metadata, document):  # type: ignore[no-untyped-def]
+        payload = dict(metadata or {})
+        if self.maps_id(source_id):
+            payload[self.id_field] = source_id
+        if document is not None:
+            payload[self.fields.document] = document
+        return payload
+
+    def from_payload(self, point_id, payload):  # type: ignore[no-untyped-def]
+        rest = dict(payload or {})
+        stored = rest.pop(self.id_field, None)
+        source_id = str(stored) if stored is not None else str(point_id)
+        document = rest.pop(self.fields.document, None)
+        return source_id, rest or None, document
+
+    def check_metadata_keys(self, keys: list[str], where: str) -> None:
+        self.fields.check_against(keys, where)
+
+
+class CrewAILayout(PayloadLayout):
+    """crewai.rag.qdrant: ``{"content": text, **metadata}``; the Chroma id (sha256 hex, not a
+    Qdrant id) in ``source_id``, which CrewAI hands back as one more metadata key."""
+
+    name = "crewai"
+    framework = "CrewAI"
+    target_metric = Metric.COSINE  # DEFAULT_VECTOR_PARAMS
+    CONTENT = "content"
+
+    def to_payload(self, source_id, metadata, document):  # type: ignore[no-untyped-def]
+        payload = dict(metadata or {})
+        if self.CONTENT in payload or self.id_field in payload:
+            raise PermanentError(
+                f"record {source_id!r} has a metadata key 'content' or {self.id_field!r}",
+                fix="migrate this collection with --layout flat, or rename with --id-field",
+            )
+        payload[self.CONTENT] = document if document is not None else ""
+        if document is None:
+            payload[self.fields.document] = None  # no Chroma document: said, out of the way
+        payload[self.id_field] = source_id
+        return payload
+
+    def from_payload(self, point_id, payload):  # type: ignore[no-untyped-def]
+        rest = dict(payload or {})
+        stored = rest.pop(self.id_field, None)
+        source_id = str(stored) if stored is not None else str(point_id)
+        document = rest.pop(self.CONTENT, None)
+        if self.fields.document in rest and rest[self.fields.document] is None:
+            del rest[self.fields.document]
+            document = None
+        return source_id, rest or None, document
+
+    def check_metadata_keys(self, keys: list[str], where: str) -> None:
+        clash = sorted({self.CONTENT, self.id_field} & set(keys))
+        if clash:
+            raise PreflightError(
+                f"metadata key(s) {', '.join(clash)} collide with CrewAI's payload",
+                where=where,
+                fix="migrate with --layout flat, or rename the id field with --id-field",
+            )
+
+
+class EmbedchainLayout(PayloadLayout):
+    """embedchain QdrantDB.add: ``{"identifier": id, "text": text, "metadata": {…, "text"}}``."""
+
+    name = "embedchain"
+    framework = "Embedchain"
+    target_metric = Metric.COSINE
+    metadata_prefix = "metadata"
+    IDENTIFIER = "identifier"
+
+    @property
+    def id_field(self) -> str:
+        return self.IDENTIFIER
+
+    def to_payload(self, source_id, metadata, document):  # type: ignore[no-untyped-def]
+        meta = dict(metadata or {})
+        if "text" in meta and meta["text"] != document:
+            raise PermanentError(
+                f"record {source_id!r} has a metadata key 'text' that is not its document",
+                fix="migrate this collection with --layout flat",
+            )
+        if document is not None:
+            meta["text"] = document
+        return {self.IDENTIFIER: source_id, "text": document, "metadata": meta}
+
+    def from_payload(self, point_id, payload):  # type: ignore[no-untyped-def]
+        rest = dict(payload or {})
+        stored = rest.pop(self.IDENTIFIER, None)
+        source_id = str(stored) if stored is not None else str(point_id)
+        document = rest.pop("text", None)
+        metadata = rest.pop("metadata", None)
+        if not isinstance(metadata, dict):
+            if metadata is not None:
+                rest["metadata"] = metadata
+            metadata = None
+        elif "text" in metadata and metadata["text"] == document:
+            metadata = {k: v for k, v in metadata.items() if k != "text"}
+        return source_id, _with_foreign(metadata or None, rest), document
+
+
+APP_LAYOUTS: tuple[type[PayloadLayout], ...] = (
+    VannaLayout,
+    Mem0Layout,
+    CrewAILayout,
+    EmbedchainLayout,
+)
+
+# -- detection ------------------------------------------------------------------------------
+VANNA_COLLECTIONS = {"sql", "ddl", "documentation"}
+MEM0_KEYS = {"data", "hash"}
+MEM0_OWNERS = {"user_id", "agent_id", "run_id"}
+CREWAI_PREFIXES = ("knowledge_", "memory_short_term", "memory_entities", "memory_long_term")
+
+
+def crewai_ids(content: str | None, meta: Metadata | None) -> set[str]:
+    """crewai.rag.chromadb.utils `_prepare_documents_for_chromadb`: sha256 of the content, or
+    of ``content|sorted-JSON metadata`` when the document came with metadata."""
+    text = content or ""
+    variants = {text}
+    if meta:
+        variants.add(f"{text}|{json.dumps(dict(meta), sort_keys=True)}")
+    return {hashlib.sha256(v.encode()).hexdigest() for v in variants}
+
+
+def detect_app(
+    info: CollectionInfo, ids: list[str], metadatas: list[Metadata | None], documents: list[Any]
+) -> Detection | None:
+    """Marks Vanna, mem0, CrewAI and Embedchain leave in a sample of records (None: none)."""
+    n = len(ids)
+    vanna = [sid for sid in ids if VANNA_ID.match(sid)]
+    if vanna and (info.name in VANNA_COLLECTIONS or len(vanna) == n):
+        return Detection(
+            "Vanna",
+            "vanna",
+            [f"{len(vanna)} of {n} sampled ids are Vanna's uuid-sql/-ddl/-doc"]
+            + ([f"collection name {info.name!r}"] if info.name in VANNA_COLLECTIONS else []),
+        )
+    if info.name == "mem0migrations":
+        return Detection("mem0", "mem0", ["mem0migrations: mem0's telemetry collection"])
+    mem0 = sum(1 for m in metadatas if m and set(m) >= MEM0_KEYS and MEM0_OWNERS & set(m))
+    if mem0:
+        return Detection(
+            "mem0", "mem0", [f"data/hash/user_id metadata in {mem0} of {n} sampled records"]
+        )
+    hashed = sum(
+        1
+        for sid, meta, doc in zip(ids, metadatas, documents, strict=True)
+        if SHA256_HEX.match(sid) and sid in crewai_ids(doc, meta)
+    )
+    if hashed or (n and info.name.startswith(CREWAI_PREFIXES)):
+        marks = [f"{hashed} of {n} sampled ids are CrewAI's sha256 of content"] if hashed else []
+        if info.name.startswith(CREWAI_PREFIXES):
+            marks.append(f"collection name {info.name!r}")
+        return Detection("CrewAI", "crewai", marks)
+    embedchain = sum(
+        1
+        for sid, meta in zip(ids, metadatas, strict=True)
+        if EMBEDCHAIN_ID.match(sid) and meta and {"data_type", "doc_id"} <= set(meta)
+    )
+    if embedchain or info.name == "embedchain_store":
+        marks = (
+            [f"data_type/doc_id metadata and sha256 ids in {embedchain} of {n} sampled records"]
+            if embedchain
+            else []
+        )
+        if info.name == "embedchain_store":
+            marks.append("collection name 'embedchain_store' (Embedchain's default)")
+        return Detection("Embedchain", "embedchain", marks)
+    return None
+
+
+def written_shape(keys: set[str], fields: Any) -> str | None:
+    """Which app layout a raw target payload's top-level keys look written in (None: other)."""
+    keys = keys - {fields.source_id}
+    if keys and keys <= {"question", "sql", "metadata"} and {"question", "sql"} <= keys:
+        return "vanna"
+    if (
+        keys
+        and keys <= {"ddl", "documentation", "metadata", fields.document}
+        and (keys & {"ddl", "documentation"})
+    ):
+        return "vanna"
+    if {"identifier", "text", "metadata"} <= keys:
+        return "embedchain"
+    if keys >= MEM0_KEYS:
+        return "mem0"
+    return None
+
+
+# -- what the plan says ---------------------------------------------------------------------
+# The embedder each framework's Qdrant store uses when the app names none, against the one
+# its Chroma store used: where they differ, copied vectors are searched with another model's
+# query vectors and give wrong neighbours without any error.
+DEFAULT_EMBEDDERS = {
+    "Vanna": (
+        "Chroma's all-MiniLM-L6-v2 (384-d)",
+        "fastembed BAAI/bge-small-en-v1.5 (384-d)",
+    ),
+}
+
+
+def app_plan_lines(layout: PayloadLayout, info: CollectionInfo) -> list[str]:
+    """What changes for an app framework's collection: shapes, ids, distance, embedder."""
+    lines: list[str] = []
+    source = info.metric or Metric.L2
+    wanted = getattr(layout, "target_metric", None)
+    if wanted is not None and wanted is not source:
+        lines.append(
+            f"distance: {layout.framework}'s Qdrant store creates COSINE collections; the target "
+            f"is created COSINE (the source searched with {source.value}): the vectors are the "
+            "same, their scores and, for vectors of unequal length, their order change"
+        )
+    embedders = DEFAULT_EMBEDDERS.get(layout.framework or "")
+    if embedders:
+        lines.append(
+            f"embedder: {layout.framework}'s Chroma store embeds with {embedders[0]} by default, "
+            f"its Qdrant store with {embedders[1]}: same dimension, other model. Keep the app's "
+            "embedder, or re-embed with --embed so its queries match the stored vectors"
+        )
+    if layout.name == "embedchain" and info.dimension:
+        wanted_name = f"{info.name}-{info.dimension}".lower().replace("_", "-")
+        lines.append(
+            f"collection: Embedchain's Qdrant store opens '{wanted_name}' "
+            f"(collection_name-dimension): migrate with --collection {info.name}={wanted_name}"
+        )
+    if info.name == "mem0migrations":
+        lines.append(
+            "mem0migrations is mem0's telemetry collection, not memories: it need not move"
+        )
+    return lines
+
+
+def app_switch_lines(layout: PayloadLayout, info: CollectionInfo, target: str, client: str) -> str:
+    """The line the app changes to read the migrated collection with its Qdrant store."""
+    if layout.name == "vanna":
+        return (
+            "from vanna.legacy.qdrant import Qdrant_VectorStore; "
+            f'Qdrant_VectorStore(config={{"client": {client}}}) (reads sql, ddl, documentation)'
+        )
+    if layout.name == "mem0":
+        return (
+            'Memory.from_config({"vector_store": {"provider": "qdrant", "config": '
+            f'{{"client": {client}, "collection_name": "{target}", '
+            f'"embedding_model_dims": {info.dimension}}}}}, ...)'
+        )
+    if layout.name == "crewai":
+        return (
+            "from crewai.rag.qdrant.config import QdrantConfig; "
+            f"QdrantConfig(client={client}) for the knowledge or memory storage; "
+            f"collection {target!r}"
+        )
+    return (
+        "embedchain config: vectordb provider qdrant (QDRANT_URL names the server); "
+        f"collection {target!r}"
+    )
+
+
+def app_id_lines(layout: PayloadLayout, mapped: list[str]) -> list[str]:
+    """How the Chroma ids sit on the target, in the app's terms."""
+    if layout.name == "vanna":
+        return [
+            "ids: point id = the Chroma id without -sql/-ddl/-doc (Vanna's Qdrant store adds the "
+            "suffix back), so ids the app kept still remove the right record; a question/SQL "
+            "pair trained again after the switch is stored under Vanna's Qdrant id "
+            'deterministic_uuid("Question: …\\n\\nSQL: …"), beside the copied one'
+        ]
+    if not mapped:
+        return []
+    where = {"crewai": "'source_id' (CrewAI shows it as one more metadata key)"}.get(
+        layout.name, f"{layout.id_field!r}"
+    )
+    from core.mapping import FERRY_ID_NAMESPACE
+
+    return [
+        f"ids: ids that are not UUIDs (e.g. {mapped[0]!r}) live at point "
+        f'uuid5(UUID("{FERRY_ID_NAMESPACE}"), id); the original id is kept in {where}'
+    ]
+
+
+def as_created(info: CollectionInfo, layout: PayloadLayout | None) -> CollectionInfo:
+    """The source's description as the target collection is created for `layout`: with the
+    distance the framework's Qdrant store creates (what `prepare`, the plan's shape check and
+    validation compare an existing target with)."""
+    wanted = layout.target_metric if layout is not None else None
+    if wanted is None or info.metric is None or info.metric is wanted:
+        return info
+    from dataclasses import replace
+
+    return replace(info, metric=wanted)
