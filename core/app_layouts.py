@@ -373,8 +373,15 @@ def app_plan_lines(layout: PayloadLayout, info: CollectionInfo) -> list[str]:
     if wanted is not None and wanted is not source:
         lines.append(
             f"distance: {layout.framework}'s Qdrant store creates COSINE collections; the target "
-            f"is created COSINE (the source searched with {source.value}): the vectors are the "
-            "same, their scores and, for vectors of unequal length, their order change"
+            f"is created COSINE (the source searched with {source.value}): the vectors keep their "
+            "directions (Qdrant stores them at length 1), their scores and, for vectors "
+            "of unequal length, their order change"
+        )
+    if layout.name == "mem0" and source is Metric.L2:
+        lines.append(
+            "scores: mem0's Chroma store scored 1/(1 + d²), its Qdrant store the cosine; for "
+            "unit vectors cos = (3 - 1/s)/2, and search's threshold (default 0.1) now "
+            "applies to the cosine: memories below it that Chroma returned are left out"
         )
     embedders = DEFAULT_EMBEDDERS.get(layout.framework or "")
     if embedders:
