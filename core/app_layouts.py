@@ -184,8 +184,12 @@ class Mem0Layout(PayloadLayout):
 
 
 class CrewAILayout(PayloadLayout):
-    """crewai.rag.qdrant: ``{"content": text, **metadata}``; the Chroma id (sha256 hex, not a
-    Qdrant id) in ``source_id``, which CrewAI hands back as one more metadata key."""
+    """crewai.rag.qdrant: ``{"content": text, **metadata}`` at a uuid5 point id.
+
+    CrewAI's Chroma ids are sha256 hex (not Qdrant ids) of what the payload holds anyway
+    (`crewai_id`): such an id is recomputed on reading, so nothing else is stored and the app
+    sees exactly its metadata. Any other id is kept in ``source_id``, which CrewAI hands back
+    as one more metadata key."""
 
     name = "crewai"
     framework = "CrewAI"
@@ -202,18 +206,29 @@ class CrewAILayout(PayloadLayout):
         payload[self.CONTENT] = document if document is not None else ""
         if document is None:
             payload[self.fields.document] = None  # no Chroma document: said, out of the way
-        payload[self.id_field] = source_id
+        if document is None or crewai_id(document, metadata) != source_id:
+            payload[self.id_field] = source_id
         return payload
 
     def from_payload(self, point_id, payload):  # type: ignore[no-untyped-def]
         rest = dict(payload or {})
         stored = rest.pop(self.id_field, None)
-        source_id = str(stored) if stored is not None else str(point_id)
         document = rest.pop(self.CONTENT, None)
         if self.fields.document in rest and rest[self.fields.document] is None:
             del rest[self.fields.document]
             document = None
+        if stored is not None:
+            source_id = str(stored)
+        elif isinstance(document, str):
+            source_id = crewai_id(document, rest or None)
+        else:
+            source_id = str(point_id)
         return source_id, rest or None, document
+
+    hits_need_payload = True  # the id is recomputed from content and metadata
+
+    def hit_source_id(self, point_id: Any, payload: dict[str, Any] | None) -> str:
+        return self.from_payload(point_id, payload)[0]
 
     def check_metadata_keys(self, keys: list[str], where: str) -> None:
         clash = sorted({self.CONTENT, self.id_field} & set(keys))
@@ -276,6 +291,17 @@ VANNA_COLLECTIONS = {"sql", "ddl", "documentation"}
 MEM0_KEYS = {"data", "hash"}
 MEM0_OWNERS = {"user_id", "agent_id", "run_id"}
 CREWAI_PREFIXES = ("knowledge_", "memory_short_term", "memory_entities", "memory_long_term")
+
+
+def crewai_id(content: str, meta: Metadata | None) -> str:
+    """The id CrewAI's Chroma store gives a document (`_prepare_documents_for_chromadb`):
+    metadata ``doc_id`` when there is one, else sha256 of the content, with ``|`` and the
+    sorted-JSON metadata appended when the document has metadata."""
+    if meta and "doc_id" in meta:
+        return str(meta["doc_id"])
+    if meta:
+        content = f"{content}|{json.dumps(dict(meta), sort_keys=True)}"
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def crewai_ids(content: str | None, meta: Metadata | None) -> set[str]:
@@ -396,6 +422,18 @@ def app_plan_lines(layout: PayloadLayout, info: CollectionInfo) -> list[str]:
             f"collection: Embedchain's Qdrant store opens '{wanted_name}' "
             f"(collection_name-dimension): migrate with --collection {info.name}={wanted_name}"
         )
+    if layout.name == "crewai":
+        lines.append(
+            "scores: CrewAI reports (cos + 1)/2 on both stores, but its Qdrant client passes "
+            "score_threshold to Qdrant as a raw cosine: a threshold t keeps reported scores "
+            "≥ (t + 1)/2 after the switch (the default 0.6: ≥ 0.8); pass 2t - 1 to keep "
+            "what Chroma kept"
+        )
+        lines.append(
+            "collection: CrewAI's Qdrant client uses the name as given, its Chroma client "
+            "sanitised it (characters other than letters, digits, _ and - became _): if yours "
+            "had any, name the target with --collection SOURCE=NAME"
+        )
     if info.name == "mem0migrations":
         lines.append(
             "mem0migrations is mem0's telemetry collection, not memories: it need not move"
@@ -417,10 +455,11 @@ def app_switch_lines(layout: PayloadLayout, info: CollectionInfo, target: str, c
             f'"embedding_model_dims": {info.dimension}}}}}, ...)'
         )
     if layout.name == "crewai":
+        where = client.removeprefix("QdrantClient(").removesuffix(")")
         return (
-            "from crewai.rag.qdrant.config import QdrantConfig; "
-            f"QdrantConfig(client={client}) for the knowledge or memory storage; "
-            f"collection {target!r}"
+            "from crewai.rag.qdrant.config import QdrantConfig; from crewai.rag.config.utils "
+            f"import set_rag_config; set_rag_config(QdrantConfig(options=dict({where}), "
+            f"embedding_function=<your embedder>)); collection {target!r}"
         )
     return (
         "embedchain config: vectordb provider qdrant (QDRANT_URL names the server); "
@@ -439,9 +478,13 @@ def app_id_lines(layout: PayloadLayout, mapped: list[str]) -> list[str]:
         ]
     if not mapped:
         return []
-    where = {"crewai": "'source_id' (CrewAI shows it as one more metadata key)"}.get(
-        layout.name, f"{layout.id_field!r}"
-    )
+    if layout.name == "crewai":
+        return [
+            "ids: CrewAI's sha256 ids are not Qdrant ids: each lives at point "
+            "uuid5(id) and is recomputed from content and metadata as CrewAI's Chroma store "
+            "computed it; any other id is kept in 'source_id' (CrewAI shows it as metadata)"
+        ]
+    where = repr(layout.id_field)
     from core.mapping import FERRY_ID_NAMESPACE
 
     return [

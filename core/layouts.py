@@ -74,6 +74,9 @@ class PayloadLayout(ABC):
     target_metric: ClassVar[Metric | None] = None
     sparse_slots: ClassVar[tuple[str, ...]] = ()
     keyword_indexes: ClassVar[tuple[str, ...]] = ()
+    # A query hit's source id needs the whole payload, not just `id_field` (CrewAI: the id is
+    # recomputed from content and metadata): the connectors fetch it for such layouts.
+    hits_need_payload: ClassVar[bool] = False
 
     def __init__(self, fields: PayloadFields | None = None) -> None:
         self.fields = fields or PayloadFields()

@@ -250,7 +250,10 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         layout = self.layouts(name)
         requests = [
             models.QueryRequest(
-                query=v.tolist(), limit=k, with_payload=[layout.id_field], params=params
+                query=v.tolist(),
+                limit=k,
+                with_payload=True if layout.hits_need_payload else [layout.id_field],
+                params=params,
             )
             for v in np.asarray(vectors, dtype=np.float32)
         ]
