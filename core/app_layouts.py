@@ -376,6 +376,8 @@ def written_shape(keys: set[str], fields: Any) -> str | None:
         return "embedchain"
     if keys >= MEM0_KEYS:
         return "mem0"
+    if "content" in keys and fields.document not in keys:  # Haystack's is matched before
+        return "crewai"
     return None
 
 
@@ -503,3 +505,15 @@ def as_created(info: CollectionInfo, layout: PayloadLayout | None) -> Collection
     from dataclasses import replace
 
     return replace(info, metric=wanted)
+
+
+def _register() -> None:
+    """Add these layouts to core.layouts' registry (see the import there)."""
+    from core import layouts
+
+    layouts.LAYOUTS.update({cls.name: cls for cls in APP_LAYOUTS})
+    missing = tuple(n for n in APP_LAYOUT_NAMES if n not in layouts.LAYOUT_NAMES)
+    layouts.LAYOUT_NAMES = (*layouts.LAYOUT_NAMES, *missing)
+
+
+_register()

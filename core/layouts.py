@@ -335,11 +335,10 @@ class Detection:
         return {"framework": self.framework, "layout": self.layout, "marks": self.marks}
 
 
-# The application frameworks' layouts (Vanna, mem0, CrewAI, Embedchain) live in their module.
-from core import app_layouts  # noqa: E402  (it subclasses PayloadLayout, and Detection, defined above)
-
-LAYOUTS.update({cls.name: cls for cls in app_layouts.APP_LAYOUTS})
-LAYOUT_NAMES = (*LAYOUT_NAMES, *app_layouts.APP_LAYOUT_NAMES)
+# The application frameworks' layouts (Vanna, mem0, CrewAI, Embedchain) live in their module,
+# which adds them to LAYOUTS and LAYOUT_NAMES when it is loaded (it subclasses the classes
+# above, so it is imported here, after them, whichever of the two modules is imported first).
+from core import app_layouts  # noqa: E402
 
 
 def haystack_ids(content: str | None, meta: Metadata | None) -> set[str]:
