@@ -385,10 +385,15 @@ def written_shape(keys: set[str], fields: Any) -> str | None:
 # The embedder each framework's Qdrant store uses when the app names none, against the one
 # its Chroma store used: where they differ, copied vectors are searched with another model's
 # query vectors and give wrong neighbours without any error.
+# mem0 and Embedchain configure the embedder apart from the store: switching store keeps it.
 DEFAULT_EMBEDDERS = {
     "Vanna": (
         "Chroma's all-MiniLM-L6-v2 (384-d)",
         "fastembed BAAI/bge-small-en-v1.5 (384-d)",
+    ),
+    "CrewAI": (  # crewai/rag/chromadb/config.py, crewai/rag/qdrant/config.py
+        "OpenAI text-embedding-3-small (1536-d)",
+        "fastembed sentence-transformers/all-MiniLM-L6-v2 (384-d)",
     ),
 }
 
@@ -415,8 +420,9 @@ def app_plan_lines(layout: PayloadLayout, info: CollectionInfo) -> list[str]:
     if embedders:
         lines.append(
             f"embedder: {layout.framework}'s Chroma store embeds with {embedders[0]} by default, "
-            f"its Qdrant store with {embedders[1]}: same dimension, other model. Keep the app's "
-            "embedder, or re-embed with --embed so its queries match the stored vectors"
+            f"its Qdrant store with {embedders[1]}: another model's query vectors find wrong "
+            "neighbours without any error. Give the Qdrant store the embedder that wrote these "
+            "vectors, or re-embed with --embed for the one it will use"
         )
     if layout.name == "embedchain" and info.dimension:
         wanted_name = f"{info.name}-{info.dimension}".lower().replace("_", "-")

@@ -151,6 +151,19 @@ async def test_migrate_and_validate_through_the_distance_change(tmp_path: Path, 
         assert report.ok, (result.reasons, result.to_json()["mismatched"])
         assert result.recall is not None and result.recall.recall_at_k > 0
         assert not result.problems  # the target's COSINE is what the layout asks for
+        if kind == "file":  # repair writes a lost record back in the layout, at its point
+            from qdrant_client import QdrantClient
+
+            sid = crewai_id("note 5 about ticket 5", {"ticket": 5, "team": "b"})
+            client = QdrantClient(path=str(tmp_path / "q"))
+            client.delete("crew_notes", [make_layout("crewai").point_id(sid)])
+            client.close()
+            fix = ValidationOptions(full=True, queries=0, repair=True)
+            broken = (await validate(source, target, None, fix, journal)).collections[0]
+            assert broken.to_json()["missing"] == [sid]
+            assert broken.repair is not None and broken.repair.rewritten == 1
+            healed = await validate(source, target, None, options, journal)
+            assert healed.ok, healed.collections[0].reasons
     finally:
         journal.close()
     # Another run (another journal) appending into the COSINE target it made: the plan and
@@ -164,3 +177,37 @@ async def test_migrate_and_validate_through_the_distance_change(tmp_path: Path, 
         assert not [w for w in said if "metric" in w], said
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("name", ["vanna", "crewai", "mem0"])
+def test_the_routers_qdrant_store_writes_and_reads_what_migrate_wrote(
+    tmp_path: Path, name: str
+) -> None:
+    """Dual-write through the router: the same points the migration writes, read back."""
+    from qdrant_client import QdrantClient, models
+
+    from core.router.stores import QdrantStore
+
+    client = QdrantClient(path=str(tmp_path / "q"))
+    try:
+        client.create_collection(
+            "c", vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE)
+        )
+        store = QdrantStore(client, "c", layout=name)
+        layout = make_layout(name)
+        ids = [sid for sid, _, _ in RECORDS[name]]
+        metas = [meta for _, meta, _ in RECORDS[name]]
+        docs = [doc for _, _, doc in RECORDS[name]]
+        vectors = np.eye(2)[[i % 2 for i in range(len(ids))]] + 0.1
+        store.upsert(ids, vectors, metas, docs)
+        for sid, meta, doc in RECORDS[name]:
+            point = client.retrieve("c", [layout.point_id(sid)], with_payload=True)[0]
+            assert point.payload == layout.to_payload(sid, meta, doc)
+        got = store.get(ids)
+        assert (got.ids, got.metadatas, got.documents) == (ids, metas, docs)
+        hits = store.query(vectors[:1], len(ids))
+        assert set(hits.ids[0]) == set(ids)
+        store.delete(ids[:1])
+        assert store.count() == len(ids) - 1
+    finally:
+        client.close()
