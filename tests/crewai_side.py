@@ -5,10 +5,8 @@ client. Both print what CrewAI's own queries return, as JSON on the last line.""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
 from typing import Any
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
@@ -30,6 +28,7 @@ from crewai.rag.chromadb.config import ChromaDBConfig  # noqa: E402
 from crewai.rag.config.utils import get_rag_client, set_rag_config  # noqa: E402
 from crewai.rag.qdrant.config import QdrantConfig  # noqa: E402
 from framework_embed import embed  # noqa: E402
+from framework_serve import main  # noqa: E402
 
 HANDBOOK = [f"Handbook page {i}: how the crew handles case {i}" for i in range(10)]
 NOTES = [
@@ -72,8 +71,7 @@ def answers() -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    mode, path = sys.argv[1], sys.argv[2]
+def handle(mode: str, path: str) -> dict[str, Any]:
     logging.disable(logging.WARNING)
     if mode == "write":
         settings = Settings(
@@ -84,8 +82,7 @@ def main() -> None:
         client = get_rag_client()
         client.get_or_create_collection(collection_name="crew_notes")
         client.add_documents(collection_name="crew_notes", documents=NOTES)
-        print(json.dumps(answers()))
-        return
+        return answers()
     set_rag_config(QdrantConfig(options={"path": path}, embedding_function=embed))
     result = answers()
     if mode == "read-and-write":
@@ -96,8 +93,8 @@ def main() -> None:
         )
         hit = client.search(collection_name="crew_notes", query="written by the app", limit=1)
         result["app_write"] = [(h["content"], h["metadata"]) for h in hit]
-    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    main(handle)

@@ -13,10 +13,8 @@ server), so its client is pointed at the migrated local directory; and it calls
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
 from typing import Any
 
 os.environ.setdefault("EC_TELEMETRY", "false")
@@ -30,6 +28,7 @@ from embedchain.loaders.local_text import LocalTextLoader  # noqa: E402
 from embedchain.models.data_type import DataType  # noqa: E402
 from embedchain.vectordb.chroma import ChromaDB  # noqa: E402
 from framework_embed import DIM, embed  # noqa: E402
+from framework_serve import main  # noqa: E402
 from qdrant_client import QdrantClient  # noqa: E402
 
 SOURCES = [
@@ -70,8 +69,7 @@ def qdrant_search(self: QdrantClient, collection_name: str, query_vector: Any, *
     return self.query_points(collection_name, query=query_vector, **kw).points
 
 
-def main() -> None:
-    mode, path = sys.argv[1], sys.argv[2]
+def handle(mode: str, path: str) -> dict[str, Any]:
     logging.disable(logging.WARNING)
     if mode == "write":
         db = ChromaDB(config=ChromaDbConfig(dir=path, allow_reset=False))
@@ -81,8 +79,7 @@ def main() -> None:
         for text in SOURCES:
             chunks = chunker.create_chunks(LocalTextLoader(), text, app_id=None)
             db.add(documents=chunks["documents"], metadatas=chunks["metadatas"], ids=chunks["ids"])
-        print(json.dumps(answers(db)))
-        return
+        return answers(db)
     from embedchain.vectordb.qdrant import QdrantDB
 
     QdrantClient.search = qdrant_search  # type: ignore[attr-defined]
@@ -98,8 +95,8 @@ def main() -> None:
         result["app_write"] = db.query("Written by the app.", n_results=1, where=None)
     except ValueError as exc:
         result["app_write_error"] = str(exc)
-    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    main(handle)

@@ -31,9 +31,9 @@ from tests.chroma_releases.build import (
     locked,
     venv_python,
 )
+from tests.framework_serve import REPLY
 
 INSTALL_TIMEOUT = 900
-RUN_TIMEOUT = 300
 HERE = Path(__file__).resolve().parent
 
 
@@ -84,16 +84,39 @@ def framework_python(name: str, requirements: list[str]) -> Path:
     return venv_python(venv)
 
 
-def run_script(python: Path, script: str, *args: str) -> Any:
-    """Run tests/<script> in a framework venv; its last stdout line is JSON."""
-    env = child_env(cache_root())
-    env["PYTHONPATH"] = str(HERE)  # the script imports its shared embedder from here
-    done = subprocess.run(
-        [str(python), str(HERE / script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert done.returncode == 0, f"{script} {' '.join(args)}:\n{done.stderr[-4000:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class ScriptSession:
+    """One long-lived run of tests/<script> in a framework venv, asked one command after
+    another (`ask`): the framework is imported once (CrewAI's import alone takes ~10 s)."""
+
+    def __init__(self, python: Path, script: str, log: Path) -> None:
+        env = child_env(cache_root())
+        env["PYTHONPATH"] = str(HERE)
+        self.log = log
+        self._stderr = log.open("w")
+        self.process = subprocess.Popen(
+            [str(python), str(HERE / script), "serve"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+
+    def ask(self, *args: str) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(list(args)) + "\n")
+        self.process.stdin.flush()
+        for line in self.process.stdout:  # blocks until the answer (the run_timeout bounds it)
+            if line.startswith(REPLY):
+                return json.loads(line[len(REPLY) :])
+        raise AssertionError(f"{args}: the script ended:\n{self.log.read_text()[-4000:]}")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._stderr.close()

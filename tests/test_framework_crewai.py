@@ -17,10 +17,10 @@ import pytest
 
 from core.journal import Journal
 from core.validate import ValidationOptions, validate
-from tests.framework_venvs import framework_python, run_script
+from tests.framework_venvs import ScriptSession, framework_python
 from tests.frameworks_common import Built, assert_clean, plan_of
 
-pytestmark = pytest.mark.slow  # a venv of its own (cached) and CrewAI's ~10 s import, twice
+pytestmark = pytest.mark.slow  # a venv of its own (cached) and CrewAI's ~10 s import
 
 REQUIREMENTS = ["crewai==1.15.30", "qdrant-client>=1.20"]
 
@@ -30,10 +30,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     python = framework_python("crewai", REQUIREMENTS)
     root = tmp_path_factory.mktemp("crewai")
     b = Built(root / "chroma", root / "qdrant", root / "journal.db", {})
-    b.extra["answers"] = run_script(python, "crewai_side.py", "write", str(b.chroma_dir))
-    b.migrate(None)  # detected: no --layout
-    b.extra["validated_before"] = b.validate()
-    b.extra["after"] = run_script(python, "crewai_side.py", "read-and-write", str(b.qdrant_dir))
+    side = ScriptSession(python, "crewai_side.py", root / "crewai.log")  # imported once
+    try:
+        b.extra["answers"] = side.ask("write", str(b.chroma_dir))
+        b.migrate(None)  # detected: no --layout
+        b.extra["validated_before"] = b.validate()
+        b.extra["after"] = side.ask("read-and-write", str(b.qdrant_dir))
+    finally:
+        side.close()
     return b
 
 

@@ -20,10 +20,10 @@ from core.runner import migrate
 from core.targets import TargetNames
 from core.validate import ValidationOptions, ValidationReport, validate
 from tests.framework_embed import DIM
-from tests.framework_venvs import framework_python, run_script
+from tests.framework_venvs import ScriptSession, framework_python
 from tests.frameworks_common import Built, assert_clean, plan_of
 
-pytestmark = pytest.mark.slow  # a venv of its own (cached) and two runs of Embedchain
+pytestmark = pytest.mark.slow  # a venv of its own (cached), Embedchain imported once
 
 REQUIREMENTS = ["embedchain==0.1.128", "qdrant-client>=1.20"]
 TARGET = f"embedchain-store-{DIM}"  # what QdrantDB opens: collection_name-dimension
@@ -51,23 +51,22 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     python = framework_python("embedchain", REQUIREMENTS)
     root = tmp_path_factory.mktemp("embedchain")
     b = Built(root / "chroma", root / "qdrant", root / "journal.db", {})
-    b.extra["answers"] = run_script(python, "embedchain_side.py", "write", str(b.chroma_dir))
+    side = ScriptSession(python, "embedchain_side.py", root / "embedchain.log")  # imported once
     journal = Journal(b.journal_path)
     try:
+        b.extra["answers"] = side.ask("write", str(b.chroma_dir))
+        pairs = TargetNames(pairs={"embedchain_store": TARGET})
         b.outcome = asyncio.run(
             migrate(
-                b.source,
-                b.target,
-                ["embedchain_store"],
-                MigrationOptions(targets=TargetNames(pairs={"embedchain_store": TARGET})),
-                journal,
+                b.source, b.target, ["embedchain_store"], MigrationOptions(targets=pairs), journal
             )
         )
+        assert b.outcome.status.value == "completed", b.outcome.to_json()
+        b.extra["validated_before"] = validate_pair(b)
+        b.extra["after"] = side.ask("read", str(b.qdrant_dir))
     finally:
         journal.close()
-    assert b.outcome.status.value == "completed", b.outcome.to_json()
-    b.extra["validated_before"] = validate_pair(b)
-    b.extra["after"] = run_script(python, "embedchain_side.py", "read", str(b.qdrant_dir))
+        side.close()
     return b
 
 
