@@ -43,7 +43,7 @@ from core.layouts import (
 from core.mapping import canonical_point_id
 from core.model import CollectionInfo, Metadata, Metric
 
-APP_LAYOUT_NAMES = ("vanna", "mem0", "crewai", "embedchain")
+APP_LAYOUT_NAMES = ("vanna", "vanna-memory", "mem0", "crewai", "embedchain")
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 VANNA_ID = re.compile(rf"^({_UUID})-(sql|ddl|doc)$")
@@ -279,8 +279,70 @@ class EmbedchainLayout(PayloadLayout):
         return source_id, _with_foreign(metadata or None, rest), document
 
 
+class VannaMemoryLayout(PayloadLayout):
+    """Vanna 2 agent memory: `ChromaAgentMemory` → `QdrantAgentMemory` (``tool_memories``).
+
+    Chroma keeps ``args`` and ``metadata`` as JSON strings (``args_json``, ``metadata_json``:
+    Chroma metadata takes no dicts) and the question (or a text memory's content) as the
+    document; the Qdrant store reads them parsed, at the payload's top level. uuid4 ids kept.
+    A JSON string that would not come back byte for byte stays a string under its own name.
+    """
+
+    name = "vanna-memory"
+    framework = "Vanna"
+    target_metric = Metric.COSINE  # QdrantAgentMemory creates COSINE
+    PARSED = {"args_json": "args", "metadata_json": "metadata"}
+
+    def to_payload(self, source_id, metadata, document):  # type: ignore[no-untyped-def]
+        payload = dict(metadata or {})
+        clash = ({*self.PARSED.values(), self.id_field, self.fields.document}) & set(payload)
+        if clash:
+            raise PermanentError(
+                f"record {source_id!r} has metadata key(s) {sorted(clash)}",
+                fix="migrate this collection with --layout flat",
+            )
+        for raw_key, key in self.PARSED.items():
+            raw = payload.get(raw_key)
+            parsed = _json_exact(raw)
+            if parsed is not None:
+                del payload[raw_key]
+                payload[key] = parsed[0]
+        text_key = "content" if payload.get("is_text_memory") else "question"
+        if document != payload.get(text_key):
+            payload[self.fields.document] = document
+        if self.maps_id(source_id):
+            payload[self.id_field] = source_id
+        return payload
+
+    def from_payload(self, point_id, payload):  # type: ignore[no-untyped-def]
+        rest = dict(payload or {})
+        stored = rest.pop(self.id_field, None)
+        source_id = str(stored) if stored is not None else str(point_id)
+        for raw_key, key in self.PARSED.items():
+            if key in rest:
+                rest[raw_key] = json.dumps(rest.pop(key))
+        text_key = "content" if rest.get("is_text_memory") else "question"
+        if self.fields.document in rest:
+            document = rest.pop(self.fields.document)
+        else:
+            document = rest.get(text_key)
+        return source_id, rest or None, document
+
+
+def _json_exact(raw: Any) -> tuple[Any] | None:
+    """(value,) when `raw` is JSON that `json.dumps` gives back exactly, else None."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return (value,) if json.dumps(value) == raw else None
+
+
 APP_LAYOUTS: tuple[type[PayloadLayout], ...] = (
     VannaLayout,
+    VannaMemoryLayout,
     Mem0Layout,
     CrewAILayout,
     EmbedchainLayout,
@@ -327,6 +389,14 @@ def detect_app(
             [f"{len(vanna)} of {n} sampled ids are Vanna's uuid-sql/-ddl/-doc"]
             + ([f"collection name {info.name!r}"] if info.name in VANNA_COLLECTIONS else []),
         )
+    memory = sum(1 for m in metadatas if m and {"tool_name", "args_json"} <= set(m))
+    if memory or info.name == "tool_memories":
+        marks = (
+            [f"tool_name/args_json metadata in {memory} of {n} sampled records"] if memory else []
+        )
+        if info.name == "tool_memories":
+            marks.append("collection name 'tool_memories' (Vanna 2 agent memory's default)")
+        return Detection("Vanna", "vanna-memory", marks)
     if info.name == "mem0migrations":
         return Detection("mem0", "mem0", ["mem0migrations: mem0's telemetry collection"])
     mem0 = sum(1 for m in metadatas if m and set(m) >= MEM0_KEYS and MEM0_OWNERS & set(m))
@@ -374,6 +444,8 @@ def written_shape(keys: set[str], fields: Any) -> str | None:
         return "vanna"
     if {"identifier", "text", "metadata"} <= keys:
         return "embedchain"
+    if {"question", "tool_name", "args"} <= keys or {"content", "is_text_memory"} <= keys:
+        return "vanna-memory"
     if keys >= MEM0_KEYS:
         return "mem0"
     if "content" in keys and fields.document not in keys:  # Haystack's is matched before
@@ -430,6 +502,12 @@ def app_plan_lines(layout: PayloadLayout, info: CollectionInfo) -> list[str]:
             f"collection: Embedchain's Qdrant store opens '{wanted_name}' "
             f"(collection_name-dimension): migrate with --collection {info.name}={wanted_name}"
         )
+    if layout.name == "vanna-memory" and source is Metric.L2:
+        lines.append(
+            "scores: ChromaAgentMemory's similarity was 1 - d² (for unit vectors 2·cos - 1), "
+            "QdrantAgentMemory's is cos: a similarity_threshold t keeps cos ≥ (t + 1)/2 on "
+            "Chroma and cos ≥ t on Qdrant; pass (t + 1)/2 to keep what Chroma kept"
+        )
     if layout.name == "crewai":
         lines.append(
             "scores: CrewAI reports (cos + 1)/2 on both stores, but its Qdrant client passes "
@@ -455,6 +533,13 @@ def app_switch_lines(layout: PayloadLayout, info: CollectionInfo, target: str, c
         return (
             "from vanna.legacy.qdrant import Qdrant_VectorStore; "
             f'Qdrant_VectorStore(config={{"client": {client}}}) (reads sql, ddl, documentation)'
+        )
+    if layout.name == "vanna-memory":
+        where = client.removeprefix("QdrantClient(").removesuffix(")")
+        return (
+            "from vanna.integrations.qdrant import QdrantAgentMemory; "
+            f'QdrantAgentMemory(collection_name="{target}", {where}, dimension={info.dimension})'
+            " (its embedding is a placeholder hash: give it the model that wrote these vectors)"
         )
     if layout.name == "mem0":
         return (

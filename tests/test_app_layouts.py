@@ -41,7 +41,27 @@ CREWAI = [
 ]
 EC_META = {"url": "local", "data_type": "text", "doc_id": "d" * 64}
 EMBEDCHAIN = [(hashlib.sha256(b"chunk local").hexdigest(), EC_META, "chunk")]
-RECORDS = {"vanna": VANNA, "mem0": MEM0, "crewai": CREWAI, "embedchain": EMBEDCHAIN}
+TOOL_META = {
+    "question": "how many?",
+    "tool_name": "run_sql",
+    "args_json": json.dumps({"sql": "SELECT 1", "n": [1, 2.5]}),
+    "timestamp": "2026-12-05T00:00:00",
+    "success": True,
+    "metadata_json": "{}",
+}
+TEXT_META = {"content": "fiscal year starts in April", "timestamp": "t", "is_text_memory": True}
+VANNA_MEMORY = [
+    (str(uuid.uuid4()), TOOL_META, "how many?"),
+    (str(uuid.uuid4()), TEXT_META, "fiscal year starts in April"),
+    ("odd-id", {**TOOL_META, "args_json": '{"a":1}'}, "other text"),  # not json.dumps' spacing
+]
+RECORDS = {
+    "vanna": VANNA,
+    "vanna-memory": VANNA_MEMORY,
+    "mem0": MEM0,
+    "crewai": CREWAI,
+    "embedchain": EMBEDCHAIN,
+}
 
 
 @pytest.mark.parametrize("name", RECORDS)
@@ -75,6 +95,12 @@ def test_payloads_are_what_each_qdrant_store_reads() -> None:
         "metadata": {**EC_META, "text": "chunk"},
     }
     assert ec.metadata_path("doc_id") == "metadata.doc_id"  # embedchain's `where`
+    memory = make_layout("vanna-memory")
+    tool = memory.to_payload(*VANNA_MEMORY[0])
+    assert tool["args"] == {"sql": "SELECT 1", "n": [1, 2.5]} and tool["metadata"] == {}
+    assert "args_json" not in tool and "document" not in tool and "source_id" not in tool
+    odd = memory.to_payload(*VANNA_MEMORY[2])
+    assert odd["args_json"] == '{"a":1}' and odd["document"] == "other text"
 
 
 def test_create_settings_follow_the_qdrant_stores() -> None:
@@ -97,6 +123,7 @@ def test_detection_marks() -> None:
     assert detected("notes", CREWAI).layout == "crewai"
     assert detected("knowledge_x", [("z", None, "t")]).layout == "crewai"
     assert detected("chunks", EMBEDCHAIN).layout == "embedchain"
+    assert detected("memories", VANNA_MEMORY).layout == "vanna-memory"
     assert detected("other", [("re.search#0", {"a": 1}, "t")]).framework is None
 
 
@@ -110,7 +137,7 @@ def test_written_layout_is_read_from_the_points(name: str) -> None:
 def test_unknown_layout_lists_the_app_layouts() -> None:
     from core.errors import PreflightError
 
-    with pytest.raises(PreflightError, match="vanna, mem0, crewai, embedchain"):
+    with pytest.raises(PreflightError, match="vanna, vanna-memory, mem0, crewai, embedchain"):
         make_layout("autogen")
 
 

@@ -195,3 +195,94 @@ def test_sql_ids_are_vannas_deterministic_uuids() -> None:
 
     assert vanna_uuid("ddl text") == deterministic_uuid("ddl text")
     assert VANNA_ID.match(f"{uuid.uuid4()}-sql")
+
+
+# -- Vanna 2 agent memory: ChromaAgentMemory → QdrantAgentMemory ------------------------------
+TOOL_USES = [
+    (f"how many orders in month {i}?", "run_sql", {"sql": f"SELECT {i}", "n": [i, 2.5]})
+    for i in range(6)
+]
+TEXT_MEMORIES = ["the fiscal year starts in April", "always exclude test accounts — ¡sí!"]
+
+
+def agent_memory_classes() -> tuple[Any, Any, Any]:
+    from vanna.core.tool import ToolContext
+    from vanna.core.user import User
+    from vanna.integrations.chromadb import ChromaAgentMemory
+    from vanna.integrations.qdrant import QdrantAgentMemory
+
+    class DeterministicQdrantMemory(QdrantAgentMemory):
+        """Its embedding is a placeholder hash: the app's model goes here (the same one)."""
+
+        def _create_embedding(self, text: str) -> list[float]:
+            return embed(text)
+
+    def context(memory: Any) -> Any:
+        return ToolContext(
+            user=User(id="u1"), conversation_id="c1", request_id="r1", agent_memory=memory
+        )
+
+    return ChromaAgentMemory, DeterministicQdrantMemory, context
+
+
+def memory_view(memory: Any, ctx: Any) -> dict[str, Any]:
+    """Thresholds -1: every hit on both stores (their similarities differ: see the plan)."""
+    import asyncio
+
+    async def read() -> dict[str, Any]:
+        similar = await memory.search_similar_usage(
+            "orders in month 2", ctx, limit=4, similarity_threshold=-1.0
+        )
+        texts = await memory.search_text_memories(
+            "fiscal year", ctx, limit=2, similarity_threshold=-1.0
+        )
+        recent = await memory.get_recent_memories(ctx, limit=10)
+        return {
+            "similar": [r.memory.model_dump() for r in similar],
+            "texts": [r.memory.model_dump() for r in texts],
+            "recent": [m.model_dump() for m in recent],
+        }
+
+    return asyncio.run(read())
+
+
+def test_agent_memory_moves_to_qdrant_agent_memory(tmp_path: Any) -> None:
+    import asyncio
+
+    pytest.importorskip("vanna.integrations.qdrant")
+    chroma_cls, qdrant_cls, context = agent_memory_classes()
+    b = Built(tmp_path / "chroma", tmp_path / "qdrant", tmp_path / "journal.db", {})
+    chroma = chroma_cls(persist_directory=str(b.chroma_dir), embedding_function=DeterministicEF())
+    ctx = context(chroma)
+
+    async def fill() -> None:
+        for question, tool, args in TOOL_USES:
+            await chroma.save_tool_usage(question, tool, args, ctx, metadata={"rows": 3})
+        await chroma.save_tool_usage("a failed one", "run_sql", {"sql": "x"}, ctx, success=False)
+        for text in TEXT_MEMORIES:
+            await chroma.save_text_memory(text, ctx)
+
+    asyncio.run(fill())
+    before = memory_view(chroma, ctx)
+    outcome = b.migrate(None)
+    plan = outcome.plan.collections[0]
+    assert (plan.detection.framework, plan.layout) == ("Vanna", "vanna-memory")
+    assert any("QdrantAgentMemory" in line for line in plan.switch)
+    assert_clean(b.validate())
+
+    qdrant = qdrant_cls(path=str(b.qdrant_dir), dimension=DIM)
+    try:
+        after = memory_view(qdrant, context(qdrant))
+        # The same memories, ids, parsed args and metadata; get_recent_memories lists text
+        # memories on Chroma but not on Qdrant (each store's own choice), so compare tools.
+        assert after["similar"] == before["similar"] and len(after["similar"]) == 4
+        assert after["texts"] == before["texts"]
+        assert after["recent"] == [m for m in before["recent"] if "content" not in m]
+        point = qdrant._get_client().scroll("tool_memories", limit=1, with_payload=True)[0][0]
+        assert set(point.payload) <= {
+            "question", "tool_name", "args", "timestamp", "success", "metadata",
+            "content", "is_text_memory",
+        }  # fmt: skip
+    finally:
+        if qdrant._client is not None:
+            qdrant._client.close()
