@@ -520,6 +520,13 @@ def app_plan_lines(layout: PayloadLayout, info: CollectionInfo) -> list[str]:
             "sanitised it (characters other than letters, digits, _ and - became _): if yours "
             "had any, name the target with --collection SOURCE=NAME"
         )
+    if layout.name == "crewai" and info.name.startswith(CREWAI_PREFIXES[1:]):
+        lines.append(
+            "memory: CrewAI ≤ 1.9 kept its agents' memory in Chroma; CrewAI ≥ 1.10's unified "
+            "memory is another model (LanceDB, or Qdrant Edge: named vector 'memory', integer "
+            "point ids, MemoryRecord payloads): this copy is readable with CrewAI's RAG client, "
+            "not loaded into that memory"
+        )
     if info.name == "mem0migrations":
         lines.append(
             "mem0migrations is mem0's telemetry collection, not memories: it need not move"
