@@ -238,3 +238,43 @@ def test_the_routers_qdrant_store_writes_and_reads_what_migrate_wrote(
         assert store.count() == len(ids) - 1
     finally:
         client.close()
+
+
+@pytest.mark.server
+async def test_mem0_on_a_qdrant_server_gets_its_keyword_indexes_and_bm25_slot(
+    tmp_path: Path, qdrant_url: str
+) -> None:
+    """What mem0's Qdrant store creates on a server (it skips indexes in local mode)."""
+    import chromadb
+    from chromadb.config import Settings
+    from qdrant_client import QdrantClient, models
+
+    from tests.conftest import unique_name
+    from tests.test_qdrant_server import server_uri
+
+    name = unique_name("ferry-mem0")
+    client = chromadb.PersistentClient(
+        str(tmp_path / "src"), settings=Settings(anonymized_telemetry=False)
+    )
+    collection = client.create_collection(name)
+    collection.add(
+        ids=[str(uuid.uuid4()) for _ in range(4)],
+        embeddings=np.random.default_rng(5).normal(size=(4, 8)).astype(np.float32),
+        metadatas=[{**MEM0_META, "user_id": f"u{i}"} for i in range(4)],
+    )
+    del client
+    journal = Journal(tmp_path / "j.db")
+    try:
+        source = f"chroma+file://{tmp_path / 'src'}"
+        outcome = await migrate(source, server_uri(qdrant_url), [], MigrationOptions(), journal)
+        assert outcome.status.value == "completed"
+    finally:
+        journal.close()
+    qdrant = QdrantClient(url=qdrant_url)
+    try:
+        info = qdrant.get_collection(name)
+        assert info.config.params.sparse_vectors["bm25"].modifier == models.Modifier.IDF
+        assert {"user_id", "agent_id", "run_id", "actor_id"} <= set(info.payload_schema)
+        qdrant.delete_collection(name)
+    finally:
+        qdrant.close()
