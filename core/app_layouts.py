@@ -71,6 +71,7 @@ class VannaLayout(PayloadLayout):
     name = "vanna"
     framework = "Vanna"
     target_metric = Metric.COSINE  # Qdrant_VectorStore's `distance_metric` default
+    metadata_prefix = "metadata"  # Vanna writes none; any other sits out of its sight
     KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
         "sql": ("question", "sql"),
         "ddl": ("ddl",),
