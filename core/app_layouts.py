@@ -116,8 +116,8 @@ class VannaLayout(PayloadLayout):
             metadata = None
         document: str | None
         if "question" in rest and "sql" in rest:
-            question, sql = rest.pop("question"), rest.pop("sql")
-            document = json.dumps({"question": question, "sql": sql}, ensure_ascii=False)
+            pair = {"question": rest.pop("question"), "sql": rest.pop("sql")}
+            document = _pair_text(pair, point_id)
             suffix = "sql"
         elif "ddl" in rest:
             document, suffix = rest.pop("ddl"), "ddl"
@@ -144,12 +144,24 @@ def _question_sql(document: str | None) -> tuple[Any, Any] | None:
         pair = json.loads(document)
     except ValueError:
         return None
-    if not isinstance(pair, dict) or set(pair) != {"question", "sql"}:
+    if not isinstance(pair, dict) or list(pair) != ["question", "sql"]:
         return None
-    # Only what Vanna wrote: re-encoding gives the very same text back.
-    if json.dumps(pair, ensure_ascii=False) != document:
+    # Only what Vanna wrote: re-encoding gives the very same text back (vanna 2 writes
+    # ensure_ascii=False; plain json.dumps is accepted too, see `_pair_text`).
+    if document not in (json.dumps(pair, ensure_ascii=False), json.dumps(pair)):
         return None
     return pair["question"], pair["sql"]
+
+
+def _pair_text(pair: dict[str, Any], point_id: Any) -> str:
+    """The sql document Vanna's Chroma store wrote for this pair: of its two JSON encodings
+    (non-ASCII kept or escaped), the one whose deterministic_uuid is the point id (the Chroma
+    id without `-sql`), so the text comes back byte for byte either way."""
+    kept = json.dumps(pair, ensure_ascii=False)
+    escaped = json.dumps(pair)
+    if kept != escaped and vanna_uuid(escaped) == str(point_id):
+        return escaped
+    return kept
 
 
 class Mem0Layout(PayloadLayout):

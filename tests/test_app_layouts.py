@@ -26,8 +26,10 @@ from core.runner import migrate
 from core.validate import ValidationOptions, validate
 
 PAIR = json.dumps({"question": "¿cuántos?", "sql": "SELECT 1"}, ensure_ascii=False)
+ESCAPED = json.dumps({"question": "¿cuántos más?", "sql": "SELECT 2"})  # \u00bf…: also Vanna's
 VANNA = [
     (vanna_uuid(PAIR) + "-sql", None, PAIR),
+    (vanna_uuid(ESCAPED) + "-sql", None, ESCAPED),
     (vanna_uuid("CREATE TABLE t (a INT)") + "-ddl", None, "CREATE TABLE t (a INT)"),
     (vanna_uuid("t holds a") + "-doc", None, "t holds a"),
 ]
@@ -75,7 +77,7 @@ def test_the_frameworks_records_round_trip_exactly(name: str) -> None:
 
 def test_payloads_are_what_each_qdrant_store_reads() -> None:
     vanna = make_layout("vanna")
-    (sql, _, pair), (ddl, _, text), _ = VANNA
+    (sql, _, pair), _, (ddl, _, text), _ = VANNA
     assert vanna.to_payload(sql, None, pair) == {"question": "¿cuántos?", "sql": "SELECT 1"}
     assert vanna.point_id(sql) == sql.removesuffix("-sql")  # the bare UUID
     assert vanna.to_payload(ddl, None, text) == {"ddl": text, "source_id": ddl}
