@@ -68,6 +68,15 @@ class PayloadLayout(ABC):
 
     name: ClassVar[str]
     framework: ClassVar[str | None] = None
+    # What the framework's Qdrant store creates its collections with, where the target must
+    # match it for the app to read (core.app_layouts): a distance (None: the source's), named
+    # sparse vector slots (IDF modifier) and keyword payload indexes beside the dense vector.
+    target_metric: ClassVar[Metric | None] = None
+    sparse_slots: ClassVar[tuple[str, ...]] = ()
+    keyword_indexes: ClassVar[tuple[str, ...]] = ()
+    # A query hit's source id needs the whole payload, not just `id_field` (CrewAI: the id is
+    # recomputed from content and metadata): the connectors fetch it for such layouts.
+    hits_need_payload: ClassVar[bool] = False
 
     def __init__(self, fields: PayloadFields | None = None) -> None:
         self.fields = fields or PayloadFields()
@@ -326,6 +335,12 @@ class Detection:
         return {"framework": self.framework, "layout": self.layout, "marks": self.marks}
 
 
+# The application frameworks' layouts (Vanna, mem0, CrewAI, Embedchain) live in their module,
+# which adds them to LAYOUTS and LAYOUT_NAMES when it is loaded (it subclasses the classes
+# above, so it is imported here, after them, whichever of the two modules is imported first).
+from core import app_layouts  # noqa: E402
+
+
 def haystack_ids(content: str | None, meta: Metadata | None) -> set[str]:
     """The ids Haystack gives a Document of this content and meta (`Document._create_id`):
     haystack-ai 2.x (meta as a Python dict) and 3.x (meta as sorted JSON), no blob and no
@@ -348,6 +363,9 @@ def detect_framework(
       ``langchain`` is the only mark.
     """
     n = len(ids)
+    app = app_layouts.detect_app(info, ids, metadatas, documents)
+    if app is not None:
+        return app
     llama = sum(
         1
         for m in metadatas
@@ -392,6 +410,8 @@ def detect_written_layout(payloads: list[dict[str, Any] | None], fields: Payload
             shape = "haystack"
         elif LlamaIndexLayout.NODE_CONTENT in keys and fields.document not in keys:
             shape = "llamaindex"
+        elif app_layouts.written_shape(keys, fields):
+            shape = str(app_layouts.written_shape(keys, fields))
         else:
             shape = "flat"
         votes[shape] = votes.get(shape, 0) + 1
@@ -467,6 +487,8 @@ def switch_lines(
             f'QdrantDocumentStore({where}, index="{target_name}", '
             f'embedding_dim={info.dimension}, similarity="{HAYSTACK_SIMILARITY[metric]}")'
         )
+    elif layout.framework is not None:
+        lines.append(app_layouts.app_switch_lines(layout, info, target_name, client))
     else:
         lines.append(
             f'{client}.query_points("{target_name}", query=<vector>, limit=k): metadata at the '
@@ -474,6 +496,12 @@ def switch_lines(
             f"{layout.fields.source_id!r}"
         )
     mapped = [sid for sid in (sample_ids or []) if layout.maps_id(sid)]
+    if layout.name in app_layouts.APP_LAYOUT_NAMES:
+        return (
+            lines
+            + app_layouts.app_id_lines(layout, mapped)
+            + app_layouts.app_plan_lines(layout, info)
+        )
     if layout.name == "haystack":
         lines.append("ids: Haystack document ids are kept (the store derives point ids itself)")
     elif mapped:

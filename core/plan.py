@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.app_layouts import as_created
 from core.compat import check_shape, check_target
 from core.connectors.base import (
     Capability,
@@ -323,10 +324,11 @@ async def build_plan(
                 item.target_exists = True
                 # Dimension and metric first, from what the target can tell without opening
                 # the collection: a refused target is left exactly as it was.
-                check_shape(target.uri, info, await target.shape(target_name), mode)
+                wanted = as_created(info, target.payload_layout(target_name))
+                check_shape(target.uri, wanted, await target.shape(target_name), mode)
                 item.target = await target.describe(target_name)
                 is_owned = bool(owned and owned(target_name))
-                item.warnings += check_target(target.uri, info, item.target, mode, is_owned)
+                item.warnings += check_target(target.uri, wanted, item.target, mode, is_owned)
         except FerryError as exc:
             item.error = exc.one_line()
     for target_name, sources in clashes(plan.pairs.items()).items():

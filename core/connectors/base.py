@@ -314,6 +314,9 @@ class TargetConnector(SourceConnector):
 
         if info.dimension is None or info.metric is None:
             raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
+        from core.app_layouts import as_created  # the distance an app framework's store wants
+
+        info = as_created(info, self.payload_layout(info.name))
         if await self._exists(info.name):
             check_shape(self.uri, info, await self.shape(info.name), mode)  # before opening it
             existing = await self.describe(info.name)

@@ -43,6 +43,7 @@ from core.connectors.qdrant_common import (
 )
 from core.connectors.traits import QDRANT
 from core.errors import FerryError, classify
+from core.layouts import PayloadLayout
 from core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
@@ -249,7 +250,10 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         layout = self.layouts(name)
         requests = [
             models.QueryRequest(
-                query=v.tolist(), limit=k, with_payload=[layout.id_field], params=params
+                query=v.tolist(),
+                limit=k,
+                with_payload=True if layout.hits_need_payload else [layout.id_field],
+                params=params,
             )
             for v in np.asarray(vectors, dtype=np.float32)
         ]
@@ -288,6 +292,7 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
                     on_disk=True if tuning.on_disk_vectors else None,
                 ),
                 hnsw_config=hnsw,
+                sparse_vectors_config=_sparse_slots(self.layouts(info.name)),
             ),
         )
         if server:  # local mode has no payload indexes (it warns)
@@ -306,6 +311,14 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
                     "create payload index",
                     self.client.create_payload_index(info.name, path, _SCHEMA[kind], wait=True),
                 )
+            for key in layout.keyword_indexes:  # the ones the app's own store creates (mem0)
+                if key not in tuning.payload_indexes:
+                    await self._call(
+                        "create payload index",
+                        self.client.create_payload_index(
+                            info.name, key, models.PayloadSchemaType.KEYWORD, wait=True
+                        ),
+                    )
 
     # -- the index phase --------------------------------------------------------------------
     def index_words(self) -> str:
@@ -530,3 +543,14 @@ class QdrantAliases(AliasBackend):
 def _short(content: Any) -> str:
     text = content.decode(errors="replace") if isinstance(content, bytes) else str(content)
     return text.replace("\n", " ")[:200]
+
+
+def _sparse_slots(layout: PayloadLayout) -> dict[str, models.SparseVectorParams] | None:
+    """The named sparse vectors the app's own store writes beside the dense one (mem0's
+    `bm25`, IDF-weighted): created empty, so the app can fill them after the switch."""
+    if not layout.sparse_slots:
+        return None
+    return {
+        slot: models.SparseVectorParams(modifier=models.Modifier.IDF)
+        for slot in layout.sparse_slots
+    }

@@ -131,9 +131,16 @@ class QdrantEdgeConnector(LayoutIds, TargetConnector):
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         matrix = np.asarray(vectors, dtype=np.float32)
-        return await self._call(
-            name, "query", matrix, k, self.layouts(name).id_field, self.search_ef(name)
-        )
+        layout = self.layouts(name)
+        hits = await self._call(name, "query", matrix, k, layout.id_field, self.search_ef(name))
+        if not layout.hits_need_payload:
+            return hits
+        # The worker answers with point ids where the payload holds no id (CrewAI's layout
+        # recomputes it from the payload): read those points' payloads and ask the layout.
+        wanted = sorted({sid for row in hits for sid, _ in row})
+        records = await self._call(name, "retrieve", wanted) if wanted else []
+        ids = {str(r[0]): layout.hit_source_id(r[0], r[2]) for r in records}
+        return [[(ids.get(sid, sid), score) for sid, score in row] for row in hits]
 
     async def _exists(self, name: str) -> bool:
         return self.layout.exists(name)

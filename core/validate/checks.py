@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from core import faultpoints
+from core.app_layouts import as_created
 from core.connectors.base import Connector, TargetConnector
 from core.model import Batch, CollectionInfo, Metric
 from core.tuning import plan_tuning
@@ -153,6 +154,7 @@ class CollectionCheck:
         self.options = options
         self.on_progress = on_progress
         self.metric: Metric | None = None
+        self.source_metric: Metric | None = None  # set when the target searches with another
         self.result = CollectionValidation(
             name, target_name, recall_threshold=options.recall_threshold
         )
@@ -194,7 +196,13 @@ class CollectionCheck:
             return
         result.target_count = await self.target.count(self.target_name)
         target_info = await self.target.describe(self.target_name)
-        result.problems.extend(shape_problems(info, target_info))
+        # An app framework's layout creates the target with its store's distance (mem0,
+        # CrewAI, Vanna, Embedchain: COSINE): that is the distance the target must have, and
+        # the one its search is judged by.
+        wanted = as_created(info, self.target.payload_layout(self.target_name))
+        if wanted is not info:
+            self.metric, self.source_metric = wanted.metric, info.metric
+        result.problems.extend(shape_problems(wanted, target_info))
         result.mode = "full" if options.full else ("sample" if options.sample > 0 else "counts")
         result.k = options.k if options.queries > 0 else 0
 
@@ -406,7 +414,10 @@ class CollectionCheck:
             target_hits,
             exact_score,
             (
-                lambda raw: src.similarity(metric, raw),
+                # The source's scores are on its own distance's scale when the target's differs.
+                (lambda raw: None)
+                if self.source_metric is not None
+                else (lambda raw: src.similarity(metric, raw)),
                 lambda raw: tgt.similarity(metric, raw),
             ),
         )
