@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.app_layouts import as_created
 from core.compat import check_shape, check_target
 from core.connectors.base import (
     Capability,
@@ -22,6 +21,7 @@ from core.connectors.base import (
 from core.connectors.traits import DEFAULT_TARGET, EngineTraits
 from core.errors import FerryError, PreflightError
 from core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
+from core.layouts.apps import as_created
 from core.mapping import PayloadFields
 from core.model import Batch, CollectionInfo
 from core.targets import TargetNames, clashes

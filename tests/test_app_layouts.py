@@ -1,4 +1,4 @@
-"""The app frameworks' layouts (core/app_layouts.py) without the frameworks: the records each
+"""The app frameworks' layouts (core/layouts/apps.py) without the frameworks: the records each
 framework's Chroma store writes, their payloads, ids, detection, and a migration + validation
 through the distance change (l2 → COSINE) and CrewAI's recomputed ids, on Edge and
 qdrant-client. The frameworks themselves: tests/test_framework_{vanna,mem0,crewai,embedchain}.py.
@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.app_layouts import crewai_id, vanna_uuid
 from core.connectors.base import WriteMode
 from core.engine import MigrationOptions
 from core.journal import Journal
 from core.layouts import detect_framework, detect_written_layout, make_layout
+from core.layouts.apps import crewai_id, vanna_uuid
 from core.mapping import FERRY_ID_NAMESPACE, PayloadFields
 from core.model import CollectionInfo, Metric
 from core.runner import migrate

@@ -47,7 +47,9 @@ LLAMA_META = {
 
 
 @pytest.mark.parametrize("name", LAYOUT_NAMES)
-@pytest.mark.parametrize("sid", ["re.search#0", "2422ea8a-c115-4e9e-989f-6127b6e2b15a", "42", "00042"])
+@pytest.mark.parametrize(
+    "sid", ["re.search#0", "2422ea8a-c115-4e9e-989f-6127b6e2b15a", "42", "00042"]
+)
 @pytest.mark.parametrize("document", ["héllo — text", None])
 def test_every_layout_round_trips_exactly(name: str, sid: str, document: str | None) -> None:
     layout = make_layout(name)

@@ -49,7 +49,7 @@ def open_connector(
 ) -> SourceConnector:
     """A connector for the URI; nothing is contacted until the first call.
 
-    `fields` and `layout` (core/layouts.py) say how a Qdrant target lays records out in
+    `fields` and `layout` (core/layouts/) say how a Qdrant target lays records out in
     payloads: `layout` is the default for every collection, `use_payload_layout` sets one
     collection's. Other engines keep records natively and take only `flat`.
 

@@ -220,7 +220,7 @@ class SourceConnector(Connector):
     def search_ef(self, name: str) -> int | None:
         return getattr(self, "_search_ef", {}).get(name)
 
-    # -- payload layouts (core/layouts.py) ---------------------------------------------------
+    # -- payload layouts (core/layouts/) ---------------------------------------------------
     def use_payload_layout(self, name: str, layout: PayloadLayout) -> None:
         """Read and write collection `name` in `layout`. Stores that keep records natively
         (Chroma, memory) take only `flat`: their records are what the framework reads."""
@@ -314,7 +314,7 @@ class TargetConnector(SourceConnector):
 
         if info.dimension is None or info.metric is None:
             raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
-        from core.app_layouts import as_created  # the distance an app framework's store wants
+        from core.layouts.apps import as_created  # the distance an app framework's store wants
 
         info = as_created(info, self.payload_layout(info.name))
         if await self._exists(info.name):

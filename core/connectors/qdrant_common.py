@@ -2,7 +2,7 @@
 
 Both speak source ids to the engine; this module turns a columnar `Batch` into the lists
 Qdrant wants and turns scrolled points back into a `Batch`, through each collection's payload
-layout (core/layouts.py: flat, or what a framework's own Qdrant store writes).
+layout (core/layouts/: flat, or what a framework's own Qdrant store writes).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class MigrationOptions:
     rate: float | None = None  # records per second, None for unlimited
     mode: WriteMode = WriteMode.CREATE
     fields: PayloadFields = field(default_factory=PayloadFields)
-    # Payload layout (core/layouts.py) for every collection; None: each its detected one.
+    # Payload layout (core/layouts/) for every collection; None: each its detected one.
     layout: str | None = None
     # Who asked for `layout`, in the plan's words ("profile NAME"); None: `--layout`.
     layout_origin: str | None = None

@@ -5,7 +5,7 @@ Every store speaks source ids (Chroma ids) and answers queries in Chroma's conve
 distances, lower is better: squared L2, ``1 - cos``, ``1 - dot`` — so an app written against
 Chroma sees the same kind of numbers after the flip (converted with the engines' traits,
 core/connectors/traits.py). Qdrant stores map ids and payloads with the collection's payload
-layout (core/layouts.py: flat, langchain, llamaindex, haystack), exactly as the migration did,
+layout (core/layouts/: flat, langchain, llamaindex, haystack), exactly as the migration did,
 so a record written through the router lands on the same point, in the same shape, as the
 migration wrote — and as the app's framework reads it after the switch.
 """

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from core import faultpoints
-from core.app_layouts import as_created
 from core.connectors.base import Connector, TargetConnector
+from core.layouts.apps import as_created
 from core.model import Batch, CollectionInfo, Metric
 from core.tuning import plan_tuning
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record

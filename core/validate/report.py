@@ -109,7 +109,7 @@ class CollectionValidation:
     # to fail, since recall on a brute-force or half-built target measures no real index.
     recall_refused: str | None = None
     index: dict[str, Any] | None = None  # the target's IndexState when recall was asked for
-    # The payload layout the target was read in (core/layouts.py), why, and the lines the app
+    # The payload layout the target was read in (core/layouts/), why, and the lines the app
     # changes to read it; None where records are native (a Chroma target).
     layout: str | None = None
     layout_reason: str = ""

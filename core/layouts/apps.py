@@ -35,7 +35,7 @@ import uuid
 from typing import Any, ClassVar
 
 from core.errors import PermanentError, PreflightError
-from core.layouts import (
+from core.layouts.base import (
     Detection,
     PayloadLayout,
     _with_foreign,
@@ -616,15 +616,3 @@ def as_created(info: CollectionInfo, layout: PayloadLayout | None) -> Collection
     from dataclasses import replace
 
     return replace(info, metric=wanted)
-
-
-def _register() -> None:
-    """Add these layouts to core.layouts' registry (see the import there)."""
-    from core import layouts
-
-    layouts.LAYOUTS.update({cls.name: cls for cls in APP_LAYOUTS})
-    missing = tuple(n for n in APP_LAYOUT_NAMES if n not in layouts.LAYOUT_NAMES)
-    layouts.LAYOUT_NAMES = (*layouts.LAYOUT_NAMES, *missing)
-
-
-_register()
