@@ -63,6 +63,23 @@ async def wait_for_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> 
     ) and screen_text(pilot.app)
 
 
+def bottom_line(app: App[Any]) -> str:
+    """The terminal's last line: where the Footer shows the keys of the screen in front."""
+    return screen_text(app).rstrip("\n").splitlines()[-1]
+
+
+async def wait_for_footer(pilot: Pilot[Any], *keys: str, timeout: float = 30.0) -> str:
+    """Wait until the footer shows every one of `keys` (e.g. "d Delete"): the Footer is
+    drawn after the screen's body, so a test that read it right after the body raced it."""
+    await wait_for(
+        pilot,
+        lambda: all(key in bottom_line(pilot.app) for key in keys),
+        timeout,
+        f"footer showing {', '.join(keys)}",
+    )
+    return bottom_line(pilot.app)
+
+
 FIXED_RUN_ID = "20250301-120000-f3rry0"
 FIXED_TS = 1740830400.0  # 2025-03-01 12:00:00 UTC
 
