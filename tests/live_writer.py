@@ -1,0 +1,90 @@
+"""An application that keeps writing to an embedded Chroma directory (a real process).
+
+Run as ``python -m tests.live_writer DIR COLLECTION SECONDS MAX_CHANGES OUT.json``: it
+seeds SEED records, writes ``DIR.ready``, then adds, upserts and deletes in batches through
+``chromadb.PersistentClient`` (over 1,000 changes/s on a quiet machine) until SECONDS pass
+or MAX_CHANGES are made, or the file ``DIR.stop`` appears. Every record carries its version
+(metadata ``v``, the document ``id:v``, and the vector's first component), so a copy can be
+checked record by record. At the end it writes its own account of the final state —
+id → version — to OUT.json, which tests compare the target with (not Ferry's reader).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+DIMENSION = 8
+SEED = 2_000
+BATCH = 100
+
+
+def vector(rid: str, version: int) -> list[float]:
+    rng = random.Random(rid)
+    return [float(version)] + [rng.uniform(-1, 1) for _ in range(DIMENSION - 1)]
+
+
+def write(
+    directory: Path, name: str, seconds: float, max_changes: int, out: Path, seed: int = SEED
+) -> None:
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(
+        str(directory), settings=Settings(anonymized_telemetry=False)
+    )
+    collection = client.get_or_create_collection(name, metadata={"hnsw:space": "l2"})
+    versions: dict[str, int] = {}
+    next_id = 0
+    rng = random.Random(7)
+
+    def put(ids: list[str], adding: bool) -> None:
+        batch = {
+            "ids": ids,
+            "embeddings": [vector(i, versions[i]) for i in ids],
+            "metadatas": [{"v": versions[i], "n": int(i[1:])} for i in ids],
+            "documents": [f"{i}:{versions[i]}" for i in ids],
+        }
+        (collection.add if adding else collection.upsert)(**batch)
+
+    for start in range(0, seed, 500):
+        ids = [f"r{k}" for k in range(start, min(seed, start + 500))]
+        versions.update(dict.fromkeys(ids, 0))
+        put(ids, adding=True)
+    next_id = seed
+    Path(f"{directory}.ready").write_text("ready")
+    stop = Path(f"{directory}.stop")
+    changes = 0
+    deleted: list[str] = []
+    started = time.monotonic()
+    while time.monotonic() - started < seconds and changes < max_changes and not stop.exists():
+        added = [f"r{k}" for k in range(next_id, next_id + BATCH)]
+        next_id += BATCH
+        versions.update(dict.fromkeys(added, 0))
+        put(added, adding=True)
+        live = list(versions)
+        touched = rng.sample(live, min(BATCH, len(live)))
+        # Some deleted ids come back (a newer version after a delete: never the old one).
+        revived = deleted[: BATCH // 10]
+        deleted = deleted[BATCH // 10 :]
+        for rid in touched + revived:
+            versions[rid] = versions.get(rid, 0) + 1
+        put(touched + revived, adding=False)
+        gone = rng.sample(list(versions), min(BATCH // 3, len(versions)))
+        collection.delete(ids=gone)
+        for rid in gone:
+            deleted.append(rid)
+            del versions[rid]
+        changes += len(added) + len(touched) + len(revived) + len(gone)
+    elapsed = time.monotonic() - started
+    out.write_text(
+        json.dumps({"versions": versions, "changes": changes, "seconds": elapsed}, sort_keys=True)
+    )
+
+
+if __name__ == "__main__":
+    folder, collection_name, secs, most, result = sys.argv[1:6]
+    write(Path(folder), collection_name, float(secs), int(most), Path(result))
