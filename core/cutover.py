@@ -381,6 +381,12 @@ async def execute(
             fix="look again and re-run",
         )
     snapshot = None
+    if plan.action == "cutover" and plan.to_collection:
+        # A collection `ferry migrate --follow` keeps catching up: switch at lag 0 only
+        # (waits up to CUTOVER_LAG_WAIT_SECONDS, else refuses with nothing switched).
+        from core.live.follow import wait_for_lag_zero
+
+        await wait_for_lag_zero(journal, plan.target_uri, plan.to_collection)
     if not plan.already_switched:
         if plan.action == "cutover" and plan.to_collection:
             snapshot = await backend.snapshot(plan.to_collection, progress)

@@ -103,6 +103,15 @@ class ChromaEmbeddedConnector(SourceConnector):
             self._directory = self._read_cut()
         return self._directory
 
+    async def new_cut(self) -> None:
+        """Forget the current cut: the next read takes a newer one (catch-up, follow)."""
+        if self._directory is not None:
+            await asyncio.to_thread(self._directory.close)
+            self._directory = None
+        if self.cut is not None:
+            await asyncio.to_thread(self.cut.remove)
+            self.cut = None
+
     def _read_cut(self) -> Any:
         """A consistent cut of the directory (core/live/cut.py), checked by planning every
         collection on it: an application may be writing to the source meanwhile."""

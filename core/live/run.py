@@ -1,0 +1,141 @@
+"""What `core.runner.migrate` asks of live sources, in one place (the runner stays small).
+
+* `record_cuts` — the bulk copy's cut per collection, into the journal;
+* `caught_up_before` — the same command ran to completion on a live source before: a
+  catch-up is due instead of a second full copy;
+* `catch_up_run` / `follow_run` — one catch-up pass (then following, with `--follow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from core.connectors import open_connector
+from core.journal import Journal
+from core.layouts import make_layout
+from core.live.catchup import CatchUpResult
+from core.live.follow import FollowOptions, catch_up_all, follow, is_live, record_cuts
+from core.live.store import LiveStore
+
+__all__ = ["caught_up_before", "catch_up_run", "follow_run", "record_cuts", "totals"]
+
+
+def caught_up_before(journal: Journal, previous: dict[str, Any], plan: Any) -> bool:
+    """The previous run of this command completed from a live source's cut, for every
+    collection the plan names: what is left is the changes since (not a new copy)."""
+    if previous.get("status") != "completed":
+        return False
+    rows = LiveStore(journal).of_run(previous["run_id"])
+    return bool(plan.collections) and all(
+        item.source.name in rows and item.source.facts.get("cut_seq_id") is not None
+        for item in plan.collections
+    )
+
+
+def _target_opener(target_uri: str, plan: Any) -> Any:
+    """A fresh target connector per pass, told each collection's payload layout."""
+
+    async def open_target() -> Any:
+        target = open_connector(target_uri, plan.fields)
+        for item in plan.collections:
+            if target.payload_layout(item.target_name) is not None:
+                target.use_payload_layout(item.target_name, make_layout(item.layout, plan.fields))
+        return target
+
+    return open_target
+
+
+async def catch_up_run(
+    journal: Journal,
+    run_id: str,
+    source: Any,
+    target_uri: str,
+    plan: Any,
+    options: Any,
+    follow_options: FollowOptions | None,
+    stop: asyncio.Event | None,
+) -> list[CatchUpResult]:
+    """One catch-up pass over the run's collections; then follow, when asked."""
+    opener = _target_opener(target_uri, plan)
+    results = await catch_up_all(
+        journal,
+        run_id,
+        source,
+        opener,
+        plan.collections,
+        options.batch_size,
+        options.retry_policy,
+        index=options.index,
+        fresh_cut=False,  # the plan was just read from a fresh cut
+    )
+    if follow_options is not None:
+        results += await follow_run(
+            journal, run_id, source, target_uri, plan, options, follow_options, stop
+        )
+    return results
+
+
+async def follow_run(
+    journal: Journal,
+    run_id: str,
+    source: Any,
+    target_uri: str,
+    plan: Any,
+    options: Any,
+    follow_options: FollowOptions,
+    stop: asyncio.Event | None,
+) -> list[CatchUpResult]:
+    """Follow the source until stopped or cut over; the target indexed once at the end."""
+    if not is_live(source):
+        return []
+    opener = _target_opener(target_uri, plan)
+    results = await follow(
+        journal,
+        run_id,
+        source,
+        target_uri,
+        opener,
+        plan.collections,
+        options.batch_size,
+        options.retry_policy,
+        stop or asyncio.Event(),
+        follow_options,
+    )
+    changed = {r.target_name for r in results if r.changes}
+    if changed and options.index:
+        target = await opener()
+        try:
+            for item in plan.collections:
+                if item.target_name in changed:
+                    await options.retry_policy.call(
+                        lambda i=item: target.build_index(i.target_name, i.tuning)
+                    )
+        finally:
+            await target.close()
+    return results
+
+
+def totals(results: list[CatchUpResult]) -> list[CatchUpResult]:
+    """One result per collection, summing its passes (for the run's report)."""
+    by_name: dict[str, list[CatchUpResult]] = defaultdict(list)
+    for result in results:
+        by_name[result.collection].append(result)
+    out = []
+    for name, passes in by_name.items():
+        first, last = passes[0], passes[-1]
+        out.append(
+            CatchUpResult(
+                name,
+                first.target_name,
+                first.from_seq_id,
+                last.to_seq_id,
+                sum(p.upserted for p in passes),
+                sum(p.deleted for p in passes),
+                sum(p.seconds for p in passes),
+                last.cut,
+                last.lag,
+            )
+        )
+    return out

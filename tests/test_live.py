@@ -1,0 +1,265 @@
+"""Live sources (core/live): migrate an embedded Chroma directory a real process keeps
+writing, catch up, follow, cut over at lag 0, and dual-write without lost updates.
+
+The writer (tests/live_writer.py) is a separate process using chromadb.PersistentClient:
+batched adds, upserts (a version counter in each record) and deletes, some deleted ids
+coming back. What the target must hold is the writer's own account of the final state —
+never Ferry's reader of the source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cli import main
+from core.connectors import open_connector
+from core.journal import Journal
+from core.live.changes import measure_lag
+from core.live.cut import take_cut
+from core.live.follow import wait_for_lag_zero
+from core.live.store import LiveStore
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "docs"
+
+
+class Writer:
+    """The application: a process writing DIR through chromadb (or the router)."""
+
+    def __init__(self, tmp: Path, seconds: float, changes: int, server: str | None = None):
+        self.dir = tmp / "app-chroma"
+        self.out = tmp / "writer.json"
+        argv = [sys.executable, "-m", "tests.live_writer", str(self.dir), NAME]
+        argv += [str(seconds), str(changes), str(self.out)] + ([server] if server else [])
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: Path(f"{self.dir}.ready").exists() or self.proc.poll() is not None, 120)
+        assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+
+    @property
+    def writing(self) -> bool:
+        return self.proc.poll() is None
+
+    def finish(self) -> dict[str, Any]:
+        """Wait for the writer's end; its account: id → version, changes, seconds."""
+        assert self.proc.wait(timeout=180) == 0, self.proc.stderr.read() if self.proc.stderr else ""
+        return json.loads(self.out.read_text())
+
+    def stop(self) -> None:
+        Path(f"{self.dir}.stop").write_text("stop")
+
+
+def ferry(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    code = main(list(argv))
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip().startswith("{") else out
+
+
+def read_target(uri: str, name: str) -> dict[str, tuple[Any, Any, np.ndarray]]:
+    """Every record on the target: id → (metadata, document, vector)."""
+
+    async def go() -> dict[str, tuple[Any, Any, np.ndarray]]:
+        connector = open_connector(uri)
+        out: dict[str, tuple[Any, Any, np.ndarray]] = {}
+        try:
+            async for batch in connector.read(name, None, 500):
+                for i, rid in enumerate(batch.ids):
+                    out[rid] = (batch.metadatas[i], batch.documents[i], batch.vectors[i])
+        finally:
+            await connector.close()
+        return out
+
+    return asyncio.run(go())
+
+
+def torn(records: dict[str, tuple[Any, Any, np.ndarray]]) -> list[str]:
+    """Records whose vector, metadata and document are not one version of the writer's."""
+    bad = []
+    for rid, (metadata, document, vector) in records.items():
+        version = (metadata or {}).get("v")
+        if document != f"{rid}:{version}" or float(vector[0]) != float(version):
+            bad.append(rid)
+    return bad
+
+
+def differences(records: dict[str, tuple[Any, Any, np.ndarray]], truth: dict[str, int]) -> dict:
+    """Lost (in the source, not the target), resurrected (the other way) and stale records."""
+    return {
+        "lost": sorted(set(truth) - set(records))[:5],
+        "resurrected": sorted(set(records) - set(truth))[:5],
+        "stale": sorted(
+            rid for rid in set(truth) & set(records) if records[rid][0].get("v") != truth[rid]
+        )[:5],
+        "torn": torn(records)[:5],
+    }
+
+
+CLEAN = {"lost": [], "resurrected": [], "stale": [], "torn": []}
+
+
+def test_migrate_while_the_app_writes_then_catch_up_equals_the_app(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = Writer(tmp_path, seconds=6, changes=12_000)
+    target = f"qdrant+edge://{tmp_path / 'edge'}"
+    state = str(tmp_path / "journal.sqlite3")
+    argv = ("migrate", "--from", f"chroma+file://{writer.dir}", "--to", target, "--yes")
+    argv += ("--json", "--state", state)
+    code, first = ferry(*argv, capsys=capsys)
+    assert code == 0, first
+    assert first["collections"][0]["status"] == "completed"
+    assert first["collections"][0]["search_ready"] is True
+    # The copy is one cut: every record on the target is one whole version of the writer's.
+    copied = read_target(target, NAME)
+    assert torn(copied) == []
+    cut = LiveStore(Journal(state)).of_run(first["run_id"])[NAME]
+    assert cut.cut_seq_id > 0 and "consistent cut" in (cut.note or "")
+
+    truth = writer.finish()
+    assert truth["changes"] >= 2_000  # the app really wrote while Ferry copied
+    code, again = ferry(*argv, capsys=capsys)
+    assert code == 0, again
+    assert again["run_id"] == first["run_id"]  # a catch-up of that run, not a second copy
+    caught = again["catch_up"][0]
+    assert caught["from_seq_id"] == cut.cut_seq_id and caught["to_seq_id"] > cut.cut_seq_id
+    assert caught["upserted"] > 0 and caught["deleted"] > 0
+    records = read_target(target, NAME)
+    assert differences(records, truth["versions"]) == CLEAN
+    assert len(records) == len(truth["versions"])
+
+    code, idle = ferry(*argv, capsys=capsys)  # nothing changed since: nothing applied
+    assert code == 0 and idle["catch_up"][0]["upserted"] == idle["catch_up"][0]["deleted"] == 0
+
+
+def test_a_cut_is_taken_again_when_a_write_races_it(tmp_path: Path) -> None:
+    """The app writing continuously: each cut reads back consistently (the file reader
+    plans every collection on it), however many tries it took, and the source is never
+    written by Ferry."""
+    from core.connectors.chroma_files import ChromaDirectory
+
+    writer = Writer(tmp_path, seconds=20, changes=40_000)
+    tries = []
+    try:
+        for _ in range(5):
+
+            def check(copy: Path) -> None:
+                with ChromaDirectory(copy, cut=True) as reader:
+                    reader.check_collections()
+                    info = reader.describe(NAME)
+                    batch = next(reader.read(NAME, None, 10_000))
+                    assert info.count == len(batch.ids)
+                    versions = [m["v"] for m in batch.metadatas]
+                    assert [d.split(":")[1] for d in batch.documents] == [str(v) for v in versions]
+                    assert batch.vectors[:, 0].tolist() == [float(v) for v in versions]
+
+            cut = take_cut(writer.dir, check, root=tmp_path / "cuts")
+            tries.append(cut.tries)
+            cut.remove()
+    finally:
+        writer.stop()
+        writer.finish()
+    assert len(tries) == 5
+    assert not list((tmp_path / "cuts").iterdir())  # every private copy removed
+
+
+def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    writer = Writer(tmp_path, seconds=5, changes=10_000)
+    root = tmp_path / "edge"
+    target = f"qdrant+edge://{root}"
+    state = str(tmp_path / "journal.sqlite3")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cli", "migrate", "--from", f"chroma+file://{writer.dir}"]
+        + ["--to", target, "--collection", f"{NAME}={NAME}_v2", "--yes", "--json"]
+        + ["--state", state, "--follow", "--follow-interval", "0.2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    journal = Journal(state)
+    store = LiveStore(journal)
+
+    def followed() -> Any:
+        rows = journal._all("SELECT run_id FROM live_cuts")  # noqa: SLF001
+        live = store.get(rows[0]["run_id"], NAME) if rows else None
+        return live if live is not None and live.following else None
+
+    try:
+        live = wait_until(lambda: followed() or follower.poll() is not None, 180)
+        assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
+        truth = writer.finish()
+        # The follower reaches lag 0 once the app paused: then validate and cut over.
+        wait_until(lambda: (r := followed()) is not None and r.pending == 0 and r.catch_ups, 120)
+        assert measure_lag(writer.dir, *_segment_of(state, live), None).zero
+        code, validation = ferry(
+            "validate", "--from", f"chroma+file://{writer.dir}", "--to", target,
+            "--collection", f"{NAME}={NAME}_v2", "--json", "--state", state, capsys=capsys,
+        )  # fmt: skip
+        assert code == 0, validation
+        code, switched = ferry(
+            "cutover", "--to", target, "--collection", f"{NAME}_v2", "--alias", NAME,
+            "--yes", "--json", "--state", state, capsys=capsys,
+        )  # fmt: skip
+        assert code == 0, switched
+        # Cut over: the follower stops by itself, its run completed.
+        assert follower.wait(timeout=120) == 0, follower.stderr.read() if follower.stderr else ""
+    finally:
+        if follower.poll() is None:
+            follower.send_signal(signal.SIGINT)
+            follower.wait(timeout=60)
+        if writer.writing:
+            writer.stop()
+    outcome = json.loads(follower.stdout.read() if follower.stdout else "{}")
+    assert outcome["status"] == "completed" and outcome["catch_up"]
+    records = read_target(target, f"{NAME}_v2")
+    assert differences(records, truth["versions"]) == CLEAN
+
+
+def _segment_of(state: str, live: Any) -> tuple[str, str, int]:
+    """(collection id, metadata segment, watermark) of the followed collection."""
+    from core.connectors.chroma_files import ChromaDirectory
+
+    journal = Journal(state)
+    run = journal.get_run(live.run_id)
+    assert run is not None
+    source = Path(run["source_uri"].removeprefix("chroma+file://"))
+    with ChromaDirectory(source) as reader:
+        facts = reader.describe(NAME).facts
+    latest = LiveStore(journal).get(live.run_id, NAME)
+    assert latest is not None
+    return facts["collection_id"], facts["metadata_segment"], latest.cut_seq_id
+
+
+def test_a_cutover_waits_for_a_followed_collection_and_refuses_when_it_lags(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3")
+    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
+    store = LiveStore(journal)
+    store.start(run_id, NAME, "docs_v2", 10, 0.0, str(tmp_path / "ids"), None)
+    assert asyncio.run(wait_for_lag_zero(journal, "qdrant+edge:///t", "docs_v2", 1)) is None
+    store.set_lag(run_id, NAME, 25, 15, 0.0, following=True)  # a follower, 15 behind
+    with pytest.raises(Exception, match="still lag 15 changes"):
+        asyncio.run(wait_for_lag_zero(journal, "qdrant+edge:///t", "docs_v2", 0.5, poll=0.05))
+
+    async def catches_up() -> Any:
+        waiting = asyncio.ensure_future(
+            wait_for_lag_zero(journal, "qdrant+edge:///t", "docs_v2", 30, poll=0.05)
+        )
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # still 15 behind: the cutover waits
+        store.set_lag(run_id, NAME, 25, 0, None, following=True)
+        return await waiting
+
+    assert asyncio.run(catches_up()).pending == 0
