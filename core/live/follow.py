@@ -75,7 +75,7 @@ async def catch_up_all(
     items: list[Any],
     batch_size: int,
     retry: Any,
-    index: bool,
+    index: bool | str,
     fresh_cut: bool = True,
 ) -> list[CatchUpResult]:
     """One pass: a new cut, then each collection's changes since its watermark."""
@@ -93,10 +93,11 @@ async def catch_up_all(
             result = await catch_up(
                 source, target, info, item.target_name, store, live, batch_size, retry
             )
-            if result.changes and index and getattr(target, "build_index", None):
-                # Written into an indexed collection: the target indexes it again.
-                await retry.call(lambda i=item: target.build_index(i.target_name, i.tuning))
             lag = await lag_of(source, info, store.get(run_id, item.source.name) or live)
+            if result.changes and (index is True or (index == "at-lag-zero" and lag.zero)):
+                # Written into an indexed collection: the target indexes it again (a
+                # follower does so whenever it reaches lag 0: search-ready for a cutover).
+                await retry.call(lambda i=item: target.build_index(i.target_name, i.tuning))
             store.set_lag(
                 run_id, item.source.name, lag.source_seq_id, lag.pending, lag.pending_since, False
             )
@@ -128,6 +129,7 @@ async def follow(
     stop: asyncio.Event,
     options: FollowOptions,
     on_pass: Callable[[list[CatchUpResult]], None] | None = None,
+    index: bool = True,
 ) -> list[CatchUpResult]:
     """Catch up whenever the source is ahead, until `stop` is set or every collection is
     cut over. Returns every pass's results (the last pass leaves the target at lag 0 when
@@ -168,7 +170,7 @@ async def follow(
                         behind,
                         batch_size,
                         retry,
-                        index=False,  # indexed once when following stops (runner)
+                        index="at-lag-zero" if index else False,
                     )
                 except FerryError as exc:
                     # The target busy (a cutover holds it) or a cut refused: next poll again.

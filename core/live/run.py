@@ -102,6 +102,7 @@ async def follow_run(
         options.retry_policy,
         stop or asyncio.Event(),
         follow_options,
+        index=options.index,
     )
     changed = {r.target_name for r in results if r.changes}
     if changed and options.index:
