@@ -139,6 +139,13 @@ def test_migrate_while_the_app_writes_then_catch_up_equals_the_app(
 
     code, idle = ferry(*argv, capsys=capsys)  # nothing changed since: nothing applied
     assert code == 0 and idle["catch_up"][0]["upserted"] == idle["catch_up"][0]["deleted"] == 0
+    # The watermark and the lag, as `ferry status` shows them.
+    code, status = ferry("status", first["run_id"], "--json", "--state", state, capsys=capsys)
+    live = status["collections"][0]["live"]
+    assert live["cut_seq_id"] == caught["to_seq_id"] and live["lag_changes"] == 0
+    assert live["catch_ups"] == 2 and live["following"] is False
+    code, text = ferry("status", first["run_id"], "--state", state, capsys=capsys)
+    assert "live source: lag 0" in text
 
 
 def test_a_cut_is_taken_again_when_a_write_races_it(tmp_path: Path) -> None:

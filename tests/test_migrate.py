@@ -248,7 +248,13 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
     first = run_cli(*args, capsys=capsys)
     second = run_cli(*args, capsys=capsys)
     assert first[0] == second[0] == 0
-    assert first[1]["run_id"] != second[1]["run_id"]
+    # The same command after it completed catches up with the source's cut (core/live):
+    # the same run, nothing changed, nothing copied again.
+    assert first[1]["run_id"] == second[1]["run_id"]
+    assert second[1]["catch_up"][0]["upserted"] == second[1]["catch_up"][0]["deleted"] == 0
+    assert len(asyncio_run(read_all(target, "docs"))) == 30
+    third = run_cli(*args, "--restart", capsys=capsys)  # a second full copy, when asked
+    assert third[0] == 0 and third[1]["run_id"] != first[1]["run_id"]
     assert len(asyncio_run(read_all(target, "docs"))) == 30
 
 
