@@ -223,6 +223,7 @@ async def migrate(
         for result in results:
             result.retries = retries.get(result.name, result.retries)
         warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
+        warnings += live.changed_during_read(source)
         outcome = RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
         if follow is not None and outcome.status is RunState.COMPLETED:
             await target.close()  # the follower opens it per pass (a cutover may need it)

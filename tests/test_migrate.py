@@ -333,7 +333,8 @@ async def test_an_empty_target_left_by_a_killed_run_is_adopted(tmp_path: Path) -
     await orphan.close()
     journal = Journal(tmp_path / "j.sqlite3")
     first = await migrate(source, target, [], MigrationOptions(), journal)
-    again = await migrate(source, target, [], MigrationOptions(), journal)
+    # A second full copy (--restart: without it the same command is a catch-up, core/live)
+    again = await migrate(source, target, [], MigrationOptions(), journal, restart=True)
     assert (first.status, again.status) == ("completed", "completed")
     assert again.run_id != first.run_id
     assert len(await read_all(target, "docs")) == 40

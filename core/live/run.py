@@ -19,7 +19,14 @@ from core.live.catchup import CatchUpResult
 from core.live.follow import FollowOptions, catch_up_all, follow, is_live, record_cuts
 from core.live.store import LiveStore
 
-__all__ = ["caught_up_before", "catch_up_run", "follow_run", "record_cuts", "totals"]
+__all__ = [
+    "catch_up_run",
+    "caught_up_before",
+    "changed_during_read",
+    "follow_run",
+    "record_cuts",
+    "totals",
+]
 
 
 def caught_up_before(journal: Journal, previous: dict[str, Any], plan: Any) -> bool:
@@ -116,6 +123,18 @@ async def follow_run(
         finally:
             await target.close()
     return results
+
+
+def changed_during_read(source: Any) -> list[str]:
+    """A source with no consistent cut (a Chroma server) that changed while it was read:
+    said plainly, with what to do (the copy is not a point-in-time image)."""
+    return [
+        f"{name}: the source changed while it was copied (count {before:,} → {after:,}, "
+        f"{read:,} read): a Chroma server gives no consistent cut, so records written or "
+        "deleted meanwhile may be missing, stale or extra on the target — pause the "
+        "application's writes and run `ferry validate --full --repair --delete-extra` (docs/live-migration.md)"
+        for name, (before, after, read) in getattr(source, "changed_during_read", {}).items()
+    ]
 
 
 def totals(results: list[CatchUpResult]) -> list[CatchUpResult]:
