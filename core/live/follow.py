@@ -5,7 +5,7 @@
 * `catch_up_all` — one catch-up pass over the run's collections (the same `ferry migrate`
   after it completed).
 * `follow` — catch-up whenever the source is ahead, polling every `interval` seconds, until
-  stopped (Ctrl-C, `ferry cancel`, the TUI) or the collection is cut over; the lag (changes
+  stopped (Ctrl-C, SIGTERM, the TUI) or the collection is cut over; the lag (changes
   not yet applied, and the age of the oldest) is in the journal for `ferry status`, `--json`
   and the Monitor. The target is opened only for a pass and closed after it, so a cutover
   (another process) can open an embedded target (Qdrant Edge, qdrant+file://) in between.
