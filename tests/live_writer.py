@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 DIMENSION = 8
-SEED = 2_000
+SEED = 1_000
 BATCH = 200
 
 

@@ -149,7 +149,7 @@ def test_migrate_while_the_app_writes_then_catch_up_equals_the_app(
     assert "live source: lag 0" in text
 
 
-def test_a_cut_is_taken_again_when_a_write_races_it(tmp_path: Path) -> None:
+def test_cuts_taken_while_the_app_writes_read_back_whole(tmp_path: Path) -> None:
     """The app writing continuously: each cut reads back consistently (the file reader
     plans every collection on it), however many tries it took, and the source is never
     written by Ferry."""
@@ -319,3 +319,95 @@ def test_dual_write_first_then_copy_then_catch_up_loses_no_update(
         "--full", "--json", "--state", state, capsys=capsys,
     )  # fmt: skip
     assert code == 0, json.dumps(validation)[:2000]
+
+
+def test_a_raced_cut_is_taken_again_and_a_hopeless_one_is_refused(tmp_path: Path) -> None:
+    """The retake rule on demand: a copy that does not read back while the source moved is
+    a race (taken again); one that does not read back while the source stood still is the
+    directory's own fault (raised at once); a race that never ends is refused in time."""
+    import chromadb
+    from chromadb.config import Settings
+
+    from core.errors import FerryError
+
+    source = tmp_path / "src"
+    client = chromadb.PersistentClient(str(source), settings=Settings(anonymized_telemetry=False))
+    collection = client.create_collection(NAME, metadata={"hnsw:space": "l2"})
+    collection.add(ids=["a", "b"], embeddings=[[0.0, 1.0], [1.0, 0.0]])
+    calls = []
+
+    def app_writes_once(copy: Path) -> None:
+        calls.append(copy)
+        if len(calls) == 1:  # the application commits a write while Ferry reads the copy
+            collection.upsert(ids=["c"], embeddings=[[1.0, 1.0]])
+            raise FerryError("index_metadata.pickle ends early", where=str(copy))
+
+    cut = take_cut(source, app_writes_once, root=tmp_path / "cuts")
+    try:
+        assert cut.tries == 2 and "taken 2 times" in cut.describe()
+        from core.connectors.chroma_files import ChromaDirectory
+
+        with ChromaDirectory(cut.path, cut=True) as reader:
+            assert reader.describe(NAME).count == 3  # the newer cut has the write
+    finally:
+        cut.remove()
+
+    def broken(copy: Path) -> None:
+        raise FerryError("index_metadata.pickle ends early", where=str(copy))
+
+    with pytest.raises(FerryError, match="ends early"):
+        take_cut(source, broken, root=tmp_path / "cuts")  # nothing moved: not a race
+
+    def always_racing(copy: Path) -> None:
+        collection.upsert(ids=["d"], embeddings=[[float(len(calls)), 1.0]])
+        calls.append(copy)
+        raise FerryError("vector index and metadata disagree", where=str(copy))
+
+    with pytest.raises(FerryError, match=r"could not take a consistent cut in 0s \(\d+ tries"):
+        take_cut(source, always_racing, give_up_after=0.0, root=tmp_path / "cuts")
+    assert not list((tmp_path / "cuts").iterdir())
+
+
+def test_a_chroma_server_source_that_changes_during_the_copy_is_said_so(
+    tmp_path: Path, chroma_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server has no cut: Ferry counts before and after the read and says what to do."""
+    import threading
+    import uuid
+
+    import chromadb
+    from chromadb.config import Settings
+
+    host, port = chroma_server.removeprefix("chroma+http://").rsplit(":", 1)
+    client = chromadb.HttpClient(
+        host=host, port=int(port), settings=Settings(anonymized_telemetry=False)
+    )
+    name = f"live-{uuid.uuid4().hex[:8]}"
+    collection = client.create_collection(name)
+    rng = np.random.default_rng(0)
+    collection.add(ids=[f"s{i}" for i in range(1500)], embeddings=rng.random((1500, 4)).tolist())
+    done = threading.Event()
+
+    def app() -> None:  # keeps adding while Ferry reads
+        k = 0
+        while not done.is_set():
+            collection.add(ids=[f"n{k}-{j}" for j in range(20)], embeddings=rng.random((20, 4)))
+            k += 1
+
+    writer = threading.Thread(target=app, daemon=True)
+    writer.start()
+    try:
+        code, outcome = ferry(
+            "migrate", "--from", chroma_server, "--to", f"jsonl+file://{tmp_path / 'out'}",
+            "--collection", name, "--batch-size", "100", "--yes", "--json",
+            "--state", str(tmp_path / "j.sqlite3"), capsys=capsys,
+        )  # fmt: skip
+    finally:
+        done.set()
+        writer.join(timeout=30)
+    # Honest either way: the count check fails the copy (exit 1) when the counts differ at
+    # its end, and the warning says the source changed while it was read and what to do.
+    assert code in (0, 1), outcome
+    assert any("changed while it was copied" in w for w in outcome["warnings"]), outcome
+    if code == 1:
+        assert "the source changed during the copy" in outcome["collections"][0]["error"]
