@@ -411,3 +411,39 @@ def test_a_chroma_server_source_that_changes_during_the_copy_is_said_so(
     assert any("changed while it was copied" in w for w in outcome["warnings"]), outcome
     if code == 1:
         assert "the source changed during the copy" in outcome["collections"][0]["error"]
+
+
+async def test_a_record_dual_written_during_the_copy_warns_and_the_target_is_indexed(
+    tmp_path: Path,
+) -> None:
+    """Item 5 of issue 20: the application dual-writes a new record into the target while
+    the copy runs. The count check compares with the cut and warns (it used to fail the run
+    with exit 1 and leave the target unindexed); the target is search-ready."""
+    from core.engine import MigrationOptions
+    from core.model import Batch
+    from core.runner import migrate
+    from tests.conftest import make_chroma
+
+    src = make_chroma(tmp_path / "src", {NAME: {"metric": "l2", "n": 30, "dim": 4}})
+    target = f"qdrant+edge://{tmp_path / 'edge'}"
+    journal = Journal(tmp_path / "j.sqlite3")
+
+    def app_dual_writes(engine: Any) -> None:
+        write = engine.target.write
+
+        async def with_the_app(name: str, batch: Batch) -> None:
+            await write(name, batch)
+            if not getattr(engine, "app_wrote", False):  # once: a record the cut lacks
+                engine.app_wrote = True
+                extra = Batch(["app-new"], np.ones((1, 4), dtype=np.float32), [{"v": 1}], ["x"])
+                await write(name, extra)
+
+        engine.target.write = with_the_app
+
+    outcome = await migrate(
+        f"chroma+file://{src}", target, [], MigrationOptions(), journal, on_engine=app_dual_writes
+    )
+    assert outcome.status.value == "completed"
+    assert outcome.collections[0].search_ready is True
+    warnings = [e["message"] for e in journal.events(outcome.run_id) if e["kind"] == "warning"]
+    assert any("target holds 31 records, the source's cut 30" in w for w in warnings), warnings

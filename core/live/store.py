@@ -14,8 +14,6 @@ from typing import Any
 
 from core.journal import Journal
 
-FOLLOWER_STALE_SECONDS = 30.0  # a follower that has not written for this long is gone
-
 
 @dataclass
 class LiveCut:
@@ -43,10 +41,18 @@ class LiveCut:
 
     @property
     def following(self) -> bool:
-        """A `--follow` process is applying changes now (it refreshes the row each poll)."""
-        return (
-            self.follower_pid is not None and time.time() - self.updated_at < FOLLOWER_STALE_SECONDS
-        )
+        """A `--follow` process is applying changes now: its pid is recorded (cleared when it
+        stops) and alive. A long catch-up pass refreshes nothing meanwhile, so the row's age
+        alone would not say; a follower killed with -9 leaves its pid, which is then dead."""
+        if self.follower_pid is None:
+            return False
+        try:
+            os.kill(self.follower_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # alive, another user's
+        return True
 
     def lag_seconds(self, now: float | None = None) -> float:
         """Age of the oldest change not applied yet (0 when there is none)."""
