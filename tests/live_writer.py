@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 DIMENSION = 8
-SEED = 1_000
-BATCH = 200
+SEED = 600
+BATCH = 300
 
 
 def vector(rid: str, version: int) -> list[float]:
