@@ -456,3 +456,26 @@ async def test_a_record_dual_written_during_the_copy_warns_and_the_target_is_ind
     assert outcome.collections[0].search_ready is True
     warnings = [e["message"] for e in journal.events(outcome.run_id) if e["kind"] == "warning"]
     assert any("target holds 31 records, the source's cut 30" in w for w in warnings), warnings
+
+
+async def test_the_monitor_row_shows_the_lag() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    from core.model import Phase
+    from core.runs import CollectionView
+    from tui.screens.monitor import CollectionRow
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield CollectionRow(NAME)
+
+    live = {"lag_changes": 1_200, "lag_seconds": 3.25, "following": True, "cut_seq_id": 9}
+    view = CollectionView(NAME, NAME, Phase.COMPLETED, total=10, records_written=10, live=live)
+    async with Host().run_test() as pilot:
+        row = pilot.app.query_one(CollectionRow)
+        row.show(view)
+        await pilot.pause()
+        figures = row.query_one(".collection-figures", Static)
+        shown = str(getattr(figures, "renderable", None) or figures.render())
+    assert "following · lag 1,200 changes, 3.2 s" in shown

@@ -241,6 +241,12 @@ class ChromaEmbeddedConnector(SourceConnector):
                 info.facts["cut_seq_id"] = info.facts.get("metadata_max_seq_id")
                 if self.cut.tries > 1:
                     info.facts.setdefault("warnings", []).append(self.cut.describe())
+                if info.facts.get("log_after_cut"):
+                    info.facts.setdefault("warnings", []).append(
+                        f"{info.facts['log_after_cut']} write(s) chroma logged but had not "
+                        "applied yet are after the cut: the next catch-up (the same command "
+                        "again, or --follow) copies them once chroma has applied them"
+                    )
         else:
             info = await (await self.working_copy()).describe(name)
             info.facts["reader"] = "api-copy"

@@ -478,6 +478,12 @@ class ChromaDirectory:
             "SELECT max(seq_id) FROM embeddings_queue WHERE seq_id > ? AND topic LIKE ?",
             (metadata_max_seq, topic_like),
         ).fetchone()[0]
+        after_cut = 0
+        if last_logged is not None and self.cut:
+            after_cut = db.execute(
+                "SELECT count(*) FROM embeddings_queue WHERE seq_id > ? AND topic LIKE ?",
+                (metadata_max_seq, topic_like),
+            ).fetchone()[0]
         if last_logged is not None and not self.cut:
             raise FerryError(
                 "the metadata segment is behind the write-ahead log (chroma did not finish "
@@ -530,6 +536,7 @@ class ChromaDirectory:
             "metadata_max_seq_id": metadata_max_seq,
             "vector_max_seq_id": vector_max_seq,
             "reader": "chroma-files",
+            "log_after_cut": after_cut,
             "hnsw": settings.to_json(),
             "space_notes": list(settings.notes),
         }
