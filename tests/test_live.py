@@ -479,3 +479,24 @@ async def test_the_monitor_row_shows_the_lag() -> None:
         figures = row.query_one(".collection-figures", Static)
         shown = str(getattr(figures, "renderable", None) or figures.render())
     assert "following · lag 1,200 changes, 3.2 s" in shown
+
+
+def test_after_the_lock_free_tries_a_cut_uses_sqlites_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded fallback: SQLite's backup API (a read lock for one file's copy), said."""
+    from core.connectors.chroma_files import ChromaDirectory
+    from core.live import cut as cuts
+    from tests.conftest import dir_checksum, make_chroma
+
+    src = make_chroma(tmp_path / "src", {NAME: {"metric": "l2", "n": 40, "dim": 4}})
+    before = dir_checksum(src)
+    monkeypatch.setattr(cuts, "LOCK_FREE_TRIES", 0)
+    cut = take_cut(src, root=tmp_path / "cuts")
+    try:
+        assert cut.how.startswith("SQLite backup (read lock held")
+        with ChromaDirectory(cut.path, cut=True) as reader:
+            assert reader.describe(NAME).count == 40
+    finally:
+        cut.remove()
+    assert dir_checksum(src) == before  # the source is only ever read

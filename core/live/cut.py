@@ -127,6 +127,8 @@ def _backup_sqlite(source: Path, into: Path) -> float:
     dst = sqlite3.connect(into / DB_FILE)
     try:
         src.backup(dst)  # pages=-1: everything in one step, one consistent read
+        # A WAL-mode source gives a WAL-mode copy: ours alone, made a plain file again.
+        dst.execute("PRAGMA journal_mode=DELETE")
     finally:
         dst.close()
         src.close()

@@ -19,7 +19,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.errors import FerryError
@@ -173,15 +172,13 @@ async def follow(
                         index="at-lag-zero" if index else False,
                     )
                 except FerryError as exc:
-                    # The target busy (a cutover holds it) or a cut refused: next poll again.
-                    results = []
+                    # The target busy (a cutover holds it) or a cut refused: said in the
+                    # row, and tried again after one interval.
                     for item in behind:
-                        live = store.get(run_id, item.source.name)
-                        if live is not None:
-                            store.journal._exec(  # noqa: SLF001
-                                "UPDATE live_cuts SET note = ? WHERE run_id = ? AND collection = ?",
-                                (f"catch-up waits: {exc.what}", run_id, item.source.name),
-                            )
+                        store.set_note(run_id, item.source.name, f"catch-up waits: {exc.what}")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), options.interval)
+                    continue
                 for result in results:
                     seen_since.pop(result.collection, None)
                     if result.lag.get("changes"):
@@ -256,7 +253,3 @@ async def wait_for_lag_zero(
                 "up) and cut over again",
             )
         await asyncio.sleep(poll)
-
-
-def ids_folder(journal: Journal) -> Path:
-    return journal.path.parent / "live"

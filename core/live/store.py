@@ -136,6 +136,12 @@ class LiveStore:
             (cut_seq_id, cut_at, applied, note, time.time(), run_id, collection),
         )
 
+    def set_note(self, run_id: str, collection: str, note: str) -> None:
+        self.journal._exec(  # noqa: SLF001
+            "UPDATE live_cuts SET note = ?, updated_at = ? WHERE run_id = ? AND collection = ?",
+            (note, time.time(), run_id, collection),
+        )
+
     def set_lag(
         self,
         run_id: str,
