@@ -283,6 +283,13 @@ async def plan_cutover(
         )
     if validation is not None and not validation["ok"]:
         plan.warnings.append("the latest validation FAILED")
+    from core.live.follow import CUTOVER_LAG_WAIT_SECONDS, followed
+
+    if (live := followed(journal, target, collection)) is not None:
+        plan.warnings.append(
+            f"{collection} is followed (ferry migrate --follow, {live.lag_words()}): the "
+            f"switch waits for lag 0, at most {CUTOVER_LAG_WAIT_SECONDS:.0f}s"
+        )
     if router_state:
         plan.router_state = str(router_state)
         plan.router_mode = Mode.FLIPPED.value

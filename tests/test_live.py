@@ -234,6 +234,7 @@ def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureF
             "--yes", "--json", "--state", state, capsys=capsys,
         )  # fmt: skip
         assert code == 0, switched
+        assert any("is followed" in w and "waits for lag 0" in w for w in switched["warnings"])
         # Cut over: the follower stops by itself, its run completed.
         assert follower.wait(timeout=120) == 0, follower_log.read_text()[-2000:]
     finally:
