@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from core.connectors import open_connector
@@ -18,6 +20,7 @@ from core.layouts import make_layout
 from core.live.catchup import CatchUpResult
 from core.live.follow import FollowOptions, catch_up_all, follow, is_live, record_cuts
 from core.live.store import LiveStore
+from core.runs import RunState
 
 __all__ = [
     "catch_up_run",
@@ -64,24 +67,38 @@ async def catch_up_run(
     follow_options: FollowOptions | None,
     stop: asyncio.Event | None,
 ) -> list[CatchUpResult]:
-    """One catch-up pass over the run's collections; then follow, when asked."""
+    """One catch-up pass over the run's collections; then follow, when asked. The run is
+    `running` (this process's pid) meanwhile, so views attach to it, and `completed` after."""
     opener = _target_opener(target_uri, plan)
-    results = await catch_up_all(
-        journal,
-        run_id,
-        source,
-        opener,
-        plan.collections,
-        options.batch_size,
-        options.retry_policy,
-        index=options.index,
-        fresh_cut=False,  # the plan was just read from a fresh cut
-    )
-    if follow_options is not None:
-        results += await follow_run(
-            journal, run_id, source, target_uri, plan, options, follow_options, stop
+    with _driving(journal, run_id):
+        results = await catch_up_all(
+            journal,
+            run_id,
+            source,
+            opener,
+            plan.collections,
+            options.batch_size,
+            options.retry_policy,
+            index=options.index,
+            fresh_cut=False,  # the plan was just read from a fresh cut
         )
+        if follow_options is not None:
+            results += await follow_run(
+                journal, run_id, source, target_uri, plan, options, follow_options, stop
+            )
     return results
+
+
+@contextlib.contextmanager
+def _driving(journal: Journal, run_id: str) -> Iterator[None]:
+    """This process drives the (completed) run while it catches up or follows: the TUI's
+    launcher finds it by pid and the Monitor shows it running; completed again after (the
+    copy stays complete even when a catch-up failed: its error is the command's)."""
+    journal.claim_run(run_id)
+    try:
+        yield
+    finally:
+        journal.set_run_status(run_id, RunState.COMPLETED)
 
 
 async def follow_run(
@@ -98,6 +115,23 @@ async def follow_run(
     if not is_live(source):
         return []
     opener = _target_opener(target_uri, plan)
+    with _driving(journal, run_id):
+        return await _follow_and_index(
+            journal, run_id, source, target_uri, plan, options, follow_options, stop, opener
+        )
+
+
+async def _follow_and_index(
+    journal: Journal,
+    run_id: str,
+    source: Any,
+    target_uri: str,
+    plan: Any,
+    options: Any,
+    follow_options: FollowOptions,
+    stop: asyncio.Event | None,
+    opener: Any,
+) -> list[CatchUpResult]:
     results = await follow(
         journal,
         run_id,
