@@ -76,8 +76,11 @@ async def catch_up_all(
     retry: Any,
     index: bool | str,
     fresh_cut: bool = True,
+    following: bool = False,
 ) -> list[CatchUpResult]:
-    """One pass: a new cut, then each collection's changes since its watermark."""
+    """One pass: a new cut, then each collection's changes since its watermark. The lag is
+    reported once the target is closed again: a report of lag 0 means the target is free
+    for a validation or a cutover."""
     store = LiveStore(journal)
     if fresh_cut:
         await source.new_cut()
@@ -97,13 +100,17 @@ async def catch_up_all(
                 # Written into an indexed collection: the target indexes it again (a
                 # follower does so whenever it reaches lag 0: search-ready for a cutover).
                 await retry.call(lambda i=item: target.build_index(i.target_name, i.tuning))
-            store.set_lag(
-                run_id, item.source.name, lag.source_seq_id, lag.pending, lag.pending_since, False
-            )
             result.lag = {"changes": lag.pending, "source_seq_id": lag.source_seq_id}
             results.append(result)
     finally:
         await target.close()
+    if not following:  # a follower reports the lag itself (with its own first-seen times)
+        for result in results:
+            pending = result.lag["changes"]
+            since = time.time() if pending else None
+            store.set_lag(
+                run_id, result.collection, result.lag["source_seq_id"], pending, since, False
+            )
     return results
 
 
@@ -170,6 +177,7 @@ async def follow(
                         batch_size,
                         retry,
                         index="at-lag-zero" if index else False,
+                        following=True,
                     )
                 except FerryError as exc:
                     # The target busy (a cutover holds it) or a cut refused: said in the
