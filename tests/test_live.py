@@ -113,7 +113,7 @@ CLEAN = {"lost": [], "resurrected": [], "stale": [], "torn": []}
 def test_migrate_while_the_app_writes_then_catch_up_equals_the_app(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    writer = Writer(tmp_path, seconds=30, changes=5_000)  # a few seconds at ~1,000/s
+    writer = Writer(tmp_path, seconds=30, changes=3_000)  # ~3 s at ~1,000/s
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     state = str(tmp_path / "journal.sqlite3")
     argv = ("migrate", "--from", f"chroma+file://{writer.dir}", "--to", target, "--yes")
@@ -182,7 +182,7 @@ def test_cuts_taken_while_the_app_writes_read_back_whole(tmp_path: Path) -> None
 
 
 def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    writer = Writer(tmp_path, seconds=30, changes=5_000)
+    writer = Writer(tmp_path, seconds=30, changes=3_000)
     root = tmp_path / "edge"
     target = f"qdrant+edge://{root}"
     state = str(tmp_path / "journal.sqlite3")
@@ -312,7 +312,7 @@ def test_dual_write_first_then_copy_then_catch_up_loses_no_update(
     one, or bring back a record the app deleted — the catch-up re-applies every change after
     the cut from a later cut, so once writes pause nothing is lost, stale or resurrected."""
     server = fresh_chroma_server.removeprefix("chroma+http://")
-    writer = Writer(tmp_path, seconds=30, changes=5_000, server=server)
+    writer = Writer(tmp_path, seconds=30, changes=3_000, server=server)
     state = str(tmp_path / "journal.sqlite3")
     argv = ("migrate", "--from", f"chroma+file://{writer.dir}", "--to", fresh_chroma_server)
     argv += ("--mode", "append", "--yes", "--json", "--state", state)
