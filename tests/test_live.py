@@ -501,3 +501,34 @@ def test_after_the_lock_free_tries_a_cut_uses_sqlites_backup(
     finally:
         cut.remove()
     assert dir_checksum(src) == before  # the source is only ever read
+
+
+def test_a_copy_killed_and_resumed_under_writes_still_catches_up_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resumed from a newer cut, the copy keeps the first cut's watermark and the ids of
+    both cuts: the catch-up still deletes what either copied and the app deleted since."""
+    writer = Writer(tmp_path, seconds=30, changes=3_000)
+    target = f"qdrant+edge://{tmp_path / 'edge'}"
+    state = str(tmp_path / "journal.sqlite3")
+    argv = ["migrate", "--from", f"chroma+file://{writer.dir}", "--to", target, "--yes"]
+    argv += ["--json", "--state", state, "--batch-size", "100"]
+    killed = subprocess.run(
+        [sys.executable, "-m", "cli", *argv],
+        cwd=ROOT,
+        env={**os.environ, "FERRY_KILL_AT": "write:3"},
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    journal = Journal(state)
+    run_id = journal._all("SELECT run_id FROM runs")[0]["run_id"]  # noqa: SLF001
+    first_cut = LiveStore(journal).get(run_id, NAME)
+    assert first_cut is not None
+    code, resumed = ferry(*argv, capsys=capsys)
+    assert code == 0 and resumed["resumed"] is True, resumed
+    assert LiveStore(journal).get(run_id, NAME).cut_seq_id == first_cut.cut_seq_id
+    truth = writer.finish()
+    code, again = ferry(*argv, capsys=capsys)
+    assert code == 0 and again["catch_up"], again
+    assert differences(read_target(target, NAME), truth["versions"]) == CLEAN
