@@ -29,6 +29,7 @@ from core.errors import FerryError
 from core.events import ProgressSampled, RunEvent
 from core.journal import Journal, default_state_path
 from core.layouts import LAYOUT_NAMES
+from core.live.follow import FollowOptions
 from core.mapping import PayloadFields
 from core.preview import preview_run
 from core.profile_defaults import profile_layout
@@ -119,6 +120,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="create no payload index from the metadata types (only --payload-index ones)",
     )
     parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="a live source: after the copy, keep applying its changes until stopped (Ctrl-C) "
+        "or cut over (docs/live-migration.md)",
+    )
+    parser.add_argument(
+        "--follow-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --follow: how often to look for changes in the source",
+    )
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.add_argument(
         "--log",
@@ -228,12 +242,21 @@ def run(args: argparse.Namespace) -> int:
             print("ferry: nothing done", file=sys.stderr)
             return EXIT_BAD_INPUT
     engines: list[MigrationEngine] = []
+    check_number("--follow-interval", args.follow_interval, positive=True, most=3600, example="1")
+    follow = FollowOptions(args.follow_interval) if args.follow else None
 
     async def main() -> RunOutcome:
         loop = asyncio.get_running_loop()
+        stop = asyncio.Event()  # ends --follow (the engine's cancel ends the copy)
+
+        def cancel() -> None:
+            stop.set()
+            if engines:
+                engines[0].cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             try:
-                loop.add_signal_handler(sig, lambda: engines and engines[0].cancel())
+                loop.add_signal_handler(sig, cancel)
             except (NotImplementedError, RuntimeError):
                 pass
         if args.json or not sys.stderr.isatty():
@@ -251,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
                 journal,
                 restart=args.restart,
                 on_engine=attach_quiet,
+                follow=follow,
+                stop=stop,
             )
         from cli.live import LiveDisplay
 
@@ -269,6 +294,8 @@ def run(args: argparse.Namespace) -> int:
                 journal,
                 restart=args.restart,
                 on_engine=attach,
+                follow=follow,
+                stop=stop,
             )
 
     outcome = asyncio.run(main())
@@ -323,6 +350,8 @@ def report(outcome: RunOutcome) -> None:
                 lines.append(f"    search-ready (index phase {c.index_seconds:.1f}s){ef}")
             else:
                 lines.append("    not indexed (--no-index): a staging copy, not search-ready")
+    for catch_up in outcome.catch_ups:
+        lines.append(f"  {catch_up.collection}: {catch_up.words()}")
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
     if outcome.status is RunState.CANCELLED:

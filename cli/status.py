@@ -65,6 +65,9 @@ def render(view: RunView) -> str:
             ready = "search-ready" if c.search_ready else "not indexed (staging copy)"
             ef = f"; search with hnsw_ef={c.hnsw_ef}" if c.hnsw_ef else ""
             lines.append(f"    {ready} (indexed in {c.index_seconds:.1f}s){ef}")
+        if c.live is not None:
+            seq = f"cut seq {c.live['cut_seq_id']}, {c.live['catch_ups']} catch-up(s)"
+            lines.append(f"    live source: {c.live_words} ({seq})")
         if c.error:
             lines.append(f"    error: {c.error}")
     return "\n".join(lines)

@@ -283,6 +283,13 @@ async def plan_cutover(
         )
     if validation is not None and not validation["ok"]:
         plan.warnings.append("the latest validation FAILED")
+    from core.live.follow import CUTOVER_LAG_WAIT_SECONDS, followed
+
+    if (live := followed(journal, target, collection)) is not None:
+        plan.warnings.append(
+            f"{collection} is followed (ferry migrate --follow, {live.lag_words()}): the "
+            f"switch waits for lag 0, at most {CUTOVER_LAG_WAIT_SECONDS:.0f}s"
+        )
     if router_state:
         plan.router_state = str(router_state)
         plan.router_mode = Mode.FLIPPED.value
@@ -381,6 +388,12 @@ async def execute(
             fix="look again and re-run",
         )
     snapshot = None
+    if plan.action == "cutover" and plan.to_collection:
+        # A collection `ferry migrate --follow` keeps catching up: switch at lag 0 only
+        # (waits up to CUTOVER_LAG_WAIT_SECONDS, else refuses with nothing switched).
+        from core.live.follow import wait_for_lag_zero
+
+        await wait_for_lag_zero(journal, plan.target_uri, plan.to_collection)
     if not plan.already_switched:
         if plan.action == "cutover" and plan.to_collection:
             snapshot = await backend.snapshot(plan.to_collection, progress)

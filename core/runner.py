@@ -22,8 +22,9 @@ from core.errors import PreflightError
 from core.journal import Journal
 from core.journal.recorder import RunRecorder
 from core.layouts import make_layout
+from core.live import run as live
 from core.locks import TargetLocks
-from core.model import CollectionResult, ResumePoint
+from core.model import CollectionResult, Phase, ResumePoint
 from core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
 from core.runs import CollectionView, RunState
 from core.uri import check_apart
@@ -39,6 +40,8 @@ class RunOutcome:
     plan: MigrationPlan
     resumed: bool = False
     warnings: list[str] = field(default_factory=list)
+    # A live source (core/live): what catch-up passes applied since the cut.
+    catch_ups: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         plans = {c.source.name: c for c in self.plan.collections}
@@ -62,6 +65,7 @@ class RunOutcome:
             "retries": sum(c.retries for c in self.collections),
             "collections": collections,
             "warnings": self.warnings,
+            **({"catch_up": [c.to_json() for c in self.catch_ups]} if self.catch_ups else {}),
         }
 
 
@@ -116,6 +120,8 @@ async def migrate(
     journal: Journal,
     restart: bool = False,
     on_engine: Callable[[MigrationEngine], None] | None = None,
+    follow: Any = None,
+    stop: asyncio.Event | None = None,
 ) -> RunOutcome:
     """Run (or resume) the migration the arguments identify; returns when it ends."""
     check_apart(source_uri, target_uri)  # the source directory is never written to
@@ -140,6 +146,31 @@ async def migrate(
         )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
+        if (
+            previous
+            and not resumed
+            and not restart
+            and live.caught_up_before(journal, previous, plan)
+        ):
+            # The same command after it completed, on a live source: apply what changed since
+            # its cut (core/live) instead of copying everything again.
+            keep_started_layouts(plan, target, previous)
+            await target.close()
+            catch_ups = await live.catch_up_run(
+                journal, previous["run_id"], source, target_uri, plan, options, follow, stop
+            )
+            results = [
+                CollectionResult(c.collection, Phase.COMPLETED, 0, c.changes, c.seconds)
+                for c in live.totals(catch_ups)
+            ]
+            return RunOutcome(
+                previous["run_id"],
+                RunState.COMPLETED,
+                results,
+                plan,
+                warnings=plan.warnings,
+                catch_ups=catch_ups,
+            )
         if resumed:
             assert previous is not None
             run_id = previous["run_id"]
@@ -173,6 +204,13 @@ async def migrate(
         recorder.attach(engine.bus)
         if on_engine:
             on_engine(engine)
+        live.record_cuts(
+            journal,
+            run_id,
+            source,
+            plan.collections,
+            {n for n, p in engine.resume_points.items() if p.done or p.copied},
+        )
         poller = asyncio.create_task(_poll_controls(journal, engine))
         try:
             results = await engine.run()
@@ -185,7 +223,14 @@ async def migrate(
         for result in results:
             result.retries = retries.get(result.name, result.retries)
         warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
-        return RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
+        warnings += live.changed_during_read(source)
+        outcome = RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
+        if follow is not None and outcome.status is RunState.COMPLETED:
+            await target.close()  # the follower opens it per pass (a cutover may need it)
+            outcome.catch_ups = await live.follow_run(
+                journal, run_id, source, target_uri, plan, options, follow, stop
+            )
+        return outcome
     finally:
         await source.close()
         await target.close()

@@ -11,6 +11,7 @@ Reading only: the engine process writes the journal (through core.journal.record
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -81,6 +82,8 @@ class CollectionView:
     search_ready: bool = False
     hnsw_ef: int | None = None
     tuning: dict[str, Any] | None = None
+    # A live source (core/live): the cut watermark, the lag and whether a follower runs.
+    live: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any], run_state: RunState | None = None) -> CollectionView:
@@ -203,7 +206,17 @@ class CollectionView:
             "search_ready": self.search_ready,
             "hnsw_ef": self.hnsw_ef,
             "tuning": self.tuning,
+            **({"live": self.live} if self.live is not None else {}),
         }
+
+    @property
+    def live_words(self) -> str:
+        """ "following · lag 120 changes, 3.2 s" — the Monitor row and `ferry status`."""
+        if self.live is None:
+            return ""
+        changes, seconds = self.live["lag_changes"], self.live["lag_seconds"]
+        lag = f"lag {changes:,} changes, {seconds:.1f} s" if changes else "lag 0"
+        return ("following · " if self.live["following"] else "") + lag
 
 
 @dataclass(frozen=True)
@@ -260,9 +273,19 @@ class RunView:
     def of(cls, journal: Journal, run: dict[str, Any]) -> RunView:
         """The view of a run row just read from `journal`."""
         run_id = run["run_id"]
-        return cls.from_rows(
+        view = cls.from_rows(
             run, journal.collections(run_id), journal.pending_request(run_id) == "cancel"
         )
+        from core.live.store import LiveStore  # at call time: core.live needs the journal
+
+        live = LiveStore(journal).of_run(run_id)
+        if not live:
+            return view
+        collections = tuple(
+            dataclasses.replace(c, live=live[c.name].to_json()) if c.name in live else c
+            for c in view.collections
+        )
+        return dataclasses.replace(view, collections=collections)
 
     @classmethod
     def load(cls, journal: Journal, run_id: str) -> RunView | None:

@@ -248,7 +248,13 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
     first = run_cli(*args, capsys=capsys)
     second = run_cli(*args, capsys=capsys)
     assert first[0] == second[0] == 0
-    assert first[1]["run_id"] != second[1]["run_id"]
+    # The same command after it completed catches up with the source's cut (core/live):
+    # the same run, nothing changed, nothing copied again.
+    assert first[1]["run_id"] == second[1]["run_id"]
+    assert second[1]["catch_up"][0]["upserted"] == second[1]["catch_up"][0]["deleted"] == 0
+    assert len(asyncio_run(read_all(target, "docs"))) == 30
+    third = run_cli(*args, "--restart", capsys=capsys)  # a second full copy, when asked
+    assert third[0] == 0 and third[1]["run_id"] != first[1]["run_id"]
     assert len(asyncio_run(read_all(target, "docs"))) == 30
 
 
@@ -327,7 +333,8 @@ async def test_an_empty_target_left_by_a_killed_run_is_adopted(tmp_path: Path) -
     await orphan.close()
     journal = Journal(tmp_path / "j.sqlite3")
     first = await migrate(source, target, [], MigrationOptions(), journal)
-    again = await migrate(source, target, [], MigrationOptions(), journal)
+    # A second full copy (--restart: without it the same command is a catch-up, core/live)
+    again = await migrate(source, target, [], MigrationOptions(), journal, restart=True)
     assert (first.status, again.status) == ("completed", "completed")
     assert again.run_id != first.run_id
     assert len(await read_all(target, "docs")) == 40

@@ -71,6 +71,8 @@ class ChromaApiConnector(TargetConnector):
         self._make_client = make_client
         self._client: Any = None
         self._collections: dict[str, Any] = {}
+        # name -> (count before, count after, records read): the source changed meanwhile
+        self.changed_during_read: dict[str, tuple[int, int, int]] = {}
         self.max_request_bytes = CHROMA_MAX_REQUEST_BYTES if kind == "chroma-server" else None
 
     async def _client_ready(self) -> Any:
@@ -175,16 +177,21 @@ class ChromaApiConnector(TargetConnector):
         collection = await self._collection(name)
         dimension = getattr(getattr(collection, "_model", None), "dimension", None) or 0
         offset = int(cursor or 0)
+        # A server has no consistent cut (its API pages by offset): a count before and after
+        # says whether the collection changed while it was read (docs/live-migration.md).
+        before = await self._run("count", collection.count)
         while True:
             page = await self._run(
                 "get", collection.get, limit=batch_size, offset=offset, include=INCLUDE
             )
-            if not page["ids"]:
-                return
-            offset += len(page["ids"])
-            yield as_batch(page, dimension, cursor_after=offset)
+            if page["ids"]:
+                offset += len(page["ids"])
+                yield as_batch(page, dimension, cursor_after=offset)
             if len(page["ids"]) < batch_size:
-                return
+                break
+        after = await self._run("count", collection.count)
+        if after != before or (cursor is None and offset != before):
+            self.changed_during_read[name] = (before, after, offset)
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:
         collection = await self._collection(name)

@@ -64,6 +64,9 @@ class ChromaEmbeddedConnector(SourceConnector):
         self.copy_note: str | None = None
         self.query_note: str | None = None
         self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
+        self.cut: Any = (
+            None  # core.connectors.chroma_cut.Cut: what every read of this connector sees
+        )
 
     # -- the two readers --------------------------------------------------------------------
     def _check_exists(self) -> None:
@@ -92,15 +95,54 @@ class ChromaEmbeddedConnector(SourceConnector):
 
             self._check_exists()
             try:
-                directory = ChromaDirectory(self.path)
-                if not directory.recognised():
-                    self._fast = False
-                    return None
+                with ChromaDirectory(self.path) as live:
+                    if not live.recognised():
+                        self._fast = False
+                        return None
             except FerryError:
                 self._fast = False
                 return None
-            self._directory = directory
+            self._directory = self._read_cut()
         return self._directory
+
+    async def new_cut(self) -> None:
+        """Forget the current cut: the next read takes a newer one (catch-up, follow)."""
+        if self._directory is not None:
+            await asyncio.to_thread(self._directory.close)
+            self._directory = None
+        if self.cut is not None:
+            await asyncio.to_thread(self.cut.remove)
+            self.cut = None
+
+    def _read_cut(self) -> Any:
+        """A consistent cut of the directory (core/connectors/chroma_cut.py), checked by planning every
+        collection on it: an application may be writing to the source meanwhile."""
+        from core.connectors.chroma_cut import take_cut
+        from core.connectors.chroma_files import ChromaDirectory
+
+        readers: list[Any] = []
+
+        def check(copy: Path) -> None:
+            for reader in readers:
+                reader.close()
+            readers.clear()
+            readers.append(ChromaDirectory(copy, cut=True))
+            readers[0].check_collections()
+
+        try:
+            self.cut = take_cut(self.path, check)
+        except FerryError as exc:
+            for reader in readers:
+                reader.close()
+            raise self._as_source(exc) from None
+        return _ShownAs(readers[0], self.cut.path, self.path)
+
+    def _as_source(self, exc: FerryError) -> FerryError:
+        """An error read from the cut names the user's directory, not Ferry's private copy."""
+        if self.cut is None or str(self.cut.path) not in exc.where:
+            return exc
+        where = exc.where.replace(str(self.cut.path), str(self.path))
+        return type(exc)(exc.what, where=where, fix=exc.fix)
 
     async def working_copy(self) -> ChromaApiConnector:
         """The API on a private copy of the directory, made once per source state."""
@@ -133,6 +175,8 @@ class ChromaEmbeddedConnector(SourceConnector):
         return self._copy
 
     def _make_copy(self) -> Path:
+        from core.connectors.chroma_cut import take_cut
+
         stamp = hashlib.sha256()
         for file in sorted(self.path.rglob("*")):
             if file.is_file():
@@ -145,7 +189,11 @@ class ChromaEmbeddedConnector(SourceConnector):
         if not target.exists():
             partial = target.with_name(target.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(self.path, partial)
+            cut = take_cut(self.path)  # never a copy torn by a write of the application
+            try:
+                shutil.copytree(cut.path, partial)
+            finally:
+                cut.remove()
             partial.rename(target)
         return target
 
@@ -190,6 +238,17 @@ class ChromaEmbeddedConnector(SourceConnector):
         if directory is not None:
             info = await asyncio.to_thread(directory.describe, name)
             info.facts["reader"] = "files"
+            if self.cut is not None:
+                info.facts["cut"] = self.cut.describe()
+                info.facts["cut_seq_id"] = info.facts.get("metadata_max_seq_id")
+                if self.cut.tries > 1:
+                    info.facts.setdefault("warnings", []).append(self.cut.describe())
+                if info.facts.get("log_after_cut"):
+                    info.facts.setdefault("warnings", []).append(
+                        f"{info.facts['log_after_cut']} write(s) chroma logged but had not "
+                        "applied yet are after the cut: the next catch-up (the same command "
+                        "again, or --follow) copies them once chroma has applied them"
+                    )
         else:
             info = await (await self.working_copy()).describe(name)
             info.facts["reader"] = "api-copy"
@@ -252,5 +311,42 @@ class ChromaEmbeddedConnector(SourceConnector):
         if self._directory is not None:
             await asyncio.to_thread(self._directory.close)
             self._directory = None
+        if self.cut is not None:
+            await asyncio.to_thread(self.cut.remove)
+            self.cut = None
         if self._copy is not None:
             await self._copy.close()
+
+
+class _ShownAs:
+    """The file reader of a cut, whose errors name the source directory (not the copy)."""
+
+    def __init__(self, reader: Any, copy: Path, source: Path) -> None:
+        self.reader = reader
+        self.copy, self.source = str(copy), str(source)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.reader, name)
+        if not callable(attr):
+            return attr
+        if name == "read":
+            return lambda *a, **k: self._rows(attr(*a, **k))
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except FerryError as exc:
+                raise self._renamed(exc) from None
+
+        return call
+
+    def _rows(self, batches: Any) -> Any:
+        try:
+            yield from batches
+        except FerryError as exc:
+            raise self._renamed(exc) from None
+
+    def _renamed(self, exc: FerryError) -> FerryError:
+        if self.copy not in exc.where:
+            return exc
+        return type(exc)(exc.what, exc.where.replace(self.copy, self.source), exc.fix)

@@ -266,8 +266,12 @@ class ChromaDirectory:
         path: str | Path,
         tenant: str = "default_tenant",
         database: str = "default_database",
+        cut: bool = False,
     ) -> None:
         self.path = Path(path)
+        # A private cut of a live directory (core/connectors/chroma_cut.py): log entries newer than the
+        # metadata segment are writes after the cut, not a fault.
+        self.cut = cut
         self.tenant = tenant
         self.database = database
         self._db: sqlite3.Connection | None = None
@@ -361,6 +365,12 @@ class ChromaDirectory:
         self._database_id = row[0]
         self._arrays = "embedding_metadata_array" in tables
         self._checked = True
+
+    def check_collections(self) -> None:
+        """Plan every collection now: raises FerryError when one cannot be read consistently
+        (a cut is checked this way before it is used)."""
+        for name in self.list_collections():
+            self._plan(name)
 
     def recognised(self) -> bool:
         """True when `check` passes: the fast reader can be used on this folder."""
@@ -468,7 +478,13 @@ class ChromaDirectory:
             "SELECT max(seq_id) FROM embeddings_queue WHERE seq_id > ? AND topic LIKE ?",
             (metadata_max_seq, topic_like),
         ).fetchone()[0]
-        if last_logged is not None:
+        after_cut = 0
+        if last_logged is not None and self.cut:
+            after_cut = db.execute(
+                "SELECT count(*) FROM embeddings_queue WHERE seq_id > ? AND topic LIKE ?",
+                (metadata_max_seq, topic_like),
+            ).fetchone()[0]
+        if last_logged is not None and not self.cut:
             raise FerryError(
                 "the metadata segment is behind the write-ahead log (chroma did not finish "
                 "applying a write)",
@@ -520,6 +536,7 @@ class ChromaDirectory:
             "metadata_max_seq_id": metadata_max_seq,
             "vector_max_seq_id": vector_max_seq,
             "reader": "chroma-files",
+            "log_after_cut": after_cut,
             "hnsw": settings.to_json(),
             "space_notes": list(settings.notes),
         }
@@ -677,8 +694,8 @@ class ChromaDirectory:
         overlay = plan.overlay
         rows = self._conn().execute(
             "SELECT seq_id, operation, id, vector, encoding FROM embeddings_queue "
-            "WHERE seq_id > ? AND topic LIKE ? ORDER BY seq_id",
-            (plan.vector_max_seq, topic_like),
+            "WHERE seq_id > ? AND seq_id <= ? AND topic LIKE ? ORDER BY seq_id",
+            (plan.vector_max_seq, plan.metadata_max_seq, topic_like),
         )
         for _seq_id, op, rid, blob, encoding in rows:
             plan.unflushed += 1

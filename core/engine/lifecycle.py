@@ -305,7 +305,19 @@ class CollectionLifecycle:
             return
         target_count = await engine.target.count(plan.target_name)
         source_count = await engine.source.count(plan.source.name)
-        if target_count != source_count:
+        if target_count != source_count and getattr(engine.source, "cut", None) is not None:
+            # A live source was read as a cut (core/live): the app may write the target too
+            # (dual-write). Catch-up settles it; the copy is complete and is indexed.
+            engine.emit(
+                WarningRaised(
+                    run_id=engine.run_id,
+                    collection=plan.source.name,
+                    warning=f"target holds {target_count} records, the source's cut "
+                    f"{source_count}: the application wrote meanwhile (dual-write); run the same "
+                    "command again (catch-up) or --follow, and `ferry validate` once writes pause",
+                )
+            )
+        elif target_count != source_count:
             raise PermanentError(
                 f"{plan.source.name}: target holds {target_count} records, source {source_count}",
                 where=engine.target.uri,
