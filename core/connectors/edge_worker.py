@@ -302,6 +302,26 @@ def _serve(conn: Any, root: str) -> None:
             )
         return hits
 
+    def points(
+        name: str, vectors: Any, k: int, hnsw_ef: int | None = None
+    ) -> list[list[tuple[Any, float, Any]]]:
+        """Whole hits (id, score, payload) for the router's EdgeStore (core/router/stores.py)."""
+        params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        return [
+            [
+                (p.id, float(p.score), p.payload)
+                for p in shard(name).query(
+                    qe.QueryRequest(
+                        limit=k,
+                        query=qe.Query.Nearest(list(map(float, vector))),
+                        with_payload=True,
+                        params=params,
+                    )
+                )
+            ]
+            for vector in vectors
+        ]
+
     def close(name: str) -> None:
         opened = shards.pop(name, None)
         try:
@@ -317,6 +337,7 @@ def _serve(conn: Any, root: str) -> None:
         "scroll": scroll,
         "retrieve": lambda name, ids: records(shard(name).retrieve(ids, True, True)),
         "query": query,
+        "points": points,
         "upsert": upsert,
         "optimize": optimize,
         "index_state": index_state,
