@@ -284,6 +284,14 @@ def summarize_stats(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
             "p99_ms": max(p99s) if p99s else None,
         }
     total["stores"] = stores
+    canary_keys = ("target_reads", "primary_reads", "fallbacks", "unkeyed")
+    canary = {
+        key: sum(int((r.get("canary") or {}).get(key, 0)) for r in reports) for key in canary_keys
+    }
+    keyed = canary["target_reads"] + canary["primary_reads"]
+    canary["target_share"] = canary["target_reads"] / keyed if keyed else None
+    total["canary"] = canary
+    total["journal_errors"] = sum(int(r.get("journal_errors", 0)) for r in reports)
     recommendations = [r["recommendation"] for r in reports if r.get("recommendation")]
     total["recommendation"] = recommendations[-1] if recommendations else None
     return total
