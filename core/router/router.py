@@ -621,12 +621,13 @@ def _percent(value: Any) -> float:
 
 
 def _open_journal(journal: Any) -> Any:
-    """A `core.journal.Journal`, or a path to one (opened here), or None."""
-    if journal is None or hasattr(journal, "record_cutover"):
+    """A `core.journal.Journal`, a path to one (opened here), True for Ferry's default
+    journal (the one `ferry` itself writes: $FERRY_STATE or the user state dir), or None."""
+    if journal is None or journal is False or hasattr(journal, "record_cutover"):
         return journal
     from core.journal import Journal
 
-    return Journal(Path(journal).expanduser())
+    return Journal() if journal is True else Journal(Path(journal).expanduser())
 
 
 def overlap_at_k(served: list[list[str]], shadow: list[list[str]], k: int) -> float:
