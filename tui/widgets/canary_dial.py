@@ -30,6 +30,9 @@ class CanaryDial(Static):
     def show(self, state_path: str | None, journal: Any) -> None:
         self.state_path = Path(state_path) if state_path else None
         self.journal = journal
+        if self.state_path is None:  # nothing to read: say so at once
+            self.update(Text("Canary: no router state file", "dim"))
+            return
         self._read()
 
     @work(exclusive=True, group="canary-read", thread=True, exit_on_error=False)
