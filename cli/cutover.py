@@ -312,6 +312,7 @@ def run_router_status(args: argparse.Namespace) -> int:
         if view["percent"] is not None
         else ""
     )
+    dial += ", every read shadow-compared" if view["shadow"] else ""
     print(f"router {view['mode']}{dial}  ({view['state_file']})")
     if view["changed_at"]:
         print(f"  changed by {view['changed_by']}: {view['reason'] or 'no reason given'}")
