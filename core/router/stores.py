@@ -296,7 +296,7 @@ class EdgeStore:
         self._resolved: str | None = None
         self._open_name: str | None = None
         self._metric: Metric | None = None
-        self.worker = EdgeProcess(self.root)
+        self.worker = EdgeProcess(self.root, lock_wait=0)  # never stall the app's call
 
     @property
     def collection(self) -> str:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import chromadb
 import numpy as np
+import pytest
 from chromadb.config import Settings
 from qdrant_client import QdrantClient, models
 
@@ -220,3 +221,20 @@ def test_a_dead_target_server_rolls_back_and_the_app_keeps_serving(
         router.close()
     finally:
         proxy.__exit__(None, None, None)
+
+
+def test_an_edge_shard_held_by_a_ferry_run_is_refused_to_the_app_at_once(tmp_path: Path) -> None:
+    """The app's Edge worker does not wait the 15 s a migration's worker would: the app's
+    call fails at once (a mirror failure, queued for replay) and names the holder."""
+    root = tmp_path / "edge"
+    holder = EdgeProcess(root)
+    holder.call("create", "docs", DIM, "Cosine", make_layout(None, PayloadFields()).id_field, {})
+    store = EdgeStore(root, "docs")
+    try:
+        with pytest.raises(Exception, match="open in another process"):
+            store.count()
+        holder.close()  # the run ends: the app's next call gets the shard
+        assert store.count() == 0
+    finally:
+        store.close()
+        holder.close()
