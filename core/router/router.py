@@ -572,6 +572,7 @@ class Router:
         if mode is Mode.CANARY:
             with self._lock:  # this process stops sending keys to the target at once
                 self.percent = 0.0
+                self._window = _Window(Mode.CANARY, 0.0)  # the 0 % dial is judged afresh
         if self.journal is not None:
             try:
                 self.journal.record_cutover(
