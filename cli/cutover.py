@@ -35,6 +35,7 @@ from core.cutover import (
 )
 from core.errors import FerryError
 from core.journal import Journal
+from core.router.canary import check_percent
 from core.router.state import (
     MODES,
     parse_mode,
@@ -103,6 +104,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--max-error-rate", type=float, metavar="F", help="rollback threshold, e.g. 0.05"
     )
     change.add_argument("--max-p99-ms", type=float, metavar="MS", help="rollback threshold")
+    change.add_argument(
+        "--min-overlap",
+        type=float,
+        metavar="F",
+        help="rollback threshold: shadow overlap@k, judged against exact search (e.g. 0.9)",
+    )
+    change.add_argument(
+        "--percent",
+        type=float,
+        metavar="N",
+        help="canary: share of keyed reads the target serves, 0-100 (e.g. 1, 5, 25, 50, 100)",
+    )
+    change.add_argument(
+        "--shadow",
+        dest="canary_shadow",
+        action="store_true",
+        default=None,
+        help="canary: also compare every read with the other side",
+    )
+    change.add_argument("--no-shadow", dest="canary_shadow", action="store_false")
     _state_file(change)
     add_common(change)
     change.set_defaults(handler=run_router_set)
@@ -273,6 +294,10 @@ def router_view(path: Any) -> dict[str, Any]:
         "target_uri": state.get("target_uri"),
         "alias": state.get("alias"),
         "thresholds": state.get("thresholds"),
+        "percent": state.get("percent") if state["mode"] == "canary" else None,
+        "shadow": bool(state.get("shadow")) if state["mode"] == "canary" else None,
+        "rolled_back": state.get("rolled_back"),
+        "history": (state.get("history") or [])[-10:],
         "stats": summarize_stats(read_stats(path)),
     }
 
@@ -282,9 +307,18 @@ def run_router_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(view)
         return EXIT_OK
-    print(f"router {view['mode']}  ({view['state_file']})")
+    dial = (
+        f" {view['percent']:g} % of keyed reads on the target"
+        if view["percent"] is not None
+        else ""
+    )
+    dial += ", every read shadow-compared" if view["shadow"] else ""
+    print(f"router {view['mode']}{dial}  ({view['state_file']})")
     if view["changed_at"]:
         print(f"  changed by {view['changed_by']}: {view['reason'] or 'no reason given'}")
+    if view["rolled_back"]:
+        back = view["rolled_back"]
+        print(f"  last automatic rollback: {'; '.join(back.get('reasons') or [])}")
     stats = view["stats"]
     if not stats:
         print("  no app has reported figures yet")
@@ -300,6 +334,14 @@ def run_router_status(args: argparse.Namespace) -> int:
             f"  shadow reads: overlap@{shadow['k']} {shadow['overlap_at_k']:.3f}, "
             f"latency difference {shadow['latency_diff_ms']:+.1f} ms, "
             f"{shadow['errors']} errors"
+        )
+    canary = stats.get("canary") or {}
+    if canary.get("target_share") is not None:
+        print(
+            f"  canary: {canary['target_reads']} keyed reads on the target "
+            f"({canary['target_share']:.1%}), {canary['primary_reads']} on the primary, "
+            f"{canary['fallbacks']} served by the primary after a target failure, "
+            f"{canary['unkeyed']} without a key"
         )
     for side, figures in stats["stores"].items():
         rate = figures["error_rate"]
@@ -325,8 +367,16 @@ def run_router_status(args: argparse.Namespace) -> int:
 def run_router_set(args: argparse.Namespace) -> int:
     check_number("--max-error-rate", args.max_error_rate, least=0, most=1, example="0.05")
     check_number("--max-p99-ms", args.max_p99_ms, positive=True, most=3_600_000, example="250")
+    check_number("--min-overlap", args.min_overlap, least=0, most=1, example="0.9")
     path = resolve_state_path(args.state_file)
     mode = parse_mode(args.mode)
+    if mode.value == "canary":
+        percent = check_percent(args.percent)
+    elif args.percent is not None or args.canary_shadow is not None:
+        raise FerryError(
+            "--percent and --shadow belong to the canary mode",
+            fix="ferry router set canary --percent 5",
+        )
     journal = open_journal(args)  # before the state file changes: both or neither
     thresholds = dict(read_state(path).get("thresholds") or {})
     if args.auto_rollback is not None:
@@ -337,20 +387,44 @@ def run_router_set(args: argparse.Namespace) -> int:
         thresholds["max_error_rate"] = args.max_error_rate
     if args.max_p99_ms is not None:
         thresholds["max_p99_ms"] = args.max_p99_ms
-    state, previous = set_mode(path, mode, reason=args.reason, thresholds=thresholds or None)
+    if args.min_overlap is not None:
+        thresholds["min_overlap"] = args.min_overlap
+    before = read_state(path)
+    dial: dict[str, Any] = {}
+    if mode.value == "canary":
+        dial = {"percent": percent}
+        if args.canary_shadow is not None:
+            dial["shadow"] = args.canary_shadow
+    state, previous = set_mode(
+        path, mode, reason=args.reason, thresholds=thresholds or None, **dial
+    )
+    from_label = _dial_label(previous, before.get("percent"))
+    to_label = _dial_label(mode.value, dial.get("percent"))
     journal_id = journal.record_cutover(
         action="router",
         target_uri=str(state.get("target_uri") or f"router:{path}"),
         alias=str(state.get("alias") or path.stem),
-        from_collection=previous,
-        to_collection=mode.value,
+        from_collection=from_label,
+        to_collection=to_label,
         reason=args.reason,
-        detail={"state_file": str(path), "thresholds": thresholds or None},
+        detail={"state_file": str(path), "thresholds": thresholds or None, **dial},
     )
     if args.json:
         print_json(
-            {"state_file": str(path), "from": previous, "to": mode.value, "journal_id": journal_id}
+            {
+                "state_file": str(path),
+                "from": previous,
+                "to": mode.value,
+                **({"from_percent": before.get("percent")} if previous == "canary" else {}),
+                **dial,
+                "journal_id": journal_id,
+            }
         )
     else:
-        print(f"router {previous} → {mode.value} ({path}); running apps switch at their next call")
+        print(f"router {from_label} → {to_label} ({path}); running apps switch at their next call")
     return EXIT_OK
+
+
+def _dial_label(mode: str, percent: Any) -> str:
+    """`canary 25%` for the dial (what the journal and the screen show), else the mode."""
+    return f"{mode} {float(percent):g}%" if mode == "canary" and percent is not None else mode

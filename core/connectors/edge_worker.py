@@ -36,6 +36,7 @@ from core import faultpoints
 from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 
 LOCK_WAIT_SECONDS = 15.0  # a previous worker (a killed run's orphan) may still be finishing
+LOCK_WAIT_ENV = "FERRY_EDGE_LOCK_WAIT"  # how a parent tells its worker another wait (router: 0)
 # No request waits longer than this for its answer (a stuck worker is killed and restarted on
 # the next try). Generous: a flush or the optimizer of a large shard takes minutes.
 CALL_TIMEOUT_SECONDS = float(os.environ.get("FERRY_EDGE_TIMEOUT", "900"))
@@ -156,7 +157,7 @@ def engine_lock(root: str, name: str) -> IO[str]:
     path = lock_path(f"qdrant+edge://{root}", name).with_suffix(".engine.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the shard closes
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    deadline = time.monotonic() + float(os.environ.get(LOCK_WAIT_ENV, LOCK_WAIT_SECONDS))
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -302,6 +303,26 @@ def _serve(conn: Any, root: str) -> None:
             )
         return hits
 
+    def points(
+        name: str, vectors: Any, k: int, hnsw_ef: int | None = None
+    ) -> list[list[tuple[Any, float, Any]]]:
+        """Whole hits (id, score, payload) for the router's EdgeStore (core/router/stores.py)."""
+        params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        return [
+            [
+                (p.id, float(p.score), p.payload)
+                for p in shard(name).query(
+                    qe.QueryRequest(
+                        limit=k,
+                        query=qe.Query.Nearest(list(map(float, vector))),
+                        with_payload=True,
+                        params=params,
+                    )
+                )
+            ]
+            for vector in vectors
+        ]
+
     def close(name: str) -> None:
         opened = shards.pop(name, None)
         try:
@@ -317,6 +338,7 @@ def _serve(conn: Any, root: str) -> None:
         "scroll": scroll,
         "retrieve": lambda name, ids: records(shard(name).retrieve(ids, True, True)),
         "query": query,
+        "points": points,
         "upsert": upsert,
         "optimize": optimize,
         "index_state": index_state,
@@ -399,8 +421,12 @@ def _rebuild(kind: str, what: str, where: str, fix: str) -> FerryError:
 class EdgeProcess:
     """A handle on the child: `call` is thread-safe and blocking (run it in a thread)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lock_wait: float | None = None) -> None:
+        """`lock_wait`: seconds the worker waits for a shard another Ferry process holds
+        (default `LOCK_WAIT_SECONDS`; the router's EdgeStore passes 0, since an app's call
+        must not stall behind a running migration)."""
         self.root = root
+        self.lock_wait = lock_wait
         self._send_lock = threading.Lock()
         self._pending: deque[Future[Any]] = deque()
         self._alive = False
@@ -425,6 +451,8 @@ class EdgeProcess:
                 p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p
             ),
         }
+        if self.lock_wait is not None:
+            env[LOCK_WAIT_ENV] = str(self.lock_wait)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "core.connectors.edge_worker", str(self.root)],
             stdin=subprocess.PIPE,

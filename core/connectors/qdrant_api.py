@@ -393,7 +393,9 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         if self.spec.transport == "file":
             return [
                 "qdrant-client local mode stores each point as a pickle in SQLite: "
-                "~0.7k records/s and large memory to reopen; prefer qdrant+edge:// for speed"
+                "~0.7k records/s and large memory to reopen, and the app's open client locks "
+                "Ferry out: prefer qdrant+http:// (a Qdrant server) when the app keeps running "
+                "through the migration, else qdrant+edge:// (docs/router.md#which-target)"
             ]
         if self.spec.transport == "memory":
             return ["qdrant+memory: the copy lives only as long as this process"]

@@ -2,12 +2,13 @@
 
     from core.router import Router, ChromaStore, QdrantStore
     store = Router(ChromaStore(chroma_collection), QdrantStore(qdrant_client, "docs"),
-                   state_path="/srv/app/ferry-router.json")
+                   state_path="/srv/app/ferry-router.json", journal=True)
     store.upsert(ids, embeddings, metadatas, documents)
-    hits = store.query(query_embeddings, k=10)
+    hits = store.query(query_embeddings, k=10, key=user_id)
 
 `ferry router set shadow --state-file /srv/app/ferry-router.json` switches the running app
-to shadow reads at its next call. See docs/router.md.
+to shadow reads at its next call; `ferry router set canary --percent 5` serves 5 % of users
+(by `key`) from the target. See docs/router.md.
 """
 
 from core.router.router import ReplayResult, Router, overlap_at_k

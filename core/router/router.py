@@ -9,7 +9,11 @@ Rules the app can rely on:
 - the *mirror* store's failures never do: they are counted and kept in the replay log, and
   `replay()` re-sends them in order once that store is back;
 - shadow reads run the secondary's query on a worker thread beside the primary's and never
-  delay or change the app's answer; overlap@k and the latency difference are recorded.
+  delay or change the app's answer; overlap@k and the latency difference are recorded;
+- in canary mode a stated share of *keyed* reads is served by the secondary (sticky per key,
+  core/router/canary.py); a canary read the secondary fails is served by the primary;
+- thresholds judge the figures of the current *window*, which starts afresh at every mode or
+  dial change; a mirror write queued behind an earlier failure counts as a failed call.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import numpy as np
 
 from core.errors import FerryError
 from core.model import Metadata
+from core.router.canary import serves_target
+from core.router.overlap import OverlapJudge
 from core.router.replay import ReplayLog
 from core.router.state import (
     STATE_ENV,
@@ -38,6 +44,7 @@ from core.router.state import (
     Thresholds,
     default_stats_path,
     evaluate,
+    on_trial,
     parse_mode,
     read_state,
     set_mode,
@@ -95,6 +102,27 @@ class _SideStats:
         }
 
 
+class _Window:
+    """The figures thresholds judge: since the last mode or canary-dial change only, so a
+    p99 left from mirror writes in dual-write never rolls back a shadow that has not run."""
+
+    def __init__(self, mode: Mode, percent: float) -> None:
+        self.started = time.time()
+        self.mode = mode
+        self.percent = percent
+        self.sides = {side: _SideStats() for side in SIDES}
+        self.overlap = OverlapJudge()
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "since": self.started,
+            "mode": self.mode.value,
+            "percent": self.percent,
+            "stores": {side: self.sides[side].view() for side in SIDES},
+            "overlap": self.overlap.to_json(),
+        }
+
+
 class Router:
     """A VectorStore over two stores whose behaviour follows the router state file."""
 
@@ -125,7 +153,7 @@ class Router:
         self._mode = self._default_mode
         self._base_thresholds = thresholds or Thresholds()
         self.thresholds = self._base_thresholds
-        self.journal = journal
+        self.journal = _open_journal(journal)
         if replay_path is None and self.state_path is not None:
             replay_path = self.state_path.with_name(self.state_path.name + ".replay.jsonl")
         self.replay_log = ReplayLog(Path(replay_path) if replay_path else None)
@@ -138,6 +166,11 @@ class Router:
         self._lock = threading.RLock()
         self._watch = FileWatch(self.state_path) if self.state_path is not None else None
         self._side_stats = {side: _SideStats() for side in SIDES}
+        self.percent = 0.0  # canary: share of keyed reads the secondary serves
+        self.canary_shadow = False  # canary: shadow-compare every read with the other side
+        self._window = _Window(self._mode, self.percent)
+        self.canary = {"target_reads": 0, "primary_reads": 0, "fallbacks": 0, "unkeyed": 0}
+        self.journal_errors = 0
         self.reads = 0
         self.writes = 0
         self.serving_errors = 0
@@ -154,6 +187,7 @@ class Router:
             "latency_diff_sum": 0.0,
             "k": None,
         }
+        self._overlap_all = OverlapJudge()  # the shadow overlap judged against exact, lifetime
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferry-shadow")
         self._pending: set[Future[Any]] = set()
         self._calls_since_flush = 0
@@ -178,14 +212,19 @@ class Router:
             except FerryError:
                 self.state_errors += 1  # a broken file must not break the app
                 return self._mode
-            if new_mode is not self._mode:
+            percent = _percent(state.get("percent")) if new_mode is Mode.CANARY else 0.0
+            if new_mode is not self._mode or percent != self.percent:
                 self.last_mode_change = {
                     "from": self._mode.value,
                     "to": new_mode.value,
+                    "percent": percent,
                     "ts": time.time(),
                 }
                 self._auto_done = False
+                self._window = _Window(new_mode, percent)  # judge the new mode on its own
             self._mode = new_mode
+            self.percent = percent
+            self.canary_shadow = bool(state.get("shadow")) and new_mode is Mode.CANARY
             merged = {**asdict(self._base_thresholds), **(state.get("thresholds") or {})}
             self.thresholds = Thresholds.from_json(merged)
         return self._mode
@@ -201,18 +240,20 @@ class Router:
         try:
             result = call()
         except Exception:
-            with self._lock:
-                stats = self._side_stats[side]
-                stats.calls += 1
-                stats.errors += 1
-                stats.latencies_ms.append((time.perf_counter() - start) * 1000)
+            self._count(side, (time.perf_counter() - start) * 1000, failed=True)
             raise
         elapsed = (time.perf_counter() - start) * 1000
-        with self._lock:
-            stats = self._side_stats[side]
-            stats.calls += 1
-            stats.latencies_ms.append(elapsed)
+        self._count(side, elapsed, failed=False)
         return result, elapsed
+
+    def _count(self, side: str, elapsed_ms: float | None, failed: bool) -> None:
+        """One call of `side`, in the lifetime figures and the current window's."""
+        with self._lock:
+            for stats in (self._side_stats[side], self._window.sides[side]):
+                stats.calls += 1
+                stats.errors += int(failed)
+                if elapsed_ms is not None:
+                    stats.latencies_ms.append(elapsed_ms)
 
     def _serve(self, side: str, call: Callable[[], Any]) -> tuple[Any, float]:
         try:
@@ -260,6 +301,10 @@ class Router:
         if self.replay_log.pending():
             # Earlier writes still wait: queue behind them so order is kept.
             self.replay_log.append(_entry(op, side, args, error=None))
+            # A queued write is a write the store did not take: it counts toward the error
+            # rate, so an outage (a deleted shard, a dead target) rolls back instead of
+            # hiding behind the one failure that started the queue.
+            self._count(side, None, failed=True)
             with self._lock:
                 self.deferred += 1
                 self._deferred_since_replay += 1
@@ -297,26 +342,29 @@ class Router:
         return ReplayResult(replayed=done, remaining=len(entries) - done, error=error)
 
     # -- reads ------------------------------------------------------------------------------
-    def query(self, embeddings: Any, k: int = 10) -> QueryResult:
+    def query(self, embeddings: Any, k: int = 10, key: Any = None) -> QueryResult:
         """Nearest neighbours from the serving store; in shadow mode also from the secondary,
-        on a worker thread, for comparison only."""
+        on a worker thread, for comparison only. `key` (a user, tenant or session id) picks
+        the side in canary mode, the same side for the same key every time; without a key
+        a canary read is served by the primary."""
         matrix = np.asarray(embeddings, dtype=np.float32)
         matrix = matrix.reshape(1, -1) if matrix.ndim == 1 else matrix
         mode = self.mode
-        serving, _mirror = self._sides(mode)
+        serving = self._read_side(mode, key)
         shadow: Future[Any] | None = None
         served = _Served()
-        if mode is Mode.SHADOW:
+        if mode is Mode.SHADOW or (mode is Mode.CANARY and self.canary_shadow):
+            other = "primary" if serving == "secondary" else "secondary"
             with self._lock:
                 self._shadow["queries"] += 1
                 self._pending = {f for f in self._pending if not f.done()}
                 if len(self._pending) < MAX_PENDING_SHADOWS:
-                    shadow = self._pool.submit(self._shadow_run, matrix, k, served)
+                    shadow = self._pool.submit(self._shadow_run, matrix, k, served, other)
                     self._pending.add(shadow)
                 else:
                     self._shadow["skipped"] += 1  # never queue without bound
         try:
-            result, elapsed = self._serve(serving, lambda: self.stores[serving].query(matrix, k))
+            result, elapsed = self._read(mode, serving, lambda s: self.stores[s].query(matrix, k))
         except BaseException:
             served.give(None, 0.0)
             raise
@@ -326,12 +374,34 @@ class Router:
         self._after_call()
         return result
 
-    def _shadow_run(self, matrix: np.ndarray, k: int, served: _Served) -> None:
-        """Query the secondary, then compare with what the app was served (once it was)."""
+    def _read_side(self, mode: Mode, key: Any) -> str:
+        if mode is not Mode.CANARY:
+            return self._sides(mode)[0]
+        with self._lock:
+            if key is None:
+                self.canary["unkeyed"] += 1
+                return "primary"
+            side = "secondary" if serves_target(key, self.percent) else "primary"
+            self.canary["target_reads" if side == "secondary" else "primary_reads"] += 1
+        return side
+
+    def _read(self, mode: Mode, side: str, call: Callable[[str], Any]) -> tuple[Any, float]:
+        """Serve a read from `side`; a canary read the secondary fails is served by the
+        primary instead (the failure counts toward the secondary's error rate)."""
+        if mode is Mode.CANARY and side == "secondary":
+            try:
+                return self._timed(side, lambda: call(side))
+            except Exception:
+                with self._lock:
+                    self.canary["fallbacks"] += 1
+                side = "primary"
+        return self._serve(side, lambda: call(side))
+
+    def _shadow_run(self, matrix: np.ndarray, k: int, served: _Served, side: str) -> None:
+        """Query `side` (the store not serving this read), then compare with what the app
+        was served (once it was)."""
         try:
-            answer, elapsed = self._timed(
-                "secondary", lambda: self.stores["secondary"].query(matrix, k)
-            )
+            answer, elapsed = self._timed(side, lambda: self.stores[side].query(matrix, k))
         except Exception:
             answer, elapsed = None, 0.0
         served.ready.wait()
@@ -341,14 +411,38 @@ class Router:
             if answer is None:
                 self._shadow["errors"] += 1
                 return
+            primary, secondary = (
+                (served.result, answer) if side == "secondary" else (answer, served.result)
+            )
             self._shadow["compared"] += 1
             self._shadow["k"] = k
-            self._shadow["overlap_sum"] += overlap_at_k(served.result.ids, answer.ids, k)
-            self._shadow["latency_diff_sum"] += elapsed - served.ms
+            overlaps = [
+                self._window.overlap.add((p_ids, p_d), (s_ids, s_d), k)
+                for p_ids, p_d, s_ids, s_d in zip(
+                    primary.ids,
+                    primary.distances,
+                    secondary.ids,
+                    secondary.distances,
+                    strict=False,
+                )
+            ]
+            self._judge_lifetime(primary, secondary, k)
+            self._shadow["overlap_sum"] += (
+                sum(overlaps) / len(overlaps) if overlaps else overlap_at_k(primary.ids, [], k)
+            )
+            latency = elapsed - served.ms
+            self._shadow["latency_diff_sum"] += latency if side == "secondary" else -latency
 
-    def get(self, ids: list[str]) -> Records:
-        serving, _ = self._sides(self.mode)
-        result, _ms = self._serve(serving, lambda: self.stores[serving].get(list(ids)))
+    def _judge_lifetime(self, primary: QueryResult, secondary: QueryResult, k: int) -> None:
+        for p_ids, p_d, s_ids, s_d in zip(
+            primary.ids, primary.distances, secondary.ids, secondary.distances, strict=False
+        ):
+            self._overlap_all.add((p_ids, p_d), (s_ids, s_d), k)
+
+    def get(self, ids: list[str], key: Any = None) -> Records:
+        mode = self.mode
+        serving = self._read_side(mode, key)
+        result, _ms = self._read(mode, serving, lambda s: self.stores[s].get(list(ids)))
         with self._lock:
             self.reads += 1
         self._after_call()
@@ -395,8 +489,16 @@ class Router:
                     "latency_diff_ms": (
                         self._shadow["latency_diff_sum"] / compared if compared else None
                     ),
+                    "judged": self._overlap_all.to_json(),
                 },
                 "stores": stores,
+                "canary": {
+                    "percent": self.percent,
+                    "shadow": self.canary_shadow,
+                    **self.canary,
+                },
+                "window": self._window.view(),
+                "journal_errors": self.journal_errors,
                 "recommendation": self.recommendation,
             }
 
@@ -419,10 +521,11 @@ class Router:
                 or time.monotonic() - self._last_flush >= FLUSH_SECONDS
             )
             mode = self._mode
-            on_trial = mode in TRIAL_MODES
-            stores = {side: self._side_stats[side].quick() for side in SIDES} if on_trial else {}
-        if on_trial or self.recommendation is not None:
-            self._check_thresholds(mode, stores)
+            trial = on_trial(mode, self.percent, self.canary_shadow)
+            window = self._window
+            stores = {side: window.sides[side].quick() for side in SIDES} if trial else {}
+        if trial or self.recommendation is not None:
+            self._check_thresholds(mode, stores, window)
         if due and self.stats_path is not None:
             figures = self.stats()
             write_json_atomic(self.stats_path, figures)
@@ -430,9 +533,13 @@ class Router:
                 self._calls_since_flush = 0
                 self._last_flush = time.monotonic()
 
-    def _check_thresholds(self, mode: Mode, stores: dict[str, dict[str, Any]]) -> None:
-        advice = evaluate(mode, stores, self.thresholds)
+    def _check_thresholds(
+        self, mode: Mode, stores: dict[str, dict[str, Any]], window: _Window
+    ) -> None:
         with self._lock:
+            advice = evaluate(
+                mode, stores, self.thresholds, window.overlap, window.percent, self.canary_shadow
+            )
             self.recommendation = advice
             act = (
                 advice is not None
@@ -447,17 +554,39 @@ class Router:
             return
         reason = "automatic rollback: " + "; ".join(advice["reasons"])
         by = f"router pid {os.getpid()}@{socket.gethostname()}"
-        state, previous = set_mode(self.state_path, Mode(advice["to"]), reason=reason, by=by)
+        extra: dict[str, Any] = {
+            "rolled_back": {
+                "ts": time.time(),
+                "by": by,
+                "from": advice["from"],
+                "from_percent": advice.get("from_percent"),
+                "to": advice["to"],
+                "reasons": advice["reasons"],
+            }
+        }
+        if "percent" in advice:
+            extra["percent"] = advice["percent"]
+        state, previous = set_mode(
+            self.state_path, Mode(advice["to"]), reason=reason, by=by, **extra
+        )
+        if mode is Mode.CANARY:
+            with self._lock:  # this process stops sending keys to the target at once
+                self.percent = 0.0
+                self._window = _Window(Mode.CANARY, 0.0)  # the 0 % dial is judged afresh
         if self.journal is not None:
-            self.journal.record_cutover(
-                action="router",
-                target_uri=str(state.get("target_uri") or f"router:{self.state_path}"),
-                alias=str(state.get("alias") or self.state_path.stem),
-                from_collection=previous,
-                to_collection=advice["to"],
-                reason=reason,
-                detail={"automatic": True, "stores": stores},
-            )
+            try:
+                self.journal.record_cutover(
+                    action="router",
+                    target_uri=str(state.get("target_uri") or f"router:{self.state_path}"),
+                    alias=str(state.get("alias") or self.state_path.stem),
+                    from_collection=_dial(previous, advice.get("from_percent")),
+                    to_collection=_dial(advice["to"], advice.get("percent")),
+                    reason=reason,
+                    detail={"automatic": True, "stores": stores, "window": window.view()},
+                )
+            except Exception:
+                with self._lock:  # the journal must never break the app
+                    self.journal_errors += 1
 
     def close(self) -> None:
         """Finish shadow comparisons and write the last figures; the stores stay the app's."""
@@ -476,6 +605,30 @@ class _Served:
     def give(self, result: QueryResult | None, ms: float) -> None:
         self.result, self.ms = result, ms
         self.ready.set()
+
+
+def _dial(mode: str, percent: float | None) -> str:
+    """A mode as the journal shows it: `canary 25%` for the dial, else the mode."""
+    return f"{mode} {percent:g}%" if percent is not None else mode
+
+
+def _percent(value: Any) -> float:
+    """The state file's canary share; anything unreadable is 0 % (the safe side)."""
+    try:
+        percent = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(percent, 0.0), 100.0) if percent == percent else 0.0
+
+
+def _open_journal(journal: Any) -> Any:
+    """A `core.journal.Journal`, a path to one (opened here), True for Ferry's default
+    journal (the one `ferry` itself writes: $FERRY_STATE or the user state dir), or None."""
+    if journal is None or journal is False or hasattr(journal, "record_cutover"):
+        return journal
+    from core.journal import Journal
+
+    return Journal() if journal is True else Journal(Path(journal).expanduser())
 
 
 def overlap_at_k(served: list[list[str]], shadow: list[list[str]], k: int) -> float:

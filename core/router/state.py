@@ -33,14 +33,17 @@ class Mode(StrEnum):
     SHADOW = "shadow"  # dual-write + query both, serve primary, compare (overlap@k, latency)
     FLIPPED = "flipped"  # serve secondary; mirror writes to primary so rollback loses nothing
     TARGET_ONLY = "target-only"  # serve secondary; primary untouched
+    # dual-write + a stated share of *keyed* reads served by the secondary (core.router.canary)
+    CANARY = "canary"
 
     @property
     def serves_secondary(self) -> bool:
+        """Whether the secondary serves every call (canary serves it per key, reads only)."""
         return self in {Mode.FLIPPED, Mode.TARGET_ONLY}
 
     @property
     def mirrors(self) -> bool:
-        return self in {Mode.DUAL_WRITE, Mode.SHADOW, Mode.FLIPPED}
+        return self in {Mode.DUAL_WRITE, Mode.SHADOW, Mode.FLIPPED, Mode.CANARY}
 
 
 MODES = [m.value for m in Mode]
@@ -63,6 +66,10 @@ class Thresholds:
     max_p99_ms: float | None = None
     min_calls: int = 20  # do not judge on a handful of calls
     auto_rollback: bool = False
+    # Shadow reads: the secondary's overlap@k with the exact top-k of the candidates both
+    # sides returned, judged as validation judges recall (core.router.overlap); None = off.
+    min_overlap: float | None = None
+    min_compared: int = 20  # shadow comparisons needed before overlap is judged
 
     @staticmethod
     def from_json(data: dict[str, Any] | None) -> Thresholds:
@@ -229,37 +236,71 @@ def summarize_stats(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
             "p99_ms": max(p99s) if p99s else None,
         }
     total["stores"] = stores
+    canary_keys = ("target_reads", "primary_reads", "fallbacks", "unkeyed")
+    canary = {
+        key: sum(int((r.get("canary") or {}).get(key, 0)) for r in reports) for key in canary_keys
+    }
+    keyed = canary["target_reads"] + canary["primary_reads"]
+    canary["target_share"] = canary["target_reads"] / keyed if keyed else None
+    total["canary"] = canary
+    total["journal_errors"] = sum(int(r.get("journal_errors", 0)) for r in reports)
     recommendations = [r["recommendation"] for r in reports if r.get("recommendation")]
     total["recommendation"] = recommendations[-1] if recommendations else None
     return total
 
 
+def on_trial(mode: Mode, percent: float = 0.0, shadow: bool = False) -> bool:
+    """Whether the secondary is being tried, so thresholds apply: shadow, flipped,
+    target-only, and a canary with a share above 0 % or shadow reads on."""
+    if mode is Mode.CANARY:
+        return percent > 0 or shadow
+    return mode in {Mode.SHADOW, Mode.FLIPPED, Mode.TARGET_ONLY}
+
+
 def evaluate(
-    mode: Mode, stores: dict[str, dict[str, Any]], thresholds: Thresholds
+    mode: Mode,
+    stores: dict[str, dict[str, Any]],
+    thresholds: Thresholds,
+    overlap: Any = None,
+    percent: float = 0.0,
+    shadow: bool = False,
 ) -> dict[str, Any] | None:
     """A rollback recommendation when the store being tried breaks a threshold, else None.
 
-    During shadow reads the secondary is on trial (going back = primary-only); after a flip
-    the secondary serves, and going back means serving the primary again (dual-write keeps
-    the secondary fed so the next attempt starts from current data).
+    `stores` are the figures of the current window (since the last mode or dial change), so
+    latency left from a previous mode never judges this one. `overlap` is the window's
+    `OverlapJudge` (or None). During shadow reads the secondary is on trial (going back =
+    primary-only); a canary goes back to 0 % (still dual-writing); after a flip the secondary
+    serves, and going back means serving the primary again (dual-write keeps the secondary
+    fed so the next attempt starts from current data).
     """
-    if mode not in {Mode.SHADOW, Mode.FLIPPED, Mode.TARGET_ONLY}:
+    if not on_trial(mode, percent, shadow):
         return None
     figures = stores.get("secondary") or {}
     calls = int(figures.get("calls") or 0)
-    if calls < thresholds.min_calls:
-        return None
     reasons = []
-    rate = figures.get("error_rate")
-    if rate is not None and rate > thresholds.max_error_rate:
-        reasons.append(f"secondary error rate {rate:.1%} > {thresholds.max_error_rate:.1%}")
-    p99 = figures.get("p99_ms")
-    if thresholds.max_p99_ms is not None and p99 is not None and p99 > thresholds.max_p99_ms:
-        reasons.append(f"secondary p99 {p99:.1f} ms > {thresholds.max_p99_ms:.1f} ms")
+    if calls >= thresholds.min_calls:
+        rate = figures.get("error_rate")
+        if rate is not None and rate > thresholds.max_error_rate:
+            reasons.append(f"secondary error rate {rate:.1%} > {thresholds.max_error_rate:.1%}")
+        p99 = figures.get("p99_ms")
+        if thresholds.max_p99_ms is not None and p99 is not None and p99 > thresholds.max_p99_ms:
+            reasons.append(f"secondary p99 {p99:.1f} ms > {thresholds.max_p99_ms:.1f} ms")
+    if (
+        thresholds.min_overlap is not None
+        and overlap is not None
+        and overlap.queries >= thresholds.min_compared
+    ):
+        failure = overlap.failure(thresholds.min_overlap)
+        if failure:
+            reasons.append(failure)
     if not reasons:
         return None
-    back_to = Mode.PRIMARY_ONLY if mode is Mode.SHADOW else Mode.DUAL_WRITE
-    return {
+    if mode is Mode.CANARY:
+        back_to = Mode.CANARY
+    else:
+        back_to = Mode.PRIMARY_ONLY if mode is Mode.SHADOW else Mode.DUAL_WRITE
+    advice: dict[str, Any] = {
         "action": "rollback",
         "from": mode.value,
         "to": back_to.value,
@@ -267,3 +308,7 @@ def evaluate(
         # From target-only the primary missed writes: a person must decide.
         "automatic_allowed": mode is not Mode.TARGET_ONLY,
     }
+    if mode is Mode.CANARY:
+        advice["from_percent"] = percent
+        advice["percent"] = 0.0
+    return advice

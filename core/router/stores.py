@@ -262,10 +262,15 @@ def _records(ids: list[str], points: Any, layout: PayloadLayout) -> Records:
 
 
 class EdgeStore:
-    """A Qdrant Edge collection, or a Ferry alias under the Edge root, opened in-process.
+    """A Qdrant Edge collection, or a Ferry alias under the Edge root, served by a worker
+    process of its own (core/connectors/edge_worker.py, the one `ferry migrate` uses).
 
-    The alias file is re-checked on each call (one ``os.stat``); when `ferry cutover` moves
-    the alias, the next call opens the new shard and closes the old one.
+    Why a process: Edge memory-maps its segments, and a write into a mapping on a full disk
+    is a SIGBUS — in-process it killed the whole application (exit 135), the primary's
+    traffic with it. In the worker it kills the worker: the call fails (a counted, replayed
+    mirror failure, or a canary read served by the primary), the app lives on, and the next
+    call starts a fresh worker. The alias file is re-checked on each call (one ``os.stat``);
+    when `ferry cutover` moves the alias, the next call uses the new shard and closes the old.
     """
 
     def __init__(
@@ -277,6 +282,8 @@ class EdgeStore:
         layout: str | PayloadLayout | None = None,
         hnsw_ef: int | None = None,
     ) -> None:
+        from core.connectors.edge_worker import EdgeProcess
+
         self.root = Path(root)
         self.name = name
         self.hnsw_ef = hnsw_ef  # as QdrantStore.hnsw_ef
@@ -287,8 +294,9 @@ class EdgeStore:
         self._lock = threading.Lock()
         self._alias_watch = FileWatch(self.layout.alias_file)
         self._resolved: str | None = None
-        self._shard: Any = None
+        self._open_name: str | None = None
         self._metric: Metric | None = None
+        self.worker = EdgeProcess(self.root, lock_wait=0)  # never stall the app's call
 
     @property
     def collection(self) -> str:
@@ -297,82 +305,64 @@ class EdgeStore:
             self._resolved = self.layout.resolve(self.name)
         return self._resolved
 
-    def _open(self) -> Any:
-        import qdrant_edge as qe
-
+    def _open(self) -> str:
+        """The collection to send requests for; closes the previous one after a cutover."""
         with self._lock:
             wanted = self.collection
-            if self._shard is not None and self._shard_name == wanted:
-                return self._shard
-            if self._shard is not None:
-                self._shard.close()
-                self._shard = None
+            if self._open_name == wanted:
+                return wanted
+            if self._open_name is not None:
+                try:
+                    self.worker.call("close", self._open_name)
+                except Exception:
+                    pass  # a dead worker holds nothing
             _size, self._metric = self.layout.vector_params(wanted)
-            self._shard = qe.EdgeShard.load(str(self.layout.shard_dir(wanted)))
-            self._shard_name = wanted
-            return self._shard
+            self._open_name = wanted
+            return wanted
 
     def upsert(self, ids, embeddings, metadatas=None, documents=None) -> None:  # type: ignore[no-untyped-def]
-        import qdrant_edge as qe
-
-        shard = self._open()
+        name = self._open()
         metas, docs = _columns(len(ids), metadatas, documents)
-        points = [
-            qe.Point(
-                self.payload_layout.point_id(i),
-                v.tolist(),
-                self.payload_layout.to_payload(i, m, d),
-            )
-            for i, v, m, d in zip(ids, _matrix(embeddings), metas, docs, strict=True)
-        ]
-        shard.update(qe.UpdateOperation.upsert_points(points))
-        shard.flush()
+        self.worker.upsert(
+            name,
+            [self.payload_layout.point_id(i) for i in ids],
+            _matrix(embeddings),
+            [
+                self.payload_layout.to_payload(i, m, d)
+                for i, m, d in zip(ids, metas, docs, strict=True)
+            ],
+        )
+        self.worker.call("flush", name)
 
     def query(self, embeddings: np.ndarray, k: int) -> QueryResult:
-        import qdrant_edge as qe
-
-        shard = self._open()
+        name = self._open()
+        answers = self.worker.call("points", name, _matrix(embeddings), k, self.hnsw_ef)
         result = QueryResult([], [], [], [])
-        params = qe.SearchParams(hnsw_ef=self.hnsw_ef) if self.hnsw_ef else None
-        for vector in _matrix(embeddings):
-            points = shard.query(
-                qe.QueryRequest(
-                    limit=k,
-                    query=qe.Query.Nearest(vector.tolist()),
-                    with_payload=True,
-                    params=params,
-                )
-            )
-            decoded = [self.payload_layout.from_payload(p.id, p.payload) for p in points]
+        for hits in answers:
+            decoded = [self.payload_layout.from_payload(pid, payload) for pid, _, payload in hits]
             result.ids.append([sid for sid, _, _ in decoded])
             result.metadatas.append([meta for _, meta, _ in decoded])
             result.documents.append([doc for _, _, doc in decoded])
             result.distances.append(
-                [qdrant_to_chroma_distance(self._metric, p.score) for p in points]
+                [qdrant_to_chroma_distance(self._metric, score) for _, score, _ in hits]
             )
         return result
 
     def get(self, ids: list[str]) -> Records:
-        shard = self._open()
-        records = shard.retrieve([self.payload_layout.point_id(i) for i in ids], True, True)
-        return _records(ids, ((r.id, r.vector, r.payload) for r in records), self.payload_layout)
+        name = self._open()
+        found = self.worker.call("retrieve", name, [self.payload_layout.point_id(i) for i in ids])
+        return _records(ids, found, self.payload_layout)
 
     def delete(self, ids: list[str]) -> None:
-        import qdrant_edge as qe
-
-        shard = self._open()
-        points = [self.payload_layout.point_id(i) for i in ids]
-        shard.update(qe.UpdateOperation.delete_points(points))
-        shard.flush()
+        name = self._open()
+        self.worker.call("delete", name, [self.payload_layout.point_id(i) for i in ids])
+        self.worker.call("flush", name)
 
     def count(self) -> int:
-        import qdrant_edge as qe
-
-        return int(self._open().count(qe.CountRequest(exact=True)))
+        return int(self.worker.call("count", self._open()))
 
     def close(self) -> None:
+        """Close the pipe: the worker flushes, closes its shards and exits."""
         with self._lock:
-            if self._shard is not None:
-                self._shard.flush()
-                self._shard.close()
-                self._shard = None
+            self.worker.close()
+            self._open_name = None

@@ -57,6 +57,7 @@ from core.router.state import STATE_ENV
 from tui.screens.base import FerryScreen, one_line
 from tui.screens.switch_app import SwitchAppScreen
 from tui.widgets.backup_line import BackupLine
+from tui.widgets.canary_dial import CanaryDial
 from tui.widgets.confirm import TypedConfirm
 
 COLUMNS = [
@@ -113,6 +114,22 @@ class CutoverScreen(FerryScreen):
             tooltip="Back up the collection now (a later cutover reuses it if unchanged)",
         ),
         Binding(
+            "right_square_bracket",
+            "canary(True)",
+            "Canary +",
+            id="cutover.canary-up",
+            show=False,  # the dial's line says `[ ]`; the footer must fit 80 columns
+            tooltip="Move the canary dial one stop up (asks to type the new share)",
+        ),
+        Binding(
+            "left_square_bracket",
+            "canary(False)",
+            "Canary -",
+            id="cutover.canary-down",
+            show=False,
+            tooltip="Move the canary dial one stop down (asks to type the new share)",
+        ),
+        Binding(
             "f5",
             "refresh",
             "Refresh",
@@ -164,6 +181,7 @@ class CutoverScreen(FerryScreen):
             table.add_column(label, key=key)
         yield table
         yield Static(id="figures-note")
+        yield CanaryDial(id="canary-dial")
         with Horizontal(classes="form"):
             yield Input(placeholder="alias the app uses", id="alias-input", compact=True)
             yield Input(placeholder="physical collection", id="collection-input", compact=True)
@@ -212,8 +230,16 @@ class CutoverScreen(FerryScreen):
 
     # -- the table --------------------------------------------------------------------------
     def action_refresh(self) -> None:
+        self.query_one("#canary-dial", CanaryDial).show(self.router_state, self._journal())
         if self.target_uri:
             self._load_overview(self.target_uri)
+
+    def action_canary(self, up: bool) -> None:
+        if self.refuse_while_busy():
+            return
+        why_not = self.query_one("#canary-dial", CanaryDial).step(up)
+        if why_not:
+            self._say(why_not, True)
 
     @work(exclusive=True, group="cutover-overview", exit_on_error=False)
     async def _load_overview(self, target_uri: str) -> None:
