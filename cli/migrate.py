@@ -23,6 +23,7 @@ from cli.common import (
     print_json,
     resolve_profiles,
 )
+from cli.embed_args import add_embed_arguments, embed_settings_from
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
@@ -130,6 +131,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the plan (targets, layout, records, warnings) and write nothing",
     )
+    add_embed_arguments(parser)
     add_common(parser)
     parser.set_defaults(handler=run)
 
@@ -176,6 +178,7 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
             payload_indexes=tuple(parse_payload_index(p) for p in args.payload_index),
             no_payload_indexes=args.no_payload_indexes,
         ),
+        embed=embed_settings_from(args),
     )
 
 
@@ -323,6 +326,14 @@ def report(outcome: RunOutcome) -> None:
                 lines.append(f"    search-ready (index phase {c.index_seconds:.1f}s){ef}")
             else:
                 lines.append("    not indexed (--no-index): a staging copy, not search-ready")
+    if outcome.embed is not None:
+        e = outcome.embed
+        lines.append(
+            f"  embedded with {e['model']}: {e['embedded']:,} documents sent in "
+            f"{e['requests']:,} requests, {e['cached']:,} from the cache, "
+            f"{e['duplicates']:,} duplicates, {e['skipped']:,} skipped (no document); "
+            f"{e['throttled']:,} throttled, {e['retries']:,} retries"
+        )
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
     if outcome.status is RunState.CANCELLED:

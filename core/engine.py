@@ -32,6 +32,7 @@ from aiolimiter import AsyncLimiter
 
 from core import faultpoints
 from core.connectors.base import Connector, WriteMode
+from core.embed import EmbedSettings, EmbedStage
 from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 from core.events import (
     CheckpointCommitted,
@@ -98,6 +99,7 @@ class MigrationOptions:
     give_up_after: float = 120.0
     index: bool = True  # False: a staging copy (`--no-index`), completed without the index phase
     tuning: TuningOptions = field(default_factory=TuningOptions)
+    embed: EmbedSettings | None = None  # re-embed every document with this model (`--embed`)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -119,6 +121,8 @@ class MigrationOptions:
             data["tuning"] = self.tuning.to_json()
         if not self.targets.trivial:  # journaled so a relaunch passes the same pairs
             data["targets"] = self.targets.to_json()
+        if self.embed is not None:  # the model and its settings; never the key's value
+            data["embed"] = self.embed.to_json()
         return data
 
 
@@ -327,6 +331,8 @@ class MigrationEngine:
         self._limiter = AsyncLimiter(max(options.rate, 1.0), 1.0) if options.rate else None
         self._current: str | None = None
         self._finished = False
+        # The embed stage (`--embed`), set by the runner: new vectors between map and write.
+        self.embedder: EmbedStage | None = None
 
     # -- public operations ------------------------------------------------------------------
     def pause(self) -> None:
@@ -490,7 +496,9 @@ class MigrationEngine:
         try:
             prepared = await self.retry.call(
                 lambda: self.target.prepare(
-                    dataclasses.replace(info, name=plan.target_name),  # what to create
+                    dataclasses.replace(  # what to create (the new model's shape, re-embedding)
+                        info, name=plan.target_name, **self._embed_shape()
+                    ),
                     self.options.mode,
                     owned=point.target_owned,
                     tuning=plan.tuning,
@@ -697,6 +705,8 @@ class MigrationEngine:
             return
         target_count = await self.target.count(plan.target_name)
         source_count = await self.source.count(plan.source.name)
+        if plan.embed is not None and plan.embed.missing_policy == "skip":
+            source_count -= plan.embed.missing  # left out, counted in the plan
         if target_count != source_count:
             raise PermanentError(
                 f"{plan.source.name}: target holds {target_count} records, source {source_count}",
@@ -767,11 +777,15 @@ class MigrationEngine:
                 seq, batch = item
                 if not await self.control.gate():
                     continue  # drain without writing; the watermark stays where it is
-                await self.retry.call(
-                    lambda b=batch: self.target.write(target_name, b), on_write_retry
-                )
+                records = len(batch)  # read and handled (a skipped record counts as moved)
+                if self.embedder is not None:
+                    batch = await self.embedder.embed_batch(name, batch)
+                if len(batch) or self.embedder is None:  # all skipped: nothing to write
+                    await self.retry.call(
+                        lambda b=batch: self.target.write(target_name, b), on_write_retry
+                    )
                 faultpoints.reached("write")
-                copy.watermark.ack(seq, batch.cursor_after, len(batch), batch.nbytes)
+                copy.watermark.ack(seq, batch.cursor_after, records, batch.nbytes)
                 del batch, item
                 await self._advance(copy)
 
@@ -829,6 +843,12 @@ class MigrationEngine:
         self._emit(
             CheckpointCommitted(run_id=self.run_id, collection=copy.name, checkpoint=checkpoint)
         )
+
+    def _embed_shape(self) -> dict[str, Any]:
+        """Re-embedding: the target collection gets the model's dimension and metric."""
+        if self.embedder is None:
+            return {}
+        return {"dimension": self.embedder.dimension, "metric": self.embedder.embedder.metric}
 
     async def _take_rate(self, records: int) -> None:
         assert self._limiter is not None

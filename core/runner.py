@@ -17,6 +17,8 @@ from typing import Any
 
 from core.connectors import open_connector
 from core.connectors.base import Connector
+from core.embed import EmbedStage
+from core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
 from core.engine import MigrationEngine, MigrationOptions, run_status
 from core.errors import PreflightError
 from core.journal import Journal
@@ -39,6 +41,7 @@ class RunOutcome:
     plan: MigrationPlan
     resumed: bool = False
     warnings: list[str] = field(default_factory=list)
+    embed: dict[str, Any] | None = None  # the embed stage's counters (`--embed`)
 
     def to_json(self) -> dict[str, Any]:
         plans = {c.source.name: c for c in self.plan.collections}
@@ -62,7 +65,7 @@ class RunOutcome:
             "retries": sum(c.retries for c in self.collections),
             "collections": collections,
             "warnings": self.warnings,
-        }
+        } | ({"embed": self.embed} if self.embed is not None else {})
 
 
 async def plan_run(
@@ -71,10 +74,18 @@ async def plan_run(
     collections: list[str],
     options: MigrationOptions,
     owned: Callable[[str], bool] | None = None,
+    stage: EmbedStage | None = None,
 ) -> MigrationPlan:
     """The plan the options ask for, errors kept in it (the one place options become a
-    plan: `ferry migrate`, its `--dry-run` and the TUI's run dialog all come here)."""
-    return await options.retry_policy.call(  # describing is read-only: safe to repeat
+    plan: `ferry migrate`, its `--dry-run` and the TUI's run dialog all come here).
+    Re-embedding (`options.embed`) uses the run's `stage`, else opens the model for the plan."""
+    if options.embed is not None and stage is None:
+        stage = await open_stage(options.embed, None)
+        try:
+            return await plan_run(source, target, collections, options, owned, stage)
+        finally:
+            await stage.aclose()
+    plan = await options.retry_policy.call(  # describing is read-only: safe to repeat
         lambda: build_plan(
             source,
             target,
@@ -87,8 +98,12 @@ async def plan_run(
             targets=options.targets,
             tuning=options.tuning,
             index=options.index,
+            embed_shape=target_shape(stage.embedder) if stage is not None else None,
         )
     )
+    if stage is not None and options.embed is not None:
+        await add_embed_plans(plan, source, options.embed, stage.embedder, stage.cache)
+    return plan
 
 
 async def preflight(
@@ -97,9 +112,15 @@ async def preflight(
     journal: Journal,
     collections: list[str],
     options: MigrationOptions,
+    stage: EmbedStage | None = None,
 ) -> MigrationPlan:
     plan = await plan_run(
-        source, target, collections, options, lambda name: journal.target_owned(target.uri, name)
+        source,
+        target,
+        collections,
+        options,
+        lambda name: journal.target_owned(target.uri, name),
+        stage,
     )
     if plan.errors:
         first = plan.errors[0]
@@ -122,13 +143,16 @@ async def migrate(
     source = open_connector(source_uri)
     target = open_connector(target_uri, options.fields)
     stack = contextlib.ExitStack()
+    stage: EmbedStage | None = None
     try:
         # One owner per target collection, taken before anything opens the target (a second
         # process would otherwise open a Qdrant Edge shard in use): refused in one line.
         locks = stack.enter_context(TargetLocks(target.uri, "starting"))
         chosen = await choose_collections(source, collections or None)
         locks.acquire(options.targets.resolve(name) for name in chosen)
-        plan = await preflight(source, target, journal, collections, options)
+        if options.embed is not None:  # the model, opened once; its cache beside the journal
+            stage = await open_stage(options.embed, journal.path)
+        plan = await preflight(source, target, journal, collections, options, stage)
         key = run_key(
             source_uri,
             target_uri,
@@ -137,6 +161,7 @@ async def migrate(
             options.mode.value,
             layout=options.layout,
             targets=options.targets,
+            embed=f"{stage.model}:{stage.fingerprint}" if stage is not None else None,
         )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
@@ -171,6 +196,9 @@ async def migrate(
             resume=resume_points(journal, run_id, target.uri, plan),
         )
         recorder.attach(engine.bus)
+        if stage is not None:
+            engine.embedder = stage
+            publish_retries(stage, run_id, engine.bus.publish)
         if on_engine:
             on_engine(engine)
         poller = asyncio.create_task(_poll_controls(journal, engine))
@@ -185,8 +213,13 @@ async def migrate(
         for result in results:
             result.retries = retries.get(result.name, result.retries)
         warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
-        return RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
+        outcome = RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
+        if stage is not None:
+            outcome.embed = {"model": stage.model, **stage.counters.to_json()}
+        return outcome
     finally:
+        if stage is not None:
+            await stage.aclose()
         await source.close()
         await target.close()
         stack.close()  # the locks go last: the target is closed (an Edge shard flushed)
