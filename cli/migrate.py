@@ -32,7 +32,7 @@ from core.journal import Journal, default_state_path
 from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
 from core.preview import preview_run
-from core.profile_defaults import profile_layout
+from core.profile_defaults import profile_embed, profile_layout
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
 from core.targets import TargetNames, parse_collection_args
@@ -208,6 +208,11 @@ def use_profiles(args: argparse.Namespace) -> None:
         asked = profile_layout(source, target)
         if asked.layout:
             args.layout, args.layout_origin = asked.layout, asked.origin
+    if args.embed is None:  # the model a profile names; flags given win field by field
+        embed = profile_embed(source, target)
+        for key in ("embed", "embed_base_url", "embed_api_key_env"):
+            if embed.get(key) and getattr(args, key) is None:
+                setattr(args, key, embed[key])
 
 
 def run(args: argparse.Namespace) -> int:
