@@ -101,7 +101,7 @@ class Profile:
             raise FerryError(
                 "embed_api_key_env takes the NAME of an environment variable, not the key",
                 where=f"profile {self.name}",
-                fix="export MY_KEY=<key> in your shell and write embed_api_key_env = \"MY_KEY\"",
+                fix='export MY_KEY=<key> in your shell and write embed_api_key_env = "MY_KEY"',
             )
         if self.layout and self.layout not in LAYOUT_NAMES:
             raise FerryError(

@@ -92,7 +92,13 @@ class EmbeddingCache:
         self, model: str, fingerprint: str, items: Iterable[tuple[bytes, np.ndarray]]
     ) -> None:
         rows = [
-            (model, fingerprint, key, int(vector.shape[0]), np.asarray(vector, np.float32).tobytes())
+            (
+                model,
+                fingerprint,
+                key,
+                int(vector.shape[0]),
+                np.asarray(vector, np.float32).tobytes(),
+            )
             for key, vector in items
         ]
         if not rows:

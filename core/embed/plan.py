@@ -71,9 +71,11 @@ class EmbedPlan:
             )
         if self.missing:
             shown = ", ".join(repr(i) for i in self.missing_ids)
-            more = f" (+{self.missing - len(self.missing_ids)} more)" if self.missing > len(
-                self.missing_ids
-            ) else ""
+            more = (
+                f" (+{self.missing - len(self.missing_ids)} more)"
+                if self.missing > len(self.missing_ids)
+                else ""
+            )
             verb = "skipped (--embed-missing skip)" if self.missing_policy == "skip" else "refused"
             out.append(f"{self.missing:,} record(s) without a document, {verb}: {shown}{more}")
         if self.seconds_at_limit is not None:

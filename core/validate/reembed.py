@@ -187,8 +187,7 @@ async def check_determinism(
     report.determinism_checked = len(rows)
     report.determinism_max_diff = float(diffs.max())
     report.determinism_failed = [
-        str(theirs.ids[rows[j][0]])
-        for j in np.flatnonzero(diffs > report.determinism_tolerance)
+        str(theirs.ids[rows[j][0]]) for j in np.flatnonzero(diffs > report.determinism_tolerance)
     ]
 
 
