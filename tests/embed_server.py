@@ -16,6 +16,7 @@ prints `PORT <n>` on its first line once it listens.
 from __future__ import annotations
 
 import argparse
+import base64
 import email.utils
 import hashlib
 import json
@@ -66,8 +67,9 @@ class State:
         self.errors = 0
         self.per_text: Counter[str] = Counter()
         self.model = Model()
-        # --texts-per-second: a token bucket of texts, capacity one second's worth
-        self.allowance = float(args.texts_per_second or 0)
+        # --texts-per-second: a token bucket of texts, capacity --burst (default: 1 s worth)
+        self.capacity = float(args.burst or args.texts_per_second or 0)
+        self.allowance = self.capacity
         self.last = time.monotonic()
 
     def take(self, count: int) -> float | None:
@@ -76,7 +78,7 @@ class State:
         if not rate:
             return None
         now = time.monotonic()
-        self.allowance = min(float(rate), self.allowance + (now - self.last) * rate)
+        self.allowance = min(self.capacity, self.allowance + (now - self.last) * rate)
         self.last = now
         if self.allowance >= count:
             self.allowance -= count
@@ -172,12 +174,19 @@ class Handler(BaseHTTPRequestHandler):
                 "object": "list",
                 "model": body.get("model"),
                 "data": [
-                    {"object": "embedding", "index": i, "embedding": v.tolist()}
+                    {"object": "embedding", "index": i, "embedding": encode(v, body)}
                     for i, v in enumerate(vectors)
                 ],
                 "usage": {"prompt_tokens": 0, "total_tokens": 0},
             },
         )
+
+
+def encode(vector: np.ndarray, body: dict) -> object:
+    """As OpenAI answers: base64 of little-endian float32 when asked, else a float list."""
+    if body.get("encoding_format") == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+    return vector.tolist()
 
 
 def main() -> None:
@@ -191,6 +200,7 @@ def main() -> None:
     parser.add_argument("--slow-seconds", type=float, default=0.5)
     parser.add_argument("--delay-per-text", type=float, default=0.0)
     parser.add_argument("--texts-per-second", type=float, default=0.0)
+    parser.add_argument("--burst", type=float, default=0.0, help="bucket size in texts")
     args = parser.parse_args()
     Handler.state = State(args)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

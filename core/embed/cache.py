@@ -34,8 +34,12 @@ CREATE TABLE IF NOT EXISTS embeddings (
     dimension INTEGER NOT NULL,
     vector BLOB NOT NULL,
     PRIMARY KEY (model, fingerprint, document_sha256)
-) WITHOUT ROWID
+)
 """
+# Measured (bench/embed.py's machine, 10k × 256-d vectors): a rowid table writes 1 KB rows
+# ~3x faster than WITHOUT ROWID (which suits small rows), and checkpointing the WAL every
+# 10,000 pages instead of 1,000 halves the fsyncs; the cache then costs the stage ~5%.
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 def document_hash(document: str) -> bytes:
@@ -61,6 +65,7 @@ class EmbeddingCache:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # survives kill -9; fast commits
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self._db.execute(SCHEMA)
         except sqlite3.Error as exc:
             raise FerryError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import threading
 import warnings
@@ -62,10 +63,26 @@ class LocalModel:
         return None
 
 
-def wordllama_folder() -> Path:
-    import wordllama
+def import_wordllama() -> Any:
+    """`import wordllama` without its side effect: its modules call
+    `logging.basicConfig(level=INFO)` at import, which would make every library's INFO lines
+    (httpx's request log among them) appear on Ferry's stderr. A handler already on the root
+    logger makes basicConfig do nothing; it is removed again at once."""
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    if not root.handlers:
+        root.addHandler(guard)
+    try:
+        import wordllama
+        import wordllama.inference  # noqa: F401  (its basicConfig runs under the guard too)
 
-    return Path(wordllama.__file__).parent
+        return wordllama
+    finally:
+        root.removeHandler(guard)
+
+
+def wordllama_folder() -> Path:
+    return Path(import_wordllama().__file__).parent
 
 
 def open_wordllama(settings: EmbedSettings) -> Embedder:
@@ -77,7 +94,7 @@ def open_wordllama(settings: EmbedSettings) -> Embedder:
     bundled file, and `disable_download` turns anything missing into an error, not a fetch.
     """
     require_package("wordllama", "wordllama", "wordllama")
-    from wordllama import WordLlama
+    WordLlama = import_wordllama().WordLlama  # noqa: N806
 
     config = settings.model_name
     dimension = settings.dimensions or WORDLLAMA_BUNDLED_DIM
