@@ -188,3 +188,24 @@ def test_requests_are_cut_by_count_and_by_estimated_tokens() -> None:
     assert split_requests(texts, [1] * 10, 4, 100) == [(0, 4), (4, 8), (8, 10)]
     assert split_requests(texts, [30] * 10, 100, 100) == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert split_requests(["big", "x"], [500, 1], 10, 100) == [(0, 1), (1, 2)]
+
+
+def test_a_relaunch_passes_the_same_model_and_settings() -> None:
+    """The TUI resumes a run by relaunching `ferry migrate` from the journaled options: the
+    flags rebuilt from them must give the same settings (the same run key and cache)."""
+    from cli.embed_args import embed_settings_from
+    from tui.migrate_flags import migrate_parser
+
+    settings = EmbedSettings(
+        "openai/text-embedding-3-small",
+        base_url="http://127.0.0.1:9/v1",
+        dimensions=512,
+        rpm=3000.0,
+        tpm=1e6,
+        missing="skip",
+        price=0.02,
+    )
+    journaled = EmbedSettings.from_json(settings.to_json())
+    argv = ["migrate", "--from", "chroma+file:///a", "--to", "qdrant+edge:///b", *journaled.argv()]
+    again = embed_settings_from(migrate_parser().parse_args(argv))
+    assert again == settings and again.fingerprint() == settings.fingerprint()

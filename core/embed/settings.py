@@ -82,12 +82,30 @@ class EmbedSettings:
         data: dict[str, Any] = {"model": self.model, "missing": self.missing}
         if self.provider == "openai":
             data["base_url"] = self.resolved_base_url()
-            data["api_key_env"] = self.key_env
+            data["api_key_env"] = self.api_key_env  # None: OPENAI_API_KEY when set
         for name in ("dimensions", "rpm", "tpm", "price"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
         return data
+
+    def argv(self) -> list[str]:
+        """The `ferry migrate` flags for these settings (a relaunch resumes the same run)."""
+        out = ["--embed", self.model]
+        flags = {
+            "--embed-base-url": self.base_url,
+            "--embed-api-key-env": self.api_key_env,
+            "--embed-dimensions": self.dimensions,
+            "--embed-rpm": self.rpm,
+            "--embed-tpm": self.tpm,
+            "--embed-price": self.price,
+        }
+        for flag, value in flags.items():
+            if value is not None:
+                out += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        if self.missing != "refuse":
+            out += ["--embed-missing", self.missing]
+        return out
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> EmbedSettings:
