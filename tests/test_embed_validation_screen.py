@@ -39,3 +39,23 @@ async def test_validation_screen_shows_the_ab_report_of_a_reembedded_copy(tmp_pa
         assert "worst:" in text and "determinism" in text
         summary = screen.query_one("#validation-summary", DataTable)
         assert rows(summary)[0][-1] == "✔"
+
+
+def test_the_monitor_says_throttled_while_the_endpoint_answers_429() -> None:
+    import time
+
+    from core.events import EmbedRetried
+    from tui.screens.monitor import MonitorScreen
+
+    event = EmbedRetried(
+        run_id="r", collection="notes", what="embed", attempt=1, error="HTTP 429", delay=1.0,
+        throttled=True,
+    )  # fmt: skip
+    row = {"kind": event.kind, "message": event.message, "ts": event.ts}
+    assert MonitorScreen().throttling([row])
+    assert not MonitorScreen().throttling([])
+    assert not MonitorScreen().throttling([{**row, "ts": time.time() - 60}])
+    failed = EmbedRetried(run_id="r", what="embed", attempt=2, error="HTTP 500", delay=0.5)
+    assert not MonitorScreen().throttling(
+        [{"kind": failed.kind, "message": failed.message, "ts": failed.ts}]
+    )
