@@ -48,6 +48,7 @@ class EmbedPlan:
     missing_policy: str = "refuse"
     tokens: int = 0  # estimated, of the documents still to pay for
     cached: int = 0  # distinct documents the cache already holds for this model
+    cache_checked: bool = False  # False: planned without the cache (a dry run writes nothing)
     seconds_at_limit: float | None = None
     limit: str | None = None  # the limit the time is computed at, in words
     cost: float | None = None  # at --embed-price per million tokens
@@ -62,7 +63,8 @@ class EmbedPlan:
             f"re-embed with {self.model}: dimension {self.source_dimension} → {self.dimension}, "
             f"metric {self.metric} (Chroma recorded: {ef})",
             f"{self.documents:,} documents ({self.distinct_documents:,} distinct), "
-            f"~{self.tokens:,} tokens to embed; {self.cached:,} already in the cache",
+            f"~{self.tokens:,} tokens to embed"
+            + (f"; {self.cached:,} already in the cache" if self.cache_checked else ""),
         ]
         if self.same_model:
             out.append(
@@ -121,6 +123,7 @@ async def plan_embedding(
         source_embedding_function=info.embedding_function,
         same_model=same_model(info.embedding_function, settings.model),
         missing_policy=settings.missing,
+        cache_checked=cache is not None,
     )
     seen: set[bytes] = set()  # 32 bytes a distinct document: bounded by the collection
     to_pay: dict[bytes, int] = {}
