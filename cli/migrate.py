@@ -23,6 +23,7 @@ from cli.common import (
     print_json,
     resolve_profiles,
 )
+from cli.embed_args import add_embed_arguments, embed_settings_from
 from core.connectors.base import WriteMode
 from core.engine import MigrationEngine, MigrationOptions
 from core.errors import FerryError
@@ -32,7 +33,7 @@ from core.layouts import LAYOUT_NAMES
 from core.live.follow import FollowOptions
 from core.mapping import PayloadFields
 from core.preview import preview_run
-from core.profile_defaults import profile_layout
+from core.profile_defaults import profile_embed, profile_layout
 from core.runner import RunOutcome, migrate
 from core.runs import RunState
 from core.targets import TargetNames, parse_collection_args
@@ -144,6 +145,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the plan (targets, layout, records, warnings) and write nothing",
     )
+    add_embed_arguments(parser)
     add_common(parser)
     parser.set_defaults(handler=run)
 
@@ -190,6 +192,7 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
             payload_indexes=tuple(parse_payload_index(p) for p in args.payload_index),
             no_payload_indexes=args.no_payload_indexes,
         ),
+        embed=embed_settings_from(args),
     )
 
 
@@ -219,6 +222,11 @@ def use_profiles(args: argparse.Namespace) -> None:
         asked = profile_layout(source, target)
         if asked.layout:
             args.layout, args.layout_origin = asked.layout, asked.origin
+    if args.embed is None:  # the model a profile names; flags given win field by field
+        embed = profile_embed(source, target)
+        for key in ("embed", "embed_base_url", "embed_api_key_env"):
+            if embed.get(key) and getattr(args, key) is None:
+                setattr(args, key, embed[key])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -352,6 +360,14 @@ def report(outcome: RunOutcome) -> None:
                 lines.append("    not indexed (--no-index): a staging copy, not search-ready")
     for catch_up in outcome.catch_ups:
         lines.append(f"  {catch_up.collection}: {catch_up.words()}")
+    if outcome.embed is not None:
+        e = outcome.embed
+        lines.append(
+            f"  embedded with {e['model']}: {e['embedded']:,} documents sent in "
+            f"{e['requests']:,} requests, {e['cached']:,} from the cache, "
+            f"{e['duplicates']:,} duplicates, {e['skipped']:,} skipped (no document); "
+            f"{e['throttled']:,} throttled, {e['retries']:,} retries"
+        )
     for warning in outcome.warnings:
         lines.append(f"  warning: {warning}")
     if outcome.status is RunState.CANCELLED:

@@ -25,6 +25,7 @@ from cli.common import (
     print_json,
     resolve_profiles,
 )
+from cli.embed_args import add_embed_arguments, embed_settings_from
 from core.errors import FerryError
 from core.layouts import LAYOUT_NAMES
 from core.mapping import PayloadFields
@@ -115,6 +116,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--document-field", default="document", help="payload field of the document"
     )
+    parser.add_argument(
+        "--ab-min-overlap",
+        type=float,
+        default=0.5,
+        metavar="O",
+        help="a re-embedded copy: mean A/B search overlap@k (source neighbours vs target "
+        "neighbours) below this fails the check and blocks a cutover (default 0.5)",
+    )
+    add_embed_arguments(parser, for_validate=True)
     add_common(parser)
     parser.set_defaults(handler=run)
 
@@ -131,6 +141,7 @@ def options_from(args: argparse.Namespace) -> ValidationOptions:
     check_number("--tolerance", args.tolerance, least=0, most=1e6, example="1e-5")
     check_number("--recall-threshold", args.recall_threshold, least=0, most=1, example="0.95")
     check_number("--seed", args.seed, least=0, most=2**32 - 1, example="0")
+    check_number("--ab-min-overlap", args.ab_min_overlap, least=0, most=1, example="0.5")
     check_field_name("--id-field", args.id_field)
     check_field_name("--document-field", args.document_field)
     for name in args.collection:
@@ -148,6 +159,8 @@ def options_from(args: argparse.Namespace) -> ValidationOptions:
         repair=args.repair,
         delete_extra=args.delete_extra and args.yes,
         recall_threshold=args.recall_threshold,
+        embed=embed_settings_from(args),
+        ab_min_overlap=args.ab_min_overlap,
     )
 
 
@@ -284,6 +297,8 @@ def render(report: ValidationReport) -> str:
                 f"{r.source_vs_exact:.3f}, target {r.target_vs_exact:.3f}; rank tau {tau} "
                 f"({r.queries} queries)"
             )
+        if c.ab is not None:
+            lines += [f"  {line}" for line in c.ab.lines()]
         if c.repair:
             lines.append(
                 f"  repair: {c.repair.rewritten:,} rewritten ({c.repair.verified:,} verified), "

@@ -329,3 +329,22 @@ class Subscription:
                 yield event
             if self._closed and not self._events and not self._progress:
                 return
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedRetried(RetryScheduled):
+    """The embedding endpoint throttled us (429: `throttled`) or failed (5xx, timeout); the
+    request is sent again after `delay` seconds. A RetryScheduled, so it is counted with the
+    collection's retries; its own line says "throttled" for the Monitor and `status`."""
+
+    throttled: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.throttled:
+            return f"embed throttled by the endpoint ({self.error}): waiting {self.delay:.1f}s"
+        return f"embed request failed ({self.error}); retry {self.attempt} in {self.delay:.1f}s"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "throttled": self.throttled, "delay": self.delay}

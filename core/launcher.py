@@ -131,6 +131,10 @@ def relaunch_argv_extra(run: RunView) -> list[str]:
         extra += ["--document-field", str(mapping["document"])]
     if options.get("targets"):  # the same pairs, or it would be another run
         extra += TargetNames.from_json(options["targets"]).argv(run.requested)
+    if options.get("embed"):  # the same model and settings (the key stays in its variable)
+        from core.embed.settings import EmbedSettings
+
+        extra += EmbedSettings.from_json(options["embed"]).argv()
     return extra
 
 

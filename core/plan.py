@@ -4,6 +4,7 @@ complexity/risk note per collection for the inventory and the plan screen.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -19,11 +20,12 @@ from core.connectors.base import (
     WriteMode,
 )
 from core.connectors.traits import DEFAULT_TARGET, EngineTraits
+from core.embed.plan import EmbedPlan
 from core.errors import FerryError, PreflightError
 from core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
 from core.layouts.apps import as_created
 from core.mapping import PayloadFields
-from core.model import Batch, CollectionInfo
+from core.model import Batch, CollectionInfo, Metric
 from core.targets import TargetNames, clashes
 from core.tuning import IndexTuning, TuningOptions, plan_tuning
 from core.uri import parse_uri
@@ -55,9 +57,11 @@ class CollectionPlan:
     # and what its index phase does, in words.
     tuning: IndexTuning = field(default_factory=IndexTuning)
     index: str = ""
+    # Re-embedding (`--embed`): the model, new shape, documents, tokens, time, cost.
+    embed: EmbedPlan | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.source.name,
             "target_name": self.target_name,
             "framework": self.detection.framework,
@@ -77,6 +81,9 @@ class CollectionPlan:
             "tuning": self.tuning.to_json(),
             "index": self.index,
         }
+        if self.embed is not None:
+            data["embed"] = self.embed.to_json()
+        return data
 
 
 @dataclass
@@ -121,6 +128,7 @@ def run_key(
     mode: str,
     layout: str | None = None,
     targets: TargetNames | None = None,
+    embed: str | None = None,
 ) -> str:
     """What identifies a run: the same command again means the same run, resumed.
 
@@ -139,6 +147,8 @@ def run_key(
     }
     if layout:
         material["layout"] = layout
+    if embed:  # re-embedding with a model (and its settings) is a run of its own
+        material["embed"] = embed
     identity = targets.identity(collections) if targets else None
     if identity:
         material["targets"] = identity
@@ -236,6 +246,7 @@ async def build_plan(
     tuning: TuningOptions | None = None,
     index: bool = True,
     layout_origin: str | None = None,
+    embed_shape: tuple[int, Metric] | None = None,
 ) -> MigrationPlan:
     """Describe every chosen collection on both sides and check it can be moved.
 
@@ -320,6 +331,8 @@ async def build_plan(
                 continue
             if target.payload_layout(target_name) is not None:
                 chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")
+            if embed_shape is not None:  # the target holds the new model's vectors
+                info = dataclasses.replace(info, dimension=embed_shape[0], metric=embed_shape[1])
             if target_name in existing:
                 item.target_exists = True
                 # Dimension and metric first, from what the target can tell without opening

@@ -46,6 +46,7 @@ class PreviewRow:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    embed: list[str] = field(default_factory=list)  # the re-embedding plan, in words
 
     @property
     def writes_into_existing(self) -> bool:
@@ -77,7 +78,7 @@ class PreviewRow:
             "notes": self.notes,
             "warnings": self.warnings,
             "error": self.error,
-        }
+        } | ({"embed": self.embed} if self.embed else {})
 
 
 @dataclass
@@ -137,6 +138,7 @@ class RunPreview:
             )
             if row.skip_reason:
                 out.append(f"    skip: {row.skip_reason}")
+            out += [f"    embed: {line}" for line in row.embed]
             out += [f"    ! {w}" for w in row.warnings]
             if row.error:
                 out.append(f"    ✗ {row.error}")
@@ -164,6 +166,7 @@ def preview_row(
         notes=list(item.notes),
         warnings=list(item.warnings),
         error=item.error,
+        embed=item.embed.lines() if getattr(item, "embed", None) is not None else [],
     )
 
 

@@ -87,3 +87,17 @@ def profiles_for_uris(
         return None
 
     return find(source_uri), find(target_uri)
+
+
+def profile_embed(source: Profile | None, target: Profile | None) -> dict[str, str]:
+    """The re-embedding a pair of profiles asks for: the target profile's model (where the
+    new vectors will live), else the source's; {} when neither names one."""
+    for profile in (target, source):
+        if profile is not None and profile.embed:
+            return {
+                "embed": profile.embed,
+                "embed_base_url": profile.embed_base_url,
+                "embed_api_key_env": profile.embed_api_key_env,
+                "profile": profile.name,
+            }
+    return {}

@@ -58,6 +58,11 @@ class Profile:
     uri: str
     api_key_env: str = ""
     layout: str = ""  # one of core.layouts.LAYOUT_NAMES; "": detect per collection
+    # Runs to or from it re-embed with this model (`--embed`; docs/re-embedding.md): its
+    # endpoint and the *name* of the variable holding the endpoint's key. "": copy vectors.
+    embed: str = ""
+    embed_base_url: str = ""
+    embed_api_key_env: str = ""
 
     @property
     def kind(self) -> str:
@@ -90,6 +95,14 @@ class Profile:
                 where=f"profile {self.name}",
                 fix="export MY_KEY=<key> in your shell and enter MY_KEY here",
             )
+        if self.embed_api_key_env and (
+            not ENV_NAME.match(self.embed_api_key_env) or looks_like_a_key(self.embed_api_key_env)
+        ):
+            raise FerryError(
+                "embed_api_key_env takes the NAME of an environment variable, not the key",
+                where=f"profile {self.name}",
+                fix='export MY_KEY=<key> in your shell and write embed_api_key_env = "MY_KEY"',
+            )
         if self.layout and self.layout not in LAYOUT_NAMES:
             raise FerryError(
                 f"unknown layout {self.layout!r}",
@@ -120,6 +133,9 @@ def load_profiles(path: Path | None = None) -> list[Profile]:
                     entry["uri"],
                     str(entry.get("api_key_env") or ""),
                     str(entry.get("layout") or ""),
+                    str(entry.get("embed") or ""),
+                    str(entry.get("embed_base_url") or ""),
+                    str(entry.get("embed_api_key_env") or ""),
                 )
             )
     return profiles
@@ -136,6 +152,9 @@ def save_profiles(profiles: list[Profile], path: Path | None = None) -> Path:
             entry["api_key_env"] = profile.api_key_env
         if profile.layout:
             entry["layout"] = profile.layout
+        for key in ("embed", "embed_base_url", "embed_api_key_env"):
+            if getattr(profile, key):
+                entry[key] = getattr(profile, key)
         document["profiles"][profile.name] = entry
     fd, temporary = tempfile.mkstemp(prefix=".profiles-", suffix=".toml", dir=path.parent)
     try:

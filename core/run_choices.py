@@ -35,6 +35,11 @@ class RunChoices:
     mode: str = WriteMode.CREATE.value
     target_name: str = SAME_NAME  # a template: {name} is the source collection's name
     layout: str = ""  # "" : the default layout of `ferry migrate`
+    # Re-embedding (`--embed`): "" copies the vectors. The endpoint and the *name* of the
+    # variable holding its key come from the flags' defaults or a profile.
+    embed: str = ""
+    embed_base_url: str = ""
+    embed_api_key_env: str = ""
 
     def check(self) -> RunChoices:
         """Refuse what `ferry migrate` would refuse, with the field to fix."""
@@ -48,6 +53,13 @@ class RunChoices:
             raise FerryError(f"unknown write mode {self.mode!r}", fix="create or append")
         if not self.target_name.strip():
             raise FerryError("target name is empty", where="run options", fix="use {name}")
+        provider, _, model = self.embed.partition("/")
+        if self.embed and (not provider or not model or " " in self.embed):
+            raise FerryError(
+                f"embed {self.embed!r} is not PROVIDER/MODEL",
+                where="run options",
+                fix="e.g. wordllama/l2_supercat or openai/text-embedding-3-small; empty: copy",
+            )
         return self
 
     def to_argv(self, supported: Collection[str] = ()) -> list[str]:
@@ -64,6 +76,12 @@ class RunChoices:
             argv += ["--target-name", self.target_name]
         if "--layout" in supported and self.layout:
             argv += ["--layout", self.layout]
+        if "--embed" in supported and self.embed:
+            argv += ["--embed", self.embed]
+            if self.embed_base_url:
+                argv += ["--embed-base-url", self.embed_base_url]
+            if self.embed_api_key_env:
+                argv += ["--embed-api-key-env", self.embed_api_key_env]
         return argv
 
     @classmethod
@@ -71,7 +89,9 @@ class RunChoices:
         """Choices from `ferry migrate` flags (e.g. `ferry demo`'s `--rate`); others kept."""
         choices = base or cls()
         flags = {"--batch-size": "batch_size", "--workers": "workers", "--rate": "rate",
-                 "--mode": "mode", "--target-name": "target_name", "--layout": "layout"}  # fmt: skip
+                 "--mode": "mode", "--target-name": "target_name", "--layout": "layout",
+                 "--embed": "embed", "--embed-base-url": "embed_base_url",
+                 "--embed-api-key-env": "embed_api_key_env"}  # fmt: skip
         changes: dict[str, Any] = {}
         for flag, value in zip(argv, argv[1:], strict=False):
             name = flags.get(flag)

@@ -17,8 +17,10 @@ from typing import Any
 
 from core.connectors import open_connector
 from core.connectors.base import Connector
+from core.embed import EmbedStage
+from core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
 from core.engine import MigrationEngine, MigrationOptions, run_status
-from core.errors import PreflightError
+from core.errors import FerryError, PreflightError
 from core.journal import Journal
 from core.journal.recorder import RunRecorder
 from core.layouts import make_layout
@@ -42,6 +44,7 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     # A live source (core/live): what catch-up passes applied since the cut.
     catch_ups: list[Any] = field(default_factory=list)
+    embed: dict[str, Any] | None = None  # the embed stage's counters (`--embed`)
 
     def to_json(self) -> dict[str, Any]:
         plans = {c.source.name: c for c in self.plan.collections}
@@ -66,7 +69,7 @@ class RunOutcome:
             "collections": collections,
             "warnings": self.warnings,
             **({"catch_up": [c.to_json() for c in self.catch_ups]} if self.catch_ups else {}),
-        }
+        } | ({"embed": self.embed} if self.embed is not None else {})
 
 
 async def plan_run(
@@ -75,10 +78,18 @@ async def plan_run(
     collections: list[str],
     options: MigrationOptions,
     owned: Callable[[str], bool] | None = None,
+    stage: EmbedStage | None = None,
 ) -> MigrationPlan:
     """The plan the options ask for, errors kept in it (the one place options become a
-    plan: `ferry migrate`, its `--dry-run` and the TUI's run dialog all come here)."""
-    return await options.retry_policy.call(  # describing is read-only: safe to repeat
+    plan: `ferry migrate`, its `--dry-run` and the TUI's run dialog all come here).
+    Re-embedding (`options.embed`) uses the run's `stage`, else opens the model for the plan."""
+    if options.embed is not None and stage is None:
+        stage = await open_stage(options.embed, None)
+        try:
+            return await plan_run(source, target, collections, options, owned, stage)
+        finally:
+            await stage.aclose()
+    plan = await options.retry_policy.call(  # describing is read-only: safe to repeat
         lambda: build_plan(
             source,
             target,
@@ -91,8 +102,12 @@ async def plan_run(
             targets=options.targets,
             tuning=options.tuning,
             index=options.index,
+            embed_shape=target_shape(stage.embedder) if stage is not None else None,
         )
     )
+    if stage is not None and options.embed is not None:
+        await add_embed_plans(plan, source, options.embed, stage.embedder, stage.cache)
+    return plan
 
 
 async def preflight(
@@ -101,9 +116,15 @@ async def preflight(
     journal: Journal,
     collections: list[str],
     options: MigrationOptions,
+    stage: EmbedStage | None = None,
 ) -> MigrationPlan:
     plan = await plan_run(
-        source, target, collections, options, lambda name: journal.target_owned(target.uri, name)
+        source,
+        target,
+        collections,
+        options,
+        lambda name: journal.target_owned(target.uri, name),
+        stage,
     )
     if plan.errors:
         first = plan.errors[0]
@@ -125,16 +146,26 @@ async def migrate(
 ) -> RunOutcome:
     """Run (or resume) the migration the arguments identify; returns when it ends."""
     check_apart(source_uri, target_uri)  # the source directory is never written to
+    if follow is not None and options.embed is not None:
+        raise FerryError(
+            "--follow does not re-embed the changes it applies yet",
+            where="--follow with --embed",
+            fix="migrate with --embed, then re-run it with --restart to pick up changes "
+            "(the embedding cache makes unchanged documents free)",
+        )
     source = open_connector(source_uri)
     target = open_connector(target_uri, options.fields)
     stack = contextlib.ExitStack()
+    stage: EmbedStage | None = None
     try:
         # One owner per target collection, taken before anything opens the target (a second
         # process would otherwise open a Qdrant Edge shard in use): refused in one line.
         locks = stack.enter_context(TargetLocks(target.uri, "starting"))
         chosen = await choose_collections(source, collections or None)
         locks.acquire(options.targets.resolve(name) for name in chosen)
-        plan = await preflight(source, target, journal, collections, options)
+        if options.embed is not None:  # the model, opened once; its cache beside the journal
+            stage = await open_stage(options.embed, journal.path)
+        plan = await preflight(source, target, journal, collections, options, stage)
         key = run_key(
             source_uri,
             target_uri,
@@ -143,6 +174,7 @@ async def migrate(
             options.mode.value,
             layout=options.layout,
             targets=options.targets,
+            embed=f"{stage.model}:{stage.fingerprint}" if stage is not None else None,
         )
         previous = journal.latest_run(key)
         resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
@@ -151,7 +183,8 @@ async def migrate(
             and not resumed
             and not restart
             and live.caught_up_before(journal, previous, plan)
-        ):
+            and stage is None  # catch-up copies the source's vectors: a re-embedded run
+        ):  # re-runs as a resume of nothing to do (--restart re-embeds from the cache)
             # The same command after it completed, on a live source: apply what changed since
             # its cut (core/live) instead of copying everything again.
             keep_started_layouts(plan, target, previous)
@@ -202,6 +235,9 @@ async def migrate(
             resume=resume_points(journal, run_id, target.uri, plan),
         )
         recorder.attach(engine.bus)
+        if stage is not None:
+            engine.embedder = stage
+            publish_retries(stage, run_id, engine.bus.publish)
         if on_engine:
             on_engine(engine)
         live.record_cuts(
@@ -225,6 +261,8 @@ async def migrate(
         warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
         warnings += live.changed_during_read(source)
         outcome = RunOutcome(run_id, run_status(results), results, plan, resumed, warnings)
+        if stage is not None:
+            outcome.embed = {"model": stage.model, **stage.counters.to_json()}
         if follow is not None and outcome.status is RunState.COMPLETED:
             await target.close()  # the follower opens it per pass (a cutover may need it)
             outcome.catch_ups = await live.follow_run(
@@ -232,6 +270,8 @@ async def migrate(
             )
         return outcome
     finally:
+        if stage is not None:
+            await stage.aclose()
         await source.close()
         await target.close()
         stack.close()  # the locks go last: the target is closed (an Edge shard flushed)

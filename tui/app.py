@@ -28,7 +28,7 @@ from textual.screen import ModalScreen, Screen
 
 from core import launcher
 from core.errors import FerryError
-from core.profile_defaults import profile_layout, profiles_for_uris
+from core.profile_defaults import profile_embed, profile_layout, profiles_for_uris
 from core.run_choices import RunChoices, load_choices
 from core.runs import RunView, unfinished_runs
 from tui.commands import FerryCommands
@@ -288,7 +288,12 @@ class FerryApp(App[None]):
         remembered = load_choices(self.context.journal().path, source, target)
         choices = remembered or RunChoices.from_argv(self.migrate_args)
         asked = profile_layout(*profiles_for_uris(source, target))
-        return replace(choices, layout=asked.layout) if asked.layout else choices
+        choices = replace(choices, layout=asked.layout) if asked.layout else choices
+        embed = profile_embed(*profiles_for_uris(source, target))  # a profile's model
+        if embed and not choices.embed:
+            embed.pop("profile")
+            choices = replace(choices, **embed)
+        return choices
 
     async def resume_run(self, run: RunView) -> str | None:
         """Relaunch an interrupted/cancelled/failed run: it resumes from its watermark."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
-from core.connectors.chroma_space import server_hnsw, server_metric
+from core.connectors.chroma_space import embedding_function_name, server_hnsw, server_metric
 from core.connectors.traits import CHROMA
 from core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
 from core.model import Batch, CollectionInfo, Cursor, Metric
@@ -35,13 +35,6 @@ JSON_BYTES_PER_FLOAT = 24  # a float32 as JSON: up to "-1.2345678901234567e-05, 
 def metric_of(configuration: dict[str, Any] | None, metadata: dict[str, Any] | None) -> Metric:
     """The space chroma searches with, as far as its API shows it (see chroma_space)."""
     return server_metric(configuration, metadata)
-
-
-def embedding_function_name(configuration: dict[str, Any] | None) -> str | None:
-    ef = (configuration or {}).get("embedding_function")
-    if isinstance(ef, dict):
-        return ef.get("name")
-    return None
 
 
 def as_batch(result: dict[str, Any], dimension: int, cursor_after: Any = None) -> Batch:

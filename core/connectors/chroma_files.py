@@ -55,7 +55,7 @@ from urllib.parse import quote
 import numpy as np
 
 from core.connectors.chroma_pickle import IdLabelMap
-from core.connectors.chroma_space import read_settings
+from core.connectors.chroma_space import embedding_function_name, read_settings
 from core.errors import FerryError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 
@@ -549,14 +549,14 @@ class ChromaDirectory:
             schema = json.loads(schema_str) if schema_str else {}
             vi = schema.get("keys", {}).get("#embedding", {}).get("float_list", {})
             vi = (vi.get("vector_index") or {}).get("config") or {}
-            name = (vi.get("embedding_function") or {}).get("name")
+            name = embedding_function_name(vi)
             if name:
                 return name
         except (ValueError, AttributeError):
             pass
         try:
             config = json.loads(config_str) if config_str else {}
-            return (config.get("embedding_function") or {}).get("name")
+            return embedding_function_name(config)
         except (ValueError, AttributeError):
             return None
 

@@ -384,3 +384,14 @@ def server_hnsw(
             source = "collection metadata"
     out["source"] = source
     return out
+
+
+def embedding_function_name(configuration: dict[str, Any] | None) -> str | None:
+    """The embedding function Chroma recorded for a collection, with its model when its
+    config names one ("openai (text-embedding-3-small)"): what a re-embedding plan shows."""
+    ef = (configuration or {}).get("embedding_function")
+    if not isinstance(ef, dict) or not ef.get("name"):
+        return None
+    config = ef.get("config") if isinstance(ef.get("config"), dict) else {}
+    model = config.get("model_name") or config.get("model")
+    return f"{ef['name']} ({model})" if isinstance(model, str) and model else ef["name"]

@@ -16,7 +16,7 @@ import dataclasses
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 from core.events import (
@@ -61,6 +61,7 @@ class Engine(Protocol):
     def emit(self, event: RunEvent) -> None: ...
     def on_retry(self, name: str, what: str) -> OnRetry: ...
     def publish_progress(self, name: str, meter: ProgressMeter) -> None: ...
+    def target_shape(self) -> dict[str, Any]: ...
     def new_copy(
         self, plan: CollectionPlan, meter: ProgressMeter, watermark: Watermark, point: Checkpoint
     ) -> CopyInFlight: ...
@@ -273,7 +274,8 @@ class CollectionLifecycle:
         engine, plan, point = self.engine, self.plan, self.resume.checkpoint
         prepared = await engine.retry.call(
             lambda: engine.target.prepare(
-                dataclasses.replace(plan.source, name=plan.target_name),  # what to create
+                # what to create (the new model's shape when re-embedding)
+                dataclasses.replace(plan.source, name=plan.target_name, **engine.target_shape()),
                 engine.options.mode,
                 owned=point.target_owned,
                 tuning=plan.tuning,
@@ -305,6 +307,8 @@ class CollectionLifecycle:
             return
         target_count = await engine.target.count(plan.target_name)
         source_count = await engine.source.count(plan.source.name)
+        if plan.embed is not None and plan.embed.missing_policy == "skip":
+            source_count -= plan.embed.missing  # left out, counted in the plan
         if target_count != source_count and getattr(engine.source, "cut", None) is not None:
             # A live source was read as a cut (core/live): the app may write the target too
             # (dual-write). Catch-up settles it; the copy is complete and is indexed.

@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiolimiter import AsyncLimiter
 
@@ -52,6 +52,9 @@ from .control import CheckpointStore, CopyInFlight, ProgressMeter, RunControl, W
 from .lifecycle import CollectionLifecycle
 from .options import MigrationOptions
 from .stages import BatchStage, FiniteVectors
+
+if TYPE_CHECKING:
+    from core.embed import EmbedStage
 
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
 # A sync blocks the target's writes (Qdrant Edge serves one request at a time, and a flush of
@@ -92,6 +95,9 @@ class MigrationEngine:
         self.progress: dict[str, Progress] = {p.source.name: Progress(p.source.name) for p in plans}
         self._limiter = AsyncLimiter(max(options.rate, 1.0), 1.0) if options.rate else None
         self.current: str | None = None  # the collection being copied or indexed
+        # The embed stage (`--embed`), set by the runner: new vectors between map and write,
+        # the last of the stages; the target collection takes the model's shape.
+        self.embedder: EmbedStage | None = None
         self._finished = False
 
     # -- public operations ------------------------------------------------------------------
@@ -157,6 +163,13 @@ class MigrationEngine:
         sample = dataclasses.replace(progress)  # a copy: the engine keeps updating its own
         self.emit(ProgressSampled(run_id=self.run_id, collection=name, progress=sample))
 
+    def target_shape(self) -> dict[str, Any]:
+        """What the target collection is created with beyond the source's own description:
+        re-embedding gives it the model's dimension and metric."""
+        if self.embedder is None:
+            return {}
+        return {"dimension": self.embedder.dimension, "metric": self.embedder.embedder.metric}
+
     def new_copy(
         self, plan: CollectionPlan, meter: ProgressMeter, watermark: Watermark, point: Checkpoint
     ) -> CopyInFlight:
@@ -182,6 +195,7 @@ class MigrationEngine:
         batch_size = min(options.batch_size, self.target.max_batch_size() or options.batch_size)
         on_read_retry = self.on_retry(name, "read")
         on_write_retry = self.on_retry(name, "write")
+        stages = [*self.stages, *([self.embedder] if self.embedder is not None else [])]
 
         async def read_into_queue() -> None:
             seq = 0
@@ -236,15 +250,15 @@ class MigrationEngine:
                 seq, batch = item
                 if not await self.control.gate():
                     continue  # drain without writing; the watermark stays where it is
-                for stage in self.stages:
-                    batch = await self.retry.call(
-                        lambda b=batch, s=stage: s(name, b), self.on_retry(name, stage.name)
+                records = len(batch)  # read and handled (a record a stage leaves out counts)
+                for stage in stages:  # each retries its own transient failures
+                    batch = await stage(name, batch)
+                if len(batch) or not records:  # a stage left out all: nothing to write
+                    await self.retry.call(
+                        lambda b=batch: self.target.write(target_name, b), on_write_retry
                     )
-                await self.retry.call(
-                    lambda b=batch: self.target.write(target_name, b), on_write_retry
-                )
                 faultpoints.reached("write")
-                copy.watermark.ack(seq, batch.cursor_after, len(batch), batch.nbytes)
+                copy.watermark.ack(seq, batch.cursor_after, records, batch.nbytes)
                 del batch, item
                 await self._advance(copy)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.embed import EmbedSettings
 from core.mapping import PayloadFields
 from core.model import WriteMode
 from core.retry import RetryPolicy
@@ -35,6 +36,7 @@ class MigrationOptions:
     give_up_after: float = 120.0
     index: bool = True  # False: a staging copy (`--no-index`), completed without the index phase
     tuning: TuningOptions = field(default_factory=TuningOptions)
+    embed: EmbedSettings | None = None  # re-embed every document with this model (`--embed`)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -56,4 +58,6 @@ class MigrationOptions:
             data["tuning"] = self.tuning.to_json()
         if not self.targets.trivial:  # journaled so a relaunch passes the same pairs
             data["targets"] = self.targets.to_json()
+        if self.embed is not None:  # the model and its settings; never the key's value
+            data["embed"] = self.embed.to_json()
         return data

@@ -20,6 +20,8 @@ from typing import Any
 
 from core.connectors import open_connector
 from core.connectors.base import Connector, SourceConnector
+from core.embed import EmbedStage
+from core.embed.run import open_stage
 from core.errors import FerryError
 from core.journal import Journal
 from core.layouts import PayloadLayout, detect_written_layout, make_layout
@@ -36,6 +38,7 @@ from core.validate.checks import (
 )
 from core.validate.compare import compare_record, value_repr, vector_diff
 from core.validate.recall import RecallResult
+from core.validate.reembed import recorded_embed
 from core.validate.report import (
     CollectionValidation,
     ValidationReport,
@@ -76,25 +79,57 @@ async def validate_connectors(
     the journal says Ferry wrote it in, else the shape its points have (`read_layout`)."""
     chosen = await choose_collections(source, collections)
     report = ValidationReport(source.uri, target.uri)
-    for name in chosen:
-        target_name = (target_names or {}).get(name, name)
-        search = journal.search_settings(target.uri, target_name) if journal else None
-        check = CollectionCheck(source, target, name, target_name, options, on_progress, search)
-        check.progress("counts", msg="counting both sides")  # finding the layout reads too
-        used, reason = await read_layout(target, target_name, layout, journal)
-        if used is not None:
-            check.result.layout, check.result.layout_reason = used.name, reason
-            with contextlib.suppress(FerryError):
-                info = await source.describe(name)
-                sample = await source.sample(name, 20)
-                check.result.switch = app_switch(target, used, info, target_name, sample)
-        result = await check.run()
-        report.collections.append(result)
-        if journal is not None:
-            data = result.to_json()
-            data["options"] = options.to_json()
-            journal.record_validation(source.uri, target.uri, name, target_name, result.ok, data)
+    stages: dict[str, EmbedStage] = {}  # one per model, opened when a collection needs it
+    try:
+        for name in chosen:
+            target_name = (target_names or {}).get(name, name)
+            embed = options.embed or recorded_embed(journal, target.uri, target_name)
+            stage = None
+            if embed is not None:
+                stage = stages.get(embed.model)
+                if stage is None:
+                    stage = await open_stage(embed, journal.path if journal else None)
+                    stages[embed.model] = stage
+            report.collections.append(
+                await _validate_one(
+                    source, target, name, target_name, options, journal, on_progress, layout, stage
+                )
+            )
+    finally:
+        for stage in stages.values():
+            await stage.aclose()
     return report
+
+
+async def _validate_one(
+    source: Connector,
+    target: Connector,
+    name: str,
+    target_name: str,
+    options: ValidationOptions,
+    journal: Journal | None,
+    on_progress: ProgressCallback | None,
+    layout: str | None,
+    stage: EmbedStage | None,
+) -> CollectionValidation:
+    """One collection's checks, recorded in the journal (where the cutover gate reads)."""
+    search = journal.search_settings(target.uri, target_name) if journal else None
+    check = CollectionCheck(source, target, name, target_name, options, on_progress, search)
+    check.stage = stage
+    check.progress("counts", msg="counting both sides")  # finding the layout reads too
+    used, reason = await read_layout(target, target_name, layout, journal)
+    if used is not None:
+        check.result.layout, check.result.layout_reason = used.name, reason
+        with contextlib.suppress(FerryError):
+            info = await source.describe(name)
+            sample = await source.sample(name, 20)
+            check.result.switch = app_switch(target, used, info, target_name, sample)
+    result = await check.run()
+    if journal is not None:
+        data = result.to_json()
+        data["options"] = options.to_json()
+        journal.record_validation(source.uri, target.uri, name, target_name, result.ok, data)
+    return result
 
 
 async def read_layout(

@@ -15,6 +15,7 @@ of the source; what it saves is the target side (N look-ups instead of a full sc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,11 +26,18 @@ import numpy as np
 
 from core import faultpoints
 from core.connectors.base import Connector, TargetConnector
+from core.embed import EmbedSettings, EmbedStage
 from core.layouts.apps import as_created
 from core.model import Batch, CollectionInfo, Metric
 from core.tuning import plan_tuning
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
 from core.validate.recall import ExactTopK, exact_scores, latency_summary, measure
+from core.validate.reembed import (
+    DEFAULT_AB_MIN_OVERLAP,
+    ABReport,
+    ab_search,
+    check_determinism,
+)
 from core.validate.report import (
     DEFAULT_CAP,
     DEFAULT_RECALL_THRESHOLD,
@@ -55,6 +63,10 @@ class ValidationOptions:
     repair: bool = False
     delete_extra: bool = False  # only ever True after the user confirmed
     recall_threshold: float = DEFAULT_RECALL_THRESHOLD
+    # A re-embedded copy (`--embed`, or as the journal says the run re-embedded): vectors are
+    # not compared; determinism and the A/B search report are, gated by `ab_min_overlap`.
+    embed: EmbedSettings | None = None
+    ab_min_overlap: float = DEFAULT_AB_MIN_OVERLAP
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,7 +78,11 @@ class ValidationOptions:
             "seed": self.seed,
             "repair": self.repair,
             "delete_extra": self.delete_extra,
-        }
+        } | (
+            {"embed": self.embed.to_json(), "ab_min_overlap": self.ab_min_overlap}
+            if self.embed is not None
+            else {}
+        )
 
 
 @dataclass
@@ -165,6 +181,9 @@ class CollectionCheck:
         self.read_back = target.float_read_back
         if options.repair or options.delete_extra:
             self.result.repair = RepairResult()
+        # Set for a re-embedded target (core.validate.reembed): the model, and its cache for
+        # a repair (a re-copied record is embedded again, from the cache when it can be).
+        self.stage: EmbedStage | None = None
 
     def progress(self, step: str, done: int = 0, total: int | None = None, msg: str = "") -> None:
         if self.on_progress:
@@ -202,6 +221,10 @@ class CollectionCheck:
         wanted = as_created(info, self.target.payload_layout(self.target_name))
         if wanted is not info:
             self.metric, self.source_metric = wanted.metric, info.metric
+        if self.stage is not None:  # re-embedded: the target holds the new model's shape
+            wanted = dataclasses.replace(
+                wanted, dimension=self.stage.dimension, metric=self.stage.embedder.metric
+            )
         result.problems.extend(shape_problems(wanted, target_info))
         result.mode = "full" if options.full else ("sample" if options.sample > 0 else "counts")
         result.k = options.k if options.queries > 0 else 0
@@ -221,7 +244,13 @@ class CollectionCheck:
                 await self._sample_check(sorted(reservoir.ids[i] for i in sample_slots))
             if options.full:
                 await self._target_pass()
-            if wants_queries and len(query_slots):
+            if self.stage is not None:
+                await self._reembedded(
+                    sorted(reservoir.ids[i] for i in sample_slots),
+                    [reservoir.ids[i] for i in query_slots] if wants_queries else [],
+                    min(options.k, max(result.source_count - 1, 1)),
+                )
+            elif wants_queries and len(query_slots):
                 queries = np.stack([reservoir.vectors[i] for i in query_slots])
                 await self._recall(queries, min(options.k, result.source_count))
         if result.repair is not None:
@@ -236,6 +265,8 @@ class CollectionCheck:
         step = "source" if self.options.full else "sample"
         self.progress(step, 0, total, "reading the source")
         async for batch in stream(self.source, self.name, self.options.batch_size):
+            if self._skips_missing():  # left out by `--embed-missing skip`, as agreed
+                self.result.embed_skipped += sum(d in (None, "") for d in batch.documents)
             reservoir.offer(batch)
             if self.options.full:
                 await self._compare_batch(batch)
@@ -250,12 +281,16 @@ class CollectionCheck:
         for i, sid in enumerate(batch.ids):
             self.result.checked += 1
             j = found.get(sid)
+            if j is None and self._skips_missing() and batch.documents[i] in (None, ""):
+                continue  # no document, left out by `--embed-missing skip`: not missing
             if j is None:
                 self.result.missing.add(sid)
                 broken.append(i)
                 continue
+            # Re-embedded: the vectors are meant to differ (checked by determinism instead).
+            vector = batch.vectors[i] if self.stage is None else theirs.vectors[j]
             diff = compare_record(
-                (batch.vectors[i], batch.metadatas[i], batch.documents[i]),
+                (vector, batch.metadatas[i], batch.documents[i]),
                 (theirs.vectors[j], theirs.metadatas[j], theirs.documents[j]),
                 self.metric,
                 self.options.tolerance,
@@ -283,6 +318,8 @@ class CollectionCheck:
         """Copy records again (idempotent upsert), then read them back to confirm."""
         assert self.result.repair is not None
         self.progress("repair", 0, len(batch), f"re-copying {len(batch)} record(s)")
+        if self.stage is not None:  # the new model's vectors, from the cache when known
+            batch = await self.stage.embed_batch(self.name, batch)
         await self.target.write(self.target_name, batch)
         faultpoints.reached("repair")
         self.result.repair.rewritten += len(batch)
@@ -336,6 +373,27 @@ class CollectionCheck:
                 )
                 self.progress("repair", start + len(chunk), len(doomed), "deleting extras")
             self.result.repair.delete_failed = len(doomed) - self.result.repair.deleted
+
+    # -- a re-embedded copy -----------------------------------------------------------------
+    def _skips_missing(self) -> bool:
+        return self.stage is not None and self.stage.settings.missing == "skip"
+
+    async def _reembedded(self, sample_ids: list[str], query_ids: list[str], k: int) -> None:
+        """Determinism on the sample, and the A/B search report on the queries."""
+        assert self.stage is not None
+        report = ABReport(self.stage.model, k, self.options.ab_min_overlap)
+        self.result.ab = report
+        self.progress("determinism", 0, 1, f"embedding the sample again with {report.model}")
+        await check_determinism(
+            self.stage.embedder, self.target, self.target_name, sample_ids or query_ids, report
+        )
+        if query_ids and await self._ready_for_recall():
+            self.progress("queries", 0, len(query_ids), "A/B search: source vs target")
+            await ab_search(
+                self.source, self.target, self.name, self.target_name, query_ids, k, report
+            )
+            self.result.k = k
+        self.progress("queries", 1, 1, "A/B search compared")
 
     # -- search quality ---------------------------------------------------------------------
     async def _ready_for_recall(self) -> bool:

@@ -116,6 +116,9 @@ class CollectionValidation:
     switch: list[str] = field(default_factory=list)
     seconds: float = 0.0
     finished_at: float = field(default_factory=time.time)
+    # A re-embedded copy: determinism and the A/B search report (core.validate.reembed)
+    ab: Any = None
+    embed_skipped: int = 0  # source records without a document, left out (--embed-missing skip)
 
     @property
     def differences(self) -> int:
@@ -134,7 +137,8 @@ class CollectionValidation:
         if self.error is not None:
             out.append(self.error)
         out.extend(self.problems)
-        if self.source_count != self.target_count and self.skipped_reason is None:
+        expected = self.source_count - self.embed_skipped
+        if expected != self.target_count and self.skipped_reason is None:
             out.append(f"counts differ: source {self.source_count:,}, target {self.target_count:,}")
         for kind in ("missing", "extra", "mismatched"):
             total = getattr(self, kind).total
@@ -144,6 +148,8 @@ class CollectionValidation:
             out.append(self.recall_refused)
         if self.recall is not None:
             out.extend(self.recall.failures(self.recall_threshold))
+        if self.ab is not None:
+            out.extend(self.ab.failures())
         return out
 
     @property
@@ -196,7 +202,11 @@ class CollectionValidation:
             "switch": list(self.switch),
             "seconds": round(self.seconds, 3),
             "finished_at": self.finished_at,
-        }
+        } | (
+            {"ab": self.ab.to_json(), "embed_skipped": self.embed_skipped}
+            if self.ab is not None
+            else {}
+        )
 
 
 @dataclass
@@ -272,6 +282,7 @@ def report_markdown(data: dict[str, Any]) -> str:
                         else ""
                     )
                 )
+        lines += ab_markdown(c.get("ab"))
         for reason in c.get("reasons") or []:
             lines.append(f"- ✘ {reason}")
         if c.get("repair"):
@@ -295,3 +306,33 @@ def report_markdown(data: dict[str, Any]) -> str:
             if more:
                 lines.append(f"  - (+{more:,} more)")
     return "\n".join(lines) + "\n"
+
+
+def ab_markdown(ab: dict[str, Any] | None) -> list[str]:
+    """A re-embedded copy's A/B search report and determinism, as Markdown lines."""
+    if not ab:
+        return []
+    lines = [f"- Re-embedded with `{ab['model']}`: vectors not compared with the source's"]
+    d = ab["determinism"]
+    lines.append(
+        f"- Model determinism: {d['checked']} documents embedded again, max difference "
+        f"{d['max_diff']:.2e} (tolerance {d['tolerance']:g})"
+    )
+    if ab["queries"]:
+        counts = ab["histogram"]["counts"]
+        edges = ab["histogram"]["edges"]
+        lines.append(
+            f"- A/B search overlap@{ab['k']}: mean {ab['mean_overlap']:.3f}, p10 "
+            f"{ab['p10_overlap']:.3f}, median {ab['median_overlap']:.3f}, min "
+            f"{ab['min_overlap']:.3f} over {ab['queries']} queries (threshold "
+            f"{ab['threshold']:.3f})"
+        )
+        lines.append(
+            "- Overlap distribution: "
+            + ", ".join(f"{edges[i]:.1f}–{edges[i + 1]:.1f}: {n}" for i, n in enumerate(counts))
+        )
+        lines.append("- Worst queries:")
+        for q in ab["worst"]:
+            doc = (q.get("document") or "").replace("\n", " ")[:80]
+            lines.append(f"  - `{q['id']}` overlap {q['overlap']:.2f}: {doc}")
+    return lines

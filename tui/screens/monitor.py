@@ -37,6 +37,7 @@ HINTS = {
     RunState.CANCELLING: "  stopping after the batches in flight",
 }
 PAUSABLE = {RunState.RUNNING, RunState.PAUSED}
+THROTTLE_SHOWN_SECONDS = 10.0  # "throttled" stays on the rates line this long after a 429
 
 
 class CollectionRow(Horizontal):
@@ -96,6 +97,7 @@ class CollectionRow(Horizontal):
 
 class MonitorScreen(FerryScreen):
     TITLE = "Monitor"
+    throttled_at = 0.0  # when the embedding endpoint last answered 429 (re-embedding)
     BINDINGS = [
         Binding(
             "p",
@@ -199,6 +201,8 @@ class MonitorScreen(FerryScreen):
         rates.append(str(retries), style="yellow" if retries else "")
         rates.append("  errors ", style="dim")
         rates.append(str(errors), style="bold red" if errors else "")
+        if self.throttling(events) and moving:  # the endpoint's rate limit sets the pace
+            rates.append("  throttled", style="bold yellow")
         self.query_one("#rates", Static).update(rates)
         if view.state is RunState.RUNNING:
             self.samples.append(now)
@@ -216,6 +220,13 @@ class MonitorScreen(FerryScreen):
         text.append(view.state.value, style=style_of(view.state))
         text.append(HINTS.get(view.state, ""), style="dim")
         return text
+
+    def throttling(self, events: list[dict[str, Any]]) -> bool:
+        """Whether the embedding endpoint throttled the run in the last few seconds."""
+        for event in events:
+            if event["kind"] == "retry" and event["message"].startswith("embed throttled"):
+                self.throttled_at = max(self.throttled_at, float(event["ts"]))
+        return time.time() - self.throttled_at < THROTTLE_SHOWN_SECONDS
 
     def write_events(self, events: list[dict[str, Any]]) -> None:
         log = self.query_one("#events", Log)

@@ -126,11 +126,18 @@ class RunDialog(ModalScreen[RunRequest | None]):
                         compact=True,
                         id="run-layout",
                     )
-            if "--target-name" in self.flags:
+            if "--target-name" in self.flags or "--embed" in self.flags:
                 with Horizontal(classes="run-options"):
-                    yield Label("Target", classes="run-label")
-                    yield Input(choices.target_name, id="run-target-name", compact=True,
-                                tooltip="{name} is the source collection's name")  # fmt: skip
+                    if "--target-name" in self.flags:
+                        yield Label("Target", classes="run-label")
+                        yield Input(choices.target_name, id="run-target-name", compact=True,
+                                    tooltip="{name} is the source collection's name")  # fmt: skip
+                    if "--embed" in self.flags:
+                        yield Label("Embed", classes="run-label")
+                        yield Input(choices.embed, id="run-embed", compact=True,
+                                    placeholder="copy vectors",
+                                    tooltip="re-embed every document: PROVIDER/MODEL, e.g. "
+                                    "wordllama/l2_supercat; empty copies the vectors")  # fmt: skip
             yield Static("Checking the target…", id="run-notes")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="run-cancel", compact=True)
@@ -175,7 +182,15 @@ class RunDialog(ModalScreen[RunRequest | None]):
             if "--target-name" in self.flags
             else SAME_NAME
         )
+        embed = (
+            self.query_one("#run-embed", Input).value.strip()
+            if "--embed" in self.flags
+            else self.initial.embed
+        )
         return RunChoices(
+            embed=embed,
+            embed_base_url=self.initial.embed_base_url,
+            embed_api_key_env=self.initial.embed_api_key_env,
             batch_size=number("#run-batch", "batch size"),
             workers=number("#run-workers", "workers"),
             rate=rate or None,
@@ -189,6 +204,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self.replan()
 
     @on(Input.Changed, "#run-target-name")
+    @on(Input.Changed, "#run-embed")
     def _name_changed(self) -> None:
         if self._replan_timer is not None:
             self._replan_timer.stop()
@@ -256,6 +272,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
             names = ", ".join(r.target_name for r in existing)
             text.append(f" · writes into existing: {names} (you will type to confirm)",
                         style="bold yellow")  # fmt: skip
+        embedding = next((r for r in preview.rows if r.embed), None)
+        if embedding is not None:  # re-embedding: the model, the new shape, the documents
+            text.append(f"\n{embedding.embed[0]}", style="cyan")
         for warning in preview.warnings[:1]:
             text.append(f"\n! {warning}", style="yellow")
         for error in preview.errors[:2]:

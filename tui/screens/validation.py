@@ -43,6 +43,7 @@ from core.validate import (
 from tui.open_connectors import OpenConnectors
 from tui.screens.base import FerryScreen, one_line
 from tui.screens.validation_settings import ValidationSettings, settings_line
+from tui.widgets.ab_panel import ABPanel
 from tui.widgets.confirm import TypedConfirm
 from tui.widgets.diff_detail import DiffDetail
 
@@ -174,6 +175,7 @@ class ValidationScreen(FerryScreen):
         yield DataTable(id="validation-summary", cursor_type="row", zebra_stripes=True)
         yield ProgressLine(id="validation-status-row").data_bind(ValidationScreen.progress)
         yield Static("", id="validation-filter", markup=False)
+        yield ABPanel("", id="validation-ab", markup=False)  # a re-embedded copy's A/B
         yield SearchInput(placeholder="id or field; enter keeps it, esc clears",
                           id="validation-search", compact=True)  # fmt: skip
         with Horizontal(id="validation-body"):
@@ -194,6 +196,7 @@ class ValidationScreen(FerryScreen):
         differences.add_column("id", key="id")
         differences.add_column("fields", key="fields")
         self.query_one(DiffDetail).show_message("Select a difference to see both sides.")
+        self.query_one(ABPanel).show(None)
         self.set_interval(PROGRESS_SECONDS, self._sample_progress)
         self._load_from_journal()
 
@@ -541,6 +544,7 @@ class ValidationScreen(FerryScreen):
         table.clear()
         c = self.results.get(self.current or "")
         label = self.query_one("#validation-filter", Static)
+        self.query_one(ABPanel).show((c or {}).get("ab"))
         if c is None:
             label.update("")
             return
@@ -638,6 +642,8 @@ def summary_cells(c: dict[str, Any]) -> list[Any]:
 
     counts_style = "" if c["source_count"] == c["target_count"] else "bold red"
     recall = c.get("recall_at_k")
+    if recall is None and c.get("ab"):  # a re-embedded copy: its A/B overlap instead
+        recall = c["ab"].get("mean_overlap")
     return [
         c["name"],
         c.get("mode", ""),
