@@ -224,6 +224,12 @@ class ChromaEmbeddedConnector(SourceConnector):
         async for batch in batches_in_thread(directory.read(name, cursor, batch_size)):
             yield batch
 
+    async def warm(self, name: str) -> None:
+        """The file reader's id → label map, built while the target prepares."""
+        directory = await asyncio.to_thread(self.directory)
+        if directory is not None:
+            await asyncio.to_thread(directory.warm, name)
+
     async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
         """The file reader's sample costs O(limit), not a pass over the collection."""
         directory = await asyncio.to_thread(self.directory)

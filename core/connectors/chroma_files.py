@@ -906,6 +906,10 @@ class ChromaDirectory:
         self._ready(plan)
         return self._assemble(plan, self._rows_of(plan, ids), rowid_range=None)
 
+    def warm(self, name: str) -> None:
+        """Build what reading needs and a plan did not (the id → label map), ahead of time."""
+        self._ready(self._plan(name))
+
     def _rows_of(self, plan: _Plan, ids: Sequence[str]) -> list[tuple[int, str]]:
         """(rowid, id) of the ids the metadata segment holds, in the order of `ids`."""
         db = self._conn()
