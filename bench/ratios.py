@@ -79,13 +79,14 @@ def wall(argv: list[str], **env: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} … failed:\n{done.stderr[-3000:]}")
-    out = done.stdout.strip().splitlines()
+    text = done.stdout.strip()
     result: dict[str, Any] = {}
-    if out:
+    for candidate in (text, text.splitlines()[-1] if text else ""):
         try:
-            result = json.loads(out[-1])
+            result = json.loads(candidate)
+            break
         except ValueError:
-            result = {}
+            continue
     result.update(wall_seconds=seconds, load=before)
     return result
 
