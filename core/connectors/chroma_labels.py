@@ -37,6 +37,20 @@ _X, _SHORT, _MEMOIZE, _BINPUT, _LONG_BINPUT = 0x58, 0x8C, 0x94, 0x71, 0x72
 _BININT, _BININT1, _BININT2, _SETITEMS, _MARK, _FRAME = 0x4A, 0x4B, 0x4D, 0x75, 0x28, 0x95
 
 
+# Items handled between two releases of the table's pages, in slot order: a band of the
+# table, not pages scattered over all of it, so memory stays flat however large the table.
+INSERT_BAND = 4_096
+LOOKUP_BAND = 256
+
+
+def _bands(slots: np.ndarray, size: int) -> list[np.ndarray]:
+    """Indexes of `slots` in slot order, `size` at a time."""
+    if len(slots) <= size:
+        return [np.arange(len(slots))]
+    order = np.argsort(slots, kind="stable")
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
 class NotFast(Exception):
     """The items do not have a shape the fast path knows (or hashes repeat): use the
     exact path."""
@@ -57,8 +71,12 @@ class HashLabelMap:
         slots = 1 << max(10, int(2 * max(capacity_for, 1)).bit_length())
         self._mask = np.uint64(slots - 1)
         self._paths = (folder / f"{stem}.hash.u64", folder / f"{stem}.label.i64")
-        self._keys = np.memmap(self._paths[0], dtype=np.uint64, mode="w+", shape=(slots,))
-        self._labels = np.memmap(self._paths[1], dtype=np.int64, mode="w+", shape=(slots,))
+        self._maps = (
+            np.memmap(self._paths[0], dtype=np.uint64, mode="w+", shape=(slots,)),
+            np.memmap(self._paths[1], dtype=np.int64, mode="w+", shape=(slots,)),
+        )
+        # Plain views for indexing (a memmap's own __getitem__ costs more than the lookups).
+        self._keys, self._labels = (np.asarray(m) for m in self._maps)
         self._limit = capacity_for
         self._count = 0
         self.max_label = -1
@@ -74,11 +92,19 @@ class HashLabelMap:
         if self._count > self._limit:
             raise NotFast("more ids than rows")
         self.max_label = max(self.max_label, int(labels.max()))
+        for group in _bands(hashes & self._mask, INSERT_BAND):
+            self._release(*self._place(hashes[group], labels[group]))
+
+    def _place(self, hashes: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+        """Linear probing, vectorised: each round places one item per free slot. Returns
+        the lowest and highest slot touched."""
         keys, values = self._keys, self._labels
         slot = hashes & self._mask
         pending = np.arange(len(hashes))
+        low, high = len(values), -1
         while pending.size:
             at = slot[pending].astype(np.int64)
+            low, high = min(low, int(at.min())), max(high, int(at.max()))
             occupied = values[at] != 0
             if (keys[at][occupied] == hashes[pending][occupied]).any():
                 raise NotFast("repeated id hash")
@@ -91,29 +117,41 @@ class HashLabelMap:
             placed[free[first]] = True
             pending = pending[~placed]
             slot[pending] = (slot[pending] + np.uint64(1)) & self._mask
-        self._release()
+        return low, high
 
     # -- reading ----------------------------------------------------------------------------
     def _find(self, hashes: np.ndarray) -> np.ndarray:
         """label + 1 per hash, 0 where absent."""
         out = np.zeros(len(hashes), dtype=np.int64)
+        for group in _bands(hashes & self._mask, LOOKUP_BAND):
+            out[group], low, high = self._probe(hashes[group])
+            self._release(low, high)
+        return out
+
+    def _probe(self, hashes: np.ndarray) -> tuple[np.ndarray, int, int]:
+        out = np.zeros(len(hashes), dtype=np.int64)
         slot = hashes & self._mask
         pending = np.arange(len(hashes))
         keys, values = self._keys, self._labels
+        low, high = len(values), -1
         while pending.size:
             at = slot[pending].astype(np.int64)
+            low, high = min(low, int(at.min())), max(high, int(at.max()))
             found = values[at]
             hit = (found != 0) & (keys[at] == hashes[pending])
             out[pending[hit]] = found[hit]
             go_on = (found != 0) & ~hit
             pending = pending[go_on]
             slot[pending] = (slot[pending] + np.uint64(1)) & self._mask
-        self._release()
-        return out
+        return out, low, high
 
     def labels(self, ids: Sequence[str]) -> np.ndarray:
         """The labels of `ids` in order; KeyError(first id that has none)."""
-        found = self._find(_hashes([id_hash(rid) for rid in ids]))
+        try:
+            hashes = np.fromiter(map(hash, map(str.encode, ids)), np.int64, len(ids))
+        except UnicodeEncodeError:  # a lone surrogate: encoded as Python's pickler does
+            hashes = np.array([id_hash(rid) for rid in ids], dtype=np.int64)
+        found = self._find(hashes.view(np.uint64))
         missing = np.flatnonzero(found == 0)
         if len(missing):
             raise KeyError(ids[int(missing[0])])
@@ -127,14 +165,20 @@ class HashLabelMap:
     def __len__(self) -> int:
         return self._count
 
-    def _release(self) -> None:
-        for array in (self._keys, self._labels):
+    def _release(self, low: int, high: int) -> None:
+        """Drop the pages of slots low..high from this process (they stay in the file)."""
+        if high < low:
+            return
+        page = mmap.PAGESIZE
+        start = (low * 8) // page * page
+        length = high * 8 + 8 - start
+        for array in self._maps:
             handle = getattr(array, "_mmap", None)
             if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
-                handle.madvise(mmap.MADV_DONTNEED)
+                handle.madvise(mmap.MADV_DONTNEED, start, length)
 
     def close(self) -> None:
-        del self._keys, self._labels
+        del self._keys, self._labels, self._maps
         for path in self._paths:
             path.unlink(missing_ok=True)
 
