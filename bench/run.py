@@ -14,7 +14,7 @@ collection. So one run measures, on the same data built by `build_data.py`:
 5. Ferry's peak RSS at 100k and 300k.
 
 Every measurement runs in a child process of its own, so `ru_maxrss` is that measurement's
-peak. The parent writes `results.json` and `results.md` next to this file.
+peak. The parent writes `throughput.json` and `throughput.md` next to this file.
 """
 
 from __future__ import annotations
@@ -742,12 +742,12 @@ def main(argv: list[str] | None = None) -> int:
         help="runs per row, fastest kept (default 3; 1 with --quick); the disk loop runs once",
     )
     parser.add_argument(
-        "--render", action="store_true", help="rewrite results.md from results.json, no run"
+        "--render", action="store_true", help="rewrite throughput.md from throughput.json, no run"
     )
     parser.add_argument(
         "--interleaved-only",
         action="store_true",
-        help="re-measure only the rows the throughput targets compare, into results.json",
+        help="re-measure only the rows the throughput targets compare, into throughput.json",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("params", nargs="?", default="{}", help=argparse.SUPPRESS)
@@ -756,29 +756,29 @@ def main(argv: list[str] | None = None) -> int:
         return run_child(args)
     if args.interleaved_only:  # redo the ratio rows of an existing report, then re-render
         out = build_data.DATA_DIR / "quick" if args.quick else BENCH
-        report = json.loads((out / "results.json").read_text())
+        report = json.loads((out / "throughput.json").read_text())
         measurements = report["measurements"]
         for key, result in interleaved(report["size"], args.repeat or 3).items():
             result["label"] = f"interleaved: {result['label']}"
             measurements[f"interleaved_{key}"] = result
         report["verdict"] = verdict(measurements, report["big_size"])
         report["machine"]["interleaved_date"] = machine_facts()["date"]
-        (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "throughput.json").write_text(json.dumps(report, indent=2) + "\n")
         args.render = True
     if args.render:
         out = build_data.DATA_DIR / "quick" if args.quick else BENCH
-        write_markdown(json.loads((out / "results.json").read_text()), out / "results.md")
+        write_markdown(json.loads((out / "throughput.json").read_text()), out / "throughput.md")
         return 0
     repeat = args.repeat or (1 if args.quick else 3)
     report = run_all(args.quick, args.grid, repeat)
     # A smoke run must not overwrite the committed results: it goes under data/ (ignored).
     out = build_data.DATA_DIR / "quick" if args.quick else BENCH
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out / "results.md")
+    (out / "throughput.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, out / "throughput.md")
     for check in report["verdict"]["checks"]:
         print(f"{'PASS' if check['pass'] else 'FAIL'}  {check['target']}: {check['value']:.2f}")
-    print(f"wrote {out / 'results.md'}")
+    print(f"wrote {out / 'throughput.md'}")
     return 0
 
 

@@ -149,7 +149,10 @@ def child_ferry(size: str, index: str = "yes", **_: Any) -> dict[str, Any]:
     from core.runner import migrate
 
     target = fresh(WORK / f"ferry-{index}")
-    journal = Journal(fresh(WORK / f"ferry-{index}.sqlite3"))
+    journal_path = fresh(WORK / f"ferry-{index}.sqlite3")
+    for suffix in ("", "-wal", "-shm"):  # a file: `fresh` removes folders only
+        Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+    journal = Journal(journal_path)
     started = time.perf_counter()
     outcome = asyncio.run(
         migrate(

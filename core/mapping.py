@@ -10,6 +10,7 @@ UUID in upper and in lower case. So an id is kept as-is only in its *canonical* 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,22 @@ def canonical_point_id(source_id: str) -> int | str:
                 return source_id
         except ValueError:
             pass
-    return str(uuid.uuid5(FERRY_ID_NAMESPACE, source_id))
+    return ferry_uuid5(source_id)
+
+
+_NAMESPACE_SHA1 = hashlib.sha1(FERRY_ID_NAMESPACE.bytes, usedforsecurity=False)
+
+
+def ferry_uuid5(source_id: str) -> str:
+    """``str(uuid.uuid5(FERRY_ID_NAMESPACE, source_id))`` at a third of its cost (one per
+    record of every copy: it showed in profiles). Same bytes, same RFC 4122 bits."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(source_id.encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def needs_id_mapping(source_id: str) -> bool:

@@ -304,3 +304,40 @@ def test_schema_state(source: Path, tmp_path: Path) -> None:
     assert state.newer == [("sysdb", 99, "x.sql")] and "newer chromadb" in state.summary
     with pytest.raises(FerryError, match="not a Chroma directory"):
         inspect_schema(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("name", ["cos-big", "mid-l2", "mid-ip", "tiny"])
+def test_sample_is_what_fetch_gives(source: Path, name: str) -> None:
+    """A plan's sample reads no id → label map, yet holds the same records as `fetch`."""
+    with ChromaDirectory(source) as reader:
+        sample = reader.sample(name, 200)
+        assert sample is not None and 0 < len(sample) <= 200
+        fetched = reader.fetch(name, sample.ids)
+    assert fetched.ids == sample.ids
+    assert np.array_equal(fetched.vectors, sample.vectors)
+    assert all(_same(a, b) for a, b in zip(sample.metadatas, fetched.metadatas, strict=True))
+    assert sample.documents == fetched.documents
+
+
+def test_single_collection_keys_without_a_scan(tmp_path: Path) -> None:
+    """The folder's only collection: keys from chroma's indexes (bool-only keys included)
+    are exactly the keys its records hold; the plan does not read the whole label map."""
+    client = chromadb.PersistentClient(path=str(tmp_path / "one"))
+    col = client.create_collection("only")
+    n = 1_200  # > sync_threshold: an index_metadata.pickle is written
+    col.add(
+        ids=[f"id{i}" for i in range(n)],
+        embeddings=np.random.default_rng(3).normal(size=(n, 8)).astype(np.float32),
+        metadatas=[_metadata(i) or {"flag": i % 2 == 0} for i in range(n)],
+    )
+    del col, client
+    want = set()
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "one", copy)
+    for md in chromadb.PersistentClient(path=str(copy)).get_collection("only").get()["metadatas"]:
+        want.update(md or {})
+    with ChromaDirectory(tmp_path / "one") as reader:
+        info = reader.describe("only")
+        assert info.metadata_keys == sorted(want) and "flag" in want
+        assert reader._plans["only"].hnsw.id_to_label is None  # the plan built no map
+        assert sum(len(b) for b in reader.read("only", None, 500)) == n

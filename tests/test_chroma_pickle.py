@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.connectors.chroma_files import ChromaDirectory
+from core.connectors.chroma_labels import NotFast, build_hash_map
 from core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
 from core.errors import FerryError
 
@@ -165,3 +166,33 @@ def test_reader_refuses_a_malicious_pickle_and_cleans_up(tmp_path: Path) -> None
             except FerryError as exc:
                 errors.append(str(exc))
     assert errors and all("refusing to load posix.system" in e for e in errors)
+
+
+@pytest.mark.parametrize("writer", [_python_pickle, _rust_pickle])
+def test_hash_map_equals_unpickled_map(writer, tmp_path: Path) -> None:
+    """The copy's map (numpy runs of same-length ids, item walk for the rest) gives every
+    label the pickle holds, and nothing for an id it does not."""
+    (tmp_path / "p").write_bytes(writer(N))
+    want = _maps(N)["id_to_label"]
+    labels = build_hash_map(tmp_path / "p", tmp_path, "m", len(want))
+    try:
+        assert len(labels) == len(want) and labels.max_label == max(want.values())
+        assert labels.labels(list(want)).tolist() == list(want.values())
+        assert "ключ" in labels and "nope" not in labels and "r" not in labels
+        with pytest.raises(KeyError, match="nope"):
+            labels.labels(["12", "nope"])
+    finally:
+        labels.close()
+
+
+def test_hash_map_declines_what_it_cannot_tell_apart(tmp_path: Path) -> None:
+    """A repeated key (never in a real dict, possible in a crafted file) is left to the
+    exact map; a refused pickle is refused here too."""
+    item = b"X\x01\x00\x00\x00aJ\x01\x00\x00\x00"
+    repeated = b"\x80\x03}(X\x0b\x00\x00\x00id_to_label}(" + item * 2 + b"uu."
+    (tmp_path / "r").write_bytes(repeated)
+    with pytest.raises(NotFast):
+        build_hash_map(tmp_path / "r", tmp_path, "r", 10)
+    (tmp_path / "b").write_bytes(pickle.dumps({"id_to_label": {"a": _Boom()}}))
+    with pytest.raises((NotFast, pickle.UnpicklingError)):
+        build_hash_map(tmp_path / "b", tmp_path, "b", 10)

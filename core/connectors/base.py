@@ -236,6 +236,10 @@ class SourceConnector(Connector):
         """The layout collection `name` is read and written in (None: records are native)."""
         return None
 
+    async def warm(self, name: str) -> None:
+        """Get ready to `read` what a plan did not need (the Chroma file reader's id → label
+        map): the engine runs it while the target prepares. Default: nothing to do."""
+
     async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
         """The first records of a collection (None if it has none): what plans judge ids by."""
         reader = self.read(name, None, limit)

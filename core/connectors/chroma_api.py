@@ -275,6 +275,24 @@ class ChromaApiConnector(TargetConnector):
             )
         ]
 
+    def _request_runs(self, part: Batch) -> list[tuple[int, int]]:
+        """[start, end) runs of `part` under `max_request_bytes`. A whole batch is sized in
+        one pass (one json.dumps of all its metadata, in C) and sent as one request when it
+        fits, as nearly always; only a batch over the limit is sized record by record."""
+        if not self.max_request_bytes:
+            return [(0, len(part))]
+        vector = part.vectors.shape[1] * JSON_BYTES_PER_FLOAT if part.vectors.ndim == 2 else 0
+        whole = (
+            (vector + 32) * len(part)
+            + sum(map(len, part.ids))
+            + sum(len(d) for d in part.documents if d)
+            + len(json.dumps(part.metadatas, default=str))
+            + 4 * len(part)  # a `null` metadata counts 4, as in request_sizes
+        )
+        if whole <= self.max_request_bytes:
+            return [(0, len(part))]
+        return byte_chunks(self.request_sizes(part), self.max_request_bytes)
+
     async def write(self, name: str, batch: Batch) -> None:
         """Upsert in requests of at most `get_max_batch_size()` records and under
         `max_request_bytes` (wide vectors with long documents split further)."""
@@ -285,7 +303,7 @@ class ChromaApiConnector(TargetConnector):
         for start in range(0, len(batch), limit):
             end = min(start + limit, len(batch))
             part = _rows(batch, start, end)
-            for lo, hi in byte_chunks(self.request_sizes(part), self.max_request_bytes):
+            for lo, hi in self._request_runs(part):
                 await self._run(
                     "upsert",
                     collection.upsert,

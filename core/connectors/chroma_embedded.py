@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from core.backup_store import BackupResult, Progress
-from core.connectors.base import PingResult, QueryHits, SourceConnector, batches_in_thread
+from core.connectors.base import (
+    SAMPLE_RECORDS,
+    PingResult,
+    QueryHits,
+    SourceConnector,
+    batches_in_thread,
+)
 from core.connectors.chroma_api import ChromaApiConnector
 from core.connectors.traits import CHROMA
 from core.errors import FerryError
@@ -276,6 +282,19 @@ class ChromaEmbeddedConnector(SourceConnector):
             return
         async for batch in batches_in_thread(directory.read(name, cursor, batch_size)):
             yield batch
+
+    async def warm(self, name: str) -> None:
+        """The file reader's id → label map, built while the target prepares."""
+        directory = await asyncio.to_thread(self.directory)
+        if directory is not None:
+            await asyncio.to_thread(directory.warm, name)
+
+    async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
+        """The file reader's sample costs O(limit), not a pass over the collection."""
+        directory = await asyncio.to_thread(self.directory)
+        if directory is None:
+            return await super().sample(name, limit)
+        return await asyncio.to_thread(directory.sample, name, limit)
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:
         directory = await asyncio.to_thread(self.directory)

@@ -31,9 +31,12 @@ Layout, as verified against chromadb 1.5.9:
 * HNSW files (chroma's hnswlib fork, persistence version 1): ``header.bin`` (100 bytes),
   ``data_level0.bin`` (``cur_element_count`` fixed-size rows: level-0 links, the vector,
   the u64 label), ``length.bin`` (one float32 per row: the norm of the vector as it was
-  added), ``index_metadata.pickle`` (plain dicts: ``id_to_label``, ``label_to_id``...;
-  ``chroma_pickle.py`` streams ``id_to_label`` into a temporary SQLite map, and label → row
-  is a file-backed array next to it, so the reader's memory does not grow with the index).
+  added), ``index_metadata.pickle`` (plain dicts: ``id_to_label``, ``label_to_id``...).
+  A plan (describe, sample) reads only the header, SQLite and the pickle's first items, so
+  it costs the same at any size; before the first record is read, ``chroma_labels.py``
+  turns ``id_to_label`` into a file-backed hash map (``chroma_pickle.py``'s SQLite map where
+  it declines) and label → row is a file-backed array next to it, so the reader's memory
+  does not grow with the index.
   For cosine collections hnswlib stores the *normalised* vector; ``row × length`` gives
   back exactly what ``collection.get`` returns. For l2 and ip the vector is stored as is.
   Deleted records stay in the files (mark-deleted) but leave ``id_to_label``.
@@ -49,12 +52,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import quote
 
 import numpy as np
 
-from core.connectors.chroma_pickle import IdLabelMap
+from core.connectors.chroma_labels import NotFast, build_hash_map
+from core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
 from core.connectors.chroma_space import embedding_function_name, read_settings
 from core.errors import FerryError
 from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
@@ -95,23 +99,44 @@ def _fallback_fix() -> str:
 
 
 LABEL_PASS_ROWS = 4_096  # rows per chunk of the label pass over data_level0.bin (~7 MB)
+PLAN_SAMPLE_ITEMS = 1_000  # id_to_label items a plan reads: its sample (and the safety check)
+
+
+class LabelMap(Protocol):
+    """id → label, on disk: chroma_labels.HashLabelMap, or the exact IdLabelMap."""
+
+    max_label: int
+
+    def labels(self, ids: Sequence[str]) -> np.ndarray: ...
+    def __contains__(self, rid: object) -> bool: ...
+    def __len__(self) -> int: ...
+    def close(self) -> None: ...
 
 
 @dataclass
 class _Hnsw:
-    """The persisted HNSW vectors of one collection, memory-mapped."""
+    """The persisted HNSW vectors of one collection, memory-mapped.
+
+    The id → label map and label → row are built only when records are read (`_ready`):
+    a plan needs neither, and they cost O(collection) to build.
+    """
 
     rows: np.ndarray  # uint8 (count, size_per_element), a read-only memmap
     offset_level0: int
     offset_data: int
     dimension: int
     lengths: np.ndarray  # float32 norms per row (memmap)
-    id_to_label: IdLabelMap  # on disk: memory does not grow with the collection
-    label_to_row: np.ndarray  # int64 memmap in the reader's temporary folder: row + 1, 0: none
+    label_offset: int = 0
+    pickle_file: Path | None = None
+    # The first id_to_label items (a plan's sample: read without the whole map).
+    first_labels: list[tuple[str, int]] = field(default_factory=list)
+    id_to_label: LabelMap | None = None  # on disk: memory does not grow with the collection
+    label_to_row: np.ndarray | None = None  # int64 memmap, scratch folder: row + 1, 0: none
     m: int = 16  # from header.bin: what the index was really built with
     ef_construction: int = 100
 
     def vectors(self, ids: Sequence[str], normalised: bool) -> np.ndarray:
+        assert self.id_to_label is not None and self.label_to_row is not None
         labels = self.id_to_label.labels(ids)
         if len(labels) and int(labels.max()) >= len(self.label_to_row):
             raise FerryError(
@@ -125,9 +150,13 @@ class _Hnsw:
                 where="data_level0.bin",
                 fix=_fallback_fix(),
             )
+        return self.rows_vectors(rows, normalised)
+
+    def rows_vectors(self, rows: np.ndarray, normalised: bool) -> np.ndarray:
+        """The vectors of these rows of data_level0.bin (times their norms for cosine)."""
         start, stop = self.offset_data, self.offset_data + 4 * self.dimension
         raw = gather(self.rows, rows, slice(start, stop))
-        out = raw.view("<f4").astype(np.float32, copy=False).reshape(len(ids), self.dimension)
+        out = raw.view("<f4").astype(np.float32, copy=False).reshape(len(rows), self.dimension)
         if normalised:
             out = out * gather(self.lengths, rows)[:, None]
         return out
@@ -145,7 +174,7 @@ def check_space_against_data(hnsw: _Hnsw, metric: Metric, where: str) -> None:
     length.bin holds plausible norms other than 1 was built as cosine.
     """
     count = len(hnsw.rows)
-    if not count or not len(hnsw.id_to_label):
+    if not count:
         return
     # Evenly spread rows of data_level0.bin not flagged deleted: O(sample), not O(n).
     rows = np.unique(np.linspace(0, count - 1, min(count, 4 * NORM_SAMPLE_ROWS)).astype(np.int64))
@@ -234,6 +263,21 @@ class _Plan:
     overlay: dict[str, np.ndarray | None] = field(default_factory=dict)
     unflushed: int = 0
     facts: dict[str, Any] = field(default_factory=dict)
+    schema_str: str | None = None  # chroma 1.x's collection schema (it names metadata keys)
+    ready: bool = False  # the label map built and the log replayed (`_ready`): reads can start
+    topic_like: str = ""
+
+
+def _schema_bool_keys(schema_str: str | None) -> set[str] | None:
+    """Keys chroma's collection schema (1.x) records with a boolean value type; None when
+    the release keeps no per-key schema (the caller then scans)."""
+    try:
+        keys = (json.loads(schema_str) if schema_str else {}).get("keys")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(keys, dict) or "#embedding" not in keys:
+        return None
+    return {k for k, types in keys.items() if isinstance(types, dict) and "bool" in types}
 
 
 def _seq(value: Any) -> int:
@@ -280,7 +324,7 @@ class ChromaDirectory:
         self._arrays = False
         self._plans: dict[str, _Plan] = {}
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
-        self._label_maps: list[IdLabelMap] = []  # closed by close(), even a failed plan's
+        self._label_maps: list[LabelMap] = []  # closed by close(), even a failed plan's
 
     # Connection and layout check ------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -402,19 +446,50 @@ class ChromaDirectory:
         )
 
     def _metadata_keys(self, plan: _Plan) -> list[str]:
+        """Every metadata key of the collection's records (chroma's own keys left out).
+
+        Where the collection is the folder's only one, its keys come from chroma's partial
+        indexes on (key, value) by a skip scan: one index probe per key, whatever the size.
+        Keys holding only booleans have no index: the schema (chromadb ≥ 1.x) names the
+        candidates and one probe each confirms them; without a schema, a scan of the rows.
+        """
         db = self._conn()
-        keys: set[str] = set()
         tables = ["embedding_metadata"]
         if self._has_arrays():
             tables.append("embedding_metadata_array")
+        keys: set[str] = set()
+        (segments,) = db.execute(
+            "SELECT count(*) FROM segments WHERE type = ?", (METADATA_SEGMENT,)
+        ).fetchone()
+        if segments != 1:
+            for table in tables:
+                # Rows of several collections share the table: one pass over this one's.
+                sql = (
+                    f"SELECT DISTINCT m.key FROM {table} m JOIN embeddings e ON e.id = m.id "
+                    "WHERE e.segment_id = ?"
+                )
+                keys.update(r[0] for r in db.execute(sql, (plan.metadata_segment,)))
+            return sorted(k for k in keys if not k.startswith("chroma:"))
+        bool_candidates = _schema_bool_keys(plan.schema_str)
         for table in tables:
-            # DISTINCT over the (key, value) indexes would be faster but cannot be limited
-            # to one segment; this scans the segment's rows once, fine for a describe.
-            sql = (
-                f"SELECT DISTINCT m.key FROM {table} m JOIN embeddings e ON e.id = m.id "
-                "WHERE e.segment_id = ?"
-            )
-            keys.update(r[0] for r in db.execute(sql, (plan.metadata_segment,)))
+            for column in ("string_value", "int_value", "float_value"):
+                key = ""
+                while True:
+                    (key,) = db.execute(
+                        f"SELECT min(key) FROM {table} WHERE {column} IS NOT NULL AND key > ?",
+                        (key,),
+                    ).fetchone()
+                    if key is None:
+                        break
+                    keys.add(key)
+            if bool_candidates is None:
+                sql = f"SELECT DISTINCT key FROM {table} WHERE bool_value IS NOT NULL"
+                keys.update(r[0] for r in db.execute(sql))
+                continue
+            for key in bool_candidates - keys:
+                sql = f"SELECT 1 FROM {table} WHERE key = ? AND bool_value IS NOT NULL LIMIT 1"
+                if db.execute(sql, (key,)).fetchone():
+                    keys.add(key)
         return sorted(k for k in keys if not k.startswith("chroma:"))
 
     def _has_arrays(self) -> bool:
@@ -525,13 +600,30 @@ class ChromaDirectory:
             hnsw=hnsw,
             hnsw_files=hnsw_files,
         )
-        self._replay(plan, topic_like, where)
+        plan.topic_like = topic_like
+        plan.schema_str = schema_str
+        # The exact check (every record has a vector) needs the whole id → label map: it is
+        # made before the first record is read (`_ready`). Here, in O(1): the log's entries
+        # and the index's rows must at least be enough for the metadata's records.
+        plan.unflushed, logged_vectors = db.execute(
+            "SELECT count(*), count(vector) FROM embeddings_queue WHERE seq_id > ? "
+            "AND topic LIKE ?",
+            (vector_max_seq, topic_like),
+        ).fetchone()
+        rows = len(hnsw.rows) if hnsw else 0
+        if rows + logged_vectors < count:
+            raise FerryError(
+                f"vector index ({rows + logged_vectors} records at most) and metadata "
+                f"({count}) disagree",
+                where=where,
+                fix=_fallback_fix(),
+            )
         plan.facts = {
             "collection_id": collection_id,
             "metadata_segment": metadata_segment,
             "vector_segment": vector_segment,
             "hnsw_files": hnsw_files,
-            "hnsw_persisted_records": len(hnsw.id_to_label) if hnsw else 0,
+            "hnsw_persisted_records": len(hnsw.rows) if hnsw else 0,  # deleted rows too
             "unflushed_wal_rows": plan.unflushed,
             "metadata_max_seq_id": metadata_max_seq,
             "vector_max_seq_id": vector_max_seq,
@@ -587,30 +679,28 @@ class ChromaDirectory:
                     fix=_fallback_fix(),
                 )
             return None, True  # created but never persisted: every vector is in the log
-        work = self._workdir()
+        # The plan reads only the first items of id_to_label (its sample); the interpreter
+        # refuses a pickle with anything but the allowed opcodes before those.
+        first: list[tuple[str, int]] = []
         try:
-            id_to_label = IdLabelMap.from_pickle(pickle_file, work / f"{segment_id}.labels.sqlite3")
-        except KeyError:
-            raise FerryError(
-                "index_metadata.pickle has no id_to_label map",
-                where=str(pickle_file),
-                fix=_fallback_fix(),
-            ) from None
+            with pickle_file.open("rb") as fh:
+                summary = stream_id_to_label(fh, first.extend, limit=PLAN_SAMPLE_ITEMS)
         except Exception as exc:
             raise FerryError(
                 f"cannot read index_metadata.pickle: {exc}",
                 where=str(pickle_file),
                 fix=_fallback_fix(),
             ) from exc
-        self._label_maps.append(id_to_label)
-        hnsw = self._map_rows(
-            folder,
-            work,
-            segment_id,
-            id_to_label,
-            header=(offset_level0, count, size),
-            offsets=(label_offset, offset_data),
-        )
+        if not summary.found:
+            raise FerryError(
+                "index_metadata.pickle has no id_to_label map",
+                where=str(pickle_file),
+                fix=_fallback_fix(),
+            )
+        hnsw = self._map_rows(folder, header=(offset_level0, count, size))
+        hnsw.offset_data, hnsw.label_offset = offset_data, label_offset
+        hnsw.dimension = (label_offset - offset_data) // 4
+        hnsw.pickle_file, hnsw.first_labels = pickle_file, first
         hnsw.m, hnsw.ef_construction = int(m), int(ef_construction)
         return hnsw, True
 
@@ -620,19 +710,9 @@ class ChromaDirectory:
             self._scratch = tempfile.TemporaryDirectory(prefix="ferry-chroma-")
         return Path(self._scratch.name)
 
-    def _map_rows(
-        self,
-        folder: Path,
-        work: Path,
-        segment_id: str,
-        id_to_label: IdLabelMap,
-        header: tuple[int, int, int],
-        offsets: tuple[int, int],
-    ) -> _Hnsw:
-        """Memory-map the vector rows and build label → row as a file-backed array."""
+    def _map_rows(self, folder: Path, header: tuple[int, int, int]) -> _Hnsw:
+        """Memory-map the vector rows and their norms (nothing is read yet)."""
         offset_level0, count, size = header
-        label_offset, offset_data = offsets
-        dimension = (label_offset - offset_data) // 4
         data_file = folder / "data_level0.bin"
         if count == 0:
             rows = np.zeros((0, size), dtype=np.uint8)
@@ -649,17 +729,69 @@ class ChromaDirectory:
                 )
             rows = np.memmap(data_file, dtype=np.uint8, mode="r", shape=(count, size))
             lengths = np.memmap(folder / "length.bin", dtype="<f4", mode="r", shape=(count,))
+        return _Hnsw(
+            rows=rows, offset_level0=offset_level0, offset_data=0, dimension=0, lengths=lengths
+        )
+
+    def _ready(self, plan: _Plan) -> None:
+        """Before records are read: the id → label map, label → row, the log replayed and
+        the vector count checked against the metadata (once per collection)."""
+        if plan.ready:
+            return
+        where = f"{self.path}:{plan.name}"
+        if plan.hnsw is not None and plan.hnsw.id_to_label is None:
+            assert plan.vector_segment is not None
+            self._build_labels(plan.hnsw, plan.vector_segment)
+        plan.overlay.clear()
+        plan.unflushed = 0
+        self._replay(plan, plan.topic_like, where)
+        plan.ready = True
+
+    def _label_map(self, hnsw: _Hnsw, segment_id: str) -> LabelMap:
+        """id → label from the pickle: the hash map (chroma_labels.py, ~1 s per million),
+        or the exact SQLite map where the fast path declines."""
+        assert hnsw.pickle_file is not None
+        work = self._workdir()
+        try:
+            try:
+                return build_hash_map(hnsw.pickle_file, work, segment_id, len(hnsw.rows))
+            except NotFast:
+                return IdLabelMap.from_pickle(
+                    hnsw.pickle_file, work / f"{segment_id}.labels.sqlite3"
+                )
+        except KeyError:
+            raise FerryError(
+                "index_metadata.pickle has no id_to_label map",
+                where=str(hnsw.pickle_file),
+                fix=_fallback_fix(),
+            ) from None
+        except Exception as exc:
+            raise FerryError(
+                f"cannot read index_metadata.pickle: {exc}",
+                where=str(hnsw.pickle_file),
+                fix=_fallback_fix(),
+            ) from exc
+
+    def _build_labels(self, hnsw: _Hnsw, segment_id: str) -> None:
+        """The id → label map, and label → row as a file-backed array."""
+        id_to_label = self._label_map(hnsw, segment_id)
+        self._label_maps.append(id_to_label)
+        rows, count = hnsw.rows, len(hnsw.rows)
+        offset_level0, label_offset = hnsw.offset_level0, hnsw.label_offset
         # Only labels some id points at are ever looked up: the array stops at the highest.
         top = max(id_to_label.max_label, 0)
         if top > 4 * (count + len(id_to_label)) + 1_000_000:
             raise FerryError(
                 f"implausible HNSW label {top}",
-                where=str(folder / "index_metadata.pickle"),
+                where=str(hnsw.pickle_file),
                 fix=_fallback_fix(),
             )
         # A new file reads as zeros, so it holds row + 1 and 0 means "no row": nothing to fill.
         label_to_row = np.memmap(
-            work / f"{segment_id}.label_to_row.i64", dtype=np.int64, mode="w+", shape=(top + 1,)
+            self._workdir() / f"{segment_id}.label_to_row.i64",
+            dtype=np.int64,
+            mode="w+",
+            shape=(top + 1,),
         )
         # One pass over the label column (touches every page of data_level0.bin once), in
         # chunks that release their pages as they go. Rows flagged deleted (byte 2 of the
@@ -674,15 +806,7 @@ class ChromaDirectory:
             label_to_row[labels[live].astype(np.int64)] = start + 1 + np.nonzero(live)[0]
             release_pages(rows)
             release_pages(label_to_row)
-        return _Hnsw(
-            rows=rows,
-            offset_level0=offset_level0,
-            offset_data=offset_data,
-            dimension=dimension,
-            lengths=lengths,
-            id_to_label=id_to_label,
-            label_to_row=label_to_row,
-        )
+        hnsw.id_to_label, hnsw.label_to_row = id_to_label, label_to_row
 
     def _replay(self, plan: _Plan, topic_like: str, where: str) -> None:
         """Apply log entries newer than the persisted HNSW, as chroma would on load.
@@ -763,6 +887,7 @@ class ChromaDirectory:
         plan = self._plan(name)
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
+        self._ready(plan)
         after = 0
         if cursor is not None:
             try:
@@ -795,6 +920,15 @@ class ChromaDirectory:
     def fetch(self, name: str, ids: list[str]) -> Batch:
         """The records with these ids that exist, in the order of `ids` (duplicates once)."""
         plan = self._plan(name)
+        self._ready(plan)
+        return self._assemble(plan, self._rows_of(plan, ids), rowid_range=None)
+
+    def warm(self, name: str) -> None:
+        """Build what reading needs and a plan did not (the id → label map), ahead of time."""
+        self._ready(self._plan(name))
+
+    def _rows_of(self, plan: _Plan, ids: Sequence[str]) -> list[tuple[int, str]]:
+        """(rowid, id) of the ids the metadata segment holds, in the order of `ids`."""
         db = self._conn()
         wanted = list(dict.fromkeys(ids))
         found: dict[str, int] = {}
@@ -807,15 +941,56 @@ class ChromaDirectory:
             )
             for rowid, eid in db.execute(sql, (plan.metadata_segment, *chunk)):
                 found[eid] = rowid
-        rows = [(found[e], e) for e in wanted if e in found]
-        return self._assemble(plan, rows, rowid_range=None)
+        return [(found[e], e) for e in wanted if e in found]
+
+    def sample(self, name: str, limit: int) -> Batch | None:
+        """Records for a plan to judge (ids, metadata, target warnings), in O(limit).
+
+        The first `limit` items of the pickle's id_to_label (read with the plan) whose rows
+        are where a fresh index puts them (row = label - 1, checked against the label stored
+        in the row and its deleted flag) and that no newer log entry touches: no id → label
+        map is built. Where that does not hold (deletes, replaced rows, an index not yet
+        persisted) the first records by rowid, through the whole map, as `read` gives them.
+        """
+        plan = self._plan(name)
+        hnsw = plan.hnsw
+        if not plan.ready and hnsw is not None and hnsw.first_labels and len(hnsw.rows):
+            touched = {
+                rid
+                for (rid,) in self._conn().execute(
+                    "SELECT id FROM embeddings_queue WHERE seq_id > ? AND topic LIKE ?",
+                    (plan.vector_max_seq, plan.topic_like),
+                )
+            }
+            chosen = [(rid, label) for rid, label in hnsw.first_labels if rid not in touched]
+            chosen = chosen[:limit]
+            labels = np.array([label for _rid, label in chosen], dtype=np.int64)
+            rows = labels - 1
+            if len(chosen) and rows.min() >= 0 and rows.max() < len(hnsw.rows):
+                stored = gather(
+                    hnsw.rows, rows, slice(hnsw.label_offset, hnsw.label_offset + 8)
+                ).view("<u8")
+                flags = gather(hnsw.rows, rows, hnsw.offset_level0 + 2)
+                if (stored.ravel() == labels).all() and not (flags & 1).any():
+                    row_of = dict(zip((rid for rid, _ in chosen), rows.tolist(), strict=True))
+                    found = sorted(self._rows_of(plan, [rid for rid, _ in chosen]))
+                    if found:
+                        vectors = hnsw.rows_vectors(
+                            np.array([row_of[rid] for _, rid in found], dtype=np.int64),
+                            normalised=plan.metric is Metric.COSINE,
+                        )
+                        return self._assemble(plan, found, rowid_range=None, vectors=vectors)
+        return next(self.read(name, None, limit), None)
 
     def _assemble(
         self,
         plan: _Plan,
         rows: list[tuple[int, str]],
         rowid_range: tuple[int, int] | None,
+        vectors: np.ndarray | None = None,
     ) -> Batch:
+        """Metadata and documents of `rows` from SQLite; vectors from the index and the log
+        (or `vectors`, already read for these rows)."""
         dimension = plan.dimension or 0
         if not rows:
             return Batch.empty(dimension)
@@ -870,6 +1045,8 @@ class ChromaDirectory:
                     values = md[key] = []
                 values.append(_value(s, i, f, b))
 
+        if vectors is not None:
+            return Batch(ids=ids, vectors=vectors, metadatas=metadatas, documents=documents)
         vectors = np.empty((len(ids), dimension), dtype=np.float32)
         from_hnsw = [k for k, rid in enumerate(ids) if rid not in plan.overlay]
         if from_hnsw:

@@ -12,6 +12,10 @@ chunks as they are read, the other two maps are skipped item by item, and readin
 pickler: a ``PersistentData`` object, memoised strings, items in batches of 1000) and 1.x
 (Rust: a plain dict, no memo, one ``SETITEMS`` per map).
 
+This interpreter reads every pickle's preamble and a plan's first items; the copy's map is
+built at C speed by chroma_labels.py from where this hands over (`on_items`), and the
+SQLite map here is the exact fallback for what that declines.
+
 Safety: only a fixed set of opcodes is interpreted (scalars, strings, containers) and the one
 global allowed is chromadb's ``PersistentData``, which becomes an attribute bag. Nothing the
 file names is ever imported or called.
@@ -92,19 +96,44 @@ class LabelsSummary:
 
     def __init__(self) -> None:
         self.found = False
+        self.complete = True  # False when a `limit` stopped the stream
         self.items = 0
         self.max_label = -1
 
 
 def stream_id_to_label(
-    source: IO[bytes], emit: Callable[[list[tuple[str, int]]], None]
+    source: IO[bytes],
+    emit: Callable[[list[tuple[str, int]]], None],
+    limit: int | None = None,
+    on_items: Callable[[int], bool] | None = None,
 ) -> LabelsSummary:
     """Feed every (id, label) of the pickle's ``id_to_label`` to `emit`, in chunks.
 
+    `limit`: stop after that many items (a plan's sample: the first items cost O(limit)).
+    `on_items(offset)`: called where the items of ``id_to_label`` begin; True stops here
+    (chroma_labels.py reads the items at C speed from that offset).
     Raises ``pickle.UnpicklingError`` for anything outside the allowed opcodes or globals,
     or an ``id_to_label`` item that is not (str, non-negative int).
     """
     summary = LabelsSummary()
+    try:
+        _stream(source, emit, summary, limit, on_items)
+    except _Enough:
+        pass
+    return summary
+
+
+class _Enough(Exception):
+    """`limit` items were read."""
+
+
+def _stream(
+    source: IO[bytes],
+    emit: Callable[[list[tuple[str, int]]], None],
+    summary: LabelsSummary,
+    limit: int | None,
+    on_items: Callable[[int], bool] | None,
+) -> None:
     stack: list[Any] = []
     marks: list[int] = []  # stack length at each open MARK
     streams: list[_StreamedMap | None] = []  # the map a MARK's items go to, if streamed
@@ -130,6 +159,11 @@ def stream_id_to_label(
         if len(pending) >= INSERT_CHUNK:
             emit(pending.copy())
             pending.clear()
+        if limit is not None and summary.items >= limit:
+            emit(pending.copy())
+            pending.clear()
+            summary.complete = False
+            raise _Enough
 
     def pop_mark() -> list[Any]:
         nonlocal current, base
@@ -143,7 +177,7 @@ def stream_id_to_label(
         base = marks[-1] if marks else 0
         return items
 
-    for opcode, arg, _pos in pickletools.genops(source):
+    for opcode, arg, position in pickletools.genops(source):
         name = opcode.name
         if name in _PUSH_ARG:
             stack.append(arg)
@@ -169,6 +203,9 @@ def stream_id_to_label(
             current = top if isinstance(top, _StreamedMap) else None
             streams.append(current)
             base = len(stack)
+            at_items = current is not None and current.name == "id_to_label"
+            if at_items and on_items is not None and on_items(position + 1):
+                return
             continue
         elif name == "EMPTY_DICT":
             key = stack[-1] if stack else None
@@ -252,7 +289,6 @@ def stream_id_to_label(
             raise pickle.UnpicklingError("pickle nests deeper than an index metadata file")
     if pending:
         emit(pending.copy())
-    return summary
 
 
 class IdLabelMap:

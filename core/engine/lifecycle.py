@@ -272,6 +272,11 @@ class CollectionLifecycle:
     async def _prepare(self, copy: CopyInFlight) -> bool:
         """Create (or accept) the target collection; True when this run created it."""
         engine, plan, point = self.engine, self.plan, self.resume.checkpoint
+        # The source gets ready to read (e.g. builds an id map) while the target prepares.
+        warm = getattr(engine.source, "warm", None)
+        warming = asyncio.ensure_future(warm(self.name)) if warm else None
+        if warming is not None:  # awaited below; if prepare fails first, not left unread
+            warming.add_done_callback(lambda f: f.cancelled() or f.exception())
         prepared = await engine.retry.call(
             lambda: engine.target.prepare(
                 # what to create (the new model's shape when re-embedding)
@@ -288,6 +293,8 @@ class CollectionLifecycle:
             # Ferry's: from here on it is Ferry's, so re-runs and resumes may write to it.
             # Durable before the first write, like any checkpoint.
             await engine.commit(copy, dataclasses.replace(copy.committed, target_owned=True))
+        if warming is not None:
+            await warming
         for warning in prepared.warnings:
             engine.emit(WarningRaised(run_id=engine.run_id, collection=self.name, warning=warning))
         engine.emit(
