@@ -695,8 +695,9 @@ class MigrationEngine:
         """Counts must agree when Ferry owns the target: two ids on one point would show here."""
         if not owned or self.options.mode is WriteMode.APPEND:
             return
-        target_count = await self.target.count(plan.target_name)
-        source_count = await self.source.count(plan.source.name)
+        on_retry = self._on_retry(plan.source.name, "count")  # a blip here is no mismatch
+        target_count = await self.retry.call(lambda: self.target.count(plan.target_name), on_retry)
+        source_count = await self.retry.call(lambda: self.source.count(plan.source.name), on_retry)
         if target_count != source_count:
             raise PermanentError(
                 f"{plan.source.name}: target holds {target_count} records, source {source_count}",

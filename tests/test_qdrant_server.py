@@ -55,3 +55,152 @@ def test_migrate_into_a_qdrant_server(
             await connector.close()
 
     assert asyncio.run(count_and_drop()) == 300
+
+
+# -- against the Qdrant test server (tests/qdrant_server): what only an emulator can stage ------
+def migrate_json(
+    capsys: pytest.CaptureFixture[str], src: Path, target: str, state: Path, *extra: str
+) -> tuple[int, dict, str]:
+    code = main(
+        [
+            "migrate",
+            "--from",
+            f"chroma+file://{src}",
+            "--to",
+            target,
+            "--yes",
+            "--json",
+            "--state",
+            str(state),
+            *extra,
+        ]
+    )
+    captured = capsys.readouterr()
+    try:
+        report = json.loads(captured.out)
+    except ValueError:
+        report = {}
+    return code, report, captured.out + captured.err
+
+
+def count_on(url: str, name: str, key: str | None = None) -> int:
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(url=url, api_key=key, check_compatibility=False)
+    try:
+        return int(client.count(name, exact=True).count)
+    finally:
+        client.close()
+
+
+def test_a_key_in_api_key_env_reaches_the_server_as_api_key_and_nowhere_else(
+    tmp_path: Path,
+    emulator,  # noqa: ANN001 - the emulator's control handle
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = "k3y-" + unique_name("canary")
+    name = unique_name("keyed")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "cosine", "n": 120, "dim": 8}})
+    emulator.require_key(key)
+    state = tmp_path / "j.sqlite3"
+    target = f"qdrant+http://127.0.0.1:{emulator.port}?api_key_env=FERRY_TEST_QDRANT_KEY"
+
+    # Without the variable's value the server refuses us: one line naming the variable.
+    monkeypatch.setenv("FERRY_TEST_QDRANT_KEY", "wrong-key")
+    code, _report, words = migrate_json(capsys, src, target, tmp_path / "refused.sqlite3")
+    assert code != 0 and "api_key_env" in words and "wrong-key" not in words
+
+    monkeypatch.setenv("FERRY_TEST_QDRANT_KEY", key)
+    code, report, words = migrate_json(capsys, src, target, state)
+    assert code == 0, words
+    assert report["collections"][0]["search_ready"] is True
+    assert count_on(emulator.url, name, key) == 120
+    seen = [s for s in emulator.log() if s["status"] != 401]
+    assert seen and all(s["api_key_header"] for s in seen)
+    assert not any(s["key_elsewhere"] for s in emulator.log())  # not in a URL, body, header
+    assert key not in words
+    for path in tmp_path.rglob("*"):  # the journal, its WAL, anything Ferry wrote
+        if path.is_file() and "src" not in path.parts:
+            assert key.encode() not in path.read_bytes(), path
+    status = main(["status", "--json", "--state", str(state)])
+    assert status == 0 and key not in capsys.readouterr().out
+
+
+def test_429_and_503_from_the_server_are_waited_out_and_counted(
+    tmp_path: Path,
+    emulator,  # noqa: ANN001
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = unique_name("throttled")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "l2", "n": 200, "dim": 8}})
+    upserts = f"/collections/{name}/points"
+    emulator.faults(
+        {"method": "PUT", "path": upserts, "status": 429, "retry_after": "1", "times": 3},
+        {"method": "POST", "path": f"/collections/{name}/points/count", "status": 503, "times": 2},
+    )
+    target = f"qdrant+http://127.0.0.1:{emulator.port}"
+    code, report, words = migrate_json(
+        capsys, src, target, tmp_path / "j.sqlite3", "--batch-size", "50"
+    )
+    assert code == 0, words
+    assert emulator.fault_hits() == [3, 2]
+    assert report["retries"] >= 3  # the upserts' waits, counted (the count's are preflight's)
+    assert report["collections"][0]["records_written"] == 200
+    assert count_on(emulator.url, name) == 200
+    answered = [s["status"] for s in emulator.log() if s["path"] == upserts]
+    assert answered.count(429) == 3 and answered[-1] == 200
+
+
+def test_a_server_that_keeps_throttling_is_reported_as_throttled_within_the_give_up_time(
+    tmp_path: Path,
+    emulator,  # noqa: ANN001
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = unique_name("always429")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "l2", "n": 60, "dim": 8}})
+    emulator.faults(
+        {"method": "PUT", "path": f"/collections/{name}/points", "status": 429, "retry_after": "1"}
+    )
+    target = f"qdrant+http://127.0.0.1:{emulator.port}"
+    code, report, words = migrate_json(
+        capsys, src, target, tmp_path / "j.sqlite3", "--give-up-after", "4"
+    )
+    assert code == 1, words
+    result = report["collections"][0]
+    assert result["status"] == "failed" and "throttled" in result["error"]
+    assert "answered 429" in result["error"] and "cannot reach" not in words
+    assert 2 <= emulator.fault_hits()[0] <= 8  # waited, ~1 s apart, then gave up
+    assert report["retries"] >= 2
+
+
+def test_migrate_is_search_ready_after_the_index_phase_goes_yellow_then_green(
+    tmp_path: Path,
+    emulator,  # noqa: ANN001
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ferry defers HNSW (m=0) during the copy, restores it, and waits for green: the
+    emulator's optimizer builds it in a process of its own and answers yellow until done."""
+    emulator.indexing_threshold_kb(16)  # 1,500 × 32 floats: over it, so Qdrant would index
+    name = unique_name("indexed")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "cosine", "n": 1500, "dim": 32}})
+    target = f"qdrant+http://127.0.0.1:{emulator.port}"
+    code, report, words = migrate_json(capsys, src, target, tmp_path / "j.sqlite3")
+    assert code == 0, words
+    result = report["collections"][0]
+    assert result["status"] == "completed" and result["search_ready"] is True
+    statuses = [
+        s["collection_status"]
+        for s in emulator.log()
+        if s["path"] == f"/collections/{name}" and s["collection_status"]
+    ]
+    assert "yellow" in statuses, statuses
+    assert statuses[-1] == "green" and statuses.index("yellow") < len(statuses) - 1
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(url=emulator.url, check_compatibility=False)
+    try:
+        info = client.get_collection(name)
+        assert info.config.hnsw_config.m and info.indexed_vectors_count == 1500
+    finally:
+        client.close()

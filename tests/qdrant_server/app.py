@@ -28,6 +28,8 @@ from tests.qdrant_server.faults import Fault, Seen
 from tests.qdrant_server.store import Collection, Conflict, NotFound, Store
 
 CONTROL = "/__emulator/"
+# Edge's words for what Qdrant answers 400 ("Wrong input: ...") rather than 500.
+BAD_INPUT_WORDS = ("dimension error", "Wrong input", "invalid", "parse", "Validation")
 LOG_LIMIT = 5000
 
 
@@ -482,8 +484,11 @@ def routes(em: Emulator) -> list[Route]:  # noqa: C901 - one table of Qdrant's e
                 return error(409, str(exc), started)
             except (convert.Unsupported, ValidationError, json.JSONDecodeError) as exc:
                 return error(400, f"Bad request: {' '.join(str(exc).split())[:500]}", started)
-            except Exception as exc:  # the engine's own refusal (a bad id, a bad filter, ...)
-                return error(500, f"Service internal error: {exc}", started)
+            except Exception as exc:  # the engine's own refusal, sorted as Qdrant sorts it
+                text = " ".join(str(exc).split())
+                if isinstance(exc, ValueError) or any(w in text for w in BAD_INPUT_WORDS):
+                    return error(400, f"Wrong input: {text}", started)
+                return error(500, f"Service internal error: {text}", started)
 
         return endpoint
 
