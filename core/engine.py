@@ -542,7 +542,7 @@ class MigrationEngine:
                 error = type(error)(
                     error.what
                     + (
-                        f" (gave up after {self.retry.describe()})"
+                        f" (gave up after {self.retry.describe(error)})"
                         if isinstance(error, TransientError)
                         else ""
                     ),

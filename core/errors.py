@@ -124,7 +124,7 @@ def classify(exc: BaseException, what: str, where: str = "", who: str = "") -> F
             return TransientError(
                 f"throttled: {who} answered {code} to {what}{asked}: {detail}",
                 where,
-                fix="it asks us to slow down: Ferry waits it out (see --give-up-after, --rate)",
+                fix="it asks us to slow down: lower --rate or --workers, or raise --give-up-after",
                 retry_after=wait,
                 throttled=True,
             )

@@ -58,8 +58,11 @@ class RetryPolicy:
     maximum: float = 10.0
     give_up_after: float = 120.0
 
-    def describe(self) -> str:
-        """How long this policy tries, in words for a give-up message."""
+    def describe(self, error: BaseException | None = None) -> str:
+        """How long this policy tries, in words for a give-up message (a throttled call is
+        bounded by time alone)."""
+        if getattr(error, "throttled", False):
+            return f"{self.give_up_after:g}s of being throttled"
         return f"{self.max_attempts} attempts within {self.give_up_after:.0f}s"
 
     def retrying(self, on_retry: OnRetry | None = None) -> AsyncRetrying:

@@ -11,6 +11,7 @@ Reading only: the engine process writes the journal (through core.journal.record
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -90,7 +91,10 @@ _STYLE = {
     "failed": "bold red",
     "cancelled": "yellow",
     "interrupted": "bold red",
+    "throttled": "yellow",
 }
+# A collection shows as throttled from a throttled retry until its wait ends, plus this much.
+THROTTLED_GRACE_SECONDS = 5.0
 _BANNER_STYLE = {
     "running": "bold green",
     "paused": "bold yellow",
@@ -100,6 +104,17 @@ _BANNER_STYLE = {
     "failed": "bold red",
     "cancelled": "yellow",
 }
+
+
+def throttled_now(last_retries: dict[str, dict[str, Any]], now: float | None = None) -> set[str]:
+    """Collections whose latest retry was throttled and whose wait has not long ended."""
+    now = time.time() if now is None else now
+    return {
+        name
+        for name, retry in last_retries.items()
+        if retry["data"].get("throttled")
+        and retry["ts"] + float(retry["data"].get("delay") or 0) + THROTTLED_GRACE_SECONDS >= now
+    }
 
 
 def style_of(state: str) -> str:
@@ -161,6 +176,8 @@ class CollectionView:
     search_ready: bool = False
     hnsw_ef: int | None = None
     tuning: dict[str, Any] | None = None
+    # Waiting on a server that answered 429/503 (its last retry was throttled, recently).
+    throttled: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any], run_state: RunState | None = None) -> CollectionView:
@@ -237,6 +254,8 @@ class CollectionView:
     @property
     def state_word(self) -> str:
         """What a view shows as this collection's state."""
+        if not self.run_note and self.throttled and self.phase is Phase.RUNNING:
+            return "throttled"  # not "unreachable": the server answers, asking us to wait
         return self.run_note or self.phase.value
 
     @property
@@ -287,6 +306,7 @@ class CollectionView:
             "search_ready": self.search_ready,
             "hnsw_ef": self.hnsw_ef,
             "tuning": self.tuning,
+            "throttled": self.throttled,
         }
 
 
@@ -344,9 +364,19 @@ class RunView:
     def of(cls, journal: Journal, run: dict[str, Any]) -> RunView:
         """The view of a run row just read from `journal`."""
         run_id = run["run_id"]
-        return cls.from_rows(
+        view = cls.from_rows(
             run, journal.collections(run_id), journal.pending_request(run_id) == "cancel"
         )
+        if view.state is not RunState.RUNNING:
+            return view
+        waiting = throttled_now(journal.last_retries(run_id))
+        if not waiting:
+            return view
+        marked = tuple(
+            dataclasses.replace(c, throttled=True) if c.name in waiting else c
+            for c in view.collections
+        )
+        return dataclasses.replace(view, collections=marked)
 
     @classmethod
     def load(cls, journal: Journal, run_id: str) -> RunView | None:
