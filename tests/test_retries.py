@@ -236,3 +236,64 @@ def test_status_shows_a_run_waiting_on_a_throttling_server_as_throttled(
     )
     assert collection["status"] == "completed" and collection["retries"] >= 1
     assert collection["throttled"] is False
+
+
+def test_retry_after_in_seconds_or_an_http_date_is_found_in_every_client_s_exception() -> None:
+    import email.utils
+    import time
+
+    import httpx
+    from qdrant_client.common.client_exceptions import QdrantException, ResourceExhaustedResponse
+
+    from core.errors import TransientError, classify, parse_retry_after
+
+    assert parse_retry_after("7") == 7.0 and parse_retry_after("soon") is None
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (parse_retry_after(later) or 0) <= 31
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past: no wait
+
+    # qdrant-client: seconds arrive parsed; an HTTP date makes it raise its own complaint.
+    found = classify(ResourceExhaustedResponse("slow down", 3), "upsert", "q", "Qdrant")
+    assert isinstance(found, TransientError) and found.throttled and found.retry_after == 3.0
+    complaint = QdrantException(f"Retry-After header value is not a valid integer: {later}")
+    found = classify(complaint, "upsert", "q", "Qdrant")
+    assert found.throttled and 25 <= (found.retry_after or 0) <= 31
+
+    # chromadb: the status only in the chain (Exception(text) raised while handling httpx's).
+    request = httpx.Request("POST", "http://h/api/v2/upsert")
+    answer = httpx.Response(429, headers={"Retry-After": "2"}, request=request)
+    try:
+        try:
+            answer.raise_for_status()
+        except httpx.HTTPStatusError:
+            raise ValueError("Could not connect to tenant default_tenant")  # noqa: B904
+    except ValueError as wrapped:
+        found = classify(wrapped, "connect", "c", "Chroma")
+    assert found.throttled and found.retry_after == 2.0 and "throttled" in found.what
+
+
+async def test_a_throttled_call_waits_as_asked_beyond_the_attempts_within_the_give_up_time() -> (
+    None
+):
+    from core.errors import TransientError
+    from core.retry import RetryPolicy
+
+    calls: list[int] = []
+
+    async def busy_then_fine() -> str:
+        calls.append(1)
+        if len(calls) <= 5:
+            raise TransientError("throttled: 429", throttled=True, retry_after=0.01)
+        return "done"
+
+    waits: list[float] = []
+    policy = RetryPolicy(max_attempts=2, initial=5.0, give_up_after=60)
+    assert await policy.call(busy_then_fine, lambda n: waits.append(n.delay)) == "done"
+    assert waits == [0.01] * 5  # Retry-After, not the 5 s backoff; 5 throttles > 2 attempts
+
+    async def far_off() -> str:
+        raise TransientError("throttled: 429", throttled=True, retry_after=3600)
+
+    with pytest.raises(TransientError):  # a wait past the give-up time is not started
+        await RetryPolicy(give_up_after=30).call(far_off, lambda n: waits.append(n.delay))
+    assert waits == [0.01] * 5

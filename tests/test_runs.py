@@ -124,5 +124,6 @@ def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
         "search_ready",
         "hnsw_ef",
         "tuning",
+        "throttled",  # waiting on a server that answered 429/503 (issue 16)
     ]
     assert data["collections"][1]["status"] == "completed"
