@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,6 +30,8 @@ class EmulatorControl:
         self.port = int(url.rsplit(":", 1)[1])
 
     def _call(self, method: str, what: str, data: Any = None) -> dict[str, Any]:
+        import httpx
+
         answer = httpx.request(method, f"{self.url}/__emulator/{what}", json=data, timeout=30)
         answer.raise_for_status()
         return answer.json()
@@ -66,6 +66,8 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def running_emulator(data: Path, indexing_kb: int | None = None) -> Iterator[EmulatorControl]:
     """Start the emulator on 127.0.0.1 with a free port; stop it on exit."""
+    import httpx  # here: the optimizer's process imports this package and needs none of it
+
     data.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     command = [

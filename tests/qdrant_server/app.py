@@ -582,6 +582,7 @@ class Gate:
             0,
             sent_key is not None,
             elsewhere,
+            at=time.time(),
         )
         em.log.append(seen)
         del em.log[:-LOG_LIMIT]
@@ -644,3 +645,4 @@ class Gate:
         scope.setdefault("state", {})
         await self.app(scope, replay, sending)
         seen.collection_status = scope["state"].get("collection_status")
+        seen.seconds = time.perf_counter() - started

@@ -13,6 +13,14 @@ from typing import Any
 import qdrant_edge as qe
 from qdrant_client.http import models
 
+from tests.qdrant_server.shard_config import (  # noqa: F401 - re-exported
+    DEFAULT_EF_CONSTRUCT,
+    DEFAULT_FULL_SCAN_KB,
+    DEFAULT_INDEXING_KB,
+    DEFAULT_M,
+    edge_config,
+)
+
 DISTANCE = {
     models.Distance.COSINE: "Cosine",
     models.Distance.EUCLID: "Euclid",
@@ -29,38 +37,10 @@ SCHEMA = {
     "text": "Text",
     "uuid": "Uuid",
 }
-DEFAULT_M = 16
-DEFAULT_EF_CONSTRUCT = 100
-DEFAULT_FULL_SCAN_KB = 10_000
-DEFAULT_INDEXING_KB = 10_000  # Qdrant's optimizers.indexing_threshold_kb default
 
 
 class Unsupported(ValueError):
     """A request the emulator cannot serve as Qdrant would: answered 400, in Qdrant's shape."""
-
-
-def edge_config(settings: dict[str, Any]) -> qe.EdgeConfig:
-    """An Edge shard config from the collection's settings (kept as plain JSON so the
-    optimizer's process can build the same one)."""
-    hnsw = qe.HnswIndexConfig(
-        m=int(settings["m"]),
-        ef_construct=int(settings["ef_construct"]),
-        full_scan_threshold=int(settings["full_scan_threshold"]),
-    )
-
-    def params(spec: dict[str, Any]) -> qe.EdgeVectorParams:
-        return qe.EdgeVectorParams(
-            size=int(spec["size"]), distance=getattr(qe.Distance, spec["distance"])
-        )
-
-    vectors = settings["vectors"]
-    return qe.EdgeConfig(
-        vectors=params(vectors)
-        if "size" in vectors
-        else {k: params(v) for k, v in vectors.items()},
-        hnsw_config=hnsw,
-        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=int(settings["indexing_kb"])),
-    )
 
 
 def vector_settings(vectors: Any) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class Seen:
     api_key_header: bool  # an `api-key` header was sent
     key_elsewhere: bool  # the configured key appeared in the path, query, another header or body
     collection_status: str | None = None  # what a collection info answer reported
+    at: float = 0.0  # when it arrived (time.time())
+    seconds: float = 0.0  # how long the answer took
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -11,7 +11,7 @@ import sys
 
 import qdrant_edge as qe
 
-from tests.qdrant_server.convert import edge_config
+from tests.qdrant_server.shard_config import edge_config
 
 
 def main() -> None:

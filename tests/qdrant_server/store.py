@@ -23,7 +23,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from tests.qdrant_server.convert import (
+from tests.qdrant_server.shard_config import (
     DEFAULT_EF_CONSTRUCT,
     DEFAULT_FULL_SCAN_KB,
     DEFAULT_INDEXING_KB,
