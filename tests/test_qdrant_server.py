@@ -204,3 +204,36 @@ def test_migrate_is_search_ready_after_the_index_phase_goes_yellow_then_green(
         assert info.config.hnsw_config.m and info.indexed_vectors_count == 1500
     finally:
         client.close()
+
+
+def test_upserts_stay_under_the_server_s_request_limit_with_long_documents(
+    tmp_path: Path,
+    emulator,  # noqa: ANN001
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A batch of 40 records with ~1 MB documents is ~40 MB as JSON: over Qdrant's 32 MiB
+    request limit (which the test server enforces with Qdrant's 400), so Ferry splits it."""
+    import chromadb
+    from chromadb.config import Settings
+
+    name = unique_name("long-docs")
+    client = chromadb.PersistentClient(
+        str(tmp_path / "src"), settings=Settings(anonymized_telemetry=False)
+    )
+    collection = client.create_collection(name)
+    collection.add(
+        ids=[f"d{i}" for i in range(40)],
+        embeddings=[[float(i), 1.0, 0.5, 0.25] for i in range(40)],
+        documents=[f"{i} " + "é" * 500_000 for i in range(40)],  # 1 MB of UTF-8 each
+    )
+    del client
+    target = f"qdrant+http://127.0.0.1:{emulator.port}"
+    code, report, words = migrate_json(
+        capsys, tmp_path / "src", target, tmp_path / "j.sqlite3", "--batch-size", "40"
+    )
+    assert code == 0, words[-2000:]
+    upserts = [s for s in emulator.log() if s["path"] == f"/collections/{name}/points"]
+    assert len(upserts) >= 2 and all(s["status"] == 200 for s in upserts)
+    assert max(s["bytes"] for s in upserts) <= 32 * 1024 * 1024
+    assert sum(s["bytes"] for s in upserts) > 32 * 1024 * 1024  # one request would not fit
+    assert count_on(emulator.url, name) == 40

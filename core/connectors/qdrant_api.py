@@ -369,10 +369,11 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         return IndexState(ready=ready, indexed=indexed, total=points, detail=detail)
 
     def request_sizes(self, point_ids: list[int | str], dim: int, payloads: list[Any]) -> list[int]:
-        """Each point's estimated size in an upsert request (JSON: the larger encoding)."""
+        """Each point's estimated size in an upsert request (JSON: the larger encoding), in
+        bytes: qdrant-client sends UTF-8, so "é" is two bytes, not one character."""
         vector = dim * JSON_BYTES_PER_FLOAT
         return [
-            vector + len(json.dumps(payload, default=str, ensure_ascii=False)) + 48
+            vector + len(json.dumps(payload, default=str, ensure_ascii=False).encode()) + 48
             for payload in payloads
         ]
 

@@ -31,6 +31,7 @@ CONTROL = "/__emulator/"
 # Edge's words for what Qdrant answers 400 ("Wrong input: ...") rather than 500.
 BAD_INPUT_WORDS = ("dimension error", "Wrong input", "invalid", "parse", "Validation")
 LOG_LIMIT = 5000
+MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Qdrant's service.max_request_size_mb default
 
 
 class Emulator:
@@ -42,6 +43,7 @@ class Emulator:
         self.faults: list[Fault] = []
         self.api_key: str | None = None
         self.log: list[Seen] = []
+        self.max_request_bytes = MAX_REQUEST_BYTES
 
 
 def ok(result: Any, started: float) -> JSONResponse:
@@ -583,6 +585,7 @@ class Gate:
             sent_key is not None,
             elsewhere,
             at=time.time(),
+            bytes=len(body),
         )
         em.log.append(seen)
         del em.log[:-LOG_LIMIT]
@@ -610,6 +613,13 @@ class Gate:
                 401, "Must provide an API key or an Authorization bearer token", started
             )
             await response(scope, replay, sending)
+            return
+        if len(body) > em.max_request_bytes:  # Qdrant's words and status for it
+            message = (
+                f"Payload error: JSON payload ({len(body)} bytes) is larger than allowed "
+                f"(limit: {em.max_request_bytes} bytes)."
+            )
+            await error(400, message, started)(scope, replay, sending)
             return
         fault = next((f for f in em.faults if f.matches(scope["method"], scope["path"])), None)
         if fault is not None:

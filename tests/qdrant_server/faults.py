@@ -66,6 +66,7 @@ class Seen:
     collection_status: str | None = None  # what a collection info answer reported
     at: float = 0.0  # when it arrived (time.time())
     seconds: float = 0.0  # how long the answer took
+    bytes: int = 0  # the request body's size
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
