@@ -139,6 +139,8 @@ def classify(exc: BaseException, what: str, where: str = "", who: str = "") -> F
         return PermanentError(f"{who} answered {code} to {what}: {detail}", where)
     grpc_code = _grpc_code(exc)
     if grpc_code is not None:
+        if grpc_code == "RESOURCE_EXHAUSTED":  # gRPC's 429
+            return TransientError(f"throttled: gRPC {grpc_code} on {what}", where, throttled=True)
         if grpc_code in TRANSIENT_GRPC:
             return TransientError(f"gRPC {grpc_code} on {what}", where)
         return PermanentError(f"gRPC {grpc_code} on {what}: {detail}", where)

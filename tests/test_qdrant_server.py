@@ -237,3 +237,34 @@ def test_upserts_stay_under_the_server_s_request_limit_with_long_documents(
     assert max(s["bytes"] for s in upserts) <= 32 * 1024 * 1024
     assert sum(s["bytes"] for s in upserts) > 32 * 1024 * 1024  # one request would not fit
     assert count_on(emulator.url, name) == 40
+
+
+def test_the_test_server_answers_what_it_does_not_serve_in_qdrant_s_error_shape(
+    emulator,  # noqa: ANN001
+) -> None:
+    """Unknown endpoints and fields, missing collections: Qdrant's status codes and its
+    `{"status": {"error": ...}, "time": ...}`, which qdrant-client raises as it would."""
+    import httpx
+    from qdrant_client import QdrantClient
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    def shape(answer: httpx.Response) -> str:
+        body = answer.json()
+        assert set(body) == {"status", "time"} and isinstance(body["time"], float)
+        return str(body["status"]["error"])
+
+    base = emulator.url
+    assert "Not found" in shape(httpx.post(f"{base}/collections/x/points/recommend", json={}))
+    name = unique_name("shape")
+    unknown_field = {"vectors": {"size": 4, "distance": "Cosine"}, "colour": "blue"}
+    answer = httpx.put(f"{base}/collections/{name}", json=unknown_field)
+    assert answer.status_code == 400 and "colour" in shape(answer)
+    answer = httpx.get(f"{base}/collections/{name}")
+    assert answer.status_code == 404 and f"Collection `{name}` doesn't exist" in shape(answer)
+    client = QdrantClient(url=base, check_compatibility=False)
+    try:
+        with pytest.raises(UnexpectedResponse) as caught:
+            client.count(name)
+        assert caught.value.status_code == 404
+    finally:
+        client.close()

@@ -536,9 +536,10 @@ def build(root: Path, version: str, indexing_kb: int) -> Any:
     em = Emulator(root, version, indexing_kb)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        code = getattr(exc, "status_code", 404)
-        words = "Not found" if code == 404 else "Method not allowed"
-        return error(code, f"{words}: {request.method} {request.url.path}", time.perf_counter())
+        """Any route it does not serve (a path, or a method on a known path: `POST
+        /points/recommend` matches `GET /points/{id}`) is a 404, saying so."""
+        words = f"Not found: the test server does not serve {request.method} {request.url.path}"
+        return error(404, words, time.perf_counter())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
