@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -108,6 +109,13 @@ def test_a_key_in_api_key_env_reaches_the_server_as_api_key_and_nowhere_else(
 
     # Without the variable's value the server refuses us: one line naming the variable.
     monkeypatch.setenv("FERRY_TEST_QDRANT_KEY", "wrong-key")
+
+    async def ping() -> Any:
+        async with open_connector(target) as connector:
+            return await connector.ping()
+
+    refused = asyncio.run(ping())
+    assert not refused.ok and refused.auth == "failed" and "wrong-key" not in refused.detail
     code, _report, words = migrate_json(capsys, src, target, tmp_path / "refused.sqlite3")
     assert code != 0 and "api_key_env" in words and "wrong-key" not in words
 

@@ -139,7 +139,8 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         except FerryError as exc:
             return PingResult(
                 ok=False,
-                auth="failed" if "API key" in exc.what else "n/a",
+                # classify() words a 401/403 as "refused our credentials" (ConnectionFailed)
+                auth="failed" if "credentials" in exc.what else "n/a",
                 detail=exc.one_line(),
             )
         auth = "ok" if self.spec.params.get("api_key_env") else "none"
