@@ -25,18 +25,13 @@ GIVE_UP = "6"  # --give-up-after seconds
 # (scenario, fault rules with {name} for the target collection, resumed after a give-up?)
 POINTS = "/collections/{name}/points"
 SCENARIOS: list[tuple[str, list[dict[str, Any]]]] = [
-    (
-        "cut and slow answers",
+    (  # every transient fault in one run, in this order on the upserts (first rule first)
+        "cut and slow answers, 429 with Retry-After, 503 copying and indexing",
         [
-            {"method": "PUT", "path": POINTS, "cut": True, "times": 2},
+            {"method": "PUT", "path": POINTS, "cut": True, "times": 1},
             {"method": "PUT", "path": POINTS, "delay": 3.0, "times": 1},  # > ?timeout=2
-        ],
-    ),
-    (
-        "429 with Retry-After, 503 bursts copying and indexing",
-        [
             {"method": "PUT", "path": POINTS, "status": 429, "retry_after": "1", "times": 2},
-            {"method": "PUT", "path": POINTS, "status": 503, "times": 3},
+            {"method": "PUT", "path": POINTS, "status": 503, "times": 2},
             {"method": "GET", "path": "/collections/{name}", "status": 503, "times": 3},
         ],
     ),

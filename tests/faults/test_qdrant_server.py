@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.faults.qdrant_server import SCENARIOS, run_qdrant_server
+from tests.faults.qdrant_server import run_qdrant_server
 
 
 def test_a_faulty_qdrant_server_loses_nothing_and_never_hangs(tmp_path: Path, emulator) -> None:  # noqa: ANN001
     outcome = run_qdrant_server(emulator, tmp_path)
-    assert outcome.kills >= 2 * len(SCENARIOS), outcome.notes  # the faults were injected
+    assert outcome.kills >= 9 + 2, outcome.notes  # every rule of the first fired, then 429s
     assert (outcome.lost, outcome.duplicated, outcome.wrong) == (0, 0, 0), outcome.notes
     assert outcome.hangs == 0, outcome.notes
     assert outcome.clean_errors == outcome.errors, outcome.notes
