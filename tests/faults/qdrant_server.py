@@ -2,7 +2,8 @@
 
 The emulator injects them per endpoint: answers cut short, answers slower than the request
 timeout, 429 with `Retry-After`, bursts of 503 (during the copy and while the index builds),
-and a server that throttles past the give-up time. Each scenario runs `ferry migrate` in a
+and a server that throttles past the give-up time; and a kill -9 in the index phase (HNSW
+still deferred with m=0). Each scenario runs `ferry migrate` in a
 process of its own; if it gave up, it must say so in one resumable line, and the same
 command, with the faults healed, finishes. The result is read back with qdrant-client alone
 (no Ferry code) and compared record by record with the source read by chromadb.
@@ -140,4 +141,42 @@ def run_qdrant_server(control: Any, workdir: Path) -> Outcome:
         if not search_ready(control.url, name):
             outcome.notes.append(f"{scenario}: not search-ready after the final run")
             outcome.wrong += 1
+    _killed_while_indexing(control, workdir, source_dir, expected, outcome)
     return outcome
+
+
+def _killed_while_indexing(
+    control: Any, workdir: Path, source_dir: Path, expected: Any, outcome: Outcome
+) -> None:
+    """kill -9 once the copy is durable and the collection is left with HNSW deferred
+    (m=0): the same command must take it back into the index phase and finish search-ready."""
+    name = f"qkill-index-{time.monotonic_ns() % 10**9}"
+    args = [
+        "migrate",
+        "--from",
+        f"chroma+file://{source_dir}",
+        "--to",
+        f"qdrant+http://127.0.0.1:{control.port}",
+        "--collection",
+        f"docs={name}",
+        "--yes",
+        "--json",
+        "--state",
+        str(workdir / f"{name}.sqlite3"),
+    ]
+    killed = ferry(args, {"FERRY_KILL_AT": "index:1"})
+    outcome.runs += 1
+    if killed.returncode != -9:
+        outcome.notes.append(f"kill at index: exit {killed.returncode}, not killed")
+        outcome.wrong += 1
+    else:
+        outcome.kills += 1
+    again = ferry(args)
+    outcome.runs += 1
+    if again.returncode != 0:
+        outcome.errors += 1
+        outcome.notes.append(f"resume after a kill at index: exit {again.returncode}")
+    outcome.add(verify.compare(expected, server_records(control.url, name)))
+    if not search_ready(control.url, name):
+        outcome.notes.append("killed while indexing: not search-ready after the resume")
+        outcome.wrong += 1

@@ -172,7 +172,8 @@ def render(
         "- **Qdrant server**: the Qdrant test server (tests/qdrant_server, Qdrant Edge behind",
         "  Qdrant's REST API) cuts answers, answers slower than the timeout, 429 with",
         "  `Retry-After`, 503 while copying and indexing, or throttles past the give-up time;",
-        "  the copy is read back with qdrant-client alone and must be search-ready.",
+        "  or is killed (-9) in the index phase; the copy is read back with qdrant-client alone",
+        "  and must be search-ready.",
         "- **clean errors**: every failure was one `ferry: error:` line (no traceback).",
         "",
     ]

@@ -1,5 +1,5 @@
 """Cut and slow answers, 429 with Retry-After, 503 bursts and a server that throttles past
-the give-up time, from the Qdrant test server as target: retried or given up in one
+the give-up time, from the Qdrant test server as target, and a kill -9 in its index phase: retried or given up in one
 resumable line, then finished; never a hang, never a lost, duplicated or wrong record."""
 
 from __future__ import annotations
