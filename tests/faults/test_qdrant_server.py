@@ -1,6 +1,7 @@
-"""Cut and slow answers, 429 with Retry-After, 503 bursts and a server that throttles past
-the give-up time, from the Qdrant test server as target, and a kill -9 in its index phase: retried or given up in one
-resumable line, then finished; never a hang, never a lost, duplicated or wrong record."""
+"""Cut and slow answers, 429 with Retry-After, 503 bursts, a server that throttles past the
+give-up time, and a kill -9 in the index phase, with the Qdrant test server as target:
+retried, or given up in one resumable line and then finished; never a hang, never a lost,
+duplicated or wrong record, always search-ready at the end."""
 
 from __future__ import annotations
 
