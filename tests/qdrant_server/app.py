@@ -8,7 +8,6 @@ Answers are `{"result": ..., "status": "ok", "time": s}`; failures are Qdrant's
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -16,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from qdrant_client.http import models
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,12 +24,11 @@ from starlette.routing import Route
 
 from tests.qdrant_server import convert
 from tests.qdrant_server.faults import Fault, Seen
+from tests.qdrant_server.shapes import CONTROL, dump, error, ok, parse
 from tests.qdrant_server.store import Collection, Conflict, NotFound, Store
 
-CONTROL = "/__emulator/"
 # Edge's words for what Qdrant answers 400 ("Wrong input: ...") rather than 500.
 BAD_INPUT_WORDS = ("dimension error", "Wrong input", "invalid", "parse", "Validation")
-LOG_LIMIT = 5000
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Qdrant's service.max_request_size_mb default
 
 
@@ -44,31 +42,6 @@ class Emulator:
         self.api_key: str | None = None
         self.log: list[Seen] = []
         self.max_request_bytes = MAX_REQUEST_BYTES
-
-
-def ok(result: Any, started: float) -> JSONResponse:
-    return JSONResponse({"result": result, "status": "ok", "time": time.perf_counter() - started})
-
-
-def error(status: int, message: str, started: float, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    body = {"status": {"error": message}, "time": time.perf_counter() - started}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def dump(model: Any) -> Any:
-    if isinstance(model, list):
-        return [dump(m) for m in model]
-    return model.model_dump(mode="json", exclude_none=True)
-
-
-async def parse(request: Request, shape: Any) -> Any:
-    raw = await request.body()
-    data = json.loads(raw) if raw.strip() else {}
-    return TypeAdapter(shape).validate_python(data)
-
-
-def flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "false").lower() == "true"
 
 
 # -- collections ---------------------------------------------------------------------------------
@@ -551,109 +524,6 @@ def build(root: Path, version: str, indexing_kb: int) -> Any:
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )
+    from tests.qdrant_server.gate import Gate
+
     return Gate(app, em)
-
-
-class Gate:
-    """Pure ASGI in front of the routes: the request log, the `api-key` check and faults."""
-
-    def __init__(self, app: Any, em: Emulator) -> None:
-        self.app, self.em = app, em
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL):
-            await self.app(scope, receive, send)
-            return
-        em = self.em
-        body = b""
-        more = True
-        while more:  # read the body once, to look for the key in it, then replay it
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]}
-        sent_key = headers.get("api-key")
-        elsewhere = False
-        if em.api_key:
-            others = [v for k, v in headers.items() if k != "api-key"]
-            haystack = [scope["path"], scope.get("query_string", b"").decode(), *others]
-            elsewhere = any(em.api_key in h for h in haystack) or em.api_key.encode() in body
-        seen = Seen(
-            scope["method"],
-            scope["path"],
-            scope.get("query_string", b"").decode(),
-            0,
-            sent_key is not None,
-            elsewhere,
-            at=time.time(),
-            bytes=len(body),
-        )
-        em.log.append(seen)
-        del em.log[:-LOG_LIMIT]
-
-        replayed = False
-
-        async def replay() -> Any:
-            """The body once, then the real channel (a streamed answer waits on it for a
-            disconnect)."""
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def sending(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                seen.status = message["status"]
-            await send(message)
-
-        started = time.perf_counter()
-        bearer = headers.get("authorization", "")
-        if em.api_key and sent_key != em.api_key and bearer != f"Bearer {em.api_key}":
-            response = error(
-                401, "Must provide an API key or an Authorization bearer token", started
-            )
-            await response(scope, replay, sending)
-            return
-        if len(body) > em.max_request_bytes:  # Qdrant's words and status for it
-            message = (
-                f"Payload error: JSON payload ({len(body)} bytes) is larger than allowed "
-                f"(limit: {em.max_request_bytes} bytes)."
-            )
-            await error(400, message, started)(scope, replay, sending)
-            return
-        fault = next((f for f in em.faults if f.matches(scope["method"], scope["path"])), None)
-        if fault is not None:
-            fault.hits += 1
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.cut:
-                await sending(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", b"4096"),
-                        ],
-                    }
-                )
-                await send(
-                    {"type": "http.response.body", "body": b'{"result": ', "more_body": True}
-                )
-                raise ConnectionAbortedError("fault: answer cut short")
-            if fault.status:
-                headers_out = {"Retry-After": fault.retry_after} if fault.retry_after else None
-                response = error(
-                    fault.status,
-                    f"fault injected by the test ({fault.status})",
-                    started,
-                    headers_out,
-                )
-                await response(scope, replay, sending)
-                return
-
-        scope.setdefault("state", {})
-        await self.app(scope, replay, sending)
-        seen.collection_status = scope["state"].get("collection_status")
-        seen.seconds = time.perf_counter() - started
