@@ -1,4 +1,6 @@
-"""Against a real Qdrant server, when QDRANT_URL is set (skipped otherwise)."""
+"""The Qdrant server path: a real server when QDRANT_URL is set, else the Qdrant test server
+(tests/qdrant_server, docs/qdrant-test-server.md); tests that inject faults or require a key
+always use the test server (its control API)."""
 
 from __future__ import annotations
 
