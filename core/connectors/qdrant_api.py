@@ -347,12 +347,17 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
                     ),
                 ),
             )
+        settled = False  # green on the previous poll too
         while True:
             state = await self.index_state(name)
             if on_progress:
                 on_progress(state.indexed, state.total)
-            if state.ready:
+            # Green right after the update can be the moment before the optimizer starts:
+            # it counts once every vector is indexed, or when green holds for a second poll
+            # (a collection under the indexing threshold stays green and unindexed).
+            if state.ready and (settled or (state.indexed or 0) >= (state.total or 0)):
                 return state
+            settled = state.ready
             await asyncio.sleep(INDEX_POLL_SECONDS)
 
     async def index_state(self, name: str) -> IndexState:

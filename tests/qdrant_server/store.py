@@ -31,6 +31,8 @@ from tests.qdrant_server.shard_config import (
     edge_config,
 )
 
+OPTIMIZER_START_SECONDS = 0.5  # after an update_collection, before the optimizer starts
+
 
 class NotFound(LookupError):
     """Answered 404 in Qdrant's words."""
@@ -196,7 +198,10 @@ class Store:
         async with collection.lock:
             collection.settings.update(changed)
             collection.save()
-        self.start_optimizer(collection, rebuild=True)
+        # Not at once: a client must not take the green it may read right after an update
+        # for "indexed" (Qdrant's optimizer, too, starts from its own worker).
+        loop = asyncio.get_running_loop()
+        loop.call_later(OPTIMIZER_START_SECONDS, self.start_optimizer, collection, True)
 
     def start_optimizer(self, collection: Collection, rebuild: bool = False) -> None:
         if collection.optimizing:
