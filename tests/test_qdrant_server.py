@@ -192,6 +192,7 @@ def test_migrate_is_search_ready_after_the_index_phase_goes_yellow_then_green(
     """Ferry defers HNSW (m=0) during the copy, restores it, and waits for green: the
     emulator's optimizer builds it in a process of its own and answers yellow until done."""
     emulator.indexing_threshold_kb(16)  # 1,500 × 32 floats: over it, so Qdrant would index
+    emulator.optimizer_min_seconds(2.5)  # as long as a big collection's: Ferry polls each second
     name = unique_name("indexed")
     src = make_chroma(tmp_path / "src", {name: {"metric": "cosine", "n": 1500, "dim": 32}})
     target = f"qdrant+http://127.0.0.1:{emulator.port}"

@@ -49,6 +49,10 @@ class EmulatorControl:
     def indexing_threshold_kb(self, kb: int) -> None:
         self._call("PUT", "settings", {"indexing_threshold_kb": kb})
 
+    def optimizer_min_seconds(self, seconds: float) -> None:
+        """Every optimizer run takes at least this long (yellow stays observable)."""
+        self._call("PUT", "settings", {"optimizer_min_seconds": seconds})
+
     def log(self) -> list[dict[str, Any]]:
         return self._call("GET", "state")["log"]
 

@@ -431,11 +431,15 @@ def routes(em: Emulator) -> list[Route]:  # noqa: C901 - one table of Qdrant's e
         elif what == "key" and request.method == "PUT":
             em.api_key = data.get("key") if data else None
         elif what == "settings" and request.method == "PUT":
-            store.indexing_kb = int(data["indexing_threshold_kb"])
+            store.indexing_kb = int(data.get("indexing_threshold_kb", store.indexing_kb))
+            store.optimizer_min_seconds = float(
+                data.get("optimizer_min_seconds", store.optimizer_min_seconds)
+            )
         elif what == "log" and request.method == "DELETE":
             em.log.clear()
         elif what == "reset" and request.method == "POST":
             em.faults, em.api_key = [], None
+            store.optimizer_min_seconds = 0.0
             em.log.clear()
         elif request.method != "GET":
             return JSONResponse({"error": f"unknown control {request.method} {what}"}, 404)

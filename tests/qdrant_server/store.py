@@ -95,6 +95,9 @@ class Store:
     def __init__(self, root: Path, indexing_kb: int = DEFAULT_INDEXING_KB) -> None:
         self.root = root
         self.indexing_kb = indexing_kb
+        # A test knob: the optimizer takes at least this long (a big collection's index
+        # phase on small test data, so yellow can be watched by a client polling each second).
+        self.optimizer_min_seconds = 0.0
         (root / "collections").mkdir(parents=True, exist_ok=True)
         (root / "snapshots").mkdir(parents=True, exist_ok=True)
         self.collections: dict[str, Collection] = {}
@@ -221,6 +224,7 @@ class Store:
                         return
                     await asyncio.to_thread(_close, collection.shard)
                     collection.shard = None
+                    began = time.monotonic()
                     try:
                         child = await asyncio.create_subprocess_exec(
                             sys.executable,
@@ -235,6 +239,9 @@ class Store:
                         collection.optimizer_error = (
                             err.decode(errors="replace")[-300:] if child.returncode else None
                         )
+                        rest = self.optimizer_min_seconds - (time.monotonic() - began)
+                        if rest > 0:
+                            await asyncio.sleep(rest)
                     finally:
                         collection.shard = await asyncio.to_thread(
                             qe.EdgeShard.load, str(collection.shard_dir)
