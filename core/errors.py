@@ -41,9 +41,26 @@ class ConnectionFailed(FerryError):
 
 
 class TransientError(FerryError):
-    """Worth retrying: timeouts, resets, 429 and 5xx answers."""
+    """Worth retrying: timeouts, resets, 429 and 5xx answers.
+
+    `throttled`: the server said "not now" (429, 503) rather than failing: the retry policy
+    waits it out until the give-up time instead of counting it against the attempts, and
+    views say *throttled*, not *unreachable*. `retry_after`: the seconds it asked for
+    (its `Retry-After`), which the policy honours instead of its own backoff."""
 
     exit_code = 1
+
+    def __init__(
+        self,
+        what: str,
+        where: str = "",
+        fix: str = "",
+        retry_after: float | None = None,
+        throttled: bool = False,
+    ) -> None:
+        super().__init__(what, where, fix)
+        self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class PermanentError(FerryError):
@@ -71,6 +88,8 @@ class ResourceError(PermanentError):
 
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# "Not now" rather than "broken": rate limits and a server shedding load.
+THROTTLE_STATUS = frozenset({429, 503})
 # gRPC status names that mean "try again" (UNAVAILABLE, DEADLINE_EXCEEDED, …).
 TRANSIENT_GRPC = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
 # Class-name families of transport failures: httpx (TransportError, TimeoutException, …),
@@ -99,6 +118,16 @@ def classify(exc: BaseException, what: str, where: str = "", who: str = "") -> F
         return resource
     code = status_code(exc)
     if code is not None:
+        if code in THROTTLE_STATUS:
+            wait = retry_after(exc)
+            asked = f", Retry-After {wait:g}s" if wait is not None else ""
+            return TransientError(
+                f"throttled: {who} answered {code} to {what}{asked}: {detail}",
+                where,
+                fix="it asks us to slow down: lower --rate or --workers, or raise --give-up-after",
+                retry_after=wait,
+                throttled=True,
+            )
         if code in TRANSIENT_STATUS or code >= 500:
             return TransientError(f"{who} answered {code} to {what}: {detail}", where)
         if code in {401, 403}:
@@ -110,6 +139,8 @@ def classify(exc: BaseException, what: str, where: str = "", who: str = "") -> F
         return PermanentError(f"{who} answered {code} to {what}: {detail}", where)
     grpc_code = _grpc_code(exc)
     if grpc_code is not None:
+        if grpc_code == "RESOURCE_EXHAUSTED":  # gRPC's 429
+            return TransientError(f"throttled: gRPC {grpc_code} on {what}", where, throttled=True)
         if grpc_code in TRANSIENT_GRPC:
             return TransientError(f"gRPC {grpc_code} on {what}", where)
         return PermanentError(f"gRPC {grpc_code} on {what}: {detail}", where)
@@ -124,8 +155,31 @@ def classify(exc: BaseException, what: str, where: str = "", who: str = "") -> F
 
 
 def status_code(exc: BaseException) -> int | None:
-    """The HTTP status an exception carries: qdrant-client's `status_code`, chromadb's
+    """The HTTP status an exception carries, itself or in the chain it was raised from
+    (chromadb turns an answer it does not know into `Exception(text)` or `ValueError`, raised
+    while handling httpx's `HTTPStatusError`: the status is only there)."""
+    for seen in _chain(exc):
+        code = _own_status(seen)
+        if code is not None:
+            return code
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from or during, nearest first (bounded, cycle-safe)."""
+    found: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in found and len(found) < 8:
+        found.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
+def _own_status(exc: BaseException) -> int | None:
+    """qdrant-client's `status_code` (and its 429 `ResourceExhaustedResponse`), chromadb's
     `code()`, httpx's `response.status_code`."""
+    if type(exc).__name__ == "ResourceExhaustedResponse" or _RETRY_AFTER_NOT_INT in str(exc):
+        return 429  # qdrant-client raises these for a 429 that carries Retry-After
     for candidate in (getattr(exc, "status_code", None), getattr(exc, "code", None)):
         if callable(candidate):
             try:
@@ -137,6 +191,47 @@ def status_code(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     code = getattr(response, "status_code", None)
     return code if isinstance(code, int) else None
+
+
+# qdrant-client's words when a 429's Retry-After is an HTTP date rather than seconds.
+_RETRY_AFTER_NOT_INT = "Retry-After header value is not a valid integer: "
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds a throttling server asked us to wait (`Retry-After`: seconds or an HTTP
+    date), from the exception or the chain it was raised from; None when it did not say."""
+    for seen in _chain(exc):
+        seconds = getattr(seen, "retry_after_s", None)  # qdrant-client's 429
+        if isinstance(seconds, int | float):
+            return max(0.0, float(seconds))
+        text = str(seen)
+        if _RETRY_AFTER_NOT_INT in text:
+            return parse_retry_after(text.split(_RETRY_AFTER_NOT_INT, 1)[1])
+        for holder in (seen, getattr(seen, "response", None)):
+            headers = getattr(holder, "headers", None)
+            value = headers.get("retry-after") if hasattr(headers, "get") else None
+            if value:
+                return parse_retry_after(str(value))
+    return None
+
+
+def parse_retry_after(value: str, now: float | None = None) -> float | None:
+    """RFC 9110 `Retry-After`: delay-seconds, or an HTTP date (seconds from now, not below 0)."""
+    import email.utils
+    import time
+
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _grpc_code(exc: BaseException) -> str | None:

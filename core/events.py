@@ -179,10 +179,19 @@ class RetryScheduled(RunEvent):
 
     @property
     def message(self) -> str:
+        if self.throttled:  # the server asked us to wait: not a failure
+            return f"{self.what} {self.error}; waiting {self.delay:.1f}s (retry {self.attempt})"
         return f"{self.what} failed ({self.error}); retry {self.attempt}"
 
     @property
+    def throttled(self) -> bool:
+        """The server asked us to wait (429/503): views say *throttled* while we do."""
+        return self.error.startswith("throttled:")
+
+    @property
     def data(self) -> dict[str, Any]:
+        if self.throttled:
+            return {"attempt": self.attempt, "throttled": True, "delay": self.delay}
         return {"attempt": self.attempt}
 
 

@@ -8,6 +8,11 @@ hit a recovering server at the same instant. Permanent errors are never retried.
 
 Each `call` is its own series of attempts, so a long read retries each batch afresh: a
 stream that blips once an hour never runs out of attempts, one that is down does.
+
+A throttling server (429, 503: `TransientError.throttled`) is not failing, it is asking us
+to wait: its `Retry-After` (seconds or an HTTP date) replaces the backoff, and throttled
+answers do not use up the attempts; only the give-up time bounds them, and a wait that
+would end beyond it is not started (the error says so at once instead of after it).
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
+    stop_any,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -53,8 +58,11 @@ class RetryPolicy:
     maximum: float = 10.0
     give_up_after: float = 120.0
 
-    def describe(self) -> str:
-        """How long this policy tries, in words for a give-up message."""
+    def describe(self, error: BaseException | None = None) -> str:
+        """How long this policy tries, in words for a give-up message (a throttled call is
+        bounded by time alone)."""
+        if getattr(error, "throttled", False):
+            return f"{self.give_up_after:g}s of being throttled"
         return f"{self.max_attempts} attempts within {self.give_up_after:.0f}s"
 
     def retrying(self, on_retry: OnRetry | None = None) -> AsyncRetrying:
@@ -67,10 +75,21 @@ class RetryPolicy:
             delay = state.next_action.sleep if state.next_action else 0.0
             on_retry(RetryNotice(state.attempt_number, error, float(delay)))
 
+        backoff = wait_exponential_jitter(initial=self.initial, max=self.maximum)
+
+        def wait(state: RetryCallState) -> float:
+            asked = getattr(_last_error(state), "retry_after", None)
+            return float(asked) if asked is not None else float(backoff(state))
+
+        def out_of_attempts(state: RetryCallState) -> bool:
+            if getattr(_last_error(state), "throttled", False):
+                return False  # "not now" is not a failure: the give-up time bounds it
+            return state.attempt_number >= self.max_attempts
+
         return AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
-            wait=wait_exponential_jitter(initial=self.initial, max=self.maximum),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.give_up_after),
+            wait=wait,
+            stop=stop_any(out_of_attempts, stop_before_delay(self.give_up_after)),
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -81,3 +100,7 @@ class RetryPolicy:
             with attempt:
                 return await fn()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+
+def _last_error(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome and state.outcome.failed else None

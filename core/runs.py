@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 
 
 _IN_FLIGHT = frozenset({Phase.RUNNING, Phase.PAUSED, Phase.PREFLIGHT})
+# A collection shows as throttled from a throttled retry until its wait ends, plus this much.
+THROTTLED_GRACE_SECONDS = 5.0
+
+
+def throttled_now(last_retries: dict[str, dict[str, Any]], now: float | None = None) -> set[str]:
+    """Collections whose latest retry was throttled and whose wait has not long ended."""
+    now = time.time() if now is None else now
+    return {
+        name
+        for name, retry in last_retries.items()
+        if retry["data"].get("throttled")
+        and retry["ts"] + float(retry["data"].get("delay") or 0) + THROTTLED_GRACE_SECONDS >= now
+    }
 
 
 def process_alive(pid: int | None, host: str | None) -> bool:
@@ -84,6 +97,8 @@ class CollectionView:
     tuning: dict[str, Any] | None = None
     # A live source (core/live): the cut watermark, the lag and whether a follower runs.
     live: dict[str, Any] | None = None
+    # Waiting on a server that answered 429/503 (its last retry was throttled, recently).
+    throttled: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any], run_state: RunState | None = None) -> CollectionView:
@@ -160,6 +175,8 @@ class CollectionView:
     @property
     def state_word(self) -> str:
         """What a view shows as this collection's state."""
+        if not self.run_note and self.throttled and self.phase is Phase.RUNNING:
+            return "throttled"  # not "unreachable": the server answers, asking us to wait
         return self.run_note or self.phase.value
 
     @property
@@ -207,6 +224,7 @@ class CollectionView:
             "hnsw_ef": self.hnsw_ef,
             "tuning": self.tuning,
             **({"live": self.live} if self.live is not None else {}),
+            "throttled": self.throttled,
         }
 
     @property
@@ -279,13 +297,24 @@ class RunView:
         from core.live.store import LiveStore  # at call time: core.live needs the journal
 
         live = LiveStore(journal).of_run(run_id)
-        if not live:
+        if live:
+            view = dataclasses.replace(
+                view,
+                collections=tuple(
+                    dataclasses.replace(c, live=live[c.name].to_json()) if c.name in live else c
+                    for c in view.collections
+                ),
+            )
+        if view.state is not RunState.RUNNING:
             return view
-        collections = tuple(
-            dataclasses.replace(c, live=live[c.name].to_json()) if c.name in live else c
+        waiting = throttled_now(journal.last_retries(run_id))
+        if not waiting:
+            return view
+        marked = tuple(
+            dataclasses.replace(c, throttled=True) if c.name in waiting else c
             for c in view.collections
         )
-        return dataclasses.replace(view, collections=collections)
+        return dataclasses.replace(view, collections=marked)
 
     @classmethod
     def load(cls, journal: Journal, run_id: str) -> RunView | None:

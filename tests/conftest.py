@@ -205,9 +205,31 @@ def unique_name(prefix: str = "col") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture(scope="session")
+def qdrant_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The Qdrant REST test server (tests/qdrant_server) for the session: Qdrant Edge behind
+    Qdrant's REST API, on 127.0.0.1 with a free port. Tests name their own collections."""
+    from tests.qdrant_server import running_emulator
+
+    with running_emulator(tmp_path_factory.mktemp("qdrant-emulator")) as control:
+        yield control
+
+
 @pytest.fixture
-def qdrant_url() -> str:
+def emulator(qdrant_emulator: Any) -> Iterator[Any]:
+    """The session's emulator with no faults, no key and Qdrant's indexing threshold, before
+    and after the test (for tests that inject faults or require a key)."""
+    from tests.qdrant_server.convert import DEFAULT_INDEXING_KB
+
+    qdrant_emulator.reset(DEFAULT_INDEXING_KB)
+    yield qdrant_emulator
+    qdrant_emulator.reset(DEFAULT_INDEXING_KB)
+
+
+@pytest.fixture
+def qdrant_url(request: pytest.FixtureRequest) -> str:
+    """A real server when QDRANT_URL is set, else the emulator (never a skip)."""
     url = os.environ.get("QDRANT_URL")
-    if not url:
-        pytest.skip("QDRANT_URL not set: no Qdrant server to test against")
-    return url
+    if url:
+        return url
+    return str(request.getfixturevalue("qdrant_emulator").url)

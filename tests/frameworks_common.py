@@ -112,6 +112,45 @@ class Built:
             journal.close()
 
 
+def migrate_to_server(built: Built, url: str, layout: str | None) -> dict[str, str]:
+    """Migrate the same Chroma collections into a Qdrant server (QDRANT_URL, else the test
+    server) under names of their own; returns metric -> target collection name."""
+    from core.targets import TargetNames
+    from tests.test_qdrant_server import server_uri
+
+    suffix = uuid.uuid4().hex[:6]
+    names = TargetNames(template="{name}_" + suffix)
+    journal = Journal(built.journal_path.with_name(f"server-{suffix}.db"))
+    try:
+        outcome = asyncio.run(
+            migrate(
+                built.source,
+                server_uri(url),
+                list(built.collections.values()),
+                MigrationOptions(layout=layout, targets=names),
+                journal,
+            )
+        )
+    finally:
+        journal.close()
+    assert outcome.status.value == "completed", outcome.to_json()
+    assert all(c.search_ready for c in outcome.collections), outcome.to_json()
+    return {metric: names.resolve(name) for metric, name in built.collections.items()}
+
+
+def drop_on_server(url: str, names: list[str]) -> None:
+    import os
+
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(url=url, api_key=os.environ.get("QDRANT_API_KEY"))
+    try:
+        for name in names:
+            client.delete_collection(name)
+    finally:
+        client.close()
+
+
 def plan_of(built: Built, name: str) -> Any:
     assert built.outcome is not None
     return next(c for c in built.outcome.plan.collections if c.source.name == name)

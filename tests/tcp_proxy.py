@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ")
 
@@ -87,6 +88,9 @@ class FaultProxy:
       a server that accepts and hangs;
     * ``echo400`` / ``echo500``: answered at once with that status and a JSON body quoting
       the request's headers (API key included), as a careless server does;
+    * ``throttle429`` / ``busy503``: answered at once with that status, `Retry-After:
+      retry_after` (seconds or an HTTP date; omitted when None) and a plain-text body, as a
+      gateway or rate limiter in front of the server answers;
     * ``slow``: the request goes through, its reply trickles back a few bytes at a time;
     * ``refuse``: the request is reset and the listening socket closes (new connections are
       refused by the kernel) for `refuse_seconds`, then reopens on the same port;
@@ -103,6 +107,8 @@ class FaultProxy:
         self.from_request: tuple[int, str] | None = None
         self.requests = 0
         self.refuse_seconds = 1.0
+        self.retry_after: str | None = "2"
+        self.answered_at: list[float] = []  # when each throttle429/busy503 was answered
         self.injected: dict[str, int] = {}
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
@@ -208,6 +214,24 @@ class FaultProxy:
                         ).encode()
                         writer.write(
                             f"HTTP/1.1 {status} Echo\r\nContent-Type: application/json\r\n"
+                            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                            + body
+                        )
+                        await writer.drain()
+                        writer.close()
+                        up_writer.transport.abort()
+                        return
+                    if fault in ("throttle429", "busy503"):
+                        status = (
+                            "429 Too Many Requests"
+                            if fault == "throttle429"
+                            else ("503 Service Unavailable")
+                        )
+                        body = status.split(" ", 1)[1].encode()
+                        self.answered_at.append(time.monotonic())
+                        wait = f"Retry-After: {self.retry_after}\r\n" if self.retry_after else ""
+                        writer.write(
+                            f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n{wait}"
                             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
                             + body
                         )

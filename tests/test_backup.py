@@ -326,3 +326,34 @@ def test_qdrant_server_backup_downloads_the_snapshot(qdrant_url: str, tmp_path: 
     checksum = result.manifest["server_snapshot"]["checksum"]
     if checksum:
         assert hashlib.sha256(files[0].read_bytes()).hexdigest() == checksum
+
+
+def test_ferry_backup_of_a_qdrant_server_verifies_the_download_and_refuses_a_cut_one(
+    emulator,  # noqa: ANN001 - the Qdrant test server's control handle
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import uuid
+
+    name = f"bk-{uuid.uuid4().hex[:8]}"
+    target = f"qdrant+http://127.0.0.1:{emulator.port}"
+    make_collections(target, {name: 12})
+    to = tmp_path / "backups"
+    snapshot = f"/collections/{name}/snapshots/.*"
+    emulator.faults({"method": "GET", "path": snapshot, "cut": True})  # every download
+    code = cli.main(["backup", target, "--collection", name, "--to", str(to), "--json"])
+    words = capsys.readouterr()
+    assert code == 1 and "snapshot download failed" in words.out + words.err
+    assert emulator.fault_hits() == [3]  # tried again, then gave up
+    assert not [p for p in to.iterdir() if not p.name.startswith(PARTIAL_PREFIX)]  # none kept
+
+    emulator.faults({"method": "GET", "path": snapshot, "cut": True, "times": 1})  # a blip
+    code = cli.main(["backup", target, "--collection", name, "--to", str(to), "--json"])
+    assert code == 0 and emulator.fault_hits() == [1]
+    result = json.loads(capsys.readouterr().out)
+    manifest = json.loads((Path(result["path"]) / MANIFEST).read_text())
+    assert manifest["counts"] == {"points": 12}
+    (snapshot_file,) = (Path(result["path"]) / DATA).iterdir()
+    checksum = manifest["server_snapshot"]["checksum"]
+    assert checksum and hashlib.sha256(snapshot_file.read_bytes()).hexdigest() == checksum
+    assert snapshot_file.name == manifest["server_snapshot"]["name"]

@@ -66,7 +66,7 @@ SUBJECTS = [
     "qdrant-edge",
     "qdrant-local-file",
     "qdrant-memory",
-    "qdrant-server",  # only when QDRANT_URL is set
+    "qdrant-server",  # QDRANT_URL, else the Qdrant test server (tests/qdrant_server)
     "memory",  # memory://NAME (core/connectors/memory.py)
     "parquet",  # parquet+file:// (core/connectors/parquet.py)
     "jsonl",  # jsonl+file:// (core/connectors/jsonl.py)

@@ -1,5 +1,6 @@
 """Cutover and rollback against real engines: Qdrant Edge (Ferry's alias file), qdrant-client
-local mode (real aliases) and, when QDRANT_URL is set, a Qdrant server (aliases + snapshots).
+local mode (real aliases) and a Qdrant server (aliases + snapshots): QDRANT_URL, else the Qdrant
+test server (tests/qdrant_server).
 
 Collections are made with the connectors the migration uses; the CLI is driven through
 `cli.main`, the way a user runs it, and the journal is read back to see what was recorded.
@@ -450,14 +451,11 @@ async def test_overview_shows_alias_candidate_and_validation(edge) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="needs QDRANT_URL")
-def test_server_alias_swap_with_snapshot(tmp_path: Path, capsys) -> None:
-    base = (
-        os.environ["QDRANT_URL"]
-        .replace("http://", "qdrant+http://")
-        .replace("https://", "qdrant+https://")
-    )
-    target = base
+def test_server_alias_swap_with_snapshot(tmp_path: Path, capsys, qdrant_url: str) -> None:
+    """A real alias on a server (QDRANT_URL, else the Qdrant test server) moves and back."""
+    from tests.test_qdrant_server import server_uri
+
+    target = server_uri(qdrant_url)
     suffix = uuid.uuid4().hex[:8]
     a, b, alias = f"ft_{suffix}__a", f"ft_{suffix}__b", f"ft_{suffix}"
     make_collections(target, {a: 3, b: 4})
@@ -467,7 +465,9 @@ def test_server_alias_swap_with_snapshot(tmp_path: Path, capsys) -> None:
     validate(journal, target, b)
     from qdrant_client import QdrantClient
 
-    client = QdrantClient(url=os.environ["QDRANT_URL"], check_compatibility=False)
+    client = QdrantClient(
+        url=qdrant_url, api_key=os.environ.get("QDRANT_API_KEY"), check_compatibility=False
+    )
     try:
         for physical in (a, b):
             assert (

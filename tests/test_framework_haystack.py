@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -31,8 +32,10 @@ from tests.frameworks_common import (  # noqa: E402
     Built,
     assert_clean,
     assert_exact,
+    drop_on_server,
     embed,
     metadata,
+    migrate_to_server,
     plan_of,
     record_id,
     text,
@@ -132,6 +135,44 @@ def test_app_reads_the_same_documents_content_meta_and_ids(built: Built, metric:
                 assert_exact(meta, chroma_meta)
     finally:
         store.close()
+
+
+def test_app_reads_the_copy_on_a_qdrant_server_through_its_url(
+    built: Built, qdrant_url: str
+) -> None:
+    """The same copy on a server (REST, `QdrantDocumentStore(url=...)`): another client path."""
+    from haystack.utils import Secret
+
+    names = migrate_to_server(built, qdrant_url, "haystack")
+    key = Secret.from_env_var("QDRANT_API_KEY") if os.environ.get("QDRANT_API_KEY") else None
+    try:
+        for metric in METRICS:
+            store = QdrantDocumentStore(
+                url=qdrant_url,
+                api_key=key,
+                index=names[metric],
+                embedding_dim=DIM,
+                similarity=SIMILARITY[metric],
+                progress_bar=False,
+            )
+            try:
+                retriever = QdrantEmbeddingRetriever(store, top_k=4)
+                for query, before in zip(QUERIES, built.extra["answers"][metric], strict=True):
+                    after = hits(retriever.run(query_embedding=embed(query))["documents"])
+                    assert [h[0] for h in after] == [h[0] for h in before]
+                    for (_, content, meta), (_, c_content, c_meta) in zip(
+                        after, before, strict=True
+                    ):
+                        assert content == c_content
+                        assert_exact(meta, c_meta)
+                found = store.filter_documents(
+                    {"field": "meta.topic", "operator": "==", "value": "regex"}
+                )
+                assert len(found) == RECORDS // 3
+            finally:
+                store.close()
+    finally:
+        drop_on_server(qdrant_url, list(names.values()))
 
 
 def test_get_delete_filter_and_an_app_write_through_haystack(built: Built) -> None:

@@ -6,6 +6,7 @@ distance=…)` (the only per-collection setting: the collection's distance) and 
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,11 @@ from tests.frameworks_common import (  # noqa: E402
     Built,
     assert_clean,
     assert_exact,
+    drop_on_server,
     embed,
     ferry_point,
     metadata,
+    migrate_to_server,
     plan_of,
     record_id,
     text,
@@ -134,6 +137,43 @@ def test_app_reads_the_same_documents_text_metadata_and_ids(built: Built, metric
                 assert_exact(meta, chroma_meta)
     finally:
         client.close()
+
+
+def test_app_reads_the_copy_on_a_qdrant_server_through_its_url(
+    built: Built, qdrant_url: str
+) -> None:
+    """The same copy on a server (REST, `QdrantClient(url=...)`): another client path."""
+    names = migrate_to_server(built, qdrant_url, "langchain")
+    client = QdrantClient(url=qdrant_url, api_key=os.environ.get("QDRANT_API_KEY"))
+    try:
+        for metric in METRICS:
+            store = QdrantVectorStore(
+                client=client,
+                collection_name=names[metric],
+                embedding=Deterministic(),
+                distance=DISTANCE[metric],
+            )
+            for query, before in zip(QUERIES, built.extra["answers"][metric], strict=True):
+                after = store.similarity_search(query, k=4)
+                assert [d.page_content for d in after] == [b[1] for b in before]
+                for doc, (chroma_id, _text, chroma_meta) in zip(after, before, strict=True):
+                    meta = dict(doc.metadata)
+                    assert meta.pop("_collection_name") == names[metric]
+                    assert meta.pop("_id") == ferry_point(chroma_id)
+                    assert_exact(meta, chroma_meta)
+        only = models.Filter(
+            must=[
+                models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="search"))
+            ]
+        )
+        store = QdrantVectorStore(
+            client=client, collection_name=names["cosine"], embedding=Deterministic()
+        )
+        found = store.similarity_search(QUERIES[0], k=50, filter=only)
+        assert len(found) == RECORDS // 3 and {d.metadata["topic"] for d in found} == {"search"}
+    finally:
+        client.close()
+        drop_on_server(qdrant_url, list(names.values()))
 
 
 def test_get_delete_filter_and_an_app_write_through_langchain(built: Built) -> None:

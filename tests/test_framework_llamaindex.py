@@ -4,6 +4,7 @@ llama-index-vector-stores-qdrant, opened with `QdrantVectorStore(collection_name
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -29,9 +30,11 @@ from tests.frameworks_common import (  # noqa: E402
     Built,
     assert_clean,
     assert_exact,
+    drop_on_server,
     embed,
     ferry_point,
     metadata,
+    migrate_to_server,
     plan_of,
     record_id,
     text,
@@ -129,6 +132,33 @@ def test_app_reads_the_same_nodes_text_metadata_and_ids(built: Built, metric: st
                 assert ref == chroma_ref
     finally:
         client.close()
+
+
+def test_app_reads_the_copy_on_a_qdrant_server_through_its_url(
+    built: Built, qdrant_url: str
+) -> None:
+    """The same copy on a server (REST, `QdrantClient(url=...)`): another client path."""
+    names = migrate_to_server(built, qdrant_url, None)  # detected, as in local mode
+    client = QdrantClient(url=qdrant_url, api_key=os.environ.get("QDRANT_API_KEY"))
+    try:
+        for metric in METRICS:
+            store = QdrantVectorStore(collection_name=names[metric], client=client)
+            for query, before in zip(QUERIES, built.extra["answers"][metric], strict=True):
+                after = hits(retrieve(store, query))
+                assert [h[0] for h in after] == [h[0] for h in before]
+                for (_, content, meta, ref), (_, c_content, c_meta, c_ref) in zip(
+                    after, before, strict=True
+                ):
+                    assert content == c_content and ref == c_ref
+                    assert_exact(meta, c_meta)
+        store = QdrantVectorStore(collection_name=names["l2"], client=client)
+        only = MetadataFilters(filters=[MetadataFilter(key="topic", value="parsing")])
+        found = retrieve(store, QUERIES[1], k=50, filters=only)
+        assert len(found) == RECORDS // 3
+        assert {n.node.metadata["topic"] for n in found} == {"parsing"}
+    finally:
+        client.close()
+        drop_on_server(qdrant_url, list(names.values()))
 
 
 def test_get_delete_filter_and_an_app_write_through_llamaindex(built: Built) -> None:

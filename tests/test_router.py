@@ -269,3 +269,38 @@ def test_overlap_at_k() -> None:
     assert overlap_at_k([["a", "b", "c", "d"]], [["d", "c", "x", "y"]], 4) == 0.5
     assert overlap_at_k([["a"], ["b"]], [["a"], ["c"]], 1) == 0.5
     assert overlap_at_k([["a", "b"]], [["a"]], 10) == 0.5
+
+
+def test_dual_write_into_a_qdrant_server_replays_what_its_429_refused(
+    tmp_path: Path,
+    emulator,  # noqa: ANN001 - the Qdrant test server's control handle
+) -> None:
+    """The mirror on a real REST client: a throttled write is queued, not lost, and the
+    replay pushes it once the server accepts writes again."""
+    import uuid
+
+    name = f"router-{uuid.uuid4().hex[:8]}"
+    client = QdrantClient(url=emulator.url, timeout=10, check_compatibility=False)
+    client.create_collection(
+        name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+    )
+    state = tmp_path / "router.json"
+    set_mode(state, tmp_path / "j.sqlite3", "dual-write")
+    points = f"/collections/{name}/points"
+    emulator.faults({"method": "PUT", "path": points, "status": 429, "retry_after": "1"})
+    router = Router(chroma_store(tmp_path), QdrantStore(client, name), state)
+    try:
+        for start in (0, 5):
+            router.upsert(*records(start, 5))
+        assert router.mirror_failures == 1 and router.deferred == 1
+        assert router.replay().remaining == 2  # still throttled: kept for the next try
+        emulator.faults()
+        result = router.replay()
+        assert (result.replayed, result.remaining, result.error) == (2, 0, None)
+        assert client.count(name).count == 10
+        hits = router.stores["secondary"].query(records(0, 1)[1], k=1)
+        assert hits.ids == [["doc-0"]]
+    finally:
+        router.close()
+        client.delete_collection(name)
+        client.close()

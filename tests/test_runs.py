@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -127,5 +128,44 @@ def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
         "search_ready",
         "hnsw_ef",
         "tuning",
+        "throttled",  # waiting on a server that answered 429/503 (issue 16)
     ]
     assert data["collections"][1]["status"] == "completed"
+
+
+def test_a_collection_waiting_on_a_throttling_server_is_throttled_then_running(
+    tmp_path: Path,
+) -> None:
+    """The Monitor and `ferry status` show *throttled* (not a failure, not unreachable)
+    from a throttled retry until its wait is over; an ordinary retry changes nothing."""
+    import time
+
+    from core.events import RetryScheduled
+    from core.runs import THROTTLED_GRACE_SECONDS
+
+    journal = Journal(tmp_path / "j.sqlite3")
+    run_id = journal.create_run("k", "chroma+file:///s", "chroma+http://h:8000", [], {}, {})
+    journal.claim_run(run_id)  # this process: alive, so the run is running
+    for name in ("slowed", "blipped"):
+        journal.ensure_collection(run_id, name, name)
+        journal.start_collection(run_id, name, 100, 8, "l2")
+
+    def retry(name: str, error: str, ago: float) -> None:
+        event = RetryScheduled(
+            run_id=run_id, collection=name, what="write", attempt=1, error=error, delay=2.0
+        )
+        entry = event.log_entry()
+        assert entry is not None
+        journal.add_event(dataclasses.replace(entry, ts=time.time() - ago))
+
+    retry("slowed", "throttled: Chroma answered 429 to upsert, Retry-After 2s: busy", ago=1)
+    retry("blipped", "Chroma did not answer upsert: timed out", ago=1)
+    view = RunView.load(journal, run_id)
+    assert view is not None
+    words = {c.name: c.state_word for c in view.collections}
+    assert words == {"slowed": "throttled", "blipped": "running"}
+    assert view.to_json()["collections"][0]["throttled"] is True
+
+    retry("slowed", "throttled: Chroma answered 429 to upsert", ago=2 + THROTTLED_GRACE_SECONDS + 5)
+    view = RunView.load(journal, run_id)
+    assert view is not None and view.collections[0].state_word == "running"  # the wait is over

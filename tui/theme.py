@@ -36,6 +36,7 @@ _STATE_STYLE = {
     "failed": "bold red",
     "cancelled": "yellow",
     "interrupted": "bold red",
+    "throttled": "yellow",
 }
 _BANNER_STYLE = {
     "running": "bold green",

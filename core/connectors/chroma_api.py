@@ -262,13 +262,14 @@ class ChromaApiConnector(TargetConnector):
         )
 
     def request_sizes(self, batch: Batch) -> list[int]:
-        """Each record's estimated share of an upsert request body (JSON)."""
+        """Each record's estimated share of an upsert request body (JSON), in bytes: chromadb
+        sends UTF-8 (orjson), so text counts by its encoded length and JSON escapes."""
         vector = batch.vectors.shape[1] * JSON_BYTES_PER_FLOAT if batch.vectors.ndim == 2 else 0
         return [
             vector
-            + len(record_id)
-            + len(document or "")
-            + (len(json.dumps(metadata, default=str)) if metadata else 4)
+            + _json_bytes(record_id)
+            + _json_bytes(document or "")
+            + (_json_bytes(metadata) if metadata else 4)
             + 32
             for record_id, metadata, document in zip(
                 batch.ids, batch.metadatas, batch.documents, strict=True
@@ -324,6 +325,10 @@ class ChromaApiConnector(TargetConnector):
     async def delete_native(self, name: str, native_ids: list[Any]) -> None:
         collection = await self._collection(name)
         await self._run("delete", collection.delete, ids=list(native_ids))
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value, default=str, ensure_ascii=False).encode())
 
 
 def _refused(exc: BaseException) -> bool:

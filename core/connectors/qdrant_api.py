@@ -140,7 +140,8 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         except FerryError as exc:
             return PingResult(
                 ok=False,
-                auth="failed" if "API key" in exc.what else "n/a",
+                # classify() words a 401/403 as "refused our credentials" (ConnectionFailed)
+                auth="failed" if "credentials" in exc.what else "n/a",
                 detail=exc.one_line(),
             )
         auth = "ok" if self.spec.params.get("api_key_env") else "none"
@@ -359,12 +360,17 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
                     ),
                 ),
             )
+        settled = False  # green on the previous poll too
         while True:
             state = await self.index_state(name)
             if on_progress:
                 on_progress(state.indexed, state.total)
-            if state.ready:
+            # Green right after the update can be the moment before the optimizer starts:
+            # it counts once every vector is indexed, or when green holds for a second poll
+            # (a collection under the indexing threshold stays green and unindexed).
+            if state.ready and (settled or (state.indexed or 0) >= (state.total or 0)):
                 return state
+            settled = state.ready
             await asyncio.sleep(INDEX_POLL_SECONDS)
 
     async def index_state(self, name: str) -> IndexState:
@@ -382,10 +388,11 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         return IndexState(ready=ready, indexed=indexed, total=points, detail=detail)
 
     def request_sizes(self, point_ids: list[int | str], dim: int, payloads: list[Any]) -> list[int]:
-        """Each point's estimated size in an upsert request (JSON: the larger encoding)."""
+        """Each point's estimated size in an upsert request (JSON: the larger encoding), in
+        bytes: qdrant-client sends UTF-8, so "é" is two bytes, not one character."""
         vector = dim * JSON_BYTES_PER_FLOAT
         return [
-            vector + len(json.dumps(payload, default=str, ensure_ascii=False)) + 48
+            vector + len(json.dumps(payload, default=str, ensure_ascii=False).encode()) + 48
             for payload in payloads
         ]
 

@@ -39,7 +39,8 @@ from core.backup_store import (
     sqlite_readonly,
     total_size,
 )
-from core.errors import FerryError
+from core.errors import FerryError, TransientError, classify, in_words
+from core.retry import RetryPolicy
 
 ATTEMPTS = 2
 
@@ -233,27 +234,42 @@ async def server_snapshot_backup(
     size = int(description.size or 0)
     with partial_backup(store, collection, size, progress) as partial:
         target = partial.data / name
-        digest = hashlib.sha256()
         timeout = float(spec.params.get("timeout", "60"))
-        try:
-            async with (
-                httpx.AsyncClient(timeout=timeout) as http,
-                http.stream("GET", url, headers=headers) as answer,
-            ):
-                if answer.status_code != 200:
-                    raise FerryError(
-                        f"Qdrant answered {answer.status_code} to the snapshot download",
-                        where=connector.uri,
-                    )
-                with target.open("wb") as handle:
-                    async for chunk in answer.aiter_bytes(1 << 20):
-                        digest.update(chunk)
-                        handle.write(chunk)
-                        partial.advance(len(chunk))
-        except httpx.HTTPError as exc:
-            raise FerryError(
-                f"the snapshot download failed: {type(exc).__name__}", where=connector.uri
-            ) from exc
+        digest = hashlib.sha256()
+
+        async def download() -> None:
+            """One attempt, from the first byte (a retry rewrites the file)."""
+            nonlocal digest
+            digest = hashlib.sha256()
+            written = 0
+            try:
+                async with (
+                    httpx.AsyncClient(timeout=timeout) as http,
+                    http.stream("GET", url, headers=headers) as answer,
+                ):
+                    if answer.status_code != 200:
+                        await answer.aread()
+                        raise classify(
+                            httpx.HTTPStatusError(
+                                "snapshot download", request=answer.request, response=answer
+                            ),
+                            "the snapshot download",
+                            connector.uri,
+                            "Qdrant",
+                        )
+                    with target.open("wb") as handle:
+                        async for chunk in answer.aiter_bytes(1 << 20):
+                            digest.update(chunk)
+                            handle.write(chunk)
+                            written += len(chunk)
+                            partial.advance(len(chunk))
+            except httpx.HTTPError as exc:
+                partial.done_bytes -= written  # the next attempt starts from 0
+                raise TransientError(
+                    f"the snapshot download failed: {in_words(exc)}", where=connector.uri
+                ) from exc
+
+        await RetryPolicy(max_attempts=3, give_up_after=max(timeout, 30.0)).call(download)
         notes = [f"server snapshot {name}; restore with Qdrant's snapshot recovery"]
         checksum = getattr(description, "checksum", None)
         if checksum and checksum != digest.hexdigest():

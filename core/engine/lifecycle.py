@@ -257,7 +257,7 @@ class CollectionLifecycle:
             error = type(error)(
                 error.what
                 + (
-                    f" (gave up after {engine.retry.describe()})"
+                    f" (gave up after {engine.retry.describe(error)})"
                     if isinstance(error, TransientError)
                     else ""
                 ),
@@ -312,8 +312,13 @@ class CollectionLifecycle:
         engine, plan = self.engine, self.plan
         if not owned or engine.options.mode is WriteMode.APPEND:
             return
-        target_count = await engine.target.count(plan.target_name)
-        source_count = await engine.source.count(plan.source.name)
+        on_retry = engine.on_retry(plan.source.name, "count")  # a blip here is no mismatch
+        target_count = await engine.retry.call(
+            lambda: engine.target.count(plan.target_name), on_retry
+        )
+        source_count = await engine.retry.call(
+            lambda: engine.source.count(plan.source.name), on_retry
+        )
         if plan.embed is not None and plan.embed.missing_policy == "skip":
             source_count -= plan.embed.missing  # left out, counted in the plan
         if target_count != source_count and getattr(engine.source, "cut", None) is not None:

@@ -518,6 +518,20 @@ class Journal:
             (run_id, after_id, limit),
         )
 
+    def last_retries(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Each collection's latest retry event ({"ts", "data"}): whether it is waiting on a
+        throttling server now (see core.runs)."""
+        rows = self._all(
+            "SELECT collection, ts, data FROM events WHERE id IN (SELECT MAX(id) FROM events "
+            "WHERE run_id = ? AND kind = 'retry' GROUP BY collection)",
+            (run_id,),
+        )
+        return {
+            row["collection"]: {"ts": row["ts"], "data": json.loads(row["data"] or "{}")}
+            for row in rows
+            if row["collection"]
+        }
+
     def request(self, run_id: str, command: str) -> None:
         """Ask the engine process driving `run_id` to pause, resume or cancel."""
         if command not in {"pause", "resume", "cancel"}:

@@ -79,6 +79,13 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
+        from tests.faults.qdrant_server import run_qdrant_server
+        from tests.qdrant_server import running_emulator
+
+        with running_emulator(root / "qdrant-emulator") as emulator:
+            (root / "qnet").mkdir()
+            outcome = run_qdrant_server(emulator, root / "qnet")
+            rows.append(_row(outcome, f"{outcome.kills} faults in {outcome.runs} runs"))
         (root / "bad").mkdir()
         world = build_world(root / "bad")
         verdicts = [*run_table(world), nan_verdict(world)]
@@ -162,6 +169,11 @@ def render(
         "  never answers, trickles bytes, or refuses connections; Ferry retries with one policy,",
         "  or gives up within `--give-up-after` plus one request timeout and says the run is",
         "  resumable; the same command then finishes it.",
+        "- **Qdrant server**: the Qdrant test server (tests/qdrant_server, Qdrant Edge behind",
+        "  Qdrant's REST API) cuts answers, answers slower than the timeout, 429 with",
+        "  `Retry-After`, 503 while copying and indexing, or throttles past the give-up time;",
+        "  or is killed (-9) in the index phase; the copy is read back with qdrant-client alone",
+        "  and must be search-ready.",
         "- **clean errors**: every failure was one `ferry: error:` line (no traceback).",
         "",
     ]
