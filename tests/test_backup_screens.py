@@ -12,7 +12,13 @@ import pytest
 from core.backup import BACKUPS_ENV
 from core.backup_store import MANIFEST
 from tests.test_cutover_screen import SIZE, cutover_app, edge_target, modal_opened  # noqa: F401
-from tests.tui_helpers import make_source, screen_text, wait_for_text
+from tests.tui_helpers import (
+    make_source,
+    screen_text,
+    wait_for_footer,
+    wait_for_text,
+    wait_for_texts,
+)
 from tui.app import FerryApp
 
 
@@ -24,8 +30,8 @@ async def test_inventory_b_backs_up_the_highlighted_collection(
     monkeypatch.setenv(BACKUPS_ENV, str(backups))
     app = FerryApp(tmp_path / "journal.sqlite3", source, None, start="inventory")
     async with app.run_test(size=(100, 30)) as pilot:
-        text = await wait_for_text(pilot, "alpha-docs")
-        assert "b Backup" in text  # the footer offers it
+        await wait_for_text(pilot, "alpha-docs")
+        await wait_for_footer(pilot, "b Backup")  # the footer offers it
         await pilot.press("b")
         await wait_for_text(pilot, "backed up alpha-docs →")
         made = [p for p in backups.iterdir() if not p.name.startswith(".")]
@@ -40,8 +46,9 @@ async def test_inventory_b_backs_up_the_highlighted_collection(
         # A destination that cannot hold backups: one line, in red, nothing else breaks.
         monkeypatch.setenv(BACKUPS_ENV, str(made[0] / MANIFEST))
         await pilot.press("b")
-        text = await wait_for_text(pilot, "backup of alpha-docs failed")
-        assert "the backup destination is a file" in text
+        await wait_for_texts(
+            pilot, "backup of alpha-docs failed", "the backup destination is a file"
+        )
         assert "Traceback" not in screen_text(app)
 
 
@@ -49,8 +56,8 @@ async def test_cutover_b_backs_up_and_the_cutover_reuses_it(edge_target) -> None
     uri, journal = edge_target
     app = cutover_app(journal.path, uri)
     async with app.run_test(size=SIZE) as pilot:
-        text = await wait_for_text(pilot, "docs__b")
-        assert "b Backup" in text
+        await wait_for_text(pilot, "docs__b")
+        await wait_for_footer(pilot, "b Backup")
         await pilot.press("b")
         await wait_for_text(pilot, "backed up docs__b →")
         await pilot.press("c")

@@ -27,7 +27,9 @@ from tests.tui_helpers import (
     screen_text,
     start_from_inventory,
     wait_for,
+    wait_for_footer,
     wait_for_text,
+    wait_for_texts,
 )
 from tui.app import FerryApp
 
@@ -52,10 +54,6 @@ async def replace_text(pilot, text: str) -> None:  # type: ignore[no-untyped-def
     await pilot.press("end", *["backspace"] * 12, *text)
 
 
-def bottom_line(app) -> str:  # type: ignore[no-untyped-def]
-    return screen_text(app).rstrip("\n").splitlines()[-1]
-
-
 # -- 1. the run dialog -----------------------------------------------------------------------
 async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_needs_typing(
     source: str, target: str, state: Path
@@ -64,10 +62,10 @@ async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_need
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for_text(pilot, "press m to migrate")
         await pilot.press("m")
-        text = await wait_for_text(pilot, "enter starts")
-        assert "alpha-docs" in text and "beta-notes" in text and "1,500" in text
-        assert "flat" in text and "3,000 records" in text  # layout and records per collection
-        assert "esc Cancel" in bottom_line(app)  # the dialog's own keys, not Inventory's
+        await wait_for_texts(
+            pilot, "enter starts", "alpha-docs", "beta-notes", "1,500", "flat", "3,000 records"
+        )  # layout and records per collection
+        await wait_for_footer(pilot, "esc Cancel")  # the dialog's own keys, not Inventory's
         await replace_text(pilot, "250")  # batch size (focused first)
         await pilot.press("tab")
         await replace_text(pilot, "3")  # workers
@@ -91,13 +89,12 @@ async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_need
 
         # The log view follows the run's log file: the options first, "run completed" later.
         await pilot.press("l")
-        text = await wait_for_text(pilot, "options batch_size=250 workers=3 rate=900.0")
-        assert "Run log" in text
+        await wait_for_texts(pilot, "options batch_size=250 workers=3 rate=900.0", "Run log")
 
         def log_lines() -> str:
             return "\n".join(app.screen.query_one("#run-log").lines)
 
-        text = await wait_for(pilot, lambda: "run completed" in log_lines(), 60, "followed")
+        await wait_for(pilot, lambda: "run completed" in log_lines(), 60, "followed")
         assert "completed: 1,500 records" in log_lines()
         assert log_lines().index("options") < log_lines().index("run completed")
         await pilot.press("y")
@@ -115,8 +112,7 @@ async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_need
         await pilot.press("2")
         await wait_for_text(pilot, "exists ✓")
         await pilot.press("m")
-        text = await wait_for_text(pilot, "writes into existing", timeout=30)
-        assert "250" in text and "900" in text
+        await wait_for_texts(pilot, "writes into existing", "250", "900")
         await pilot.press("enter")
         await wait_for_text(pilot, "Type write to confirm")
         await pilot.press(*"wrong", "enter")
@@ -269,15 +265,15 @@ async def test_every_cross_states_its_reason_and_settings_reach_the_checks(
     app = FerryApp(state, source, target, start="validation")
     app.context.selected = ["alpha-docs"]
     async with app.run_test(size=(80, 24)) as pilot:
-        text = await wait_for_text(pilot, "✘ recall@10 0.80 is below the threshold 0.95")
+        text = await wait_for_texts(
+            pilot, "✘ recall@10 0.80 is below the threshold 0.95", "fails because: recall@10 0.80"
+        )
         assert "differences found" not in text
-        assert "fails because: recall@10 0.80" in text.replace("\n", " ").replace("  ", " ")
-        footer = bottom_line(app)
-        assert "x Extras" in footer and "o Options" in footer
+        await wait_for_footer(pilot, "x Extras", "o Options")
 
         await pilot.press("o")
         await wait_for_text(pilot, "Validation settings")
-        assert "esc Cancel" in bottom_line(app)
+        await wait_for_footer(pilot, "esc Cancel")
         await replace_text(pilot, "0")  # sample: none
         await pilot.press("tab")
         await replace_text(pilot, "5")  # k
@@ -353,7 +349,7 @@ async def test_palette_quit_asks_like_q(state: Path) -> None:
         await wait_for_text(pilot, "Quit")
         await pilot.press("enter")
         await wait_for_text(pilot, "Leave it running")
-        assert "l Leave running" in bottom_line(app)  # the modal's own footer
+        await wait_for_footer(pilot, "l Leave running")  # the modal's own footer
         await pilot.press("escape")  # stay
         await wait_for(pilot, lambda: len(app.screen_stack) == 1, what="stayed")
         assert app.is_running
@@ -366,7 +362,7 @@ async def test_footers_help_and_a_burst_of_keys_in_the_profile_form(state: Path)
     app = FerryApp(state, start="connections")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_text(pilot, "No profiles yet")
-        assert "d Delete" in bottom_line(app)
+        await wait_for_footer(pilot, "d Delete")
         await pilot.press("a")
         await wait_for_text(pilot, "Add a profile")
         # Everything at once, as over a laggy link (every key queued before the first is
@@ -388,7 +384,7 @@ async def test_footers_help_and_a_burst_of_keys_in_the_profile_form(state: Path)
         assert text.startswith("Cutover") and "CutoverScreen" not in text
         for key in ("Moving around", "tab", "↑ ↓ ← →", "home end", "enter", "space"):
             assert key in text
-        assert "esc Close" in bottom_line(app)
+        await wait_for_footer(pilot, "esc Close")
         await pilot.press("escape")
 
 
@@ -396,8 +392,10 @@ async def test_header_says_whose_pair_it_shows(state: Path) -> None:
     fixed_journal(state)
     app = FerryApp(state, start="monitor")
     async with app.run_test(size=(80, 24)) as pilot:
-        text = await wait_for_text(pilot, "run completed 100%")
-        assert "run's …" in text.splitlines()[0]
+        await wait_for_text(pilot, "run completed 100%")
+        await wait_for(
+            pilot, lambda: "run's …" in screen_text(app).splitlines()[0], what="the header"
+        )
     other = FerryApp(state, "chroma+file:///else/chroma", "qdrant+edge:///else/q", start="monitor")
     async with other.run_test(size=(80, 24)) as pilot:
         await wait_for_text(pilot, "other run completed 100%")
