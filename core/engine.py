@@ -53,6 +53,7 @@ from core.events import (
 from core.mapping import PayloadFields
 from core.model import Batch, Checkpoint, CollectionResult, Cursor, Phase, Progress, ResumePoint
 from core.plan import CollectionPlan
+from core.record_checks import refuse_bad_records
 from core.retry import OnRetry, RetryNotice, RetryPolicy
 from core.runs import RunState
 from core.targets import TargetNames
@@ -739,6 +740,7 @@ class MigrationEngine:
                     if batch is None:
                         return
                     refuse_non_finite(batch, name, self.source.uri)
+                    refuse_bad_records(batch, name, self.source.uri)  # core/record_checks.py
                     faultpoints.reached("read")
                     if not await self.control.gate():
                         return

@@ -25,6 +25,7 @@ from core.layouts import make_layout
 from core.locks import TargetLocks
 from core.model import CollectionResult, ResumePoint
 from core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
+from core.record_checks import scan_collections
 from core.runs import CollectionView, RunState
 from core.uri import check_apart
 
@@ -105,6 +106,11 @@ async def preflight(
         first = plan.errors[0]
         more = f" (+{len(plan.errors) - 1} more)" if len(plan.errors) > 1 else ""
         raise PreflightError(first + more)
+    # Records no target holds exactly (i64 overflow, NaN in metadata, a key "", a document
+    # that is not text, an id twice): refused by id here, before a run or collection exists.
+    await scan_collections(
+        source, [(c.source.name, c.source.count) for c in plan.collections if not c.skip_reason]
+    )
     return plan
 
 
