@@ -8,10 +8,10 @@ import sys
 import time
 
 from cli.common import EXIT_OK, add_common, open_journal, print_json
-from core.secrets import redact
 from core.errors import FerryError
 from core.journal import Journal
 from core.runs import RunView, recent_runs
+from core.secrets import redact
 
 FOLLOW_INTERVAL = 0.5
 
