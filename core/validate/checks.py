@@ -281,7 +281,7 @@ class CollectionCheck:
         """Copy records again (idempotent upsert), then read them back to confirm."""
         assert self.result.repair is not None
         self.progress("repair", 0, len(batch), f"re-copying {len(batch)} record(s)")
-        await self.target.write(self.target_name, batch)
+        await self.target.replace(self.target_name, batch)  # whole: no stale key survives
         faultpoints.reached("repair")
         self.result.repair.rewritten += len(batch)
         back = await self.target.fetch(self.target_name, list(batch.ids))
