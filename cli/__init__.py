@@ -99,4 +99,8 @@ def print_traceback() -> None:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    from core.connectors.qdrant_edge import reap_children
+
+    reap_children()  # no Edge worker (or its helpers) outlives the command
+    sys.exit(code)
