@@ -315,7 +315,10 @@ async def build_plan(
                     where=source.uri,
                 )
             if info.dimension is None:
-                item.skip_reason = "empty collection with unknown dimension"
+                item.skip_reason = (
+                    "empty collection with unknown dimension: not created on the target (a "
+                    "vector collection needs its size; run again once it holds a record)"
+                )
                 continue
             if target.payload_layout(target_name) is not None:
                 chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")
