@@ -25,6 +25,8 @@ from core.model import Batch
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 FULL_SCAN_RECORDS = 20_000  # a whole collection this small is read in preflight: cheap
 SCAN_BATCH = 1000
+SCAN_BYTES = 32 * 1024 * 1024  # a scan batch holds about this much at most
+PROBE_RECORDS = 16
 MAX_DEPTH = 16
 
 
@@ -116,18 +118,32 @@ def refuse_bad_records(batch: Batch, collection: str, where: str) -> None:
 
 
 async def scan_collections(source: Any, names: Iterable[tuple[str, int]]) -> None:
-    """Preflight: every record of small collections, the first batch of large ones."""
+    """Preflight: every record of small collections, the first batch of large ones. Reads
+    are sized by bytes like the engine's (a probe, then what fits SCAN_BYTES)."""
     from core.errors import PreflightError
 
     for name, count in names:
         seen: set[str] = set()
         whole = count <= FULL_SCAN_RECORDS
-        stream = source.read(name, None, SCAN_BATCH)
+        size, cursor = PROBE_RECORDS, None
+        stream = source.read(name, cursor, size)
         try:
-            async for batch in stream:
+            while True:
+                try:
+                    batch = await anext(stream)
+                except StopAsyncIteration:
+                    break
                 if found := first_problem(batch, seen):
                     raise PreflightError(describe(name, found), where=source.uri, fix=FIX)
                 if not whole:
                     break
+                cursor = batch.cursor_after
+                per_record = max(batch.nbytes / max(len(batch), 1), 1.0)
+                wanted = max(1, min(SCAN_BATCH, int(SCAN_BYTES // per_record)))
+                if wanted != size:
+                    size = wanted
+                    await stream.aclose()
+                    stream = source.read(name, cursor, size)
+                del batch
         finally:
             await stream.aclose()

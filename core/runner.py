@@ -108,8 +108,9 @@ async def preflight(
         raise PreflightError(first + more)
     # Records no target holds exactly (i64 overflow, NaN in metadata, a key "", a document
     # that is not text, an id twice): refused by id here, before a run or collection exists.
-    await scan_collections(
-        source, [(c.source.name, c.source.count) for c in plan.collections if not c.skip_reason]
+    scanned = [(c.source.name, c.source.count) for c in plan.collections if not c.skip_reason]
+    await options.retry_policy.call(  # reading is read-only: safe to repeat on a blip
+        lambda: scan_collections(source, scanned)
     )
     return plan
 
