@@ -61,10 +61,6 @@ from core.tuning import TuningOptions
 
 RATE_WINDOW_SECONDS = 5.0
 RESUMABLE = "the run is resumable: re-run the same command"
-# Memory is bounded by bytes as well as by records: a batch holds at most about this much
-# (2 MB documents × 1000 records would be 2 GB). The first read is a small probe; the read
-# size then follows the records' measured size (core.read_sizing).
-MAX_BATCH_BYTES = 32 * 1024 * 1024
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
 # A sync blocks the target's writes (Qdrant Edge serves one request at a time, and a flush of
 # a shard with payload indexes takes ~0.1–0.3 s): checkpoints are spaced so syncing takes at
@@ -722,14 +718,13 @@ class MigrationEngine:
             seq = 0
             cursor = copy.watermark.cursor
             stream: Any = None
-            read_size = min(batch_size, PROBE_RECORDS)  # grows once the record size is known
 
             async def next_batch() -> Batch | None:
                 # One retried unit per batch: a failed stream is reopened at the last cursor,
                 # and every batch read starts a fresh series of attempts.
                 nonlocal stream
                 if stream is None:
-                    stream = self.source.read(name, cursor, read_size)
+                    stream = self.source.read(name, cursor, batch_size)
                 try:
                     return await anext(stream)
                 except StopAsyncIteration:
@@ -755,12 +750,6 @@ class MigrationEngine:
                     await queue.put((seq, batch))
                     seq += 1
                     cursor = batch.cursor_after
-                    wanted = records_within(batch, batch_size, MAX_BATCH_BYTES)
-                    if wanted != read_size and stream is not None:
-                        read_size = wanted  # reopened at the cursor just reached
-                        await stream.aclose()
-                        stream = None
-                    del batch
             finally:
                 if stream is not None:
                     await stream.aclose()
@@ -877,14 +866,3 @@ def run_status(results: list[CollectionResult]) -> RunState:
     if Phase.CANCELLED in statuses:
         return RunState.CANCELLED
     return RunState.COMPLETED
-
-
-PROBE_RECORDS = 16  # the first read of a collection: small, to learn the record size
-
-
-def records_within(batch: Batch, most: int, budget: int) -> int:
-    """How many records like `batch`'s fit in `budget` bytes (at least 1, at most `most`)."""
-    if not len(batch):
-        return most
-    per_record = max(batch.nbytes / len(batch), 1.0)
-    return max(1, min(most, int(budget // per_record)))

@@ -96,17 +96,3 @@ def test_a_parquet_export_onto_a_full_tmpfs_fails_in_one_line_and_never_looks_co
         assert "disk" in last.lower() or "space" in last.lower(), last
         for manifest in (disk / "export").rglob("manifest.json"):
             assert json.loads(manifest.read_text()).get("state") != "complete"
-
-
-def test_a_batch_is_cut_by_bytes() -> None:
-    """2 MB documents: a read batch holds what fits the byte budget, not --batch-size."""
-    import numpy as np
-
-    from core.engine import MAX_BATCH_BYTES, records_within
-    from core.model import Batch
-
-    big = Batch(["a", "b"], np.zeros((2, 3072), np.float32), [None, None], ["x" * 2_000_000] * 2)
-    per_record = big.nbytes / 2
-    assert records_within(big, 1000, MAX_BATCH_BYTES) == int(MAX_BATCH_BYTES // per_record) < 20
-    small = Batch(["a"], np.zeros((1, 8), np.float32), [None], ["tiny"])
-    assert records_within(small, 1000, MAX_BATCH_BYTES) == 1000
