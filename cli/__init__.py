@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from core import __version__
+from core.bounds import check_flags
 from core.errors import FerryError, ResourceError, classify, in_words
 from core.secrets import redact
 
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             from tui.app import run_tui
 
             return run_tui(state=args.state)
+        check_flags(args.command, vars(args))  # every number in range, before any write
         return int(args.handler(args) or 0)
     except FerryError as exc:
         if debug:
@@ -97,4 +99,8 @@ def print_traceback() -> None:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    from core.connectors.qdrant_edge import reap_children
+
+    reap_children()  # no Edge worker (or its helpers) outlives the command
+    sys.exit(code)

@@ -11,6 +11,7 @@ from cli.common import EXIT_OK, add_common, open_journal, print_json
 from core.errors import FerryError
 from core.journal import Journal
 from core.runs import RunView, recent_runs
+from core.secrets import redact
 
 FOLLOW_INTERVAL = 0.5
 
@@ -83,18 +84,18 @@ def run(args: argparse.Namespace) -> int:
             if not runs:
                 print("no runs yet")
             for view in runs:
-                print(render(view))
+                print(redact(render(view)))
         return EXIT_OK
     view = find_run(journal, args.run)
     if not args.follow:
-        print_json(view.to_json()) if args.json else print(render(view))
+        print_json(view.to_json()) if args.json else print(redact(render(view)))
         return EXIT_OK
     last = ""
     while True:
         view = RunView.load(journal, view.run_id) or view
         text = json.dumps(view.to_json(), default=str) if args.json else render(view)
         if text != last:
-            print(text if args.json else text + "\n", flush=True)
+            print(redact(text) if args.json else redact(text) + "\n", flush=True)
             last = text
         if not view.active:
             return EXIT_OK

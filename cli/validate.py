@@ -301,7 +301,13 @@ def render(report: ValidationReport) -> str:
             lines += [f"  {line}" for line in c.ab.lines()]
         if c.repair:
             lines.append(
-                f"  repair: {c.repair.rewritten:,} rewritten ({c.repair.verified:,} verified), "
+                f"  repair: {c.repair.verified:,} rewritten and verified by reading back"
+                + (
+                    f", {c.repair.rewritten - c.repair.verified:,} NOT repaired (still differ)"
+                    if c.repair.rewritten > c.repair.verified
+                    else ""
+                )
+                + ", "
                 f"{c.repair.deleted:,} extra deleted"
                 + (
                     f", {c.repair.delete_failed:,} still in the target"

@@ -30,6 +30,7 @@ from core.targets import TargetNames, clashes
 from core.tuning import IndexTuning, TuningOptions, plan_tuning
 from core.uri import parse_uri
 
+WIDE_METADATA_KEYS = 50  # more keys than this: a metadata shape worth a look
 LARGE_RECORDS = 1_000_000
 
 
@@ -193,8 +194,21 @@ def assess(
             )
     plan.notes += target.plan_notes(info.metric, source)
     if info.facts.get("schema_pending"):
-        score += 2
-        plan.warnings.append("Chroma schema migrations pending: read via an upgraded copy")
+        # Said as it happened: most old directories are read straight from their files
+        # (only a reader that needs chromadb's API works on an upgraded private copy).
+        if info.facts.get("reader") == "api-copy":
+            score += 1
+            plan.warnings.append("Chroma schema migrations pending: read via an upgraded copy")
+        else:
+            plan.notes.append(
+                "Chroma schema migrations pending: read straight from the files (unchanged)"
+            )
+    if len(info.metadata_keys) > WIDE_METADATA_KEYS:  # metadata shape: many filterable keys
+        score += 1
+        plan.notes.append(f"{len(info.metadata_keys)} metadata keys")
+    for note in info.facts.get("space_notes") or []:
+        if "hnsw:space" in note:  # metadata and stored configuration disagree: say which
+            plan.warnings.append(f"{note}; Ferry uses {info.metric.value if info.metric else '?'}")
     plan.warnings += list(info.facts.get("warnings") or [])  # the source's own (e.g. files)
     if info.facts.get("metadata_keys_sampled"):
         sampled = int(info.facts.get("metadata_keys_sample_size") or 1000)
@@ -327,7 +341,10 @@ async def build_plan(
                     where=source.uri,
                 )
             if info.dimension is None:
-                item.skip_reason = "empty collection with unknown dimension"
+                item.skip_reason = (
+                    "empty collection with unknown dimension: not created on the target (a "
+                    "vector collection needs its size; run again once it holds a record)"
+                )
                 continue
             if target.payload_layout(target_name) is not None:
                 chosen.check_metadata_keys(info.metadata_keys, where=f"{source.uri} {name}")

@@ -123,8 +123,15 @@ def load_profiles(path: Path | None = None) -> list[Profile]:
         raise FerryError(
             f"cannot read the profiles file: {exc}", where=str(path), fix="fix or remove the file"
         ) from exc
+    table = data.get("profiles") or {}
+    if not isinstance(table, dict):  # `profiles = "x"` or a list: not [profiles.NAME] tables
+        raise FerryError(
+            f"`profiles` in the profiles file is a {type(table).__name__}, not a table",
+            where=str(path),
+            fix='write each profile as [profiles.NAME] with uri = "..." (or remove the file)',
+        )
     profiles = []
-    for name, entry in (data.get("profiles") or {}).items():
+    for name, entry in table.items():
         if isinstance(entry, dict) and isinstance(entry.get("uri"), str):
             # Files written before profiles had a layout load with "" (detect).
             profiles.append(

@@ -43,12 +43,11 @@ class RunChoices:
 
     def check(self) -> RunChoices:
         """Refuse what `ferry migrate` would refuse, with the field to fix."""
-        if self.batch_size < 1:
-            raise FerryError("batch size must be at least 1", where="run options")
-        if self.workers < 1:
-            raise FerryError("workers must be at least 1", where="run options")
-        if self.rate is not None and self.rate <= 0:
-            raise FerryError("rate must be positive", where="run options", fix="leave it empty")
+        from core.bounds import check_bound  # the ranges `ferry migrate` checks
+
+        check_bound("migrate", "--batch-size", self.batch_size)
+        check_bound("migrate", "--workers", self.workers)
+        check_bound("migrate", "--rate", self.rate)
         if self.mode not in {m.value for m in WriteMode}:
             raise FerryError(f"unknown write mode {self.mode!r}", fix="create or append")
         if not self.target_name.strip():

@@ -28,6 +28,7 @@ from core.live import run as live
 from core.locks import TargetLocks
 from core.model import CollectionResult, Phase, ResumePoint
 from core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
+from core.record_checks import FULL_SCAN_RECORDS, scan_collections
 from core.runs import CollectionView, RunState
 from core.uri import check_apart
 
@@ -130,6 +131,19 @@ async def preflight(
         first = plan.errors[0]
         more = f" (+{len(plan.errors) - 1} more)" if len(plan.errors) > 1 else ""
         raise PreflightError(first + more)
+    # Records no target holds exactly (i64 overflow, NaN in metadata, a key "", a document
+    # that is not text, an id twice): refused by id here, before a run or collection exists.
+    # A remote source is scanned by its first batch only (the engine checks the rest where
+    # it reads): a whole extra pass over a network would double what faults can hit.
+    remote = getattr(source, "uri", "").split(":", 1)[0].endswith(("http", "https"))
+    scanned = [
+        (c.source.name, FULL_SCAN_RECORDS + 1 if remote else c.source.count)
+        for c in plan.collections
+        if not c.skip_reason
+    ]
+    await options.retry_policy.call(  # reading is read-only: safe to repeat on a blip
+        lambda: scan_collections(source, scanned)
+    )
     return plan
 
 

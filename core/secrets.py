@@ -45,10 +45,33 @@ def remember_env(variable: str | None) -> None:
         remember(os.environ.get(variable))
 
 
+# `scheme://user:password@host`: user-info is refused in Ferry's URIs (core/uri.py), but a URI
+# typed with it still travels in the refusal, argparse's messages and library errors; it is
+# masked wherever `redact` runs. Not starting with "/" keeps `file:///dir/a@b` paths intact.
+USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@'\"][^\s@'\"]*)@"
+)
+
+
+def has_userinfo(uri: str) -> bool:
+    """Whether `uri` carries `user@` or `user:password@` before its host."""
+    return USERINFO.match(uri.strip()) is not None
+
+
+def mask_userinfo(text: str) -> str:
+    """`text` with the user-info of every URI in it replaced by a mask."""
+    if "@" not in text:
+        return text
+    return USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+
+
 def redact(text: str) -> str:
-    """`text` with every known secret replaced by a mask."""
+    """`text` with every known secret, and every URI's user-info, replaced by a mask."""
+    if not isinstance(text, str):
+        return text
+    text = mask_userinfo(text)
     pattern = _pattern
-    if pattern is None or not isinstance(text, str):
+    if pattern is None:
         return text
     return pattern.sub(MASK, text)
 

@@ -189,6 +189,11 @@ def plan_tuning(
         indexes[key] = kind
     for key in reserved:
         indexes.pop(key, None)
+    from core.payload_paths import unindexable
+
+    for key in [k for k in indexes if unindexable(k)]:
+        del indexes[key]  # a `"` or `\` in it: no Qdrant JSON path names it
+        notes.append(f"no payload index for {key!r}: Qdrant cannot name that key in a path")
     return IndexTuning(
         m=m,
         ef_construct=ef_construct,

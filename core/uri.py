@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from core.errors import FerryError
-from core.secrets import remember, remember_env
+from core.secrets import has_userinfo, remember, remember_env
 
 SCHEMES: dict[str, tuple[str, str]] = {
     "chroma+file": ("chroma", "file"),
@@ -98,6 +98,13 @@ def parse_uri(uri: str) -> ConnectionSpec:
     """Parse and check a connection URI; a bad one is a one-line error saying what to type."""
     uri = uri.strip()
     scheme, sep, _rest = uri.partition(":")
+    if has_userinfo(uri):  # before anything else: the refusal must not repeat the password
+        raise FerryError(
+            "a user name or password in a URI is not accepted",
+            where=(scheme if sep else "uri") + "://«redacted»@…",
+            fix="drop the `user:password@` part; save the connection as a profile and pass "
+            "the key by name with ?api_key_env=VAR",
+        )
     if not sep or scheme not in SCHEMES:
         raise FerryError(
             f"unknown connection URI {uri!r}",

@@ -12,7 +12,13 @@ import pytest
 from core.backup import BACKUPS_ENV
 from core.backup_store import MANIFEST
 from tests.test_cutover_screen import SIZE, cutover_app, edge_target, modal_opened  # noqa: F401
-from tests.tui_helpers import make_source, screen_text, wait_for_footer, wait_for_text
+from tests.tui_helpers import (
+    make_source,
+    screen_text,
+    wait_for_footer,
+    wait_for_text,
+    wait_for_texts,
+)
 from tui.app import FerryApp
 
 
@@ -40,8 +46,9 @@ async def test_inventory_b_backs_up_the_highlighted_collection(
         # A destination that cannot hold backups: one line, in red, nothing else breaks.
         monkeypatch.setenv(BACKUPS_ENV, str(made[0] / MANIFEST))
         await pilot.press("b")
-        text = await wait_for_text(pilot, "backup of alpha-docs failed")
-        assert "the backup destination is a file" in text
+        await wait_for_texts(
+            pilot, "backup of alpha-docs failed", "the backup destination is a file"
+        )
         assert "Traceback" not in screen_text(app)
 
 

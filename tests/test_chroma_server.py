@@ -146,3 +146,47 @@ def test_delete_extra_on_a_chroma_server_target_deletes_what_an_app_added(
     assert app.count() == 120
     again = asyncio.run(validate(source_uri, chroma_server, [name], ValidationOptions(full=True)))
     assert again.ok, again.to_json()
+
+
+def test_repair_and_append_replace_records_whole_on_a_chroma_server_target(
+    tmp_path: Path, chroma_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Chroma's upsert merges metadata: a stale key (or metadata on a record whose source
+    has none) must not survive `validate --repair` nor `--mode append`; the repair counts
+    only what it read back equal. Checked with chromadb's own client, not Ferry's reader."""
+    import chromadb
+
+    name = unique_name("whole")
+    src = make_chroma(tmp_path / "src", {name: {"metric": "l2", "n": 30, "dim": 8, "seed": 4}})
+    source_uri, state = f"chroma+file://{src}", str(tmp_path / "j.sqlite3")
+    base = ["--from", source_uri, "--to", chroma_server, "--collection", name, "--state", state]
+    code, report = migrate_json(capsys, *base)
+    assert code == 0, report
+    host, port = chroma_server.removeprefix("chroma+http://").split(":")
+    app = chromadb.HttpClient(host=host, port=int(port)).get_collection(name)
+    ours = chromadb.PersistentClient(str(src)).get_collection(name)
+    truth = ours.get(ids=["rec-1", "rec-2"], include=["metadatas"])["metadatas"]
+
+    def spoil() -> None:  # an app (or an older run) left keys the source does not have
+        app.update(ids=["rec-1", "rec-2"], metadatas=[{"stale": 1}, {"stale": 2}])
+        assert app.get(ids=["rec-1"], include=["metadatas"])["metadatas"][0]["stale"] == 1
+
+    def clean() -> bool:
+        got = app.get(ids=["rec-1", "rec-2"], include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"], strict=True)) == dict(
+            zip(["rec-1", "rec-2"], truth, strict=True)
+        )
+
+    spoil()
+    argv = ["validate", "--from", source_uri, "--to", chroma_server, "--collection", name]
+    code = main([*argv, "--full", "--repair", "--state", state, "--queries", "0"])
+    out = capsys.readouterr().out
+    assert clean(), app.get(ids=["rec-1", "rec-2"], include=["metadatas"])
+    assert "2 rewritten and verified" in out and "NOT repaired" not in out
+    assert main([*argv, "--full", "--state", state, "--queries", "0"]) == 0
+    capsys.readouterr()
+
+    spoil()
+    code, report = migrate_json(capsys, *base, "--mode", "append", "--restart")
+    assert code == 0, report
+    assert clean()

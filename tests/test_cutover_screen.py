@@ -22,7 +22,14 @@ from core.connectors.base import WriteMode
 from core.journal import Journal
 from core.model import Batch, CollectionInfo, Metric
 from core.router import edge_alias_target
-from tests.tui_helpers import screen_text, silent_server, wait_for, wait_for_text
+from tests.tui_helpers import (
+    screen_text,
+    silent_server,
+    wait_for,
+    wait_for_footer,
+    wait_for_text,
+    wait_for_texts,
+)
 from tui.app import FerryApp
 from tui.screens.cutover import CutoverScreen
 from tui.widgets.confirm import TypedConfirm
@@ -359,11 +366,14 @@ async def test_switch_the_app_shows_the_framework_store_and_the_score_conversion
         table = screen.query_one("#aliases", DataTable)
         await wait_for(pilot, lambda: "docs" in table.rows, what="the candidate row")
         assert screen.query_one("#collection-input", Input).value == "docs_v2"
-        assert "s Switch app" in screen_text(app)  # in the footer at 80 columns
+        await wait_for_footer(pilot, "s Switch app")  # in the footer at 80 columns
         await pilot.press("s")
-        text = await wait_for_text(pilot, "score_threshold=√t")
-        assert "Switch the app to docs_v2" in text
-        assert "layout langchain, as migrated (journal)" in text
+        text = await wait_for_texts(
+            pilot,
+            "score_threshold=√t",
+            "Switch the app to docs_v2",
+            "layout langchain, as migrated (journal)",
+        )
         flat = " ".join(line.strip() for line in text.splitlines())
         assert "from langchain_qdrant import QdrantVectorStore" in flat
         assert 'collection_name="docs_v2"' in flat and "Distance.EUCLID" in flat

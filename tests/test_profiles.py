@@ -88,3 +88,20 @@ async def test_ping_failure_is_one_line_and_names_the_variable_not_a_value(
     assert not result.ok
     assert "\n" not in result.detail and result.detail
     os.environ.pop("FERRY_UNSET_KEY", None)
+
+
+@pytest.mark.parametrize("text", ['profiles = "x"\n', "profiles = [1, 2]\n", "profiles = 3\n"])
+def test_a_profiles_file_whose_profiles_is_not_a_table_is_one_line_exit_2(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import main
+
+    path = profiles_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    with pytest.raises(FerryError, match="not a table"):
+        load_profiles()
+    assert main(["migrate", "--from", "local", "--to", "qdrant+memory:", "--yes"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[profiles.NAME]" in err[0] and "unexpected" not in err[0]
+    assert path.read_text() == text

@@ -23,6 +23,7 @@ from tests.tui_helpers import (
     start_from_inventory,
     wait_for,
     wait_for_text,
+    wait_for_texts,
 )
 from tui.app import FerryApp
 
@@ -74,12 +75,12 @@ async def test_add_a_profile_test_it_and_choose_source_and_target(
         assert stat.S_IMODE(profiles_path().stat().st_mode) == 0o600
 
         await pilot.press("up", "t")
-        text = await wait_for_text(pilot, "✓ local-src")
-        assert " ms" in text and "2 collection(s)" in text
+        await wait_for_texts(pilot, "✓ local-src", " ms", "2 collection(s)")
         await pilot.press("f", "down", "o")
         assert app.context.source_uri == source and app.context.target_uri == target
-        text = await wait_for_text(pilot, "data/chroma → qdrant+edge://…/data/qdrant")
-        assert "source" in text and "target" in text  # the Role column
+        await wait_for_texts(
+            pilot, "data/chroma → qdrant+edge://…/data/qdrant", "source", "target"
+        )  # the Role column
 
         # A key pasted where its variable's name belongs is refused, and never written.
         await pilot.press("a")
@@ -102,17 +103,20 @@ async def test_inventory_shows_both_sides_and_the_plan(
     await migrate(source, target, ["beta-notes"], MigrationOptions(), Journal(state))
     app = FerryApp(state, source, target, start="inventory")
     async with app.run_test(size=(100, 30)) as pilot:
-        text = await wait_for_text(pilot, "alpha-docs")
-        assert "1,500" in text and "32" in text and "cosine" in text and " l2 " in text
-        assert "new" in text and "exists ✓" in text
-        assert "nothing selected" in text
+        await wait_for_texts(
+            pilot, "alpha-docs", "1,500", "32", "cosine", " l2 ", "new", "exists ✓"
+        )
+        await wait_for_texts(pilot, "nothing selected")
         await pilot.press("space")
-        text = await wait_for_text(pilot, "Plan 1 collection(s) · 1,500 records")
+        await wait_for_text(pilot, "Plan 1 collection(s) · 1,500 records")
         await pilot.press("a")
-        text = await wait_for_text(pilot, "Plan 2 collection(s) · 3,000 records")
-        assert "press m to migrate" in text
+        await wait_for_texts(
+            pilot,
+            "Plan 2 collection(s) · 3,000 records",
+            "press m to migrate",
+            "ids need mapping",  # the risk note of the highlighted collection
+        )
         assert app.context.selected == ["alpha-docs", "beta-notes"]
-        assert "ids need mapping" in text  # the risk note of the highlighted collection
 
 
 async def test_start_pause_resume_and_reach_100_percent(
@@ -132,15 +136,16 @@ async def test_start_pause_resume_and_reach_100_percent(
         assert run_id
         await wait_for(pilot, lambda: journal.get_run(run_id)["status"] == "paused", what="paused")
         # "paused" shows in the event log first; the status line follows on the next poll.
-        text = await wait_for_text(pilot, "p or r resumes")
-        assert "paused" in text
+        await wait_for_texts(pilot, "p or r resumes", "paused")
 
         await pilot.press("p")
         await wait_for(pilot, lambda: journal.get_run(run_id)["status"] != "paused", what="resumed")
-        text = await wait_for_text(pilot, "completed 100%", timeout=60)
-        assert "3,000/3,000" in text
-        assert text.count("1,500/1,500 completed") == 2
-        assert "run paused" in text and "run running" in text  # the event log
+        await wait_for_texts(
+            pilot, "completed 100%", "3,000/3,000", "run paused", "run running", timeout=60
+        )  # the last two: the event log
+        await wait_for(
+            pilot, lambda: screen_text(app).count("1,500/1,500 completed") == 2, what="both rows"
+        )
 
 
 async def test_cancel_asks_first_then_resume_relaunches_the_same_run(
@@ -233,8 +238,7 @@ async def test_every_key_on_every_screen_of_mine_and_help_and_palette(
                 while len(app.screen_stack) > 1:  # any modal a key opened
                     await pilot.press("escape")
             await pilot.press("question_mark")
-            text = await wait_for_text(pilot, "Everywhere")
-            assert "Connections" in text and "Quit" in text
+            await wait_for_texts(pilot, "Everywhere", "Connections", "Quit")
             await pilot.press("escape")
         await pilot.press("ctrl+p")
         await pilot.pause()

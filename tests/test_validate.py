@@ -28,6 +28,7 @@ from core.validate.compare import compare_record, metadata_differences, same_val
 from core.validate.recall import (
     ExactTopK,
     exact_scores,
+    float32_allowance,
     kendall_tau,
     measure,
     tie_aware_overlap,
@@ -469,3 +470,57 @@ async def test_validate_agrees_with_migrate_about_a_never_written_collection(
     by_name = {c.name: c for c in report.collections}
     assert report.ok, report.to_json()
     assert by_name["empty"].skipped_reason is not None
+
+
+# -- float32 rounding at large magnitudes is not a metric mismatch --------------------------------
+def large_parallel_source(root: Path, space: str) -> str:
+    """l2/cosine vectors with components near 1e6 pointing almost the same way: the engines'
+    float32 arithmetic is off by more than 1e-3 of the small distances between them."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=16) * 1e6
+    vectors = (base + rng.normal(size=(200, 16)) * 10).astype(np.float32)
+    client = chromadb.PersistentClient(str(root))
+    collection = client.create_collection(NAME, configuration={"hnsw": {"space": space}})
+    collection.add(ids=[f"r{i}" for i in range(200)], embeddings=vectors)
+    return f"chroma+file://{root}"
+
+
+async def test_an_exact_copy_at_magnitude_1e6_passes_validation(tmp_path: Path) -> None:
+    source = large_parallel_source(tmp_path / "src", "l2")
+    target, journal = await migrated(source, tmp_path)
+    report = await validate(source, target, [NAME], ValidationOptions(full=True), journal)
+    c = report.collections[0]
+    assert report.ok, c.reasons
+    assert c.recall is not None and c.recall.scores_agree("source")
+    assert c.recall.scores_agree("target")
+
+
+def test_a_metric_mismatch_at_magnitude_1e6_still_fails() -> None:
+    """The float32 allowance is relative to the vectors' size, but a cosine engine believed
+    to be l2 reports scores off by their own size: still named."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=DIM) * 1e6
+    vectors = (base + rng.normal(size=(50, DIM)) * 10).astype(np.float32)
+    queries, ids, believed = vectors[:5], [f"v{i}" for i in range(50)], Metric.L2
+    exact = ExactTopK(queries, believed, 5)
+    exact.update(ids, vectors)
+    table = exact_scores(queries, vectors, believed)
+    cos = exact_scores(queries, vectors, Metric.COSINE)
+    reported = [[(ids[j], float(1 - cos[q, j])) for j in np.argsort(-cos[q])[:5]] for q in range(5)]
+    norms = np.linalg.norm(queries.astype(np.float64), axis=1)
+    largest = float(np.linalg.norm(vectors.astype(np.float64), axis=1).max())
+    allowances = [float32_allowance(believed, float(n), largest) for n in norms]
+    result = measure(
+        5,
+        exact.result(),
+        reported,
+        exact.result(),
+        lambda q, item: float(table[q, ids.index(item)]),
+        (
+            lambda raw: CHROMA.similarity(believed, raw),
+            lambda raw: QDRANT.similarity(believed, raw),
+        ),
+        allowance=lambda qi, truth: allowances[qi](truth),
+    )
+    assert not result.scores_agree("source")
+    assert any("source scores disagree" in f for f in result.failures(0.95))

@@ -58,9 +58,23 @@ async def wait_for(
 
 
 async def wait_for_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str:
+    """Wait until `text` is on screen. Returns the screen as it is then; anything else a test
+    asserts in it must be waited for too (`wait_for_texts`, `wait_for_footer`): on a busy
+    machine one widget is drawn before its neighbours (the footer last of all)."""
     return await wait_for(
         pilot, lambda: text in screen_text(pilot.app), timeout, f"{text!r} on screen"
     ) and screen_text(pilot.app)
+
+
+async def wait_for_texts(pilot: Pilot[Any], *texts: str, timeout: float = 30.0) -> str:
+    """Wait until every one of `texts` is on screen at once; returns that screen."""
+
+    def all_shown() -> str:
+        shown = screen_text(pilot.app)
+        flat = " ".join(shown.split())
+        return shown if all(t in shown or " ".join(t.split()) in flat for t in texts) else ""
+
+    return await wait_for(pilot, all_shown, timeout, f"all of {texts!r} on screen")
 
 
 def bottom_line(app: App[Any]) -> str:
@@ -69,15 +83,14 @@ def bottom_line(app: App[Any]) -> str:
 
 
 async def wait_for_footer(pilot: Pilot[Any], *keys: str, timeout: float = 30.0) -> str:
-    """Wait until the footer shows every one of `keys` (e.g. "d Delete"): the Footer is
-    drawn after the screen's body, so a test that read it right after the body raced it."""
-    await wait_for(
+    """Wait until the footer offers every one of `keys` (e.g. "d Delete"): the Footer
+    recomposes after the screen's bindings settle, so it is drawn after the body."""
+    return await wait_for(
         pilot,
-        lambda: all(key in bottom_line(pilot.app) for key in keys),
+        lambda: (line := bottom_line(pilot.app)) and all(k in line for k in keys) and line,
         timeout,
-        f"footer showing {', '.join(keys)}",
+        f"footer offering {keys!r}",
     )
-    return bottom_line(pilot.app)
 
 
 FIXED_RUN_ID = "20250301-120000-f3rry0"

@@ -348,6 +348,13 @@ class TargetConnector(SourceConnector):
     async def write(self, name: str, batch: Batch) -> None:
         """Idempotent upsert: replaying a batch after a crash duplicates nothing."""
 
+    async def replace(self, name: str, batch: Batch) -> None:
+        """Write each record whole: nothing of an earlier version (a stale metadata key)
+        survives. Qdrant's upsert replaces the point whole, so this is `write`; a target
+        whose upsert merges (Chroma) removes the records first: a kill in between leaves
+        them missing, which the next validation finds and repairs, never silently wrong."""
+        await self.write(name, batch)
+
     @abstractmethod
     async def delete(self, name: str, ids: list[str]) -> None:
         """Remove these source ids; ids that are not there are ignored."""

@@ -66,6 +66,7 @@ class ChromaApiConnector(TargetConnector):
         self._collections: dict[str, Any] = {}
         # name -> (count before, count after, records read): the source changed meanwhile
         self.changed_during_read: dict[str, tuple[int, int, int]] = {}
+        self._replace_whole: set[str] = set()  # append into an existing collection
         self.max_request_bytes = CHROMA_MAX_REQUEST_BYTES if kind == "chroma-server" else None
 
     async def _client_ready(self) -> Any:
@@ -294,17 +295,36 @@ class ChromaApiConnector(TargetConnector):
             return [(0, len(part))]
         return byte_chunks(self.request_sizes(part), self.max_request_bytes)
 
-    async def write(self, name: str, batch: Batch) -> None:
+    async def prepare(
+        self, info: CollectionInfo, mode: Any, owned: bool = False, tuning: Any = None
+    ) -> Any:
+        """As every target; and `--mode append` into a collection that existed makes every
+        write a `replace`: Chroma's upsert merges metadata, so a key the source no longer
+        has would survive on the target."""
+        result = await super().prepare(info, mode, owned, tuning)
+        if result.existed and getattr(mode, "value", mode) == "append":
+            self._replace_whole.add(info.name)
+        return result
+
+    async def replace(self, name: str, batch: Batch) -> None:
+        """Delete, then add: Chroma's upsert merges metadata (a stale key stays)."""
+        await self.write(name, batch, whole=True)
+
+    async def write(self, name: str, batch: Batch, whole: bool = False) -> None:
         """Upsert in requests of at most `get_max_batch_size()` records and under
-        `max_request_bytes` (wide vectors with long documents split further)."""
+        `max_request_bytes` (wide vectors with long documents split further); `whole` (or
+        an append into a collection that existed): each request's ids are deleted first."""
         if not len(batch):
             return
+        whole = whole or name in self._replace_whole
         collection = await self._collection(name)
         limit = self.max_batch_size() or len(batch)
         for start in range(0, len(batch), limit):
             end = min(start + limit, len(batch))
             part = _rows(batch, start, end)
             for lo, hi in self._request_runs(part):
+                if whole:
+                    await self._run("delete", collection.delete, ids=part.ids[lo:hi])
                 await self._run(
                     "upsert",
                     collection.upsert,

@@ -220,12 +220,19 @@ class PortableConnector(TargetConnector):
             raise FerryError(
                 f"unreadable manifest ({exc})", where=str(path), fix="restore the export"
             ) from exc
+        if not isinstance(manifest, dict):
+            raise FerryError(
+                "not a Ferry export: its manifest is not a JSON object",
+                where=str(path),
+                fix="restore the export, or export the collection again",
+            )
         if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
             raise FerryError(
                 f"not a Ferry export of format version {FORMAT_VERSION}",
                 where=str(path),
                 fix="export it again with this Ferry",
             )
+        check_manifest(manifest, path)
         if manifest.get("file_format") != self.codec.file_format:
             raise FerryError(
                 f"collection {name!r} is a {manifest.get('file_format')} export",
@@ -312,19 +319,54 @@ class PortableConnector(TargetConnector):
         )
 
     async def list_collections(self) -> list[str]:
+        """The export's collections. A folder that is not an export is refused, never read
+        as "no collections" (that ended `completed` with nothing copied): a file in place of
+        the folder, a collection folder given instead of its parent, a folder whose
+        manifest.json is missing or not JSON."""
+        if self.root.exists() and not self.root.is_dir():
+            raise FerryError(
+                f"{self.root} is a file, not a folder",
+                where=self.uri,
+                fix=f"name a folder: {self.kind}+file:///path/to/export-dir",
+            )
         if not self.root.is_dir():
             return []
-        names = []
+        if (self.root / MANIFEST).is_file():
+            raise FerryError(
+                "this is one collection's folder, not an export folder",
+                where=self.uri,
+                fix=f"name its parent: {self.kind}+file://{self.root.parent}",
+            )
+        names, strangers = [], []
         for folder in sorted(self.root.iterdir()):
+            if folder.name.startswith("."):
+                continue
             manifest = folder / MANIFEST
-            if folder.name.startswith(".") or not manifest.is_file():
+            if not manifest.is_file():
+                strangers.append(folder)
                 continue
             try:
-                kind = json.loads(manifest.read_text("utf-8")).get("file_format")
-            except (OSError, ValueError):
-                kind = None
-            if kind == self.codec.file_format:
+                loaded = json.loads(manifest.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise FerryError(
+                    f"not an export: {MANIFEST} is not JSON ({str(exc)[:80]})",
+                    where=str(manifest),
+                    fix="restore the export, or move that folder out",
+                ) from exc
+            if not isinstance(loaded, dict) or loaded.get("format") != FORMAT:
+                raise FerryError(
+                    f"not an export: {MANIFEST} is not a Ferry manifest",
+                    where=str(manifest),
+                    fix="restore the export, or move that folder out",
+                )
+            if loaded.get("file_format") == self.codec.file_format:
                 names.append(folder.name)
+        if strangers and not names:
+            raise FerryError(
+                f"not a {self.kind} export: {strangers[0].name} has no {MANIFEST}",
+                where=str(self.root),
+                fix=f"name a folder `ferry migrate --to {self.kind}+file://…` wrote",
+            )
         return names
 
     async def describe(self, name: str) -> CollectionInfo:
@@ -618,3 +660,29 @@ def _concat(batches: list[Batch], dimension: int) -> Batch:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+MAX_DIMENSION = 65_536  # Qdrant's limit
+
+
+def check_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """A manifest's dimension and metric are what every read trusts: checked once, in one
+    line naming the file (a crafted "four", 0 or "hamming" ended in a library's words)."""
+    dimension = manifest.get("dimension")
+    if (
+        not isinstance(dimension, int)
+        or isinstance(dimension, bool)
+        or not 1 <= dimension <= MAX_DIMENSION
+    ):
+        raise FerryError(
+            f"manifest dimension {dimension!r} is not a whole number from 1 to {MAX_DIMENSION}",
+            where=str(path),
+            fix="restore the export, or export the collection again",
+        )
+    if manifest.get("metric") not in {m.value for m in Metric}:
+        raise FerryError(
+            f"manifest metric {manifest.get('metric')!r} is not one of "
+            + ", ".join(m.value for m in Metric),
+            where=str(path),
+            fix="restore the export, or export the collection again",
+        )

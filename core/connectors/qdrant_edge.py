@@ -339,4 +339,20 @@ def close_all_workers() -> None:
         worker.close()
 
 
+def reap_children() -> None:
+    """Before a `ferry` command returns: every Edge worker flushed and waited for, and
+    multiprocessing's resource tracker (started by the workers' shared-memory blocks)
+    stopped and waited for, so nothing of Ferry's is left in the process group (a worker,
+    or what looks like one, outliving `ferry migrate` is what two timers found and killed)."""
+    close_all_workers()
+    try:
+        from multiprocessing import resource_tracker
+
+        tracker = resource_tracker._resource_tracker
+        if getattr(tracker, "_pid", None) is not None:
+            tracker._stop()
+    except Exception:  # private API: best effort; at worst the tracker exits on EOF itself
+        pass
+
+
 atexit.register(close_all_workers)

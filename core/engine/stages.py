@@ -14,6 +14,7 @@ import numpy as np
 
 from core.errors import PermanentError
 from core.model import Batch
+from core.record_checks import refuse_bad_records
 
 
 class BatchStage(Protocol):
@@ -30,7 +31,8 @@ class BatchStage(Protocol):
 
 
 class FiniteVectors:
-    """The map step's check: NaN or infinite vector values are never copied silently."""
+    """The map step's checks: NaN or infinite vectors, and records no target could hold exactly
+    (core/record_checks.py), are refused by id, never copied silently."""
 
     name = "map"
 
@@ -39,6 +41,7 @@ class FiniteVectors:
 
     async def __call__(self, collection: str, batch: Batch) -> Batch:
         refuse_non_finite(batch, collection, self.where)
+        refuse_bad_records(batch, collection, self.where)  # core/record_checks.py
         return batch
 
 

@@ -63,6 +63,12 @@ class Journal:
             raise FerryError(
                 "the journal path is a directory", where, fix="pass --state PATH/journal.sqlite3"
             )
+        if self.path.exists() and not self.path.is_file():  # /dev/null, a pipe, a socket
+            raise FerryError(
+                "the journal path is not a regular file",
+                where,
+                fix="pass --state PATH to a file (it is created if missing)",
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _create_private(self.path)
@@ -90,6 +96,19 @@ class Journal:
                 fix="pass --state PATH in a writable directory",
             ) from exc
         self.migrate()
+        self._check_tables()
+
+    def _check_tables(self) -> None:
+        """Every migration recorded as applied, yet a table it made gone: a damaged journal
+        (a row lookup would end in "no such table"). One line, before anything is written."""
+        names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = [t for t in ("runs", "run_collections", "events") if t not in names]
+        if missing:
+            raise FerryError(
+                f"the journal is damaged: its {missing[0]} table is missing",
+                str(self.path),
+                fix="pass --state PATH to a new file (keep this one for inspection)",
+            )
 
     # -- schema -----------------------------------------------------------------------------
     def migrate(self) -> None:

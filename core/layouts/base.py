@@ -82,7 +82,12 @@ class PayloadLayout(ABC):
     metadata_prefix: ClassVar[str] = ""
 
     def metadata_path(self, key: str) -> str:
-        return f"{self.metadata_prefix}.{key}" if self.metadata_prefix else key
+        """The Qdrant JSON path of metadata `key`, quoted when it is not a bare identifier
+        (core/payload_paths.py); the plan leaves out keys no path can name."""
+        from core.payload_paths import path_segment
+
+        segment = path_segment(key) or key
+        return f"{self.metadata_prefix}.{segment}" if self.metadata_prefix else segment
 
     def to_json(self) -> str:
         return self.name

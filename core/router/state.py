@@ -119,7 +119,14 @@ def resolve_state_path(path: str | Path | None) -> Path:
             "no router state file",
             fix=f"pass --state-file PATH or set {STATE_ENV}",
         )
-    return Path(chosen).expanduser()
+    resolved = Path(chosen).expanduser()
+    if resolved.exists() and not resolved.is_file():  # a directory, /dev/null, a pipe
+        raise FerryError(
+            "the router state path is not a regular file",
+            where=str(resolved),
+            fix="pass --state-file PATH/router.json (a file; created if missing)",
+        )
+    return resolved
 
 
 def who() -> str:

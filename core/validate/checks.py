@@ -31,7 +31,13 @@ from core.layouts.apps import as_created
 from core.model import Batch, CollectionInfo, Metric
 from core.tuning import plan_tuning
 from core.validate.compare import DEFAULT_TOLERANCE, compare_record
-from core.validate.recall import ExactTopK, exact_scores, latency_summary, measure
+from core.validate.recall import (
+    ExactTopK,
+    exact_scores,
+    float32_allowance,
+    latency_summary,
+    measure,
+)
 from core.validate.reembed import (
     DEFAULT_AB_MIN_OVERLAP,
     ABReport,
@@ -320,7 +326,7 @@ class CollectionCheck:
         self.progress("repair", 0, len(batch), f"re-copying {len(batch)} record(s)")
         if self.stage is not None:  # the new model's vectors, from the cache when known
             batch = await self.stage.embed_batch(self.name, batch)
-        await self.target.write(self.target_name, batch)
+        await self.target.replace(self.target_name, batch)  # whole: no stale key survives
         faultpoints.reached("repair")
         self.result.repair.rewritten += len(batch)
         back = await self.target.fetch(self.target_name, list(batch.ids))
@@ -447,9 +453,13 @@ class CollectionCheck:
             tune(self.target_name, hnsw_ef)
         exact = ExactTopK(queries, self.metric, k)
         done, total = 0, self.result.source_count
+        largest_norm = 0.0  # for the float32 allowance of ip scores (recall.float32_allowance)
         self.progress("exact", 0, total, "exact top-k by brute force")
         async for batch in stream(self.source, self.name, self.options.batch_size):
             await asyncio.to_thread(exact.update, batch.ids, batch.vectors)
+            if len(batch):
+                norms = np.linalg.norm(batch.vectors.astype(np.float64), axis=1)
+                largest_norm = max(largest_norm, float(norms.max()))
             done += len(batch)
             self.progress("exact", done, total, "exact top-k by brute force")
         exact_hits = exact.result()
@@ -463,6 +473,9 @@ class CollectionCheck:
 
         def exact_score(qi: int, item: str) -> float:
             return table[qi].get(item, -math.inf)
+
+        query_norms = np.linalg.norm(np.asarray(queries, dtype=np.float64), axis=1)
+        allowances = [float32_allowance(self.metric, float(n), largest_norm) for n in query_norms]
 
         src, tgt, metric = self.source.traits, self.target.traits, self.metric
         self.result.recall = measure(
@@ -478,6 +491,7 @@ class CollectionCheck:
                 else (lambda raw: src.similarity(metric, raw)),
                 lambda raw: tgt.similarity(metric, raw),
             ),
+            allowance=lambda qi, truth: allowances[qi](truth),
         )
         self.result.recall.latency_ms = {
             "source": latency_summary(source_ms),

@@ -12,8 +12,10 @@ import hashlib
 import io
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LONG = "c" * 300
 
@@ -39,6 +41,11 @@ class World:
     @property
     def t(self) -> str:
         return f"qdrant+edge://{self.target}"
+
+    @property
+    def crafted(self) -> Path:
+        """Hand-edited JSONL exports, one folder per fault (see `_crafted_exports`)."""
+        return self.root / "crafted"
 
 
 def build_world(root: Path) -> World:
@@ -80,6 +87,23 @@ def build_world(root: Path) -> World:
                 ]
             )
             assert code == 0, quiet.getvalue()
+        export = root / "crafted" / "good"
+        code = main(
+            ["migrate", "--from", f"chroma+file://{narrow_source}", "--to",
+             f"jsonl+file://{export}", "--yes", "--json", "--state", str(root / "export.sqlite3")]
+        )  # fmt: skip
+        assert code == 0, quiet.getvalue()
+        _crafted_exports(root / "crafted", export)
+        (root / "export.sqlite3").unlink()
+        for leftover in root.glob("export.sqlite3-*"):
+            leftover.unlink()
+        (root / "a-file").write_text("not a folder\n")
+        from core.journal import Journal
+
+        Journal(root / "damaged-journal.sqlite3").close()
+        with sqlite3.connect(root / "damaged-journal.sqlite3") as db:
+            db.execute("PRAGMA foreign_keys=OFF")
+            db.execute("DROP TABLE runs")
         code = main(
             [
                 "router",
@@ -118,6 +142,69 @@ def _nan_source(path: Path) -> Path:
                 "UPDATE embeddings_queue SET vector = ? WHERE id = ?", (vector.tobytes(), record)
             )
     return path
+
+
+# (folder, what to change): records no target holds exactly, and manifests that lie.
+CRAFTED_RECORDS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "int-beyond-i64": lambda r: r["metadata"].update(big=2**64),
+    "int-below-i64": lambda r: r["metadata"].update(big=-(2**63) - 1),
+    "nan-metadata": lambda r: r["metadata"].update(score=float("nan")),
+    "inf-metadata": lambda r: r["metadata"].update(score=float("inf")),
+    "nan-in-a-list": lambda r: r["metadata"].update(floats=[1.0, float("nan")]),
+    "empty-key": lambda r: r["metadata"].update({"": 1}),
+    "document-number": lambda r: r.update(document=42),
+    "document-list": lambda r: r.update(document=["a"]),
+    "metadata-a-list": lambda r: r.update(metadata=[1, 2]),
+    "empty-id": lambda r: r.update(id=""),
+    "nan-vector": lambda r: r.update(embedding=[float("nan")] * len(r["embedding"])),
+}
+CRAFTED_MANIFESTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "dimension-0": lambda m: m.update(dimension=0),
+    "dimension-minus-4": lambda m: m.update(dimension=-4),
+    "dimension-four": lambda m: m.update(dimension="four"),
+    "dimension-true": lambda m: m.update(dimension=True),
+    "metric-hamming": lambda m: m.update(metric="hamming"),
+    "metric-missing": lambda m: m.pop("metric"),
+}
+
+
+def _crafted_exports(root: Path, good: Path) -> None:
+    """One JSONL export per fault, edited as an attacker (or a broken tool) would, with the
+    manifest's counts and checksums kept true so only the fault itself is wrong."""
+    import json
+    import shutil
+
+    def edit(name: str, records: Callable[[list[dict[str, Any]]], None] | None = None,
+             manifest: Callable[[dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+        folder = root / name
+        shutil.copytree(good, folder)
+        meta_path = folder / "docs" / "manifest.json"
+        meta = json.loads(meta_path.read_text())
+        part = next((folder / "docs" / "data").glob("*.jsonl"))
+        if records is not None:
+            lines = [json.loads(line) for line in part.read_text().splitlines() if line]
+            records(lines)
+            data = "".join(json.dumps(r) + "\n" for r in lines).encode()
+            part.write_bytes(data)
+            meta["count"] = len(lines)
+            for entry in meta.get("parts", []):
+                entry["sha256"] = hashlib.sha256(data).hexdigest()
+                entry["rows"] = len(lines)
+        if manifest is not None:
+            manifest(meta)
+        meta_path.write_text(json.dumps(meta))
+
+    for name, change in CRAFTED_RECORDS.items():
+        edit(name, records=lambda lines, change=change: change(lines[0]))
+    edit("same-id-twice", records=lambda lines: lines.append(dict(lines[0])))
+    for name, change in CRAFTED_MANIFESTS.items():
+        edit(name, manifest=change)
+    edit("manifest-missing")
+    (root / "manifest-missing" / "docs" / "manifest.json").unlink()
+    edit("manifest-not-json")
+    (root / "manifest-not-json" / "docs" / "manifest.json").write_text("{not json")
+    edit("manifest-a-list")
+    (root / "manifest-a-list" / "docs" / "manifest.json").write_text("[1, 2]")
 
 
 def rows(w: World) -> list[tuple[str, list[str]]]:
@@ -318,6 +405,66 @@ def rows(w: World) -> list[tuple[str, list[str]]]:
         ("demo --records -1", ["demo", "--records", "-1", "--dir", str(w.root / "demo")]),
         ("demo --records 0", ["demo", "--records", "0", "--dir", str(w.root / "demo")]),
         ("demo --rate nan", ["demo", "--rate", "nan", "--dir", str(w.root / "demo")]),
+        ("migrate --rate 1e-300", [*m, "--rate", "1e-300"]),
+        ("migrate --batch-size 10^9", [*m, "--batch-size", "1000000000"]),
+        ("migrate --give-up-after 1e9", [*m, "--give-up-after", "1e9"]),
+        ("validate --k 10^8", [*v, "--k", "100000000"]),
+        (
+            "migrate password in the source URI",
+            ["migrate", "--from", "chroma+http://admin:S3CRET@127.0.0.1:9", "--to", w.t, *j],
+        ),
+        (
+            "migrate user name in the target URI",
+            ["migrate", "--from", w.s, "--to", "qdrant+https://me@127.0.0.1:6333", "--yes", *j],
+        ),
+        *[
+            (
+                f"migrate crafted export: {name}",
+                [
+                    "migrate",
+                    "--from",
+                    f"jsonl+file://{w.crafted / name}",
+                    "--to",
+                    f"qdrant+edge://{w.root}/t-crafted",
+                    "--yes",
+                    "--json",
+                    *j,
+                ],
+            )  # fmt: skip
+            for name in [
+                *CRAFTED_RECORDS,
+                "same-id-twice",
+                *CRAFTED_MANIFESTS,
+                "manifest-missing",
+                "manifest-not-json",
+                "manifest-a-list",
+            ]
+        ],
+        (
+            "migrate --from jsonl+file:// a file",
+            ["migrate", "--from", f"jsonl+file://{w.root}/a-file", "--to", w.t, "--yes", *j],
+        ),
+        (
+            "migrate --to jsonl+file:// a file",
+            ["migrate", "--from", w.s, "--to", f"jsonl+file://{w.root}/a-file", "--yes", *j],
+        ),
+        (
+            "migrate --to parquet+file:// a collection folder",
+            ["migrate", "--from", w.s, "--to", f"parquet+file://{w.crafted}/good/docs", *j],
+        ),
+        ("migrate --state /dev/null", [*m[:-2], "--state", "/dev/null"]),
+        (
+            "status journal without its runs table",
+            ["status", "--state", f"{w.root}/damaged-journal.sqlite3"],
+        ),
+        (
+            "router set --state-file a directory",
+            ["router", "set", "shadow", "--state-file", str(w.root), *j],
+        ),
+        (
+            "router set --state-file /dev/null",
+            ["router", "set", "shadow", "--state-file", "/dev/null", *j],
+        ),
     ]
 
 
@@ -346,11 +493,12 @@ def tree_signature(root: Path) -> str:
 
 
 def world_state(w: World) -> tuple[str, ...]:
-    files = [w.source, w.target, w.narrow_target, w.malformed, w.nan_source]
+    files = [w.source, w.target, w.narrow_target, w.malformed, w.nan_source, w.crafted]
     extra = [
         p
         for p in w.root.iterdir()
-        if p.name not in {f.name for f in files} and not p.name.startswith("journal.sqlite3")
+        if p.name not in {f.name for f in files}
+        and not p.name.startswith(("journal.sqlite3", "damaged-journal.sqlite3"))
     ]
     return (
         *(tree_signature(f) for f in files),

@@ -19,7 +19,8 @@ def test_every_bad_input_is_one_clean_line_exit_2_and_changes_nothing(tmp_path: 
 
 def test_nan_and_inf_vectors_are_refused_by_id(tmp_path: Path) -> None:
     verdict = nan_verdict(build_world(tmp_path))
-    assert verdict.code != 0 and verdict.clean, verdict
+    assert verdict.code == 2 and verdict.clean, verdict  # refused in preflight, by id
+    assert not (tmp_path / "nan-target").exists()
 
 
 @pytest.mark.parametrize("n", [1])
