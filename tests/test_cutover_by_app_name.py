@@ -59,3 +59,15 @@ def test_cutover_by_the_apps_name_picks_the_validated_copy(
         assert {c.name for c in client.get_collections().collections} == {"docs_v1"}
     finally:
         client.close()
+
+
+def test_a_copy_under_the_apps_own_name_gets_a_way_forward(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_chroma(tmp_path / "src", {"docs": {"n": 20, "dim": 8}})
+    source, target = f"chroma+file://{tmp_path / 'src'}", f"qdrant+file://{tmp_path / 'q'}"
+    state = tmp_path / "j.sqlite3"
+    migrate = ("migrate", "--from", source, "--to", target, "--yes", "--collection", "docs")
+    assert ferry(state, capsys, *migrate)[0] == 0  # into the app's own name
+    code, _, err = ferry(state, capsys, "cutover", "--to", target, "--alias", "docs", "--yes")
+    assert code == 2 and "app's own name" in err and "--target-name" in err
