@@ -33,6 +33,7 @@ from core.cutover import (
     plan_cutover,
     plan_rollback,
 )
+from core.cutover_pick import pick_validated_copy
 from core.errors import FerryError
 from core.journal import Journal
 from core.router.canary import check_percent
@@ -50,7 +51,11 @@ from core.router.state import (
 def register(commands: argparse._SubParsersAction) -> None:
     cut = commands.add_parser("cutover", help="point an alias at a validated collection")
     cut.add_argument("--to", dest="target", required=True, metavar="URI", help="the target")
-    cut.add_argument("--collection", metavar="PHYSICAL", help="the collection Ferry migrated into")
+    cut.add_argument(
+        "--collection",
+        metavar="PHYSICAL",
+        help="the collection Ferry migrated into (default: the newest validated copy of --alias)",
+    )
     cut.add_argument("--alias", metavar="NAME", help="the name the app uses")
     cut.add_argument(
         "--list",
@@ -147,11 +152,15 @@ def _state_file(parser: argparse.ArgumentParser) -> None:
 def run_cutover(args: argparse.Namespace) -> int:
     if args.list:
         return run_candidates(args)
-    if not args.collection or not args.alias:
+    if not args.alias:
         raise FerryError(
-            "cutover needs --collection and --alias",
+            "cutover needs --alias (the name the application reads)",
             fix=f"see the candidates with `ferry cutover --to {args.target} --list`",
         )
+    if not args.collection:
+        check_collection_name(args.alias, "alias")
+        candidates = asyncio.run(cutover_candidates(args.target, open_journal(args)))
+        args.collection = pick_validated_copy(candidates, args.alias, args.target)
     if args.reason and not args.force:
         raise FerryError("--reason goes with --force", fix="add --force or drop --reason")
     check_collection_name(args.collection)

@@ -40,6 +40,17 @@ PAUSABLE = {RunState.RUNNING, RunState.PAUSED}
 THROTTLE_SHOWN_SECONDS = 10.0  # "throttled" stays on the rates line this long after a 429
 
 
+def pause_refusal(state: RunState | None) -> str:
+    """Why `p` does nothing now, so the key never looks dead."""
+    if state is None:
+        return "Nothing to pause: the run has not reported yet."
+    if state.resumable:
+        return f"Nothing to pause: the run is {state.value}; r resumes it."
+    if state.active:
+        return f"Nothing to pause: the run is {state.value}."
+    return f"Nothing to pause: the run is {state.value}; m starts a new one."
+
+
 class CollectionRow(Horizontal):
     """One collection: name, bar, figures. Updated in place, never recreated."""
 
@@ -259,7 +270,11 @@ class MonitorScreen(FerryScreen):
 
     def action_pause(self) -> None:
         run_id, state = self._run_id(), self.state
-        if not run_id or state not in PAUSABLE:
+        if not run_id:
+            self.notify("No run attached: u lists runs.", severity="warning")
+            return
+        if state not in PAUSABLE:
+            self.notify(pause_refusal(state), severity="warning")
             return
         command = "resume" if state is RunState.PAUSED else "pause"
         self.ferry.context.journal().request(run_id, command)

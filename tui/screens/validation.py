@@ -638,6 +638,8 @@ KIND_STYLE = {
 
 def summary_cells(c: dict[str, Any]) -> list[Any]:
     def figure(n: int) -> Text:
+        if c.get("error") is not None:  # not compared: a green 0 would read "nothing missing"
+            return Text("—", style="dim", justify="right")
         return Text(f"{n:,}", style="bold red" if n else "green", justify="right")
 
     counts_style = "" if c["source_count"] == c["target_count"] else "bold red"
