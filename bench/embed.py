@@ -36,9 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.embed import EmbedSettings, EmbedStage, open_embedder  # noqa: E402
-from core.embed.cache import EmbeddingCache  # noqa: E402
-from core.model import Batch  # noqa: E402
+from ferry.core.embed import EmbedSettings, EmbedStage, open_embedder  # noqa: E402
+from ferry.core.embed.cache import EmbeddingCache  # noqa: E402
+from ferry.core.model import Batch  # noqa: E402
 from tests.embed_fixtures import embed_server, server_stats  # noqa: E402
 
 OUT = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
 """The Parquet path against the direct path: Chroma → Parquet → Qdrant Edge vs Chroma → Edge.
 
 What it answers: how much does carrying a collection across an air gap as Parquet files
-cost, compared with migrating directly? Each leg is `core.runner.migrate` with default
+cost, compared with migrating directly? Each leg is `ferry.core.runner.migrate` with default
 options (batch 1000 × 2 workers), in a child process of its own (so its peak RSS is its
 own), on the data `build_data.py` makes (cosine, 384 dimensions, realistic metadata and
 documents). Best of `--repeat` runs per leg, the legs interleaved so load on the shared
@@ -51,9 +51,9 @@ def folder_mb(path: Path) -> float:
 
 def child(source: str, target: str, size: str) -> dict[str, Any]:
     """One `migrate` leg into a fresh target; prints what it took."""
-    from core.engine import MigrationOptions
-    from core.journal import Journal
-    from core.runner import migrate
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.journal import Journal
+    from ferry.core.runner import migrate
 
     target_dir = Path(uri(target, size).split("://", 1)[1])
     shutil.rmtree(target_dir, ignore_errors=True)

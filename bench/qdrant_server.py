@@ -114,7 +114,7 @@ def run(size: str) -> dict[str, Any]:
             [
                 sys.executable,
                 "-m",
-                "cli",
+                "ferry.cli",
                 "migrate",
                 "--from",
                 f"chroma+file://{build_data.chroma_dir(size)}",

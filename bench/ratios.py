@@ -169,7 +169,7 @@ def child_latency(size: str, ferry: str, tutorial: str, ferry_ef: str = "") -> d
     import numpy as np
     import qdrant_edge as qe
 
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     async def sample() -> Any:
         rng = np.random.default_rng(11)
@@ -224,10 +224,10 @@ def child_chroma_server(size: str, rounds: int) -> dict[str, Any]:
     sys.path.insert(0, str(BENCH.parent / "tests"))
     from conftest import running_chroma_server
 
-    from core.engine import MigrationOptions
-    from core.journal import Journal
-    from core.runner import migrate
-    from core.targets import TargetNames
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.journal import Journal
+    from ferry.core.runner import migrate
+    from ferry.core.targets import TargetNames
 
     data = fresh(WORK / "chroma-server")
     data.mkdir(parents=True)
@@ -284,7 +284,7 @@ def child_plan(size: str) -> dict[str, Any]:
     """describe + the plan's sample of one collection (a fresh reader, as `m` in the TUI)."""
     import resource
 
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     async def go() -> tuple[float, float]:
         async with open_connector(source_uri(size)) as source:

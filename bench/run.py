@@ -8,7 +8,7 @@ collection. So one run measures, on the same data built by `build_data.py`:
    (on a copy: opening a directory with `PersistentClient` writes to it);
 2. target write-only: `QdrantEdgeConnector.write` of pre-read batches (plus the same without
    the per-batch flush, to show what durability costs);
-3. Ferry end to end (`core.runner.migrate`) over a small grid of batch sizes × workers;
+3. Ferry end to end (`ferry.core.runner.migrate`) over a small grid of batch sizes × workers;
 4. the naive tutorial loop (chromadb pages → points → sequential upserts) into qdrant-client
    `:memory:`, qdrant-client disk mode and Qdrant Edge;
 5. Ferry's peak RSS at 100k and 300k.
@@ -158,7 +158,7 @@ def api_pages(collection: Any) -> Any:
 
 
 def child_read_files(size: str, **_: Any) -> dict[str, Any]:
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     async def go() -> tuple[int, int, float]:
         async with open_connector(source_uri(size)) as source:
@@ -190,7 +190,7 @@ def child_read_api(size: str, **_: Any) -> dict[str, Any]:
 
 def _materialise(size: str, batch_size: int) -> tuple[Any, list[Any]]:
     """Every batch of the source in memory, so a write measurement times writes only."""
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     async def go() -> tuple[Any, list[Any]]:
         async with open_connector(source_uri(size)) as source:
@@ -206,9 +206,9 @@ def child_write_edge(size: str, batch_size: int = PAGE, flush: str = "sync", **_
     same upserts into an in-process shard (what the connector did before the worker)."""
     import qdrant_edge as qe
 
-    from core.connectors import WriteMode, open_connector
-    from core.connectors.qdrant_common import batch_to_columns
-    from core.mapping import PayloadFields
+    from ferry.core.connectors import WriteMode, open_connector
+    from ferry.core.connectors.qdrant_common import batch_to_columns
+    from ferry.core.mapping import PayloadFields
 
     info, batches = _materialise(size, batch_size)
     held_mb = current_rss_mb()
@@ -260,9 +260,9 @@ def child_write_edge(size: str, batch_size: int = PAGE, flush: str = "sync", **_
 
 
 def child_ferry(size: str, batch_size: int = DEFAULT[0], workers: int = DEFAULT[1], **_: Any):
-    from core.engine import MigrationOptions
-    from core.journal import Journal
-    from core.runner import migrate
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.journal import Journal
+    from ferry.core.runner import migrate
 
     target_dir = fresh(WORK / "ferry-target")
     journal_path = WORK / "ferry-journal.sqlite3"
@@ -362,7 +362,7 @@ def child_baseline(size: str, **_: Any) -> dict[str, Any]:
     """RSS of the interpreter with Ferry's engine and both Qdrant libraries imported."""
     import qdrant_edge  # noqa: F401
 
-    import core.runner  # noqa: F401
+    import ferry.core.runner  # noqa: F401
 
     return {"records": 0, "bytes": 0, "seconds": 0.0}
 

@@ -58,10 +58,10 @@ def source_uri(size: str) -> str:
 
 def ferry_tuning(size: str) -> dict[str, Any]:
     """The tuning Ferry plans for the bench collection (HNSW + payload indexes)."""
-    from core.connectors import open_connector
-    from core.connectors.base import WriteMode
-    from core.mapping import PayloadFields
-    from core.plan import build_plan
+    from ferry.core.connectors import open_connector
+    from ferry.core.connectors.base import WriteMode
+    from ferry.core.mapping import PayloadFields
+    from ferry.core.plan import build_plan
 
     async def plan() -> dict[str, Any]:
         async with (
@@ -85,10 +85,10 @@ def child_binding(size: str, rows: str = "tolist", **_: Any) -> dict[str, Any]:
     """
     import qdrant_edge as qe
 
-    from core.connectors import open_connector
-    from core.connectors.edge_worker import _SCHEMA, INDEXING_THRESHOLD_KB
-    from core.connectors.qdrant_common import batch_to_columns
-    from core.layouts import make_layout
+    from ferry.core.connectors import open_connector
+    from ferry.core.connectors.edge_worker import _SCHEMA, INDEXING_THRESHOLD_KB
+    from ferry.core.connectors.qdrant_common import batch_to_columns
+    from ferry.core.layouts import make_layout
 
     async def load() -> list[Any]:
         out = []
@@ -143,10 +143,10 @@ def child_binding(size: str, rows: str = "tolist", **_: Any) -> dict[str, Any]:
 
 
 def child_ferry(size: str, index: str = "yes", **_: Any) -> dict[str, Any]:
-    """`core.runner.migrate` Chroma embedded → Edge: copy only (`--no-index`) or copy + index."""
-    from core.engine import MigrationOptions
-    from core.journal import Journal
-    from core.runner import migrate
+    """`ferry.core.runner.migrate` Chroma embedded → Edge: copy only (`--no-index`) or copy + index."""
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.journal import Journal
+    from ferry.core.runner import migrate
 
     target = fresh(WORK / f"ferry-{index}")
     journal_path = fresh(WORK / f"ferry-{index}.sqlite3")
@@ -227,8 +227,8 @@ def child_latency(size: str, shard: str = "", hnsw_ef: str = "", **_: Any) -> di
     import numpy as np
     import qdrant_edge as qe
 
-    from core.connectors import open_connector
-    from core.validate.recall import percentile
+    from ferry.core.connectors import open_connector
+    from ferry.core.validate.recall import percentile
 
     async def sample() -> Any:
         rng = np.random.default_rng(11)

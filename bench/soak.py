@@ -1,7 +1,7 @@
 """Soak: 1M × 384 from embedded Chroma into Qdrant Edge, throughput and memory over time.
 
 What it answers (issue 13): does Ferry keep its pace over a long run, and does its memory
-stay flat as N grows? Each size runs `core.runner.migrate(chroma+file → qdrant+edge)` in a
+stay flat as N grows? Each size runs `ferry.core.runner.migrate(chroma+file → qdrant+edge)` in a
 child process of its own (so `ru_maxrss` is that run's own peak); a thread samples every
 second the records the journal holds as written (checkpointed: durable on the target), the
 records read, Ferry's RSS (anonymous / file-backed) and the Edge worker's RSS (a process of
@@ -137,9 +137,9 @@ class Sampler:
 
 def child(size: str, index: bool) -> dict[str, Any]:
     """One migration of `size`, sampled; prints one JSON line."""
-    from core.engine import MigrationOptions
-    from core.journal import Journal
-    from core.runner import migrate
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.journal import Journal
+    from ferry.core.runner import migrate
 
     work = WORK / size
     shutil.rmtree(work, ignore_errors=True)

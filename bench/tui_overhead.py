@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def throughput(state: Path, run_id: str) -> float:
-    from core.journal import Journal
+    from ferry.core.journal import Journal
 
     journal = Journal(state)
     rows = journal.collections(run_id)
@@ -34,13 +34,13 @@ def throughput(state: Path, run_id: str) -> float:
 
 
 def headless(source: str, target: str, state: Path) -> float:
-    from core.journal import Journal
+    from ferry.core.journal import Journal
 
     subprocess.run(
         [
             sys.executable,
             "-m",
-            "cli",
+            "ferry.cli",
             "migrate",
             "--from",
             source,
@@ -63,7 +63,7 @@ def headless(source: str, target: str, state: Path) -> float:
 
 
 async def attached(source: str, target: str, state: Path, names: list[str]) -> float:
-    from tui.app import FerryApp
+    from ferry.tui.app import FerryApp
 
     app = FerryApp(state, source, target, start="inventory", select_all=True)
     async with app.run_test(size=(120, 40)) as pilot:

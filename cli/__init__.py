@@ -12,19 +12,19 @@ import logging
 import sys
 import traceback
 
-from core import __version__
-from core.bounds import check_flags
-from core.errors import FerryError, ResourceError, classify, in_words
-from core.secrets import redact
+from ferry.core import __version__
+from ferry.core.bounds import check_flags
+from ferry.core.errors import FerryError, ResourceError, classify, in_words
+from ferry.core.secrets import redact
 
 COMMAND_MODULES = [
-    "cli.inventory",
-    "cli.migrate",
-    "cli.status",
-    "cli.demo",
-    "cli.validate",
-    "cli.cutover",
-    "cli.backup",
+    "ferry.cli.inventory",
+    "ferry.cli.migrate",
+    "ferry.cli.status",
+    "ferry.cli.demo",
+    "ferry.cli.validate",
+    "ferry.cli.cutover",
+    "ferry.cli.backup",
 ]
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings(debug)
     try:
         if args.command is None:
-            from tui.app import run_tui
+            from ferry.tui.app import run_tui
 
             return run_tui(state=args.state)
         check_flags(args.command, vars(args))  # every number in range, before any write
@@ -100,7 +100,7 @@ def print_traceback() -> None:
 
 def entry_point() -> None:
     code = main()
-    from core.connectors.qdrant_edge import reap_children
+    from ferry.core.connectors.qdrant_edge import reap_children
 
     reap_children()  # no Edge worker (or its helpers) outlives the command
     sys.exit(code)

@@ -1,4 +1,4 @@
-from cli import entry_point
+from ferry.cli import entry_point
 
 if __name__ == "__main__":
     entry_point()

@@ -11,9 +11,9 @@ import argparse
 import asyncio
 import sys
 
-from cli.common import EXIT_OK, add_common, check_collection_name, print_json
-from core.backup import run_backup
-from core.backup_store import BackupProgress
+from ferry.cli.common import EXIT_OK, add_common, check_collection_name, print_json
+from ferry.core.backup import run_backup
+from ferry.core.backup_store import BackupProgress
 
 
 def register(commands: argparse._SubParsersAction) -> None:

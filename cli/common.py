@@ -8,11 +8,11 @@ import math
 import sys
 from typing import Any
 
-from core.errors import FerryError
-from core.journal import Journal
-from core.profile_defaults import resolve_endpoint
-from core.profiles import Profile
-from core.secrets import redact
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.profile_defaults import resolve_endpoint
+from ferry.core.profiles import Profile
+from ferry.core.secrets import redact
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run or check ran and found failures/differences

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import Any
 
-from cli.common import (
+from ferry.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     add_common,
@@ -21,7 +21,7 @@ from cli.common import (
     open_journal,
     print_json,
 )
-from core.cutover import (
+from ferry.core.cutover import (
     CutoverOutcome,
     CutoverPlan,
     cutover_candidates,
@@ -33,11 +33,11 @@ from core.cutover import (
     plan_cutover,
     plan_rollback,
 )
-from core.cutover_pick import pick_validated_copy
-from core.errors import FerryError
-from core.journal import Journal
-from core.router.canary import check_percent
-from core.router.state import (
+from ferry.core.cutover_pick import pick_validated_copy
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.router.canary import check_percent
+from ferry.core.router.state import (
     MODES,
     parse_mode,
     read_state,

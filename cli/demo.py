@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import add_common, check_number
-from core.demo import build_demo_source, demo_built, demo_paths
+from ferry.cli.common import add_common, check_number
+from ferry.core.demo import build_demo_source, demo_built, demo_paths
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     if not headless:
         try:
-            from tui.app import run_tui
+            from ferry.tui.app import run_tui
         except ImportError:
             headless = True
         else:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 select_all=True,
                 migrate_args=["--rate", str(args.rate)] if args.rate else None,
             )
-    from cli import main
+    from ferry.cli import main
 
     argv = ["migrate", "--from", source_uri, "--to", target_uri, "--yes"]
     if args.state:

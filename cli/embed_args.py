@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from core.embed import EmbedSettings
-from core.embed.settings import MISSING_CHOICES
+from ferry.core.embed import EmbedSettings
+from ferry.core.embed.settings import MISSING_CHOICES
 
 
 def add_embed_arguments(parser: argparse.ArgumentParser, for_validate: bool = False) -> None:
@@ -73,7 +73,7 @@ def add_embed_arguments(parser: argparse.ArgumentParser, for_validate: bool = Fa
 
 def embed_settings_from(args: argparse.Namespace) -> EmbedSettings | None:
     """The settings the flags ask for (None without `--embed`); refused in one line."""
-    from cli.common import check_number
+    from ferry.cli.common import check_number
 
     model = getattr(args, "embed", None)
     if not model:

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from cli.common import add_common, print_json
-from core.inventory import load_inventory
+from ferry.cli.common import add_common, print_json
+from ferry.core.inventory import load_inventory
 
 
 def register(commands: argparse._SubParsersAction) -> None:

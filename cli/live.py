@@ -15,15 +15,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from core.engine import MigrationEngine
-from core.events import (
+from ferry.core.engine import MigrationEngine
+from ferry.core.events import (
     CollectionFinished,
     ProgressSampled,
     RetryScheduled,
     RunEvent,
     WarningRaised,
 )
-from core.model import Phase
+from ferry.core.model import Phase
 
 
 class LiveDisplay:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.common import (
+from ferry.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
@@ -23,21 +23,21 @@ from cli.common import (
     print_json,
     resolve_profiles,
 )
-from cli.embed_args import add_embed_arguments, embed_settings_from
-from core.connectors.base import WriteMode
-from core.engine import MigrationEngine, MigrationOptions
-from core.errors import FerryError
-from core.events import ProgressSampled, RunEvent
-from core.journal import Journal, default_state_path
-from core.layouts import LAYOUT_NAMES
-from core.live.follow import FollowOptions
-from core.mapping import PayloadFields
-from core.preview import preview_run
-from core.profile_defaults import profile_embed, profile_layout
-from core.runner import RunOutcome, migrate
-from core.runs import RunState
-from core.targets import TargetNames, parse_collection_args
-from core.tuning import TuningOptions, parse_payload_index
+from ferry.cli.embed_args import add_embed_arguments, embed_settings_from
+from ferry.core.connectors.base import WriteMode
+from ferry.core.engine import MigrationEngine, MigrationOptions
+from ferry.core.errors import FerryError
+from ferry.core.events import ProgressSampled, RunEvent
+from ferry.core.journal import Journal, default_state_path
+from ferry.core.layouts import LAYOUT_NAMES
+from ferry.core.live.follow import FollowOptions
+from ferry.core.mapping import PayloadFields
+from ferry.core.preview import preview_run
+from ferry.core.profile_defaults import profile_embed, profile_layout
+from ferry.core.runner import RunOutcome, migrate
+from ferry.core.runs import RunState
+from ferry.core.targets import TargetNames, parse_collection_args
+from ferry.core.tuning import TuningOptions, parse_payload_index
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
                 follow=follow,
                 stop=stop,
             )
-        from cli.live import LiveDisplay
+        from ferry.cli.live import LiveDisplay
 
         display = LiveDisplay()
 

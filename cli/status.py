@@ -7,11 +7,11 @@ import json
 import sys
 import time
 
-from cli.common import EXIT_OK, add_common, open_journal, print_json
-from core.errors import FerryError
-from core.journal import Journal
-from core.runs import RunView, recent_runs
-from core.secrets import redact
+from ferry.cli.common import EXIT_OK, add_common, open_journal, print_json
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.runs import RunView, recent_runs
+from ferry.core.secrets import redact
 
 FOLLOW_INTERVAL = 0.5
 

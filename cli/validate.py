@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from cli.common import (
+from ferry.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_common,
@@ -25,19 +25,19 @@ from cli.common import (
     print_json,
     resolve_profiles,
 )
-from cli.embed_args import add_embed_arguments, embed_settings_from
-from core.errors import FerryError
-from core.layouts import LAYOUT_NAMES
-from core.mapping import PayloadFields
-from core.targets import parse_collection_args
-from core.validate import (
+from ferry.cli.embed_args import add_embed_arguments, embed_settings_from
+from ferry.core.errors import FerryError
+from ferry.core.layouts import LAYOUT_NAMES
+from ferry.core.mapping import PayloadFields
+from ferry.core.targets import parse_collection_args
+from ferry.core.validate import (
     ValidationOptions,
     ValidationProgress,
     ValidationReport,
     delete_extras_for,
     validate,
 )
-from core.validate.report import RepairResult
+from ferry.core.validate.report import RepairResult
 
 SHOW_IDS = 10
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.backup_store import BackupResult, Progress
-from core.connectors import open_connector
-from core.errors import FerryError
-from core.uri import parse_uri
+from ferry.core.backup_store import BackupResult, Progress
+from ferry.core.connectors import open_connector
+from ferry.core.errors import FerryError
+from ferry.core.uri import parse_uri
 
 BACKUPS_ENV = "FERRY_BACKUPS"
 

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from core import __version__
-from core.errors import FerryError
+from ferry.core import __version__
+from ferry.core.errors import FerryError
 
 FORMAT = "ferry-backup/1"
 MANIFEST = "ferry-backup.json"

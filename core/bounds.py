@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 
 @dataclass(frozen=True)

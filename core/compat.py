@@ -6,8 +6,8 @@ and again by `prepare` right before the first write.
 
 from __future__ import annotations
 
-from core.errors import PreflightError
-from core.model import CollectionInfo, WriteMode
+from ferry.core.errors import PreflightError
+from ferry.core.model import CollectionInfo, WriteMode
 
 
 def check_target(

@@ -34,12 +34,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import faultpoints
-from core.backup_store import Progress
-from core.connectors import ANY, AliasBackend, TargetConnector, open_connector
-from core.errors import FerryError
-from core.journal import Journal
-from core.router.state import (
+from ferry.core import faultpoints
+from ferry.core.backup_store import Progress
+from ferry.core.connectors import ANY, AliasBackend, TargetConnector, open_connector
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.router.state import (
     Mode,
     read_state,
     read_stats,
@@ -283,7 +283,7 @@ async def plan_cutover(
         )
     if validation is not None and not validation["ok"]:
         plan.warnings.append("the latest validation FAILED")
-    from core.live.follow import CUTOVER_LAG_WAIT_SECONDS, followed
+    from ferry.core.live.follow import CUTOVER_LAG_WAIT_SECONDS, followed
 
     if (live := followed(journal, target, collection)) is not None:
         plan.warnings.append(
@@ -391,7 +391,7 @@ async def execute(
     if plan.action == "cutover" and plan.to_collection:
         # A collection `ferry migrate --follow` keeps catching up: switch at lag 0 only
         # (waits up to CUTOVER_LAG_WAIT_SECONDS, else refuses with nothing switched).
-        from core.live.follow import wait_for_lag_zero
+        from ferry.core.live.follow import wait_for_lag_zero
 
         await wait_for_lag_zero(journal, plan.target_uri, plan.to_collection)
     if not plan.already_switched:

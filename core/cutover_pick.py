@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.cutover import Candidate
-from core.errors import FerryError
+from ferry.core.cutover import Candidate
+from ferry.core.errors import FerryError
 
 
 def pick_validated_copy(candidates: Sequence[Candidate], alias: str, target: str) -> str:

@@ -16,7 +16,7 @@ class FerryError(Exception):
     exit_code = 2
 
     def __init__(self, what: str, where: str = "", fix: str = "") -> None:
-        from core.secrets import redact  # a server may echo our key in its error text
+        from ferry.core.secrets import redact  # a server may echo our key in its error text
 
         self.what = redact(what)
         self.where = redact(where)

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from core.model import Checkpoint, CollectionResult, LogEntry, Phase, Progress
-from core.states import RunState
+from ferry.core.model import Checkpoint, CollectionResult, LogEntry, Phase, Progress
+from ferry.core.states import RunState
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,7 @@
 
 Ping the source, describe every collection, sample its first records (ids; metadata keys
 where the engine keeps no list of them) and assess it. With a target, the inventory *is*
-the plan (`core.plan.build_plan`): the same checks `ferry migrate` runs before its first
+the plan (`ferry.core.plan.build_plan`): the same checks `ferry migrate` runs before its first
 write. Without one, each collection is assessed against the default target (Qdrant).
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.connectors import Connector, SourceConnector, WriteMode, open_connector
-from core.errors import FerryError
-from core.layouts import detect_framework, make_layout
-from core.mapping import PayloadFields
-from core.plan import CollectionPlan, assess, build_plan, sample_collection
+from ferry.core.connectors import Connector, SourceConnector, WriteMode, open_connector
+from ferry.core.errors import FerryError
+from ferry.core.layouts import detect_framework, make_layout
+from ferry.core.mapping import PayloadFields
+from ferry.core.plan import CollectionPlan, assess, build_plan, sample_collection
 
 
 @dataclass

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

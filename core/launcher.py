@@ -1,11 +1,11 @@
 """Start a migration as a process of its own, so it outlives the terminal that asked for it.
 
 A dropped SSH connection sends SIGHUP to every process of the terminal's session. The TUI
-therefore never runs the engine in-process: it starts ``python -m cli migrate …`` in a new
+therefore never runs the engine in-process: it starts ``python -m ferry.cli migrate …`` in a new
 session (``start_new_session=True``: no controlling terminal, so no hang-up reaches it), with
 stdin closed and output going to a log file beside the journal, and then *attaches* to it
 through the journal like any other viewer. The same command again resumes the same run
-(``core.plan.run_key``), which is how an interrupted run is resumed from its watermark.
+(``ferry.core.plan.run_key``), which is how an interrupted run is resumed from its watermark.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.journal import Journal
-from core.runs import RunView
-from core.targets import TargetNames
+from ferry.core.journal import Journal
+from ferry.core.runs import RunView
+from ferry.core.targets import TargetNames
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def migrate_argv(
     extra: list[str] | None = None,
 ) -> list[str]:
     """The headless command the detached process runs: the same one a user could type."""
-    argv = [sys.executable, "-m", "cli", "migrate", "--from", source_uri, "--to", target_uri]
+    argv = [sys.executable, "-m", "ferry.cli", "migrate", "--from", source_uri, "--to", target_uri]
     for name in collections:
         argv += ["--collection", name]
     return argv + [*(extra or []), "--yes", "--json", "--log", "--state", str(state_path)]
@@ -68,7 +68,7 @@ def launch(
     log_path = logs / f"migrate-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     argv = migrate_argv(source_uri, target_uri, collections, state_path, extra)
     env = dict(os.environ)
-    # `python -m cli` must find this Ferry even when launched from another directory.
+    # `python -m ferry.cli` must find this Ferry even when launched from another directory.
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
@@ -132,7 +132,7 @@ def relaunch_argv_extra(run: RunView) -> list[str]:
     if options.get("targets"):  # the same pairs, or it would be another run
         extra += TargetNames.from_json(options["targets"]).argv(run.requested)
     if options.get("embed"):  # the same model and settings (the key stays in its variable)
-        from core.embed.settings import EmbedSettings
+        from ferry.core.embed.settings import EmbedSettings
 
         extra += EmbedSettings.from_json(options["embed"]).argv()
     return extra

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from core.errors import FerryError
-from core.uri import parse_uri
+from ferry.core.errors import FerryError
+from ferry.core.uri import parse_uri
 
 
 def lock_path(target_uri: str, collection: str) -> Path:

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import PermanentError, PreflightError
-from core.model import Metadata, Metric
+from ferry.core.errors import PermanentError, PreflightError
+from ferry.core.model import Metadata, Metric
 
 # Fixed forever: changing it would map the same source id to a different point on re-runs.
 FERRY_ID_NAMESPACE = uuid.UUID("6f1b7c1e-5a3d-5f0e-9c8a-0f3e2d1c4b5a")

@@ -75,7 +75,7 @@ class Batch:
 
 
 class Phase(StrEnum):
-    """Where one collection of a run stands (a whole run's state is `core.runs.RunState`)."""
+    """Where one collection of a run stands (a whole run's state is `ferry.core.runs.RunState`)."""
 
     PENDING = "pending"
     PREFLIGHT = "preflight"

@@ -11,24 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.compat import check_shape, check_target
-from core.connectors.base import (
+from ferry.core.compat import check_shape, check_target
+from ferry.core.connectors.base import (
     Capability,
     Connector,
     SourceConnector,
     TargetConnector,
     WriteMode,
 )
-from core.connectors.traits import DEFAULT_TARGET, EngineTraits
-from core.embed.plan import EmbedPlan
-from core.errors import FerryError, PreflightError
-from core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
-from core.layouts.apps import as_created
-from core.mapping import PayloadFields
-from core.model import Batch, CollectionInfo, Metric
-from core.targets import TargetNames, clashes
-from core.tuning import IndexTuning, TuningOptions, plan_tuning
-from core.uri import parse_uri
+from ferry.core.connectors.traits import DEFAULT_TARGET, EngineTraits
+from ferry.core.embed.plan import EmbedPlan
+from ferry.core.errors import FerryError, PreflightError
+from ferry.core.layouts import Detection, PayloadLayout, detect_framework, make_layout, switch_lines
+from ferry.core.layouts.apps import as_created
+from ferry.core.mapping import PayloadFields
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.targets import TargetNames, clashes
+from ferry.core.tuning import IndexTuning, TuningOptions, plan_tuning
+from ferry.core.uri import parse_uri
 
 WIDE_METADATA_KEYS = 50  # more keys than this: a metadata shape worth a look
 LARGE_RECORDS = 1_000_000

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.connectors import open_connector
-from core.connectors.base import SourceConnector, TargetConnector
-from core.engine import MigrationOptions
-from core.errors import FerryError
-from core.plan import CollectionPlan
-from core.runner import plan_run
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import SourceConnector, TargetConnector
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import FerryError
+from ferry.core.plan import CollectionPlan
+from ferry.core.runner import plan_run
 
 DEFAULT_LAYOUT = "flat"
 

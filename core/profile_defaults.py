@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.errors import FerryError
-from core.profiles import PROFILE_NAME, Profile, load_profiles, profiles_path
+from ferry.core.errors import FerryError
+from ferry.core.profiles import PROFILE_NAME, Profile, load_profiles, profiles_path
 
 
 @dataclass(frozen=True)

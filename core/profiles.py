@@ -24,10 +24,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import tomli_w
 
-from core.connectors import PingResult, open_connector
-from core.errors import FerryError, in_words
-from core.layouts import LAYOUT_NAMES
-from core.uri import parse_uri
+from ferry.core.connectors import PingResult, open_connector
+from ferry.core.errors import FerryError, in_words
+from ferry.core.layouts import LAYOUT_NAMES
+from ferry.core.uri import parse_uri
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from core.model import Batch
+from ferry.core.model import Batch
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 FULL_SCAN_RECORDS = 20_000  # a whole collection this small is read in preflight: cheap
@@ -111,7 +111,7 @@ FIX = "fix or delete that record in the source, then run again"
 
 def refuse_bad_records(batch: Batch, collection: str, where: str) -> None:
     """The engine's check of each batch it reads (after preflight saw the first ones)."""
-    from core.errors import PermanentError
+    from ferry.core.errors import PermanentError
 
     if found := first_problem(batch):
         raise PermanentError(describe(collection, found), where=where, fix=FIX)
@@ -120,7 +120,7 @@ def refuse_bad_records(batch: Batch, collection: str, where: str) -> None:
 async def scan_collections(source: Any, names: Iterable[tuple[str, int]]) -> None:
     """Preflight: every record of small collections, the first batch of large ones. Reads
     are sized by bytes like the engine's (a probe, then what fits SCAN_BYTES)."""
-    from core.errors import PreflightError
+    from ferry.core.errors import PreflightError
 
     for name, count in names:
         seen: set[str] = set()

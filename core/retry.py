@@ -30,7 +30,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from core.errors import TransientError
+from ferry.core.errors import TransientError
 
 T = TypeVar("T")
 

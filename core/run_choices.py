@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.connectors.base import WriteMode
-from core.errors import FerryError
+from ferry.core.connectors.base import WriteMode
+from ferry.core.errors import FerryError
 
 FILE_NAME = "run-choices.json"
 SAME_NAME = "{name}"  # the target-name template meaning "the source collection's name"
@@ -43,7 +43,7 @@ class RunChoices:
 
     def check(self) -> RunChoices:
         """Refuse what `ferry migrate` would refuse, with the field to fix."""
-        from core.bounds import check_bound  # the ranges `ferry migrate` checks
+        from ferry.core.bounds import check_bound  # the ranges `ferry migrate` checks
 
         check_bound("migrate", "--batch-size", self.batch_size)
         check_bound("migrate", "--workers", self.workers)

@@ -15,22 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.connectors import open_connector
-from core.connectors.base import Connector
-from core.embed import EmbedStage
-from core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
-from core.engine import MigrationEngine, MigrationOptions, run_status
-from core.errors import FerryError, PreflightError
-from core.journal import Journal
-from core.journal.recorder import RunRecorder
-from core.layouts import make_layout
-from core.live import run as live
-from core.locks import TargetLocks
-from core.model import CollectionResult, Phase, ResumePoint
-from core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
-from core.record_checks import FULL_SCAN_RECORDS, scan_collections
-from core.runs import CollectionView, RunState
-from core.uri import check_apart
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import Connector
+from ferry.core.embed import EmbedStage
+from ferry.core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
+from ferry.core.engine import MigrationEngine, MigrationOptions, run_status
+from ferry.core.errors import FerryError, PreflightError
+from ferry.core.journal import Journal
+from ferry.core.journal.recorder import RunRecorder
+from ferry.core.layouts import make_layout
+from ferry.core.live import run as live
+from ferry.core.locks import TargetLocks
+from ferry.core.model import CollectionResult, Phase, ResumePoint
+from ferry.core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
+from ferry.core.record_checks import FULL_SCAN_RECORDS, scan_collections
+from ferry.core.runs import CollectionView, RunState
+from ferry.core.uri import check_apart
 
 CONTROL_POLL_SECONDS = 0.2
 

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.model import Checkpoint, Cursor, Phase, ResumePoint
-from core.states import RunState
+from ferry.core.model import Checkpoint, Cursor, Phase, ResumePoint
+from ferry.core.states import RunState
 
 if TYPE_CHECKING:
-    from core.journal import Journal
+    from ferry.core.journal import Journal
 
 
 _IN_FLIGHT = frozenset({Phase.RUNNING, Phase.PAUSED, Phase.PREFLIGHT})
@@ -294,7 +294,7 @@ class RunView:
         view = cls.from_rows(
             run, journal.collections(run_id), journal.pending_request(run_id) == "cancel"
         )
-        from core.live.store import LiveStore  # at call time: core.live needs the journal
+        from ferry.core.live.store import LiveStore  # at call time: core.live needs the journal
 
         live = LiveStore(journal).of_run(run_id)
         if live:

@@ -1,7 +1,7 @@
 """Where a run stands: the one enum the engine, the journal and every view share.
 
 Why a module of its own: the engine and the journal need the state's name and rules (which
-states are active, resumable, finished), while the read model (`core.runs`) needs the journal.
+states are active, resumable, finished), while the read model (`ferry.core.runs`) needs the journal.
 Keeping the enum here lets both import it without an import circle; colours live in the views.
 """
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from core.connectors import open_connector
-from core.journal import Journal
-from core.layouts import make_layout
-from core.mapping import PayloadFields
-from core.plan import app_switch
-from core.validate import read_layout
+from ferry.core.connectors import open_connector
+from ferry.core.journal import Journal
+from ferry.core.layouts import make_layout
+from ferry.core.mapping import PayloadFields
+from ferry.core.plan import app_switch
+from ferry.core.validate import read_layout
 
 SAMPLE = 20
 

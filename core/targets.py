@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 PLACEHOLDER = "name"
 

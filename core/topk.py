@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.model import Metric
+from ferry.core.model import Metric
 
 
 def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: Metric | None) -> np.ndarray:

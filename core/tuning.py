@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 PAYLOAD_TYPES = ("keyword", "integer", "float", "bool")
 
@@ -189,7 +189,7 @@ def plan_tuning(
         indexes[key] = kind
     for key in reserved:
         indexes.pop(key, None)
-    from core.payload_paths import unindexable
+    from ferry.core.payload_paths import unindexable
 
     for key in [k for k in indexes if unindexable(k)]:
         del indexes[key]  # a `"` or `\` in it: no Qdrant JSON path names it

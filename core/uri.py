@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from core.errors import FerryError
-from core.secrets import has_userinfo, remember, remember_env
+from ferry.core.errors import FerryError
+from ferry.core.secrets import has_userinfo, remember, remember_env
 
 SCHEMES: dict[str, tuple[str, str]] = {
     "chroma+file": ("chroma", "file"),

@@ -46,10 +46,10 @@ async def main() -> int:
         os.environ["FERRY_CONFIG"] = str(base / "config" / "profiles.toml")
         os.environ["FERRY_STATE"] = str(base / "state" / "journal.sqlite3")
         os.environ["ANONYMIZED_TELEMETRY"] = "False"
-        from core.demo import build_demo_source, demo_paths
-        from core.journal import Journal
-        from core.profiles import Profile, upsert_profile
-        from tui.app import FerryApp
+        from ferry.core.demo import build_demo_source, demo_paths
+        from ferry.core.journal import Journal
+        from ferry.core.profiles import Profile, upsert_profile
+        from ferry.tui.app import FerryApp
 
         source_dir, target_dir = demo_paths(base / "demo")
         build_demo_source(source_dir, PER_COLLECTION)
@@ -118,9 +118,9 @@ async def main() -> int:
 
         # Validation: damage the copy a little (one record dropped, one value retyped), so
         # the picture shows what a difference looks like, then run a full diff.
-        from core.connectors import open_connector
-        from core.cutover import cutover
-        from core.model import Batch
+        from ferry.core.connectors import open_connector
+        from ferry.core.cutover import cutover
+        from ferry.core.model import Batch
 
         async with open_connector(source) as reader:
             first = await reader.sample("stdlib-functions", 2)
@@ -158,10 +158,10 @@ async def main() -> int:
             force=True,
             reason="demo picture",
         )
-        from core.engine import MigrationOptions
-        from core.runner import migrate
-        from core.targets import TargetNames
-        from core.validate import ValidationOptions, validate
+        from ferry.core.engine import MigrationOptions
+        from ferry.core.runner import migrate
+        from ferry.core.targets import TargetNames
+        from ferry.core.validate import ValidationOptions, validate
 
         pair = {"stdlib-classes": "stdlib-docs__v2"}
         options = MigrationOptions(targets=TargetNames(pair), layout="langchain")

@@ -36,7 +36,7 @@ wait_for() {
 }
 
 tmux new-session -d -s "$SESSION" -x 80 -y 24 \
-  "cd '$ROOT' && TERM=xterm-256color '$PYTHON' -m cli demo --dir '$WORK/demo' --records 300 --rate 0; echo FERRY-EXITED \$?; sleep 30"
+  "cd '$ROOT' && TERM=xterm-256color '$PYTHON' -m ferry.cli demo --dir '$WORK/demo' --records 300 --rate 0; echo FERRY-EXITED \$?; sleep 30"
 
 wait_for "press m to migrate" 180            # demo built, Inventory, all selected
 keys m

@@ -41,7 +41,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def edge_workers_stopped() -> Iterator[None]:
     """A test that forgot to close a connector must not leave its Edge worker running."""
     yield
-    from core.connectors.qdrant_edge import close_all_workers
+    from ferry.core.connectors.qdrant_edge import close_all_workers
 
     close_all_workers()
 
@@ -50,7 +50,7 @@ def edge_workers_stopped() -> Iterator[None]:
 def memory_stores_forgotten() -> Iterator[None]:
     """`memory://` stores live in the process: each test starts without any."""
     yield
-    from core.connectors.memory import forget_memory_stores
+    from ferry.core.connectors.memory import forget_memory_stores
 
     forget_memory_stores()
 

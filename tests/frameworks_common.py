@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.mapping import FERRY_ID_NAMESPACE
-from core.runner import RunOutcome, migrate
-from core.validate import ValidationOptions, ValidationReport, validate
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.mapping import FERRY_ID_NAMESPACE
+from ferry.core.runner import RunOutcome, migrate
+from ferry.core.validate import ValidationOptions, ValidationReport, validate
 
 DIM = 16
 METRICS = ("l2", "cosine", "ip")
@@ -115,7 +115,7 @@ class Built:
 def migrate_to_server(built: Built, url: str, layout: str | None) -> dict[str, str]:
     """Migrate the same Chroma collections into a Qdrant server (QDRANT_URL, else the test
     server) under names of their own; returns metric -> target collection name."""
-    from core.targets import TargetNames
+    from ferry.core.targets import TargetNames
     from tests.test_qdrant_server import server_uri
 
     suffix = uuid.uuid4().hex[:6]

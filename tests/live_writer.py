@@ -42,7 +42,7 @@ def open_store(directory: Path, name: str, server: str | None) -> tuple[Any, Any
     collection = client.get_or_create_collection(name, metadata={"hnsw:space": "l2"})
     if server is None:
         return collection, None
-    from core.router import ChromaStore, Router
+    from ferry.core.router import ChromaStore, Router
 
     host, port = server.rsplit(":", 1)
     remote = chromadb.HttpClient(host=host, port=int(port), settings=settings)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core.router import QueryResult, Records
+from ferry.core.router import QueryResult, Records
 
 
 class MemoryStore:

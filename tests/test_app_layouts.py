@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.connectors.base import WriteMode
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.layouts import detect_framework, detect_written_layout, make_layout
-from core.layouts.apps import crewai_id, vanna_uuid
-from core.mapping import FERRY_ID_NAMESPACE, PayloadFields
-from core.model import CollectionInfo, Metric
-from core.runner import migrate
-from core.validate import ValidationOptions, validate
+from ferry.core.connectors.base import WriteMode
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.layouts import detect_framework, detect_written_layout, make_layout
+from ferry.core.layouts.apps import crewai_id, vanna_uuid
+from ferry.core.mapping import FERRY_ID_NAMESPACE, PayloadFields
+from ferry.core.model import CollectionInfo, Metric
+from ferry.core.runner import migrate
+from ferry.core.validate import ValidationOptions, validate
 
 PAIR = json.dumps({"question": "¿cuántos?", "sql": "SELECT 1"}, ensure_ascii=False)
 ESCAPED = json.dumps({"question": "¿cuántos más?", "sql": "SELECT 2"})  # \u00bf…: also Vanna's
@@ -137,7 +137,7 @@ def test_written_layout_is_read_from_the_points(name: str) -> None:
 
 
 def test_unknown_layout_lists_the_app_layouts() -> None:
-    from core.errors import PreflightError
+    from ferry.core.errors import PreflightError
 
     with pytest.raises(PreflightError, match="vanna, vanna-memory, mem0, crewai, embedchain"):
         make_layout("autogen")
@@ -215,7 +215,7 @@ def test_the_routers_qdrant_store_writes_and_reads_what_migrate_wrote(
     """Dual-write through the router: the same points the migration writes, read back."""
     from qdrant_client import QdrantClient, models
 
-    from core.router.stores import QdrantStore
+    from ferry.core.router.stores import QdrantStore
 
     client = QdrantClient(path=str(tmp_path / "q"))
     try:

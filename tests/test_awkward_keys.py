@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import qdrant_edge as qe
 
-from cli import main
-from core.mapping import canonical_point_id
-from core.payload_paths import path_segment
+from ferry.cli import main
+from ferry.core.mapping import canonical_point_id
+from ferry.core.payload_paths import path_segment
 
 KEYS = ["Department:", "WashU Email Address:", "a.b", "with space", "größe", 'say "hi"', "x\\y"]
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
-from core.backup import run_backup
-from core.backup_store import DATA, MANIFEST, PARTIAL_PREFIX, STOP_AT_ENV
-from core.connectors import open_connector
-from core.connectors.base import WriteMode
-from core.connectors.chroma_files import ChromaDirectory
-from core.journal import Journal
-from core.model import Batch, CollectionInfo, Metric
+from ferry import cli
+from ferry.core.backup import run_backup
+from ferry.core.backup_store import DATA, MANIFEST, PARTIAL_PREFIX, STOP_AT_ENV
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import WriteMode
+from ferry.core.connectors.chroma_files import ChromaDirectory
+from ferry.core.journal import Journal
+from ferry.core.model import Batch, CollectionInfo, Metric
 from tests.conftest import ROOT, TRAP_IDS, dir_checksum, make_chroma
 from tests.test_cutover import make_collections, validate
 
@@ -51,7 +51,7 @@ def source(tmp_path: Path) -> Path:
 
 def backup_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cli", "backup", *argv, "--json"],
+        [sys.executable, "-m", "ferry.cli", "backup", *argv, "--json"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
@@ -146,7 +146,17 @@ def test_a_killed_backup_leaves_nothing_complete_looking_and_the_next_run_succee
     # A seeded point anywhere in the copy (the hook stops the process there; we kill it).
     stop_at = random.Random(seed).randint(1, total // 2)
     victim = subprocess.Popen(
-        [sys.executable, "-m", "cli", "backup", uri, "--collection", "alpha", "--to", str(to)],
+        [
+            sys.executable,
+            "-m",
+            "ferry.cli",
+            "backup",
+            uri,
+            "--collection",
+            "alpha",
+            "--to",
+            str(to),
+        ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), STOP_AT_ENV: str(stop_at)},
         stdout=subprocess.DEVNULL,
@@ -270,7 +280,7 @@ def test_a_killed_cutover_leaves_no_complete_looking_backup_and_the_next_reuses(
             env[STOP_AT_ENV] = str(stop_at)
         argv = ["cutover", "--to", target, "--collection", collection, "--alias", "docs"]
         return subprocess.Popen(
-            [sys.executable, "-m", "cli", *argv, "--yes", "--json", "--state", str(state)],
+            [sys.executable, "-m", "ferry.cli", *argv, "--yes", "--json", "--state", str(state)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

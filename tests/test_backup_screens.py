@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.backup import BACKUPS_ENV
-from core.backup_store import MANIFEST
+from ferry.core.backup import BACKUPS_ENV
+from ferry.core.backup_store import MANIFEST
+from ferry.tui.app import FerryApp
 from tests.test_cutover_screen import SIZE, cutover_app, edge_target, modal_opened  # noqa: F401
 from tests.tui_helpers import (
     make_source,
@@ -19,7 +20,6 @@ from tests.tui_helpers import (
     wait_for_text,
     wait_for_texts,
 )
-from tui.app import FerryApp
 
 
 async def test_inventory_b_backs_up_the_highlighted_collection(

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button
 
-from core.journal import Journal
-from core.router import read_state
-from core.router.state import Mode, set_mode
+from ferry.core.journal import Journal
+from ferry.core.router import read_state
+from ferry.core.router.state import Mode, set_mode
+from ferry.tui.app import FerryApp
+from ferry.tui.widgets.confirm import TypedConfirm
 from tests.tui_helpers import wait_for, wait_for_text
-from tui.app import FerryApp
-from tui.widgets.confirm import TypedConfirm
 
 SIZE = (100, 30)
 

@@ -19,10 +19,10 @@ import chromadb
 import numpy as np
 import pytest
 
-from core.connectors.chroma_files import ChromaDirectory
-from core.connectors.chroma_schema import inspect_schema
-from core.errors import FerryError
-from core.model import Metric
+from ferry.core.connectors.chroma_files import ChromaDirectory
+from ferry.core.connectors.chroma_schema import inspect_schema
+from ferry.core.errors import FerryError
+from ferry.core.model import Metric
 
 BIG = 2500  # > sync_threshold (1000): the HNSW files hold most vectors
 MID = 1100

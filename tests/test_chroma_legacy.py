@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import main
-from core.connectors import TargetConnector, open_connector
-from core.connectors.chroma_legacy import LAYOUT, ChromaLegacyConnector
-from core.engine import MigrationOptions
-from core.errors import FerryError
-from core.inventory import load_inventory
-from core.journal import Journal
-from core.model import Metric
-from core.runner import migrate
+from ferry.cli import main
+from ferry.core.connectors import TargetConnector, open_connector
+from ferry.core.connectors.chroma_legacy import LAYOUT, ChromaLegacyConnector
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import FerryError
+from ferry.core.inventory import load_inventory
+from ferry.core.journal import Journal
+from ferry.core.model import Metric
+from ferry.core.runner import migrate
 from tests.chroma03 import Row, write_chroma03
 from tests.conftest import dir_checksum
 

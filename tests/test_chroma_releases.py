@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.connectors.chroma_files import ChromaDirectory
-from core.errors import FerryError
+from ferry.core.connectors.chroma_files import ChromaDirectory
+from ferry.core.errors import FerryError
 from tests.chroma_releases import spec
 from tests.chroma_releases.build import DataSet, build_all, checksums, searched_metric
 
@@ -233,7 +233,7 @@ def test_metric_is_the_one_the_release_searches_with(
 @pytest.mark.parametrize("ds_name", DATASETS)
 async def test_reading_leaves_every_byte(built: dict[str, DataSet], ds_name: str) -> None:
     """The file reader and the `chroma+file://` connector read everything read-only."""
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     ds = usable(built, ds_name)
     before = checksums(ds.ferry_dir)
@@ -270,8 +270,8 @@ def migrated(
     built: dict[str, DataSet], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[int, Any, str]:
     """`ferry migrate` of the whole directory: (exit code, --json outcome, target URI)."""
-    from cli import main
-    from core.connectors.qdrant_edge import close_all_workers
+    from ferry.cli import main
+    from ferry.core.connectors.qdrant_edge import close_all_workers
 
     ds = usable(built, MIGRATED)
     root = tmp_path_factory.mktemp("releases-migrate")
@@ -319,7 +319,7 @@ MIGRATED_PAIRS = [
 async def test_migrated_to_edge_with_the_searched_distance(
     built: dict[str, DataSet], migrated: tuple[int, Any, str], name: str
 ) -> None:
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     code, outcome, target = migrated
     assert code == 0, outcome
@@ -359,7 +359,7 @@ def test_validate_after_migrate_passes_on_every_collection(
     """Validation agrees with migrate on the whole release directory: the empty collection is
     skipped, and the distance checks pass (source scores match the resolved metric, the
     target searches with it) — where chromadb cannot query a copy, by exact search."""
-    from cli import main
+    from ferry.cli import main
 
     code, outcome, target = migrated
     assert code == 0, outcome

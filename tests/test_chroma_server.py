@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import main
-from core.connectors import open_connector
+from ferry.cli import main
+from ferry.core.connectors import open_connector
 from tests.conftest import make_chroma, unique_name
 
 
@@ -115,7 +115,7 @@ def test_delete_extra_on_a_chroma_server_target_deletes_what_an_app_added(
 ) -> None:
     import chromadb
 
-    from core.validate import ValidationOptions, validate
+    from ferry.core.validate import ValidationOptions, validate
 
     name = unique_name("xtra")
     src = make_chroma(tmp_path / "src", {name: {"metric": "cosine", "n": 120, "dim": 8, "seed": 3}})

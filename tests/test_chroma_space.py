@@ -17,10 +17,10 @@ import chromadb
 import numpy as np
 import pytest
 
-from core.connectors.chroma_files import ChromaDirectory
-from core.connectors.chroma_space import resolve
-from core.errors import FerryError
-from core.model import Metric
+from ferry.core.connectors.chroma_files import ChromaDirectory
+from ferry.core.connectors.chroma_space import resolve
+from ferry.core.errors import FerryError
+from ferry.core.model import Metric
 
 LEGACY_06 = {  # 0.5.4–0.6.3 write this default whatever the metadata says
     "hnsw_configuration": {

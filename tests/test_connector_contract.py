@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.connectors import (
+from ferry.core.connectors import (
     Capability,
     SourceConnector,
     TargetConnector,
     WriteMode,
     open_connector,
 )
-from core.errors import FerryError, PreflightError, TransientError
-from core.model import Batch, CollectionInfo, Metric
-from core.validate.recall import exact_scores
+from ferry.core.errors import FerryError, PreflightError, TransientError
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.validate.recall import exact_scores
 from tests.conftest import TRAP_IDS, trap_metadata
 
 DIM = 8
@@ -153,7 +153,7 @@ async def _open(label: str, chroma_dir: Path, tmp_path: Path, request: Any) -> S
     if label == "chroma-api-on-a-copy":
         from chromadb.config import Settings
 
-        from core.connectors.chroma_api import ChromaApiConnector
+        from ferry.core.connectors.chroma_api import ChromaApiConnector
 
         copy = tmp_path / "chroma-copy"
         shutil.copytree(chroma_dir, copy)

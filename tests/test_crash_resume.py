@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.connectors import open_connector
+from ferry.core.connectors import open_connector
 from tests.conftest import ROOT, dir_checksum, make_chroma, wait_until
 
 N = 3000
@@ -51,7 +51,7 @@ def migrate_argv(source: str, target: str, state: Path, *extra: str) -> list[str
     return [
         sys.executable,
         "-m",
-        "cli",
+        "ferry.cli",
         "migrate",
         "--from",
         source,

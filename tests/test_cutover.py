@@ -3,7 +3,7 @@ local mode (real aliases) and a Qdrant server (aliases + snapshots): QDRANT_URL,
 test server (tests/qdrant_server).
 
 Collections are made with the connectors the migration uses; the CLI is driven through
-`cli.main`, the way a user runs it, and the journal is read back to see what was recorded.
+`ferry.cli.main`, the way a user runs it, and the journal is read back to see what was recorded.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
-from core.connectors import open_connector
-from core.connectors.base import WriteMode
-from core.cutover import alias_overview, execute, open_alias_backend, plan_cutover
-from core.errors import FerryError
-from core.journal import Journal
-from core.model import Batch, CollectionInfo, Metric
-from core.router import EdgeStore, read_state
+from ferry import cli
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import WriteMode
+from ferry.core.cutover import alias_overview, execute, open_alias_backend, plan_cutover
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.router import EdgeStore, read_state
 
 DIM = 8
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from ferry.cli import main
 from tests.conftest import make_chroma
 
 

@@ -17,11 +17,14 @@ import pytest
 from textual.app import App
 from textual.widgets import Button, DataTable, Input, Static
 
-from core.connectors import open_connector
-from core.connectors.base import WriteMode
-from core.journal import Journal
-from core.model import Batch, CollectionInfo, Metric
-from core.router import edge_alias_target
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import WriteMode
+from ferry.core.journal import Journal
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.router import edge_alias_target
+from ferry.tui.app import FerryApp
+from ferry.tui.screens.cutover import CutoverScreen
+from ferry.tui.widgets.confirm import TypedConfirm
 from tests.tui_helpers import (
     screen_text,
     silent_server,
@@ -30,9 +33,6 @@ from tests.tui_helpers import (
     wait_for_text,
     wait_for_texts,
 )
-from tui.app import FerryApp
-from tui.screens.cutover import CutoverScreen
-from tui.widgets.confirm import TypedConfirm
 
 SIZE = (100, 30)
 
@@ -307,7 +307,7 @@ async def test_cutover_screen_rolls_back_a_first_cutover_by_removing_the_alias(
 ) -> None:
     uri, journal = migrated_target
     root = Path(uri.removeprefix("qdrant+edge://"))
-    from core.cutover import cutover
+    from ferry.core.cutover import cutover
 
     await cutover(uri, "docs_v2", "docs", journal)  # the first cutover: `docs` is new
     app = cutover_app(journal.path, uri)
@@ -343,7 +343,7 @@ async def test_cutover_screen_rolls_back_a_first_cutover_by_removing_the_alias(
 @pytest.fixture
 def langchain_target(tmp_path: Path) -> tuple[str, Path]:
     """`ferry migrate --layout langchain` of an l2 collection `docs` into Edge as `docs_v2`."""
-    from cli import main
+    from ferry.cli import main
     from tests.conftest import make_chroma
 
     source = f"chroma+file://{make_chroma(tmp_path / 'src', {'docs': {'n': 12, 'metric': 'l2'}})}"

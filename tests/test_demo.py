@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.connectors import open_connector
-from core.demo import DEMO_COLLECTIONS, build_demo_source, embed, stdlib_docstrings
+from ferry.core.connectors import open_connector
+from ferry.core.demo import DEMO_COLLECTIONS, build_demo_source, embed, stdlib_docstrings
 
 
 def test_embedding_is_deterministic_and_lexical() -> None:

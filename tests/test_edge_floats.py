@@ -17,20 +17,20 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from cli.validate import render
-from core.connectors import open_connector
-from core.connectors.base import WriteMode
-from core.connectors.edge_floats import EDGE_ROUNDS_FLOATS, edge_read_back, ulps_apart
-from core.connectors.qdrant_edge import QdrantEdgeConnector
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.mapping import PayloadFields, canonical_point_id
-from core.model import Batch, CollectionInfo, Metric
-from core.plan import build_plan
-from core.runner import migrate
-from core.validate import ValidationOptions, fetch_pair, validate
-from core.validate.compare import compare_record, engine_rounding
-from core.validate.report import report_markdown
+from ferry.cli.validate import render
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import WriteMode
+from ferry.core.connectors.edge_floats import EDGE_ROUNDS_FLOATS, edge_read_back, ulps_apart
+from ferry.core.connectors.qdrant_edge import QdrantEdgeConnector
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.mapping import PayloadFields, canonical_point_id
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.plan import build_plan
+from ferry.core.runner import migrate
+from ferry.core.validate import ValidationOptions, fetch_pair, validate
+from ferry.core.validate.compare import compare_record, engine_rounding
+from ferry.core.validate.report import report_markdown
 
 EDGE_CASES = [
     5e-324,  # the smallest subnormal
@@ -364,7 +364,7 @@ async def test_the_plan_warns_before_a_run_to_edge_with_floats_it_would_round(
 
 def test_the_edge_connector_is_what_validation_keys_on() -> None:
     """The rounding is the Edge connector's own fact (its `float_read_back`), not a name."""
-    from core.connectors import open_connector
+    from ferry.core.connectors import open_connector
 
     assert QdrantEdgeConnector.float_read_back is edge_read_back
     assert open_connector("qdrant+memory:").float_read_back is None

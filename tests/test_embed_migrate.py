@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors import open_connector
+from ferry.core.connectors import open_connector
 from tests.conftest import ROOT, dir_checksum, trap_metadata, wait_until
 from tests.embed_fixtures import embed_server, server_stats, wordllama_vectors
 
@@ -56,7 +56,7 @@ def migrate_argv(source: str, target: str, state: Path, base_url: str, *extra: s
     return [
         sys.executable,
         "-m",
-        "cli",
+        "ferry.cli",
         "migrate",
         "--from",
         source,

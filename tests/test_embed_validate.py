@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from chromadb.config import Settings
 
-from core.connectors import open_connector
-from core.embed import EmbedSettings, open_embedder
-from core.embed.cache import EmbeddingCache, cache_path_for
-from core.embed.openai_compat import retry_after_seconds
-from core.embed.stage import split_requests
-from core.engine import MigrationOptions
-from core.errors import FerryError
-from core.journal import Journal
-from core.runner import migrate
-from core.validate import ValidationOptions, validate
-from core.validate.report import report_markdown
+from ferry.core.connectors import open_connector
+from ferry.core.embed import EmbedSettings, open_embedder
+from ferry.core.embed.cache import EmbeddingCache, cache_path_for
+from ferry.core.embed.openai_compat import retry_after_seconds
+from ferry.core.embed.stage import split_requests
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.runner import migrate
+from ferry.core.validate import ValidationOptions, validate
+from ferry.core.validate.report import report_markdown
 from tests.embed_fixtures import wordllama_vectors
 
 TOPICS = {
@@ -193,8 +193,8 @@ def test_requests_are_cut_by_count_and_by_estimated_tokens() -> None:
 def test_a_relaunch_passes_the_same_model_and_settings() -> None:
     """The TUI resumes a run by relaunching `ferry migrate` from the journaled options: the
     flags rebuilt from them must give the same settings (the same run key and cache)."""
-    from cli.embed_args import embed_settings_from
-    from tui.migrate_flags import migrate_parser
+    from ferry.cli.embed_args import embed_settings_from
+    from ferry.tui.migrate_flags import migrate_parser
 
     settings = EmbedSettings(
         "openai/text-embedding-3-small",

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from core.embed import EmbedSettings
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.runner import migrate
+from ferry.core.embed import EmbedSettings
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.runner import migrate
+from ferry.tui.app import FerryApp
+from ferry.tui.widgets.ab_panel import ABPanel
 from tests.test_embed_validate import semantic_source
 from tests.test_validation_screen import rows, settle
-from tui.app import FerryApp
-from tui.widgets.ab_panel import ABPanel
 
 
 async def test_validation_screen_shows_the_ab_report_of_a_reembedded_copy(tmp_path: Path) -> None:
@@ -44,8 +44,8 @@ async def test_validation_screen_shows_the_ab_report_of_a_reembedded_copy(tmp_pa
 def test_the_monitor_says_throttled_while_the_endpoint_answers_429() -> None:
     import time
 
-    from core.events import EmbedRetried
-    from tui.screens.monitor import MonitorScreen
+    from ferry.core.events import EmbedRetried
+    from ferry.tui.screens.monitor import MonitorScreen
 
     event = EmbedRetried(
         run_id="r", collection="notes", what="embed", attempt=1, error="HTTP 429", delay=1.0,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from core.connectors import open_connector
-from core.engine import MigrationEngine, MigrationOptions, ProgressMeter
-from core.events import ProgressSampled
-from core.journal import Journal
-from core.journal.recorder import RunRecorder
-from core.runner import migrate
+from ferry.core.connectors import open_connector
+from ferry.core.engine import MigrationEngine, MigrationOptions, ProgressMeter
+from ferry.core.events import ProgressSampled
+from ferry.core.journal import Journal
+from ferry.core.journal.recorder import RunRecorder
+from ferry.core.runner import migrate
 from tests.conftest import make_chroma
 
 

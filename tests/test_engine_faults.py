@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.connectors import WriteMode, open_connector
-from core.connectors.memory import MemoryStore, memory_store
-from core.engine import MigrationOptions
-from core.errors import PermanentError
-from core.journal import Journal
-from core.model import Batch, CollectionInfo, Metric
-from core.runner import migrate
+from ferry.core.connectors import WriteMode, open_connector
+from ferry.core.connectors.memory import MemoryStore, memory_store
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import PermanentError
+from ferry.core.journal import Journal
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.runner import migrate
 
 N, BATCH, DIM = 200, 20, 4
 SOURCE, TARGET = "memory://src", "memory://dst"

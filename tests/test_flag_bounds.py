@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import build_parser, main
-from core.bounds import FLAG_BOUNDS
+from ferry.cli import build_parser, main
+from ferry.core.bounds import FLAG_BOUNDS
 from tests.conftest import make_chroma
 
 

@@ -15,8 +15,8 @@ import json
 
 import pytest
 
-from core.journal import Journal
-from core.validate import ValidationOptions, validate
+from ferry.core.journal import Journal
+from ferry.core.validate import ValidationOptions, validate
 from tests.framework_venvs import ScriptSession, framework_python
 from tests.frameworks_common import Built, assert_clean, plan_of
 

@@ -14,11 +14,11 @@ import asyncio
 
 import pytest
 
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.runner import migrate
-from core.targets import TargetNames
-from core.validate import ValidationOptions, ValidationReport, validate
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.runner import migrate
+from ferry.core.targets import TargetNames
+from ferry.core.validate import ValidationOptions, ValidationReport, validate
 from tests.framework_embed import DIM
 from tests.framework_venvs import ScriptSession, framework_python
 from tests.frameworks_common import Built, assert_clean, plan_of

@@ -191,7 +191,7 @@ def test_sql_ids_are_vannas_deterministic_uuids() -> None:
     """Vanna's Chroma id of a pair is deterministic_uuid(json) + "-sql" (what detection sees)."""
     from vanna.legacy.utils import deterministic_uuid
 
-    from core.layouts.apps import VANNA_ID, vanna_uuid
+    from ferry.core.layouts.apps import VANNA_ID, vanna_uuid
 
     assert vanna_uuid("ddl text") == deterministic_uuid("ddl text")
     assert VANNA_ID.match(f"{uuid.uuid4()}-sql")

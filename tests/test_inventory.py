@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.connectors import WriteMode, open_connector
-from core.errors import FerryError
-from core.inventory import load_inventory, take_inventory
-from core.model import Batch, CollectionInfo, Metric
-from core.validate import fetch_pair_connectors
+from ferry.core.connectors import WriteMode, open_connector
+from ferry.core.errors import FerryError
+from ferry.core.inventory import load_inventory, take_inventory
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.validate import fetch_pair_connectors
 from tests.conftest import make_chroma
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FerryError
-from core.journal import Journal, bundled_migrations
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal, bundled_migrations
 
 
 def test_fresh_journal_applies_every_migration_and_is_private(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_an_edited_migration_file_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The other side of the same check: the file changed after it was applied."""
-    import core.journal as journal_module
+    import ferry.core.journal as journal_module
 
     path = tmp_path / "j.sqlite3"
     Journal(path).close()
@@ -87,7 +87,7 @@ def test_a_second_journal_in_this_process_keeps_another_process_writes_visible(
     watcher = Journal(path)
     writer = (
         "import sys\n"
-        "from core.journal import Journal\n"
+        "from ferry.core.journal import Journal\n"
         "j = Journal(sys.argv[1])\n"
         "print('open', flush=True)\n"
         "sys.stdin.readline()\n"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import launcher
-from core.journal import Journal
-from core.runs import RunView, unfinished_runs
+from ferry.core import launcher
+from ferry.core.journal import Journal
+from ferry.core.runs import RunView, unfinished_runs
 from tests.conftest import ROOT, make_chroma, wait_until
 
 
@@ -37,7 +37,7 @@ def test_run_survives_a_hangup_of_the_session_that_started_it(tmp_path: Path, so
     target = f"qdrant+edge://{tmp_path / 'dst'}"
     code = (
         "import sys, time\n"
-        "from core.launcher import launch\n"
+        "from ferry.core.launcher import launch\n"
         f"l = launch({source!r}, {target!r}, ['alpha-docs'], {str(state)!r}, ['--rate', '3000'])\n"
         "print(l.pid, flush=True)\n"
         "sys.stdin.read()\n"  # the 'terminal' waits until it is hung up

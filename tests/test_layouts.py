@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.connectors import open_connector
-from core.engine import MigrationOptions
-from core.errors import FerryError, PermanentError
-from core.journal import Journal
-from core.layouts import (
+from ferry.core.connectors import open_connector
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import FerryError, PermanentError
+from ferry.core.journal import Journal
+from ferry.core.layouts import (
     HAYSTACK_NAMESPACE,
     LAYOUT_NAMES,
     detect_framework,
@@ -24,11 +24,11 @@ from core.layouts import (
     make_layout,
     score_lines,
 )
-from core.mapping import FERRY_ID_NAMESPACE, PayloadFields
-from core.model import Batch, CollectionInfo, Metric
-from core.router.stores import EdgeStore
-from core.runner import migrate
-from core.validate import ValidationOptions, validate
+from ferry.core.mapping import FERRY_ID_NAMESPACE, PayloadFields
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.router.stores import EdgeStore
+from ferry.core.runner import migrate
+from ferry.core.validate import ValidationOptions, validate
 from tests.conftest import make_chroma
 
 META = {"topic": "regex", "n": 3, "weight": 0.1 + 0.2, "draft": True, "tags": ["a", "b"]}
@@ -154,7 +154,7 @@ def test_written_layout_is_read_from_the_points() -> None:
 
 @pytest.mark.parametrize("metric", list(Metric))
 def test_score_lines_follow_the_traits(metric: Metric) -> None:
-    from core.connectors.traits import CHROMA, QDRANT
+    from ferry.core.connectors.traits import CHROMA, QDRANT
 
     line = score_lines(metric, "LangChain")[0]
     threshold = 0.25
@@ -272,8 +272,8 @@ async def test_a_layout_on_a_target_that_keeps_records_natively_is_refused(
 
 
 async def test_resume_keeps_the_layout_the_run_started_with(tmp_path: Path) -> None:
-    from core.plan import run_key
-    from core.runner import keep_started_layouts
+    from ferry.core.plan import run_key
+    from ferry.core.runner import keep_started_layouts
 
     source = f"chroma+file://{llama_chroma(tmp_path / 'src')}"
     target = f"qdrant+file://{tmp_path / 'q'}"
@@ -292,7 +292,7 @@ async def test_resume_keeps_the_layout_the_run_started_with(tmp_path: Path) -> N
 
 
 def test_migrate_cli_takes_layout_and_prints_the_switch(tmp_path: Path, capsys: Any) -> None:
-    from cli import main
+    from ferry.cli import main
 
     source = f"chroma+file://{llama_chroma(tmp_path / 'src')}"
     target = f"qdrant+file://{tmp_path / 'q'}"
@@ -309,7 +309,7 @@ def test_batch_written_by_the_router_equals_what_migrate_wrote(tmp_path: Path) -
     """QdrantStore (qdrant-client) with the haystack layout writes the migration's points."""
     from qdrant_client import QdrantClient, models
 
-    from core.router.stores import QdrantStore
+    from ferry.core.router.stores import QdrantStore
 
     client = QdrantClient(path=str(tmp_path / "q"))
     try:

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cli import main
-from core.connectors import open_connector
-from core.connectors.chroma_cut import take_cut
-from core.journal import Journal
-from core.live.changes import measure_lag
-from core.live.follow import wait_for_lag_zero
-from core.live.store import LiveStore
+from ferry.cli import main
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.chroma_cut import take_cut
+from ferry.core.journal import Journal
+from ferry.core.live.changes import measure_lag
+from ferry.core.live.follow import wait_for_lag_zero
+from ferry.core.live.store import LiveStore
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +154,7 @@ def test_cuts_taken_while_the_app_writes_read_back_whole(tmp_path: Path) -> None
     """The app writing continuously: each cut reads back consistently (the file reader
     plans every collection on it), however many tries it took, and the source is never
     written by Ferry."""
-    from core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma_files import ChromaDirectory
 
     writer = Writer(tmp_path, seconds=20, changes=20_000)
     tries = []
@@ -189,7 +189,7 @@ def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureF
     follower_log = tmp_path / "follower.log"
     log = follower_log.open("wb")
     follower = subprocess.Popen(
-        [sys.executable, "-m", "cli", "migrate", "--from", f"chroma+file://{writer.dir}"]
+        [sys.executable, "-m", "ferry.cli", "migrate", "--from", f"chroma+file://{writer.dir}"]
         + ["--to", target, "--collection", f"{NAME}={NAME}_v2", "--yes", "--json"]
         + ["--state", state, "--follow", "--follow-interval", "0.2"],
         cwd=ROOT,
@@ -251,7 +251,7 @@ def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureF
 
 def _segment_of(state: str, live: Any) -> tuple[str, str, int]:
     """(collection id, metadata segment, watermark) of the followed collection."""
-    from core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma_files import ChromaDirectory
 
     journal = Journal(state)
     run = journal.get_run(live.run_id)
@@ -338,7 +338,7 @@ def test_a_raced_cut_is_taken_again_and_a_hopeless_one_is_refused(tmp_path: Path
     import chromadb
     from chromadb.config import Settings
 
-    from core.errors import FerryError
+    from ferry.core.errors import FerryError
 
     source = tmp_path / "src"
     client = chromadb.PersistentClient(str(source), settings=Settings(anonymized_telemetry=False))
@@ -355,7 +355,7 @@ def test_a_raced_cut_is_taken_again_and_a_hopeless_one_is_refused(tmp_path: Path
     cut = take_cut(source, app_writes_once, root=tmp_path / "cuts")
     try:
         assert cut.tries == 2 and "taken 2 times" in cut.describe()
-        from core.connectors.chroma_files import ChromaDirectory
+        from ferry.core.connectors.chroma_files import ChromaDirectory
 
         with ChromaDirectory(cut.path, cut=True) as reader:
             assert reader.describe(NAME).count == 3  # the newer cut has the write
@@ -429,9 +429,9 @@ async def test_a_record_dual_written_during_the_copy_warns_and_the_target_is_ind
     """Item 5 of issue 20: the application dual-writes a new record into the target while
     the copy runs. The count check compares with the cut and warns (it used to fail the run
     with exit 1 and leave the target unindexed); the target is search-ready."""
-    from core.engine import MigrationOptions
-    from core.model import Batch
-    from core.runner import migrate
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.model import Batch
+    from ferry.core.runner import migrate
     from tests.conftest import make_chroma
 
     src = make_chroma(tmp_path / "src", {NAME: {"metric": "l2", "n": 30, "dim": 4}})
@@ -463,9 +463,9 @@ async def test_the_monitor_row_shows_the_lag() -> None:
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
-    from core.model import Phase
-    from core.runs import CollectionView
-    from tui.screens.monitor import CollectionRow
+    from ferry.core.model import Phase
+    from ferry.core.runs import CollectionView
+    from ferry.tui.screens.monitor import CollectionRow
 
     class Host(App[None]):
         def compose(self) -> ComposeResult:
@@ -486,8 +486,8 @@ def test_after_the_lock_free_tries_a_cut_uses_sqlites_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bounded fallback: SQLite's backup API (a read lock for one file's copy), said."""
-    from core.connectors import chroma_cut as cuts
-    from core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors import chroma_cut as cuts
+    from ferry.core.connectors.chroma_files import ChromaDirectory
     from tests.conftest import dir_checksum, make_chroma
 
     src = make_chroma(tmp_path / "src", {NAME: {"metric": "l2", "n": 40, "dim": 4}})
@@ -514,7 +514,7 @@ def test_a_copy_killed_and_resumed_under_writes_still_catches_up_exactly(
     argv = ["migrate", "--from", f"chroma+file://{writer.dir}", "--to", target, "--yes"]
     argv += ["--json", "--state", state, "--batch-size", "100"]
     killed = subprocess.run(
-        [sys.executable, "-m", "cli", *argv],
+        [sys.executable, "-m", "ferry.cli", *argv],
         cwd=ROOT,
         env={**os.environ, "FERRY_KILL_AT": "write:3"},
         capture_output=True,

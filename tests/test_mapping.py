@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from core.errors import PermanentError, PreflightError
-from core.mapping import (
+from ferry.core.errors import PermanentError, PreflightError
+from ferry.core.mapping import (
     FERRY_ID_NAMESPACE,
     PayloadFields,
     canonical_point_id,

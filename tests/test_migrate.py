@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cli import main
-from core.connectors import open_connector
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.runner import migrate
+from ferry.cli import main
+from ferry.core.connectors import open_connector
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.runner import migrate
 from tests.conftest import TRAP_IDS, dir_checksum, make_chroma, trap_metadata
 
 TARGETS = ["edge", "local"]
@@ -324,7 +324,7 @@ def asyncio_run(coro: Any) -> Any:
 
 async def test_an_empty_target_left_by_a_killed_run_is_adopted(tmp_path: Path) -> None:
     """Killed between creating the target and journaling it: the next runs still own it."""
-    from core.connectors import WriteMode
+    from ferry.core.connectors import WriteMode
 
     src = make_chroma(tmp_path / "src", {"docs": {"metric": "cosine", "n": 40, "dim": 8}})
     source, target = f"chroma+file://{src}", f"qdrant+edge://{tmp_path / 'edge'}"

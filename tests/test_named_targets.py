@@ -1,4 +1,4 @@
-"""Named targets and the blue-green loop, end to end through `cli.main` the way a user runs it:
+"""Named targets and the blue-green loop, end to end through `ferry.cli.main` the way a user runs it:
 real Chroma → real Qdrant Edge with `--collection NAME=TARGET`, then validate (which finds
 the pair in the journal), list cutover candidates, cut an alias named like the source over,
 roll that first cutover back (the alias is removed) and delete an alias.
@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from cli import main
-from core.connectors.edge_layout import EdgeLayout
-from core.connectors.traits import CHROMA, QDRANT
-from core.engine import MigrationOptions
-from core.errors import FerryError
-from core.journal import Journal
-from core.runner import migrate
-from core.targets import TargetNames, parse_collection_args
+from ferry.cli import main
+from ferry.core.connectors.edge_layout import EdgeLayout
+from ferry.core.connectors.traits import CHROMA, QDRANT
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.runner import migrate
+from ferry.core.targets import TargetNames, parse_collection_args
 from tests.conftest import make_chroma
 
 

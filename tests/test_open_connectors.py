@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui.open_connectors import OpenConnectors
+from ferry.tui.open_connectors import OpenConnectors
 
 
 async def test_one_pair_is_shared_and_never_replaced_while_in_use(tmp_path: Path) -> None:

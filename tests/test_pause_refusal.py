@@ -1,7 +1,7 @@
 """`p` on a run that cannot pause says why instead of doing nothing silently."""
 
-from core.runs import RunState
-from tui.screens.monitor import PAUSABLE, pause_refusal
+from ferry.core.runs import RunState
+from ferry.tui.screens.monitor import PAUSABLE, pause_refusal
 
 
 def test_every_unpausable_state_has_a_reason() -> None:
@@ -13,7 +13,7 @@ def test_every_unpausable_state_has_a_reason() -> None:
 
 
 def test_a_collection_that_was_not_compared_shows_no_green_zero() -> None:
-    from tui.screens.validation import summary_cells
+    from ferry.tui.screens.validation import summary_cells
 
     row = {"name": "docs", "source_count": 1224, "target_count": 0, "missing_total": 0,
            "error": "collection 'docs' does not exist in the target"}  # fmt: skip

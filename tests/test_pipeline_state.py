@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.engine import Watermark
-from core.errors import PermanentError, TransientError
-from core.retry import RetryNotice, RetryPolicy
+from ferry.core.engine import Watermark
+from ferry.core.errors import PermanentError, TransientError
+from ferry.core.retry import RetryNotice, RetryPolicy
 
 
 def test_watermark_waits_for_the_earliest_batch_then_moves_over_every_contiguous_one() -> None:

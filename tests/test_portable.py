@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.connectors import open_connector
-from core.connectors.base import WriteMode
-from core.connectors.portable import public_uri
-from core.engine import MigrationOptions
-from core.errors import FerryError
-from core.journal import Journal
-from core.model import Batch, CollectionInfo, Metric
-from core.runner import migrate
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import WriteMode
+from ferry.core.connectors.portable import public_uri
+from ferry.core.engine import MigrationOptions
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.runner import migrate
 from tests.conftest import ROOT, dir_checksum, make_chroma, unique_name, wait_until
 from tests.test_crash_resume import durable_written, migrate_argv
 

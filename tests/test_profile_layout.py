@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from textual.widgets import Input, Select
 
-from cli import main
-from core.errors import FerryError
-from core.profile_defaults import (
+from ferry.cli import main
+from ferry.core.errors import FerryError
+from ferry.core.profile_defaults import (
     ProfileLayout,
     profile_layout,
     profiles_for_uris,
     resolve_endpoint,
 )
-from core.profiles import Profile, load_profiles, profiles_path, upsert_profile
+from ferry.core.profiles import Profile, load_profiles, profiles_path, upsert_profile
+from ferry.tui.app import FerryApp
 from tests.conftest import make_chroma
 from tests.tui_helpers import screen_text, wait_for, wait_for_text
-from tui.app import FerryApp
 
 
 @pytest.fixture

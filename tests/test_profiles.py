@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FerryError
-from core.profiles import (
+from ferry.core.errors import FerryError
+from ferry.core.profiles import (
     Profile,
     delete_profile,
     load_profiles,
@@ -94,7 +94,7 @@ async def test_ping_failure_is_one_line_and_names_the_variable_not_a_value(
 def test_a_profiles_file_whose_profiles_is_not_a_table_is_one_line_exit_2(
     text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cli import main
+    from ferry.cli import main
 
     path = profiles_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cli import main
-from core.connectors import open_connector
+from ferry.cli import main
+from ferry.core.connectors import open_connector
 from tests.conftest import make_chroma, unique_name
 
 

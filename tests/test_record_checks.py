@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.model import Batch
-from core.record_checks import I64_MAX, I64_MIN, first_problem
+from ferry.core.model import Batch
+from ferry.core.record_checks import I64_MAX, I64_MIN, first_problem
 
 
 def batch(ids: list[str], metadatas: list, documents: list) -> Batch:  # type: ignore[type-arg]

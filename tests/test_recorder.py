@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.events import (
+from ferry.core.events import (
     CollectionFinished,
     CollectionStarted,
     CopyStarted,
@@ -19,10 +19,10 @@ from core.events import (
     RunStarted,
     WarningRaised,
 )
-from core.journal import Journal
-from core.journal.recorder import RunRecorder
-from core.model import Checkpoint, CollectionResult, Phase, Progress
-from core.runs import RunState, RunView
+from ferry.core.journal import Journal
+from ferry.core.journal.recorder import RunRecorder
+from ferry.core.model import Checkpoint, CollectionResult, Phase, Progress
+from ferry.core.runs import RunState, RunView
 
 
 def new_run(tmp_path: Path) -> tuple[Journal, str]:

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cli import main
-from core.connectors import open_connector
+from ferry.cli import main
+from ferry.core.connectors import open_connector
 from tests.conftest import make_chroma, unique_name
 from tests.tcp_proxy import DroppingProxy
 
@@ -57,9 +57,9 @@ async def test_retries_run_out_the_collection_fails_cleanly(
     tmp_path: Path, chroma_server: str
 ) -> None:
     """Every write dropped: retries run out, the collection fails with a reason, nothing hangs."""
-    from core.engine import MigrationOptions
-    from core.journal import Journal
-    from core.runner import migrate
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.journal import Journal
+    from ferry.core.runner import migrate
 
     name = unique_name("down")
     src = make_chroma(tmp_path / "src", {name: {"metric": "l2", "n": 300, "dim": 8}})
@@ -188,8 +188,8 @@ def test_status_shows_a_run_waiting_on_a_throttling_server_as_throttled(
     import subprocess
     import sys
 
-    from core.journal import Journal
-    from core.runs import recent_runs
+    from ferry.core.journal import Journal
+    from ferry.core.runs import recent_runs
     from tests.conftest import ROOT, wait_until
     from tests.tcp_proxy import FaultProxy
 
@@ -201,7 +201,7 @@ def test_status_shows_a_run_waiting_on_a_throttling_server_as_throttled(
     with FaultProxy(port, only=b"/upsert") as proxy:
         proxy.from_request = (1, "throttle429")
         proxy.retry_after = "1"
-        command = [sys.executable, "-m", "cli", "migrate", "--from", f"chroma+file://{src}"]
+        command = [sys.executable, "-m", "ferry.cli", "migrate", "--from", f"chroma+file://{src}"]
         command += ["--to", f"chroma+http://127.0.0.1:{proxy.port}", "--collection", name]
         command += ["--yes", "--state", str(state), "--give-up-after", "120"]
         process = subprocess.Popen(
@@ -245,7 +245,7 @@ def test_retry_after_in_seconds_or_an_http_date_is_found_in_every_client_s_excep
     import httpx
     from qdrant_client.common.client_exceptions import QdrantException, ResourceExhaustedResponse
 
-    from core.errors import TransientError, classify, parse_retry_after
+    from ferry.core.errors import TransientError, classify, parse_retry_after
 
     assert parse_retry_after("7") == 7.0 and parse_retry_after("soon") is None
     later = email.utils.formatdate(time.time() + 30, usegmt=True)
@@ -275,8 +275,8 @@ def test_retry_after_in_seconds_or_an_http_date_is_found_in_every_client_s_excep
 async def test_a_throttled_call_waits_as_asked_beyond_the_attempts_within_the_give_up_time() -> (
     None
 ):
-    from core.errors import TransientError
-    from core.retry import RetryPolicy
+    from ferry.core.errors import TransientError
+    from ferry.core.retry import RetryPolicy
 
     calls: list[int] = []
 

@@ -16,9 +16,9 @@ import pytest
 from chromadb.config import Settings
 from qdrant_client import QdrantClient, models
 
-import cli
-from core.journal import Journal
-from core.router import ChromaStore, QdrantStore, Router, Thresholds, overlap_at_k, read_state
+from ferry import cli
+from ferry.core.journal import Journal
+from ferry.core.router import ChromaStore, QdrantStore, Router, Thresholds, overlap_at_k, read_state
 
 DIM = 16
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
-from core.journal import Journal
-from core.router import Router, read_state
-from core.router.canary import BUCKETS, bucket, serves_target
+from ferry import cli
+from ferry.core.journal import Journal
+from ferry.core.router import Router, read_state
+from ferry.core.router.canary import BUCKETS, bucket, serves_target
 from tests.router_apps import Faulty, MemoryStore
 
 DIM = 8
@@ -80,7 +80,7 @@ def test_canary_share_within_two_points_over_10000_keyed_reads_and_sticky(
         share = sum(serves_target(k, percent) for k in keys) / len(keys)
         assert abs(share - percent / 100) <= 0.02, (percent, share)
     # The same buckets in another process (no per-process hash salt).
-    code = "from core.router.canary import bucket; print([bucket(f'user-{i}') for i in range(50)])"
+    code = "from ferry.core.router.canary import bucket; print([bucket(f'user-{i}') for i in range(50)])"
     other = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )

@@ -1,4 +1,4 @@
-"""core.runs: the one read model every view renders — states, sums, the status contract."""
+"""ferry.core.runs: the one read model every view renders — states, sums, the status contract."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.journal import Journal
-from core.model import Phase, Progress
-from core.runs import RunState, RunView, process_alive, unfinished_runs
-from tui.theme import banner_style_of, style_of
+from ferry.core.journal import Journal
+from ferry.core.model import Phase, Progress
+from ferry.core.runs import RunState, RunView, process_alive, unfinished_runs
+from ferry.tui.theme import banner_style_of, style_of
 
 
 @pytest.mark.parametrize(
@@ -140,8 +140,8 @@ def test_a_collection_waiting_on_a_throttling_server_is_throttled_then_running(
     from a throttled retry until its wait is over; an ordinary retry changes nothing."""
     import time
 
-    from core.events import RetryScheduled
-    from core.runs import THROTTLED_GRACE_SECONDS
+    from ferry.core.events import RetryScheduled
+    from ferry.core.runs import THROTTLED_GRACE_SECONDS
 
     journal = Journal(tmp_path / "j.sqlite3")
     run_id = journal.create_run("k", "chroma+file:///s", "chroma+http://h:8000", [], {}, {})

@@ -17,20 +17,20 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from cli import main
-from cli.status import render
-from core.connectors import WriteMode, open_connector
-from core.connectors.base import byte_chunks
-from core.connectors.memory import MemoryStore, memory_store
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.journal.recorder import RunRecorder
-from core.model import Batch, CollectionInfo, Metric, Phase
-from core.runner import migrate
-from core.runs import RunView
-from core.tuning import TuningOptions, observed_types, plan_tuning
-from core.validate import ValidationOptions, validate
-from core.validate.recall import RecallResult
+from ferry.cli import main
+from ferry.cli.status import render
+from ferry.core.connectors import WriteMode, open_connector
+from ferry.core.connectors.base import byte_chunks
+from ferry.core.connectors.memory import MemoryStore, memory_store
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.journal.recorder import RunRecorder
+from ferry.core.model import Batch, CollectionInfo, Metric, Phase
+from ferry.core.runner import migrate
+from ferry.core.runs import RunView
+from ferry.core.tuning import TuningOptions, observed_types, plan_tuning
+from ferry.core.validate import ValidationOptions, validate
+from ferry.core.validate.recall import RecallResult
 from tests.conftest import make_chroma, unique_name
 from tests.tcp_proxy import DroppingProxy
 
@@ -292,7 +292,7 @@ def test_observed_types_and_tuning_from_facts() -> None:
 
 # -- recall judged fairly ----------------------------------------------------------------------------
 def test_the_tolerance_is_three_standard_errors_of_the_paired_per_query_difference() -> None:
-    from core.validate.recall import measure
+    from ferry.core.validate.recall import measure
 
     exact = [[(f"e{q}-{i}", 1.0 - i / 10) for i in range(10)] for q in range(4)]
     # Per query, the source finds 8, 8, 6, 6 of the exact ten and the target 8, 6, 6, 4.
@@ -385,8 +385,8 @@ def wide_batch(n: int, dim: int = 3072, document_chars: int = 40_000) -> Batch:
 
 
 def test_qdrant_request_sizes_bound_the_real_json(tmp_path: Path) -> None:
-    from core.connectors.qdrant_api import QdrantApiConnector
-    from core.connectors.qdrant_common import batch_to_columns
+    from ferry.core.connectors.qdrant_api import QdrantApiConnector
+    from ferry.core.connectors.qdrant_common import batch_to_columns
 
     connector = open_connector(f"qdrant+file://{tmp_path / 'q'}")
     assert isinstance(connector, QdrantApiConnector)

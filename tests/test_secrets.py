@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from ferry.cli import main
 from tests.conftest import free_port, make_chroma
 
 SECRET = "sk-ferry-test-0123456789abcdef"
@@ -95,7 +95,7 @@ def test_a_uri_with_user_info_already_in_a_journal_is_masked_in_status(
     """A journal written before the refusal existed: status (text and --json) masks it."""
     import sqlite3
 
-    from core.journal import Journal
+    from ferry.core.journal import Journal
 
     state = tmp_path / "j.sqlite3"
     journal = Journal(state)

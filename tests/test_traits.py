@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from core.connectors.traits import CHROMA, QDRANT
-from core.model import Metric
-from core.router.stores import qdrant_to_chroma_distance
+from ferry.core.connectors.traits import CHROMA, QDRANT
+from ferry.core.model import Metric
+from ferry.core.router.stores import qdrant_to_chroma_distance
 
 
 def test_reported_scores_become_similarities() -> None:

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from textual import events
 
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.profiles import load_profiles, profiles_path
-from core.runner import migrate
-from core.runs import RunState, RunView, process_alive
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.profiles import load_profiles, profiles_path
+from ferry.core.runner import migrate
+from ferry.core.runs import RunState, RunView, process_alive
+from ferry.tui.app import FerryApp
 from tests.tui_helpers import (
     make_source,
     screen_text,
@@ -25,7 +26,6 @@ from tests.tui_helpers import (
     wait_for_text,
     wait_for_texts,
 )
-from tui.app import FerryApp
 
 RATE = ["--rate", "1000", "--batch-size", "250"]
 

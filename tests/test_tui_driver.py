@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from textual import events
 
-from cli import main
-from core.engine import ProgressMeter, RunControl
-from core.journal import Journal
-from core.model import CollectionInfo, Metric, Phase, Progress
-from core.run_choices import RunChoices, load_choices
-from core.runs import RunState, RunView
+from ferry.cli import main
+from ferry.core.engine import ProgressMeter, RunControl
+from ferry.core.journal import Journal
+from ferry.core.model import CollectionInfo, Metric, Phase, Progress
+from ferry.core.run_choices import RunChoices, load_choices
+from ferry.core.runs import RunState, RunView
+from ferry.tui.app import FerryApp
 from tests.tui_helpers import (
     fixed_journal,
     make_source,
@@ -31,7 +32,6 @@ from tests.tui_helpers import (
     wait_for_text,
     wait_for_texts,
 )
-from tui.app import FerryApp
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_need
         await pilot.press("enter")
         # The same run again after it completed, on a live-readable source: a catch-up of
         # that run (core/live) applies what changed since its cut instead of a second copy.
-        from core.live.store import LiveStore
+        from ferry.core.live.store import LiveStore
 
         def catch_ups() -> int:
             view = Journal(state)
@@ -298,9 +298,9 @@ async def test_every_cross_states_its_reason_and_settings_reach_the_checks(
 async def test_search_and_copy_differences(
     source: str, target: str, state: Path, tmp_path: Path
 ) -> None:
-    from core.connectors import open_connector
-    from core.engine import MigrationOptions
-    from core.runner import migrate as run_migrate
+    from ferry.core.connectors import open_connector
+    from ferry.core.engine import MigrationOptions
+    from ferry.core.runner import migrate as run_migrate
 
     await run_migrate(source, target, ["alpha-docs"], MigrationOptions(), Journal(state))
     async with open_connector(source) as reader:
@@ -365,7 +365,7 @@ async def test_palette_quit_asks_like_q(state: Path) -> None:
 
 
 async def test_footers_help_and_a_burst_of_keys_in_the_profile_form(state: Path) -> None:
-    from core.profiles import load_profiles
+    from ferry.core.profiles import load_profiles
 
     fixed_journal(state)
     app = FerryApp(state, start="connections")
@@ -412,10 +412,10 @@ async def test_header_says_whose_pair_it_shows(state: Path) -> None:
 
 # -- 9. messages -----------------------------------------------------------------------------
 def test_messages_in_words() -> None:
-    from core.connectors.traits import CHROMA
-    from core.errors import in_words
-    from core.plan import assess
-    from tui.screens.base import in_this_app, one_line
+    from ferry.core.connectors.traits import CHROMA
+    from ferry.core.errors import in_words
+    from ferry.core.plan import assess
+    from ferry.tui.screens.base import in_this_app, one_line
 
     assert in_words(ValueError("Could not connect to a Chroma server")) == (
         "Could not connect to a Chroma server"
@@ -437,7 +437,7 @@ def test_library_warnings_stay_off_stderr() -> None:
 
     code = (
         "import warnings\n"
-        "from cli import quiet_library_warnings\n"
+        "from ferry.cli import quiet_library_warnings\n"
         "{}\n"
         "warnings.warn('Api key is used with an insecure connection.', UserWarning)\n"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from ferry.tui.app import FerryApp
 from tests.tui_helpers import (
     fixed_journal,
     fixed_profiles,
@@ -22,7 +23,6 @@ from tests.tui_helpers import (
     wait_for,
     wait_for_text,
 )
-from tui.app import FerryApp
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -113,7 +113,7 @@ def test_validation(snap_compare, state: Path, size: tuple[int, int]) -> None:  
 
 def test_typed_confirmation(snap_compare, state: Path) -> None:  # type: ignore[no-untyped-def]
     """The one confirmation modal over Cutover at 80×24, after a wrong name and Enter."""
-    from tui.widgets.confirm import TypedConfirm
+    from ferry.tui.widgets.confirm import TypedConfirm
 
     fixed_journal(state)
     app = FerryApp(state, start="cutover")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from core.errors import FerryError
-from core.uri import parse_uri
+from ferry.core.errors import FerryError
+from ferry.core.uri import parse_uri
 
 
 @pytest.mark.parametrize(

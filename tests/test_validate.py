@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 import qdrant_edge as qe
 
-from core.connectors import open_connector
-from core.connectors.base import WriteMode
-from core.connectors.traits import CHROMA, QDRANT
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.mapping import canonical_point_id
-from core.model import Batch, CollectionInfo, Metric
-from core.runner import migrate
-from core.validate import ValidationOptions, ValidationProgress, fetch_pair, validate
-from core.validate.checks import Reservoir
-from core.validate.compare import compare_record, metadata_differences, same_value
-from core.validate.recall import (
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import WriteMode
+from ferry.core.connectors.traits import CHROMA, QDRANT
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.mapping import canonical_point_id
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.runner import migrate
+from ferry.core.validate import ValidationOptions, ValidationProgress, fetch_pair, validate
+from ferry.core.validate.checks import Reservoir
+from ferry.core.validate.compare import compare_record, metadata_differences, same_value
+from ferry.core.validate.recall import (
     ExactTopK,
     exact_scores,
     float32_allowance,
@@ -350,7 +350,7 @@ async def test_stopping_midway_records_nothing_and_closes_the_streams(
 
 def test_differently_named_target_collection(cosine_source: str, tmp_path: Path) -> None:
     """`--collection docs=docs__b`: cutover's `<alias>__<suffix>` targets validate too."""
-    from cli import main
+    from ferry.cli import main
 
     target_uri, _journal = asyncio.run(migrated(cosine_source, tmp_path))
     (tmp_path / "target" / NAME).rename(tmp_path / "target" / "docs__b")

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import qdrant_edge as qe
 
-from cli import main
-from core.journal import Journal
-from core.mapping import canonical_point_id
+from ferry.cli import main
+from ferry.core.journal import Journal
+from ferry.core.mapping import canonical_point_id
 
 DIM = 8
 N = 120

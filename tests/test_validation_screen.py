@@ -17,10 +17,15 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 from textual.worker import WorkerCancelled
 
-from core.engine import MigrationOptions
-from core.journal import Journal
-from core.mapping import canonical_point_id
-from core.runner import migrate
+from ferry.core.engine import MigrationOptions
+from ferry.core.journal import Journal
+from ferry.core.mapping import canonical_point_id
+from ferry.core.runner import migrate
+from ferry.tui.app import FerryApp
+from ferry.tui.context import AppContext
+from ferry.tui.screens.validation import ValidationScreen
+from ferry.tui.widgets.confirm import TypedConfirm
+from ferry.tui.widgets.diff_detail import DiffDetail
 from tests.tui_helpers import (
     edge_worker_pids,
     screen_text,
@@ -28,11 +33,6 @@ from tests.tui_helpers import (
     wait_for,
     wait_for_text,
 )
-from tui.app import FerryApp
-from tui.context import AppContext
-from tui.screens.validation import ValidationScreen
-from tui.widgets.confirm import TypedConfirm
-from tui.widgets.diff_detail import DiffDetail
 
 DIM = 8
 N = 60

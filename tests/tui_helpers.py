@@ -106,9 +106,9 @@ def fixed_journal(
     every time (no clock, no pid, fixed ids and timestamps)."""
     import sqlite3
 
-    from core.journal import Journal
-    from core.model import LogEntry, Progress
-    from core.runs import RunState
+    from ferry.core.journal import Journal
+    from ferry.core.model import LogEntry, Progress
+    from ferry.core.runs import RunState
 
     journal = Journal(path)
     run_id = journal.create_run(
@@ -165,7 +165,7 @@ def fixed_journal(
 
 
 def fixed_profiles() -> None:
-    from core.profiles import Profile, upsert_profile
+    from ferry.core.profiles import Profile, upsert_profile
 
     upsert_profile(Profile("local-chroma", "chroma+file:///data/chroma"))
     upsert_profile(Profile("edge-target", "qdrant+edge:///data/qdrant"))
@@ -182,7 +182,7 @@ def edge_worker_pids() -> set[int]:
     for child in psutil.Process().children(recursive=True):
         try:
             running = child.status() != psutil.STATUS_ZOMBIE
-            if running and "core.connectors.edge_worker" in " ".join(child.cmdline()):
+            if running and "ferry.core.connectors.edge_worker" in " ".join(child.cmdline()):
                 pids.add(child.pid)
         except psutil.NoSuchProcess:
             continue

@@ -26,28 +26,28 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 
-from core import launcher
-from core.errors import FerryError
-from core.profile_defaults import profile_embed, profile_layout, profiles_for_uris
-from core.run_choices import RunChoices, load_choices
-from core.runs import RunView, unfinished_runs
-from tui.commands import FerryCommands
-from tui.context import AppContext
-from tui.migrate_flags import supported_flags
-from tui.screens.help import HelpScreen
-from tui.screens.quit import QuitScreen
-from tui.theme import FERRY_THEME
-from tui.widgets.figures import percent
-from tui.widgets.form_keys import FORM_KEYS
-from tui.widgets.header import ShellHeader
+from ferry.core import launcher
+from ferry.core.errors import FerryError
+from ferry.core.profile_defaults import profile_embed, profile_layout, profiles_for_uris
+from ferry.core.run_choices import RunChoices, load_choices
+from ferry.core.runs import RunView, unfinished_runs
+from ferry.tui.commands import FerryCommands
+from ferry.tui.context import AppContext
+from ferry.tui.migrate_flags import supported_flags
+from ferry.tui.screens.help import HelpScreen
+from ferry.tui.screens.quit import QuitScreen
+from ferry.tui.theme import FERRY_THEME
+from ferry.tui.widgets.figures import percent
+from ferry.tui.widgets.form_keys import FORM_KEYS
+from ferry.tui.widgets.header import ShellHeader
 
 # (mode, title, module, class) in number-key order.
 SCREENS: list[tuple[str, str, str, str]] = [
-    ("connections", "Connections", "tui.screens.connections", "ConnectionsScreen"),
-    ("inventory", "Inventory", "tui.screens.inventory", "InventoryScreen"),
-    ("monitor", "Monitor", "tui.screens.monitor", "MonitorScreen"),
-    ("validation", "Validation", "tui.screens.validation", "ValidationScreen"),
-    ("cutover", "Cutover", "tui.screens.cutover", "CutoverScreen"),
+    ("connections", "Connections", "ferry.tui.screens.connections", "ConnectionsScreen"),
+    ("inventory", "Inventory", "ferry.tui.screens.inventory", "InventoryScreen"),
+    ("monitor", "Monitor", "ferry.tui.screens.monitor", "MonitorScreen"),
+    ("validation", "Validation", "ferry.tui.screens.validation", "ValidationScreen"),
+    ("cutover", "Cutover", "ferry.tui.screens.cutover", "CutoverScreen"),
 ]
 POLL_SECONDS = 0.25  # ~4 updates a second while a run is active
 IDLE_POLL_SECONDS = 1.0  # a finished run can still be resumed by someone else

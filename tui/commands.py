@@ -16,7 +16,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class FerryCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        from tui.app import SCREENS
+        from ferry.tui.app import SCREENS
 
         app: Any = self.app
         screen: Any = self.screen

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.journal import Journal
+from ferry.core.journal import Journal
 
 
 @dataclass

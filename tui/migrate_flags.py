@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from functools import cache
 
-from cli.migrate import options_from, register
-from core.engine import MigrationOptions
-from core.run_choices import RunChoices
+from ferry.cli.migrate import options_from, register
+from ferry.core.engine import MigrationOptions
+from ferry.core.run_choices import RunChoices
 
 
 @cache

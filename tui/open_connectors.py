@@ -16,8 +16,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from core.connectors import open_connector
-from core.connectors.base import Connector
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import Connector
 
 Pair = tuple[Connector, Connector]
 

@@ -11,7 +11,7 @@ process writes to the same embedded target.
 
 from __future__ import annotations
 
-from core.connectors.base import (
+from ferry.core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
@@ -23,10 +23,10 @@ from core.connectors.base import (
     TargetConnector,
     WriteMode,
 )
-from core.connectors.traits import EngineTraits
-from core.errors import FerryError
-from core.mapping import PayloadFields
-from core.uri import ConnectionSpec, parse_uri
+from ferry.core.connectors.traits import EngineTraits
+from ferry.core.errors import FerryError
+from ferry.core.mapping import PayloadFields
+from ferry.core.uri import ConnectionSpec, parse_uri
 
 __all__ = [
     "ANY",
@@ -59,13 +59,13 @@ def open_connector(
     spec = parse_uri(uri) if isinstance(uri, str) else uri
     if spec.engine == "chroma":
         if spec.transport == "file":
-            from core.connectors.chroma_embedded import open_chroma_directory
+            from ferry.core.connectors.chroma_embedded import open_chroma_directory
 
             return open_chroma_directory(spec)
-        from core.connectors.chroma_api import ChromaApiConnector
+        from ferry.core.connectors.chroma_api import ChromaApiConnector
 
         def make_client() -> object:
-            from core.connectors.chroma_http import DEFAULT_TIMEOUT_SECONDS, http_client
+            from ferry.core.connectors.chroma_http import DEFAULT_TIMEOUT_SECONDS, http_client
 
             headers = {}
             key = spec.api_key()
@@ -84,22 +84,22 @@ def open_connector(
         return ChromaApiConnector(spec.uri, make_client, kind="chroma-server")
     if spec.engine == "qdrant":
         if spec.transport == "edge":
-            from core.connectors.qdrant_edge import QdrantEdgeConnector
+            from ferry.core.connectors.qdrant_edge import QdrantEdgeConnector
 
             return QdrantEdgeConnector(spec, fields, layout)
-        from core.connectors.qdrant_api import QdrantApiConnector
+        from ferry.core.connectors.qdrant_api import QdrantApiConnector
 
         return QdrantApiConnector(spec, fields, layout)
     if spec.engine == "parquet":
-        from core.connectors.parquet import ParquetConnector
+        from ferry.core.connectors.parquet import ParquetConnector
 
         return ParquetConnector(spec)
     if spec.engine == "jsonl":
-        from core.connectors.jsonl import JsonlConnector
+        from ferry.core.connectors.jsonl import JsonlConnector
 
         return JsonlConnector(spec)
     if spec.engine == "memory":
-        from core.connectors.memory import MemoryConnector
+        from ferry.core.connectors.memory import MemoryConnector
 
         return MemoryConnector(spec)
     raise FerryError(f"no connector for {spec.uri}")  # pragma: no cover - parse_uri guards

@@ -27,13 +27,13 @@ from typing import Any, Self
 
 import numpy as np
 
-from core.backup_store import BackupResult, Progress
-from core.compat import check_shape, check_target
-from core.connectors.traits import EngineTraits
-from core.errors import FerryError, PreflightError
-from core.layouts import PayloadLayout
-from core.model import Batch, CollectionInfo, Cursor, WriteMode
-from core.tuning import IndexTuning
+from ferry.core.backup_store import BackupResult, Progress
+from ferry.core.compat import check_shape, check_target
+from ferry.core.connectors.traits import EngineTraits
+from ferry.core.errors import FerryError, PreflightError
+from ferry.core.layouts import PayloadLayout
+from ferry.core.model import Batch, CollectionInfo, Cursor, WriteMode
+from ferry.core.tuning import IndexTuning
 
 SAMPLE_RECORDS = 200  # what a plan or an inventory reads to judge ids and metadata keys
 
@@ -312,13 +312,15 @@ class TargetConnector(SourceConnector):
         """Create the target collection, or check that the existing one can take `info`.
 
         `owned`: the journal says Ferry made it. A dimension mismatch is always refused;
-        the other rules are `core.compat.check_target`'s, the same the plan applies.
+        the other rules are `ferry.core.compat.check_target`'s, the same the plan applies.
         `tuning`: how a new collection is indexed (core.tuning); an existing one keeps its own.
         """
 
         if info.dimension is None or info.metric is None:
             raise PreflightError(f"collection {info.name!r} has no known dimension", where=self.uri)
-        from core.layouts.apps import as_created  # the distance an app framework's store wants
+        from ferry.core.layouts.apps import (
+            as_created,  # the distance an app framework's store wants
+        )
 
         info = as_created(info, self.payload_layout(info.name))
         if await self._exists(info.name):

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
-from core.connectors.chroma_space import embedding_function_name, server_hnsw, server_metric
-from core.connectors.traits import CHROMA
-from core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
-from core.model import Batch, CollectionInfo, Cursor, Metric
-from core.tuning import IndexTuning
+from ferry.core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
+from ferry.core.connectors.chroma_space import embedding_function_name, server_hnsw, server_metric
+from ferry.core.connectors.traits import CHROMA
+from ferry.core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
+from ferry.core.model import Batch, CollectionInfo, Cursor, Metric
+from ferry.core.tuning import IndexTuning
 
 INCLUDE = ["embeddings", "metadatas", "documents"]
 METADATA_KEY_SAMPLE = 1000
@@ -109,7 +109,7 @@ class ChromaApiConnector(TargetConnector):
         return self._collections[name]
 
     async def _run(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a client call in a thread; its failure sorted by `core.errors.classify`."""
+        """Run a client call in a thread; its failure sorted by `ferry.core.errors.classify`."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except Exception as exc:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from core.backup_store import (
+from ferry.core.backup_store import (
     BackupResult,
     BackupStore,
     Progress,
@@ -36,7 +36,7 @@ from core.backup_store import (
     sqlite_readonly,
     total_size,
 )
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 DB_FILE = "chroma.sqlite3"
 ATTEMPTS = 2  # a copy that a concurrent writer invalidated is taken once more
@@ -133,7 +133,7 @@ def backup_chroma_directory(
 
 def verify_copy(source: Path, copy: Path, collection: str) -> tuple[dict[str, Any], list[str]]:
     """Read the copy back and compare it with the source; a difference is a FerryError."""
-    from core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma_files import ChromaDirectory
 
     with ChromaDirectory(source) as original:
         readable = original.recognised()

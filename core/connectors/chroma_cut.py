@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 DB_FILE = "chroma.sqlite3"
 CUT_GIVE_UP_SECONDS = 60.0  # a cut that cannot be taken in this long is refused, saying why

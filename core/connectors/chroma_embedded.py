@@ -22,25 +22,25 @@ from typing import Any
 
 import numpy as np
 
-from core.backup_store import BackupResult, Progress
-from core.connectors.base import (
+from ferry.core.backup_store import BackupResult, Progress
+from ferry.core.connectors.base import (
     SAMPLE_RECORDS,
     PingResult,
     QueryHits,
     SourceConnector,
     batches_in_thread,
 )
-from core.connectors.chroma_api import ChromaApiConnector
-from core.connectors.traits import CHROMA
-from core.errors import FerryError
-from core.model import Batch, CollectionInfo, Cursor
-from core.uri import ConnectionSpec
+from ferry.core.connectors.chroma_api import ChromaApiConnector
+from ferry.core.connectors.traits import CHROMA
+from ferry.core.errors import FerryError
+from ferry.core.model import Batch, CollectionInfo, Cursor
+from ferry.core.uri import ConnectionSpec
 
 
 def open_chroma_directory(spec: ConnectionSpec) -> SourceConnector:
     """The reader for this directory's layout: Chroma ≥ 0.4 (chroma.sqlite3 + segment
     folders) here, Chroma ≤ 0.3 (DuckDB's two Parquet files) in chroma_legacy.py."""
-    from core.connectors.chroma_legacy import ChromaLegacyConnector, is_legacy_directory
+    from ferry.core.connectors.chroma_legacy import ChromaLegacyConnector, is_legacy_directory
 
     if spec.path is not None and is_legacy_directory(spec.path):
         return ChromaLegacyConnector(spec)
@@ -86,7 +86,7 @@ class ChromaEmbeddedConnector(SourceConnector):
 
     def schema(self) -> Any:
         if self._schema is None:
-            from core.connectors.chroma_schema import inspect_schema
+            from ferry.core.connectors.chroma_schema import inspect_schema
 
             self._check_exists()
             self._schema = inspect_schema(self.path)
@@ -97,7 +97,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         if not self._fast:
             return None
         if self._directory is None:
-            from core.connectors.chroma_files import ChromaDirectory
+            from ferry.core.connectors.chroma_files import ChromaDirectory
 
             self._check_exists()
             try:
@@ -123,8 +123,8 @@ class ChromaEmbeddedConnector(SourceConnector):
     def _read_cut(self) -> Any:
         """A consistent cut of the directory (core/connectors/chroma_cut.py), checked by planning every
         collection on it: an application may be writing to the source meanwhile."""
-        from core.connectors.chroma_cut import take_cut
-        from core.connectors.chroma_files import ChromaDirectory
+        from ferry.core.connectors.chroma_cut import take_cut
+        from ferry.core.connectors.chroma_files import ChromaDirectory
 
         readers: list[Any] = []
 
@@ -181,7 +181,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         return self._copy
 
     def _make_copy(self) -> Path:
-        from core.connectors.chroma_cut import take_cut
+        from ferry.core.connectors.chroma_cut import take_cut
 
         stamp = hashlib.sha256()
         for file in sorted(self.path.rglob("*")):
@@ -260,7 +260,7 @@ class ChromaEmbeddedConnector(SourceConnector):
             info.facts["reader"] = "api-copy"
             info.facts["copy_note"] = self.copy_note
             # chromadb's API reports the raw configuration, not the space it searches with
-            from core.connectors.chroma_space import settings_for_directory
+            from ferry.core.connectors.chroma_space import settings_for_directory
 
             settings = await asyncio.to_thread(settings_for_directory, self.path, name)
             info.metric = settings.metric
@@ -313,14 +313,14 @@ class ChromaEmbeddedConnector(SourceConnector):
                 f"source queries answered by exact search: chromadb could not query a copy "
                 f"({exc.what[:120]})"
             )
-        from core.connectors.exact_search import exact_query
+        from ferry.core.connectors.exact_search import exact_query
 
         metric = (await self.describe(name)).metric
         return await exact_query(self.read(name, None, 1000), vectors, metric, k)
 
     async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
         """A verified copy of the collection (chroma_backup.py); the source is never written."""
-        from core.connectors.chroma_backup import backup_chroma_directory
+        from ferry.core.connectors.chroma_backup import backup_chroma_directory
 
         return await asyncio.to_thread(
             backup_chroma_directory, self.path, self.uri, name, Path(to), progress

@@ -57,11 +57,11 @@ from urllib.parse import quote
 
 import numpy as np
 
-from core.connectors.chroma_labels import NotFast, build_hash_map
-from core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
-from core.connectors.chroma_space import embedding_function_name, read_settings
-from core.errors import FerryError
-from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
+from ferry.core.connectors.chroma_labels import NotFast, build_hash_map
+from ferry.core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
+from ferry.core.connectors.chroma_space import embedding_function_name, read_settings
+from ferry.core.errors import FerryError
+from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 
 DB_FILE = "chroma.sqlite3"
 VECTOR_SEGMENT = "urn:chroma:segment/vector/hnsw-local-persisted"

@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
-import core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
-from core.connectors.base import PingResult, QueryHits, SourceConnector, batches_in_thread
-from core.connectors.chroma_space import HnswSettings
-from core.connectors.traits import CHROMA
-from core.errors import FerryError
-from core.model import Batch, CollectionInfo, Cursor, Metric
-from core.uri import ConnectionSpec
+import ferry.core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
+from ferry.core.connectors.base import PingResult, QueryHits, SourceConnector, batches_in_thread
+from ferry.core.connectors.chroma_space import HnswSettings
+from ferry.core.connectors.traits import CHROMA
+from ferry.core.errors import FerryError
+from ferry.core.model import Batch, CollectionInfo, Cursor, Metric
+from ferry.core.uri import ConnectionSpec
 
 COLLECTIONS_FILE = "chroma-collections.parquet"
 EMBEDDINGS_FILE = "chroma-embeddings.parquet"
@@ -365,7 +365,7 @@ class ChromaLegacyConnector(SourceConnector):
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         """Exact search: the 0.3 hnswlib index files are not read (no chromadb reads them)."""
-        from core.connectors.exact_search import exact_query
+        from ferry.core.connectors.exact_search import exact_query
 
         metric = (await self.describe(name)).metric
         return await exact_query(self.read(name, None, 2000), vectors, metric, k)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 Migration = tuple[str, int, str]  # (dir, version, filename)
 

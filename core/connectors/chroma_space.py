@@ -39,8 +39,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import FerryError
-from core.model import Metric
+from ferry.core.errors import FerryError
+from ferry.core.model import Metric
 
 # chroma 1.x InternalHnswConfiguration defaults (num_threads left out on purpose: chroma
 # compares it with the reading machine's core count).

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import FerryError
-from core.jsonfile import locked, read_json, write_json_atomic
-from core.mapping import METRIC_FROM_QDRANT
-from core.model import Metric
+from ferry.core.errors import FerryError
+from ferry.core.jsonfile import locked, read_json, write_json_atomic
+from ferry.core.mapping import METRIC_FROM_QDRANT
+from ferry.core.model import Metric
 
 CONFIG_FILE = "edge_config.json"
 ALIAS_FILE = ".ferry-aliases.json"
@@ -129,7 +129,7 @@ class EdgeLayout:
     # -- backups ----------------------------------------------------------------------------
     @property
     def snapshot_root(self) -> Path:
-        """Where a cutover's backups go (a `core.backup_store` directory)."""
+        """Where a cutover's backups go (a `ferry.core.backup_store` directory)."""
         return self.root / SNAPSHOT_DIR
 
     @staticmethod

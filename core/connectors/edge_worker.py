@@ -32,8 +32,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
-from core import faultpoints
-from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
+from ferry.core import faultpoints
+from ferry.core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
 
 LOCK_WAIT_SECONDS = 15.0  # a previous worker (a killed run's orphan) may still be finishing
 LOCK_WAIT_ENV = "FERRY_EDGE_LOCK_WAIT"  # how a parent tells its worker another wait (router: 0)
@@ -152,7 +152,7 @@ def engine_lock(root: str, name: str) -> IO[str]:
     Beside the run's target lock (core.locks, same directory, never inside the target), but
     taken by the process that really touches the shard: a killed run's parent is gone at
     once, its child only when its current request ends."""
-    from core.locks import lock_path
+    from ferry.core.locks import lock_path
 
     path = lock_path(f"qdrant+edge://{root}", name).with_suffix(".engine.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +176,8 @@ def engine_lock(root: str, name: str) -> IO[str]:
 def _serve(conn: Any, root: str) -> None:
     import qdrant_edge as qe
 
-    from core.connectors.edge_layout import EdgeLayout
-    from core.connectors.qdrant_common import encode_offset, unwrap_vector
+    from ferry.core.connectors.edge_layout import EdgeLayout
+    from ferry.core.connectors.qdrant_common import encode_offset, unwrap_vector
 
     layout = EdgeLayout(root)
     shards: dict[str, Any] = {}
@@ -363,7 +363,7 @@ def _serve(conn: Any, root: str) -> None:
 
 
 def main() -> None:
-    """`python -m core.connectors.edge_worker ROOT`: serve requests on stdin/stdout.
+    """`python -m ferry.core.connectors.edge_worker ROOT`: serve requests on stdin/stdout.
 
     The request channel moves off fd 1 so that anything the engine prints cannot corrupt
     it; Ctrl-C and hang-up are the parent's business (it closes the pipe to stop us).
@@ -454,7 +454,7 @@ class EdgeProcess:
         if self.lock_wait is not None:
             env[LOCK_WAIT_ENV] = str(self.lock_wait)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "core.connectors.edge_worker", str(self.root)],
+            [sys.executable, "-m", "ferry.core.connectors.edge_worker", str(self.root)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from core.connectors.traits import CHROMA
-from core.model import Batch, Metric
-from core.topk import ExactTopK
+from ferry.core.connectors.traits import CHROMA
+from ferry.core.model import Batch, Metric
+from ferry.core.topk import ExactTopK
 
 
 async def exact_query(

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.portable import PartCodec, PortableConnector
-from core.errors import FerryError
-from core.model import Batch
+from ferry.core.connectors.portable import PartCodec, PortableConnector
+from ferry.core.errors import FerryError
+from ferry.core.model import Batch
 
 
 class JsonlCodec(PartCodec):

@@ -25,19 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import (
+from ferry.core.connectors.base import (
     IndexProgressCallback,
     IndexState,
     PingResult,
     QueryHits,
     TargetConnector,
 )
-from core.connectors.traits import EngineTraits, Score
-from core.errors import FerryError, PermanentError, TransientError
-from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
-from core.topk import exact_scores
-from core.tuning import IndexTuning
-from core.uri import ConnectionSpec
+from ferry.core.connectors.traits import EngineTraits, Score
+from ferry.core.errors import FerryError, PermanentError, TransientError
+from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
+from ferry.core.topk import exact_scores
+from ferry.core.tuning import IndexTuning
+from ferry.core.uri import ConnectionSpec
 
 # Reports the similarity itself: what a database would if it spoke Ferry's scale.
 MEMORY = EngineTraits(engine="Memory", scores=dict.fromkeys(Metric, Score.SIMILARITY))

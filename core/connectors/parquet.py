@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-import core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
-from core.connectors.portable import (
+import ferry.core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
+from ferry.core.connectors.portable import (
     FORMAT_VERSION,
     PartCodec,
     PortableConnector,
     decode_metadata,
     encode_metadata,
 )
-from core.errors import FerryError
-from core.model import Batch
+from ferry.core.errors import FerryError
+from ferry.core.model import Batch
 
 
 def _schema(dimension: int) -> Any:

@@ -45,12 +45,12 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
-from core.connectors.base import PingResult, QueryHits, TargetConnector
-from core.connectors.traits import CHROMA, EngineTraits
-from core.errors import FerryError, PermanentError
-from core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
-from core.tuning import IndexTuning
-from core.uri import ConnectionSpec
+from ferry.core.connectors.base import PingResult, QueryHits, TargetConnector
+from ferry.core.connectors.traits import CHROMA, EngineTraits
+from ferry.core.errors import FerryError, PermanentError
+from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
+from ferry.core.tuning import IndexTuning
+from ferry.core.uri import ConnectionSpec
 
 FORMAT = "ferry-portable"
 FORMAT_VERSION = 1
@@ -88,7 +88,7 @@ def public_uri(uri: str) -> str:
 
 
 def ferry_version() -> str:
-    from core import __version__
+    from ferry.core import __version__
 
     return __version__
 
@@ -464,7 +464,7 @@ class PortableConnector(TargetConnector):
 
     async def query(self, name: str, vectors: np.ndarray, k: int) -> QueryHits:
         """Exact search over the files (the best answer any index could give)."""
-        from core.connectors.exact_search import exact_query
+        from ferry.core.connectors.exact_search import exact_query
 
         metric = Metric(self._state(name).manifest["metric"])
         return await exact_query(self.read(name, None, 2000), vectors, metric, k)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
-from core.backup_store import BackupResult, Progress
-from core.connectors.base import (
+from ferry.core.backup_store import BackupResult, Progress
+from ferry.core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
@@ -30,8 +30,8 @@ from core.connectors.base import (
     TargetConnector,
     byte_chunks,
 )
-from core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
-from core.connectors.qdrant_common import (
+from ferry.core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
+from ferry.core.connectors.qdrant_common import (
     CollisionGuard,
     LayoutIds,
     PayloadLayouts,
@@ -41,17 +41,17 @@ from core.connectors.qdrant_common import (
     records_to_batch,
     unwrap_vector,
 )
-from core.connectors.traits import QDRANT
-from core.errors import FerryError, classify
-from core.layouts import PayloadLayout
-from core.mapping import (
+from ferry.core.connectors.traits import QDRANT
+from ferry.core.errors import FerryError, classify
+from ferry.core.layouts import PayloadLayout
+from ferry.core.mapping import (
     METRIC_FROM_QDRANT,
     QDRANT_DISTANCE,
     PayloadFields,
 )
-from core.model import Batch, CollectionInfo, Cursor
-from core.tuning import IndexTuning
-from core.uri import ConnectionSpec
+from ferry.core.model import Batch, CollectionInfo, Cursor
+from ferry.core.tuning import IndexTuning
+from ferry.core.uri import ConnectionSpec
 
 LOCAL_SNAPSHOT_DIR = ".ferry-snapshots"  # a cutover's backups, inside the local directory
 # Qdrant's request limits: REST `service.max_request_size_mb` is 32 by default; Ferry keeps
@@ -118,7 +118,7 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
         return self._client
 
     async def _call(self, what: str, coro: Any) -> Any:
-        """Run a client call; a failure is sorted by `core.errors.classify` (REST and gRPC)."""
+        """Run a client call; a failure is sorted by `ferry.core.errors.classify` (REST and gRPC)."""
         try:
             return await coro
         except Exception as exc:

@@ -1,5 +1,5 @@
 """Backups of Qdrant collections: an Edge shard, a qdrant-client local collection, a server
-snapshot. Each goes through `core.backup_store` (temp name → verify → rename, manifest).
+snapshot. Each goes through `ferry.core.backup_store` (temp name → verify → rename, manifest).
 
 - Qdrant Edge: a shard is open in one process only, and Ferry's own worker may hold it. So
   the connector flushes through its worker (every acknowledged write reaches the files),
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.backup_store import (
+from ferry.core.backup_store import (
     DATA,
     BackupResult,
     BackupStore,
@@ -39,8 +39,8 @@ from core.backup_store import (
     sqlite_readonly,
     total_size,
 )
-from core.errors import FerryError, TransientError, classify, in_words
-from core.retry import RetryPolicy
+from ferry.core.errors import FerryError, TransientError, classify, in_words
+from ferry.core.retry import RetryPolicy
 
 ATTEMPTS = 2
 
@@ -103,7 +103,7 @@ def edge_shard_backup(
 
 def _edge_count(root: Path, collection: str) -> int:
     """Load the copied shard in a worker process of its own and count its points."""
-    from core.connectors.edge_worker import EdgeProcess
+    from ferry.core.connectors.edge_worker import EdgeProcess
 
     worker = EdgeProcess(root)
     try:

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import PermanentError
-from core.layouts import PayloadLayout, make_layout
-from core.mapping import PayloadFields, check_unique_targets
-from core.model import Batch
+from ferry.core.errors import PermanentError
+from ferry.core.layouts import PayloadLayout, make_layout
+from ferry.core.mapping import PayloadFields, check_unique_targets
+from ferry.core.model import Batch
 
 
 class PayloadLayouts:

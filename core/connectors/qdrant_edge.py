@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from core.backup_store import BackupResult, Progress
-from core.connectors.base import (
+from ferry.core.backup_store import BackupResult, Progress
+from ferry.core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
@@ -29,11 +29,11 @@ from core.connectors.base import (
     QueryHits,
     TargetConnector,
 )
-from core.connectors.edge_floats import edge_read_back, rounding_warning
-from core.connectors.edge_layout import EdgeLayout
-from core.connectors.edge_worker import EdgeProcess
-from core.connectors.qdrant_backup import edge_shard_backup
-from core.connectors.qdrant_common import (
+from ferry.core.connectors.edge_floats import edge_read_back, rounding_warning
+from ferry.core.connectors.edge_layout import EdgeLayout
+from ferry.core.connectors.edge_worker import EdgeProcess
+from ferry.core.connectors.qdrant_backup import edge_shard_backup
+from ferry.core.connectors.qdrant_common import (
     CollisionGuard,
     LayoutIds,
     PayloadLayouts,
@@ -41,12 +41,12 @@ from core.connectors.qdrant_common import (
     normal_point_id,
     records_to_batch,
 )
-from core.connectors.traits import QDRANT
-from core.errors import FerryError
-from core.mapping import QDRANT_DISTANCE, PayloadFields
-from core.model import Batch, CollectionInfo, Cursor
-from core.tuning import IndexTuning
-from core.uri import ConnectionSpec
+from ferry.core.connectors.traits import QDRANT
+from ferry.core.errors import FerryError
+from ferry.core.mapping import QDRANT_DISTANCE, PayloadFields
+from ferry.core.model import Batch, CollectionInfo, Cursor
+from ferry.core.tuning import IndexTuning
+from ferry.core.uri import ConnectionSpec
 
 
 class QdrantEdgeConnector(LayoutIds, TargetConnector):

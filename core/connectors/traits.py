@@ -2,11 +2,11 @@
 branch on by connector name (`kind.startswith("qdrant")`).
 
 * **Ids**: Qdrant accepts only unsigned 64-bit integers and UUIDs as point ids, so other ids
-  are mapped (`core.mapping`); Chroma keeps any string.
+  are mapped (`ferry.core.mapping`); Chroma keeps any string.
 * **Payload fields**: a Qdrant point keeps the source id and the document in its payload
   beside the metadata, so a metadata key with one of those names would be overwritten.
 * **Scores**: every engine reports query scores its own way. Ferry compares them on one
-  scale, the *similarity*, higher is better (the exact scale of `core.validate.recall`):
+  scale, the *similarity*, higher is better (the exact scale of `ferry.core.validate.recall`):
 
   =========  ========================  ==========================  ======================
   metric     similarity                Chroma reports (distance)   Qdrant reports
@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.mapping import needs_id_mapping
-from core.model import Metric
+from ferry.core.mapping import needs_id_mapping
+from ferry.core.model import Metric
 
 
 class Score(StrEnum):

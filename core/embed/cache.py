@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 CACHE_FILE = "embeddings.sqlite3"
 CHUNK = 500  # keys per query (SQLite allows 999 variables in older builds)

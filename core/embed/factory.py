@@ -6,10 +6,10 @@ interface, so the factory that picks among them sits above all three (no import 
 
 from __future__ import annotations
 
-from core.embed import local
-from core.embed.openai_compat import OpenAICompatible
-from core.embed.provider import Embedder, OnEmbedRetry
-from core.embed.settings import EmbedSettings
+from ferry.core.embed import local
+from ferry.core.embed.openai_compat import OpenAICompatible
+from ferry.core.embed.provider import Embedder, OnEmbedRetry
+from ferry.core.embed.settings import EmbedSettings
 
 
 async def open_embedder(settings: EmbedSettings, on_retry: OnEmbedRetry | None = None) -> Embedder:

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from core.embed.provider import Embedder, estimate_tokens, require_package
-from core.embed.settings import EmbedSettings
-from core.errors import FerryError
-from core.model import Metric
+from ferry.core.embed.provider import Embedder, estimate_tokens, require_package
+from ferry.core.embed.settings import EmbedSettings
+from ferry.core.errors import FerryError
+from ferry.core.model import Metric
 
 WORDLLAMA_DIMENSIONS = (64, 128, 256)  # Matryoshka cuts of the bundled 256-dimension weights
 WORDLLAMA_BUNDLED_DIM = 256

@@ -23,11 +23,11 @@ import httpx
 import numpy as np
 from aiolimiter import AsyncLimiter
 
-from core.embed.provider import EmbedRetry, OnEmbedRetry, estimate_tokens
-from core.embed.settings import EmbedSettings
-from core.errors import FerryError, PermanentError, TransientError
-from core.model import Metric
-from core.secrets import redact
+from ferry.core.embed.provider import EmbedRetry, OnEmbedRetry, estimate_tokens
+from ferry.core.embed.settings import EmbedSettings
+from ferry.core.errors import FerryError, PermanentError, TransientError
+from ferry.core.model import Metric
+from ferry.core.secrets import redact
 
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 BACKOFF_INITIAL = 0.5

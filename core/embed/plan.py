@@ -16,12 +16,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.connectors.base import SourceConnector
-from core.embed.cache import EmbeddingCache, document_hash
-from core.embed.provider import Embedder
-from core.embed.settings import EmbedSettings
-from core.embed.stage import missing_document
-from core.model import CollectionInfo
+from ferry.core.connectors.base import SourceConnector
+from ferry.core.embed.cache import EmbeddingCache, document_hash
+from ferry.core.embed.provider import Embedder
+from ferry.core.embed.settings import EmbedSettings
+from ferry.core.embed.stage import missing_document
+from ferry.core.model import CollectionInfo
 
 PLAN_READ_BATCH = 2000
 MISSING_SHOWN = 5

@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import FerryError
-from core.model import Metric
+from ferry.core.errors import FerryError
+from ferry.core.model import Metric
 
 
 @dataclass(frozen=True)

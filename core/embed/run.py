@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from core.connectors.base import SourceConnector
-from core.embed.cache import EmbeddingCache, cache_path_for
-from core.embed.factory import open_embedder
-from core.embed.plan import EmbedPlan, plan_embedding
-from core.embed.provider import Embedder, EmbedRetry
-from core.embed.settings import EmbedSettings
-from core.embed.stage import EmbedStage
-from core.errors import PreflightError
-from core.events import EmbedRetried, RunEvent
-from core.model import Metric
+from ferry.core.connectors.base import SourceConnector
+from ferry.core.embed.cache import EmbeddingCache, cache_path_for
+from ferry.core.embed.factory import open_embedder
+from ferry.core.embed.plan import EmbedPlan, plan_embedding
+from ferry.core.embed.provider import Embedder, EmbedRetry
+from ferry.core.embed.settings import EmbedSettings
+from ferry.core.embed.stage import EmbedStage
+from ferry.core.errors import PreflightError
+from ferry.core.events import EmbedRetried, RunEvent
+from ferry.core.model import Metric
 
 
 async def open_stage(settings: EmbedSettings, journal_path: Path | None) -> EmbedStage:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 PROVIDERS = ("openai", "wordllama", "sentence-transformers", "fastembed")
 MISSING_CHOICES = ("refuse", "skip")
@@ -67,8 +67,8 @@ class EmbedSettings:
 
     def api_key(self) -> str | None:
         """The key's value, read at the moment a request needs it (never kept here; known
-        to `core.secrets.redact`, so an endpoint echoing it is masked everywhere)."""
-        from core.secrets import remember
+        to `ferry.core.secrets.redact`, so an endpoint echoing it is masked everywhere)."""
+        from ferry.core.secrets import remember
 
         value = os.environ.get(self.key_env) or None
         remember(value)

@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core.embed.cache import EmbeddingCache, document_hash
-from core.embed.provider import Embedder, EmbedRetry
-from core.embed.settings import EmbedSettings
-from core.errors import PermanentError
-from core.model import Batch
+from ferry.core.embed.cache import EmbeddingCache, document_hash
+from ferry.core.embed.provider import Embedder, EmbedRetry
+from ferry.core.embed.settings import EmbedSettings
+from ferry.core.errors import PermanentError
+from ferry.core.model import Batch
 
 
 @dataclass
@@ -70,7 +70,7 @@ def split_requests(
 
 
 class EmbedStage:
-    """One model for one run: the engine's embed stage (a `core.engine.BatchStage`), called
+    """One model for one run: the engine's embed stage (a `ferry.core.engine.BatchStage`), called
     per batch between map and write."""
 
     name = "embed"

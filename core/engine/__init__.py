@@ -5,7 +5,7 @@ is asked to do (`options.py`). Importers use this package's names.
 
 from __future__ import annotations
 
-from core.model import CollectionResult
+from ferry.core.model import CollectionResult
 
 from .control import CheckpointStore, ProgressMeter, RunControl, Watermark
 from .lifecycle import CollectionLifecycle

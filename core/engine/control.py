@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from core.model import Checkpoint, Cursor
-from core.states import RunState
+from ferry.core.model import Checkpoint, Cursor
+from ferry.core.states import RunState
 
 if TYPE_CHECKING:
-    from core.plan import CollectionPlan
+    from ferry.core.plan import CollectionPlan
 
 RATE_WINDOW_SECONDS = 5.0
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
-from core.events import (
+from ferry.core.errors import FerryError, PermanentError, ResourceError, TransientError, classify
+from ferry.core.events import (
     CollectionFinished,
     CollectionStarted,
     CopyStarted,
@@ -27,16 +27,16 @@ from core.events import (
     ProgressSampled,
     WarningRaised,
 )
-from core.model import CollectionResult, Phase, ResumePoint, WriteMode
-from core.plan import CollectionPlan
+from ferry.core.model import CollectionResult, Phase, ResumePoint, WriteMode
+from ferry.core.plan import CollectionPlan
 
 from .control import ProgressMeter, Watermark
 
 if TYPE_CHECKING:
-    from core.connectors.base import Connector
-    from core.events import RunEvent
-    from core.model import Checkpoint, Progress
-    from core.retry import OnRetry, RetryPolicy
+    from ferry.core.connectors.base import Connector
+    from ferry.core.events import RunEvent
+    from ferry.core.model import Checkpoint, Progress
+    from ferry.core.retry import OnRetry, RetryPolicy
 
     from .control import CopyInFlight, RunControl
     from .options import MigrationOptions

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiolimiter import AsyncLimiter
 
-from core import faultpoints
-from core.connectors.base import Connector
-from core.errors import TransientError
-from core.events import (
+from ferry.core import faultpoints
+from ferry.core.connectors.base import Connector
+from ferry.core.errors import TransientError
+from ferry.core.events import (
     CheckpointCommitted,
     EventBus,
     PhaseChanged,
@@ -43,10 +43,10 @@ from core.events import (
     RunStarted,
     Subscription,
 )
-from core.model import Batch, Checkpoint, CollectionResult, Phase, Progress, ResumePoint
-from core.plan import CollectionPlan
-from core.retry import OnRetry, RetryNotice
-from core.states import RunState
+from ferry.core.model import Batch, Checkpoint, CollectionResult, Phase, Progress, ResumePoint
+from ferry.core.plan import CollectionPlan
+from ferry.core.retry import OnRetry, RetryNotice
+from ferry.core.states import RunState
 
 from .control import CheckpointStore, CopyInFlight, ProgressMeter, RunControl, Watermark
 from .lifecycle import CollectionLifecycle
@@ -54,7 +54,7 @@ from .options import MigrationOptions
 from .stages import BatchStage, FiniteVectors
 
 if TYPE_CHECKING:
-    from core.embed import EmbedStage
+    from ferry.core.embed import EmbedStage
 
 CHECKPOINT_INTERVAL = 0.5  # seconds between durable checkpoints (each costs a target sync)
 # A sync blocks the target's writes (Qdrant Edge serves one request at a time, and a flush of

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.embed import EmbedSettings
-from core.mapping import PayloadFields
-from core.model import WriteMode
-from core.retry import RetryPolicy
-from core.targets import TargetNames
-from core.tuning import TuningOptions
+from ferry.core.embed import EmbedSettings
+from ferry.core.mapping import PayloadFields
+from ferry.core.model import WriteMode
+from ferry.core.retry import RetryPolicy
+from ferry.core.targets import TargetNames
+from ferry.core.tuning import TuningOptions
 
 
 @dataclass

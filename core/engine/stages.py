@@ -12,9 +12,9 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import PermanentError
-from core.model import Batch
-from core.record_checks import refuse_bad_records
+from ferry.core.errors import PermanentError
+from ferry.core.model import Batch
+from ferry.core.record_checks import refuse_bad_records
 
 
 class BatchStage(Protocol):

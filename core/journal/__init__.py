@@ -19,12 +19,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from core.errors import FerryError, classify
-from core.model import LogEntry, Phase, Progress
-from core.secrets import redact
-from core.states import RunState
+from ferry.core.errors import FerryError, classify
+from ferry.core.model import LogEntry, Phase, Progress
+from ferry.core.secrets import redact
+from ferry.core.states import RunState
 
-MIGRATIONS_PACKAGE = "core.journal.migrations"
+MIGRATIONS_PACKAGE = "ferry.core.journal.migrations"
 
 
 def default_state_path() -> Path:

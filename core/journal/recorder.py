@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import faultpoints
-from core.events import (
+from ferry.core import faultpoints
+from ferry.core.events import (
     CollectionFinished,
     CollectionStarted,
     EventBus,
@@ -42,9 +42,9 @@ from core.events import (
     RunFinished,
     RunStarted,
 )
-from core.journal import Journal
-from core.model import Checkpoint, Phase
-from core.states import RunState
+from ferry.core.journal import Journal
+from ferry.core.model import Checkpoint, Phase
+from ferry.core.states import RunState
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress rows of one collection
 

@@ -41,9 +41,9 @@ import hashlib
 import json
 from typing import Any
 
-from core.errors import PreflightError
-from core.mapping import PayloadFields
-from core.model import CollectionInfo, Metadata, Metric
+from ferry.core.errors import PreflightError
+from ferry.core.mapping import PayloadFields
+from ferry.core.model import CollectionInfo, Metadata, Metric
 
 from . import apps as app_layouts
 from .base import (
@@ -263,7 +263,7 @@ def switch_lines(
     if layout.name == "haystack":
         lines.append("ids: Haystack document ids are kept (the store derives point ids itself)")
     elif mapped:
-        from core.mapping import FERRY_ID_NAMESPACE
+        from ferry.core.mapping import FERRY_ID_NAMESPACE
 
         lines.append(
             f"ids: ids that are not UUIDs (e.g. {mapped[0]!r}) live at point "

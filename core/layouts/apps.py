@@ -34,14 +34,14 @@ import re
 import uuid
 from typing import Any, ClassVar
 
-from core.errors import PermanentError, PreflightError
-from core.layouts.base import (
+from ferry.core.errors import PermanentError, PreflightError
+from ferry.core.layouts.base import (
     Detection,
     PayloadLayout,
     _with_foreign,
 )
-from core.mapping import canonical_point_id
-from core.model import CollectionInfo, Metadata, Metric
+from ferry.core.mapping import canonical_point_id
+from ferry.core.model import CollectionInfo, Metadata, Metric
 
 APP_LAYOUT_NAMES = ("vanna", "vanna-memory", "mem0", "crewai", "embedchain")
 
@@ -598,7 +598,7 @@ def app_id_lines(layout: PayloadLayout, mapped: list[str]) -> list[str]:
             "computed it; any other id is kept in 'source_id' (CrewAI shows it as metadata)"
         ]
     where = repr(layout.id_field)
-    from core.mapping import FERRY_ID_NAMESPACE
+    from ferry.core.mapping import FERRY_ID_NAMESPACE
 
     return [
         f"ids: ids that are not UUIDs (e.g. {mapped[0]!r}) live at point "

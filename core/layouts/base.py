@@ -11,14 +11,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from core.errors import PermanentError, PreflightError
-from core.mapping import (
+from ferry.core.errors import PermanentError, PreflightError
+from ferry.core.mapping import (
     PayloadFields,
     canonical_point_id,
     from_payload,
     to_payload,
 )
-from core.model import Metadata, Metric
+from ferry.core.model import Metadata, Metric
 
 LIBRARY_LAYOUT_NAMES = ("flat", "langchain", "llamaindex", "haystack")
 FOREIGN = "payload:"  # prefix of an unexpected top-level payload key, reported as metadata
@@ -84,7 +84,7 @@ class PayloadLayout(ABC):
     def metadata_path(self, key: str) -> str:
         """The Qdrant JSON path of metadata `key`, quoted when it is not a bare identifier
         (core/payload_paths.py); the plan leaves out keys no path can name."""
-        from core.payload_paths import path_segment
+        from ferry.core.payload_paths import path_segment
 
         segment = path_segment(key) or key
         return f"{self.metadata_prefix}.{segment}" if self.metadata_prefix else segment

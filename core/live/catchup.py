@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.connectors.base import TargetConnector
-from core.live.changes import Lag, changes_since, measure_lag, remember_ids
-from core.live.store import LiveCut, LiveStore
-from core.model import CollectionInfo
-from core.retry import RetryPolicy
+from ferry.core.connectors.base import TargetConnector
+from ferry.core.live.changes import Lag, changes_since, measure_lag, remember_ids
+from ferry.core.live.store import LiveCut, LiveStore
+from ferry.core.model import CollectionInfo
+from ferry.core.retry import RetryPolicy
 
 DELETE_CHUNK = 1_000
 

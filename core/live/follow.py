@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import FerryError
-from core.journal import Journal
-from core.live.catchup import CatchUpResult, catch_up, cut_facts, lag_of
-from core.live.changes import ids_file_for, remember_ids
-from core.live.store import LiveCut, LiveStore
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.live.catchup import CatchUpResult, catch_up, cut_facts, lag_of
+from ferry.core.live.changes import ids_file_for, remember_ids
+from ferry.core.live.store import LiveCut, LiveStore
 
 FOLLOW_INTERVAL = 1.0  # seconds between two looks at the source
 CUTOVER_LAG_WAIT_SECONDS = 60.0  # a cutover waits this long for a follower to reach lag 0

@@ -1,4 +1,4 @@
-"""What `core.runner.migrate` asks of live sources, in one place (the runner stays small).
+"""What `ferry.core.runner.migrate` asks of live sources, in one place (the runner stays small).
 
 * `record_cuts` — the bulk copy's cut per collection, into the journal;
 * `caught_up_before` — the same command ran to completion on a live source before: a
@@ -14,13 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from core.connectors import open_connector
-from core.journal import Journal
-from core.layouts import make_layout
-from core.live.catchup import CatchUpResult
-from core.live.follow import FollowOptions, catch_up_all, follow, is_live, record_cuts
-from core.live.store import LiveStore
-from core.states import RunState
+from ferry.core.connectors import open_connector
+from ferry.core.journal import Journal
+from ferry.core.layouts import make_layout
+from ferry.core.live.catchup import CatchUpResult
+from ferry.core.live.follow import FollowOptions, catch_up_all, follow, is_live, record_cuts
+from ferry.core.live.store import LiveStore
+from ferry.core.states import RunState
 
 __all__ = [
     "catch_up_run",

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core.journal import Journal
+from ferry.core.journal import Journal
 
 
 @dataclass

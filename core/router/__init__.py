@@ -1,6 +1,6 @@
 """The router library apps embed during a cutover (importable without the TUI or the CLI).
 
-    from core.router import Router, ChromaStore, QdrantStore
+    from ferry.core.router import Router, ChromaStore, QdrantStore
     store = Router(ChromaStore(chroma_collection), QdrantStore(qdrant_client, "docs"),
                    state_path="/srv/app/ferry-router.json", journal=True)
     store.upsert(ids, embeddings, metadatas, documents)
@@ -11,8 +11,8 @@ to shadow reads at its next call; `ferry router set canary --percent 5` serves 5
 (by `key`) from the target. See docs/router.md.
 """
 
-from core.router.router import ReplayResult, Router, overlap_at_k
-from core.router.state import (
+from ferry.core.router.router import ReplayResult, Router, overlap_at_k
+from ferry.core.router.state import (
     MODES,
     STATE_ENV,
     Mode,
@@ -26,7 +26,7 @@ from core.router.state import (
     summarize_stats,
     write_json_atomic,
 )
-from core.router.stores import (
+from ferry.core.router.stores import (
     ChromaStore,
     EdgeStore,
     QdrantStore,

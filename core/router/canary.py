@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from core.errors import FerryError
+from ferry.core.errors import FerryError
 
 BUCKETS = 10_000  # 0.01 % resolution
 STEPS = (0.0, 1.0, 5.0, 25.0, 50.0, 100.0)  # the dial's stops (TUI), any 0-100 is allowed

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.router.canary import check_percent
-from core.router.state import Mode, read_state, read_stats, set_mode, summarize_stats
+from ferry.core.router.canary import check_percent
+from ferry.core.router.state import Mode, read_state, read_stats, set_mode, summarize_stats
 
 
 def dial_view(path: Path) -> dict[str, Any]:

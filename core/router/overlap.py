@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.validate.recall import RecallResult, tie_aware_overlap
+from ferry.core.validate.recall import RecallResult, tie_aware_overlap
 
 
 class OverlapJudge:

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import FerryError
-from core.model import Metadata
-from core.router.canary import serves_target
-from core.router.overlap import OverlapJudge
-from core.router.replay import ReplayLog
-from core.router.state import (
+from ferry.core.errors import FerryError
+from ferry.core.model import Metadata
+from ferry.core.router.canary import serves_target
+from ferry.core.router.overlap import OverlapJudge
+from ferry.core.router.replay import ReplayLog
+from ferry.core.router.state import (
     STATE_ENV,
     FileWatch,
     Mode,
@@ -50,7 +50,7 @@ from core.router.state import (
     set_mode,
     write_json_atomic,
 )
-from core.router.stores import QueryResult, Records, VectorStore
+from ferry.core.router.stores import QueryResult, Records, VectorStore
 
 SIDES = ("primary", "secondary")
 LATENCY_SAMPLES = 2048
@@ -622,11 +622,11 @@ def _percent(value: Any) -> float:
 
 
 def _open_journal(journal: Any) -> Any:
-    """A `core.journal.Journal`, a path to one (opened here), True for Ferry's default
+    """A `ferry.core.journal.Journal`, a path to one (opened here), True for Ferry's default
     journal (the one `ferry` itself writes: $FERRY_STATE or the user state dir), or None."""
     if journal is None or journal is False or hasattr(journal, "record_cutover"):
         return journal
-    from core.journal import Journal
+    from ferry.core.journal import Journal
 
     return Journal() if journal is True else Journal(Path(journal).expanduser())
 

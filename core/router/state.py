@@ -19,8 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from core.errors import FerryError
-from core.jsonfile import locked, read_json, write_json_atomic
+from ferry.core.errors import FerryError
+from ferry.core.jsonfile import locked, read_json, write_json_atomic
 
 STATE_ENV = "FERRY_ROUTER_STATE"
 

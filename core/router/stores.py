@@ -19,13 +19,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.connectors.edge_layout import EdgeLayout
-from core.connectors.edge_layout import edge_alias_target as edge_alias_target  # re-exported
-from core.connectors.traits import CHROMA, QDRANT
-from core.layouts import PayloadLayout, make_layout
-from core.mapping import METRIC_FROM_QDRANT, PayloadFields
-from core.model import Metadata, Metric
-from core.router.state import FileWatch
+from ferry.core.connectors.edge_layout import EdgeLayout
+from ferry.core.connectors.edge_layout import edge_alias_target as edge_alias_target  # re-exported
+from ferry.core.connectors.traits import CHROMA, QDRANT
+from ferry.core.layouts import PayloadLayout, make_layout
+from ferry.core.mapping import METRIC_FROM_QDRANT, PayloadFields
+from ferry.core.model import Metadata, Metric
+from ferry.core.router.state import FileWatch
 
 
 @dataclass
@@ -282,7 +282,7 @@ class EdgeStore:
         layout: str | PayloadLayout | None = None,
         hnsw_ef: int | None = None,
     ) -> None:
-        from core.connectors.edge_worker import EdgeProcess
+        from ferry.core.connectors.edge_worker import EdgeProcess
 
         self.root = Path(root)
         self.name = name

@@ -18,28 +18,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.connectors import open_connector
-from core.connectors.base import Connector, SourceConnector
-from core.embed import EmbedStage
-from core.embed.run import open_stage
-from core.errors import FerryError
-from core.journal import Journal
-from core.layouts import PayloadLayout, detect_written_layout, make_layout
-from core.mapping import PayloadFields
-from core.model import Metadata
-from core.plan import app_switch, choose_collections
-from core.uri import check_apart
-from core.validate.checks import (
+from ferry.core.connectors import open_connector
+from ferry.core.connectors.base import Connector, SourceConnector
+from ferry.core.embed import EmbedStage
+from ferry.core.embed.run import open_stage
+from ferry.core.errors import FerryError
+from ferry.core.journal import Journal
+from ferry.core.layouts import PayloadLayout, detect_written_layout, make_layout
+from ferry.core.mapping import PayloadFields
+from ferry.core.model import Metadata
+from ferry.core.plan import app_switch, choose_collections
+from ferry.core.uri import check_apart
+from ferry.core.validate.checks import (
     CollectionCheck,
     ProgressCallback,
     ValidationOptions,
     ValidationProgress,
     delete_extras,
 )
-from core.validate.compare import compare_record, value_repr, vector_diff
-from core.validate.recall import RecallResult
-from core.validate.reembed import recorded_embed
-from core.validate.report import (
+from ferry.core.validate.compare import compare_record, value_repr, vector_diff
+from ferry.core.validate.recall import RecallResult
+from ferry.core.validate.reembed import recorded_embed
+from ferry.core.validate.report import (
     CollectionValidation,
     ValidationReport,
     report_markdown,

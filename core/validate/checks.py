@@ -24,27 +24,27 @@ from typing import Any
 
 import numpy as np
 
-from core import faultpoints
-from core.connectors.base import Connector, TargetConnector
-from core.embed import EmbedSettings, EmbedStage
-from core.layouts.apps import as_created
-from core.model import Batch, CollectionInfo, Metric
-from core.tuning import plan_tuning
-from core.validate.compare import DEFAULT_TOLERANCE, compare_record
-from core.validate.recall import (
+from ferry.core import faultpoints
+from ferry.core.connectors.base import Connector, TargetConnector
+from ferry.core.embed import EmbedSettings, EmbedStage
+from ferry.core.layouts.apps import as_created
+from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.tuning import plan_tuning
+from ferry.core.validate.compare import DEFAULT_TOLERANCE, compare_record
+from ferry.core.validate.recall import (
     ExactTopK,
     exact_scores,
     float32_allowance,
     latency_summary,
     measure,
 )
-from core.validate.reembed import (
+from ferry.core.validate.reembed import (
     DEFAULT_AB_MIN_OVERLAP,
     ABReport,
     ab_search,
     check_determinism,
 )
-from core.validate.report import (
+from ferry.core.validate.report import (
     DEFAULT_CAP,
     DEFAULT_RECALL_THRESHOLD,
     CollectionValidation,

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.edge_floats import ulps_apart
-from core.model import Metadata, Metric
+from ferry.core.connectors.edge_floats import ulps_apart
+from ferry.core.model import Metadata, Metric
 
 DEFAULT_TOLERANCE = 1e-5
 ROUNDING_NOTE = "target engine rounds doubles"

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.topk import ExactTopK, exact_scores
+from ferry.core.topk import ExactTopK, exact_scores
 
 __all__ = ["ExactTopK", "exact_scores"]
 
@@ -233,7 +233,7 @@ def float32_allowance(
     moves d² by 2·d·δ + δ² with δ = k·ε·(|q|+|v|), and |v| ≤ |q| + d; for ip by k·ε·|q|·|v|;
     cosine scores live in [−1, 1]. A metric mismatch moves a score by its own size: far
     beyond this, so it still fails."""
-    from core.model import Metric
+    from ferry.core.model import Metric
 
     def allowed(truth: float) -> float:
         if metric == Metric.COSINE:

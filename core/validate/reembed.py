@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from core.connectors.base import Connector
-from core.embed import Embedder, EmbedSettings
+from ferry.core.connectors.base import Connector
+from ferry.core.embed import Embedder, EmbedSettings
 
 DEFAULT_AB_MIN_OVERLAP = 0.5
 DEFAULT_DETERMINISM_TOLERANCE = 1e-3

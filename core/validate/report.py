@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.validate.compare import ROUNDING_NOTE, VectorDiff
-from core.validate.recall import RecallResult
+from ferry.core.validate.compare import ROUNDING_NOTE, VectorDiff
+from ferry.core.validate.recall import RecallResult
 
 DEFAULT_CAP = 1000
 DEFAULT_RECALL_THRESHOLD = 0.95

@@ -49,7 +49,7 @@ class World:
 
 
 def build_world(root: Path) -> World:
-    from cli import main
+    from ferry.cli import main
     from tests.conftest import make_chroma
 
     source = make_chroma(root / "source", {"docs": {"n": 30, "dim": 8, "metric": "l2"}})
@@ -98,7 +98,7 @@ def build_world(root: Path) -> World:
         for leftover in root.glob("export.sqlite3-*"):
             leftover.unlink()
         (root / "a-file").write_text("not a folder\n")
-        from core.journal import Journal
+        from ferry.core.journal import Journal
 
         Journal(root / "damaged-journal.sqlite3").close()
         with sqlite3.connect(root / "damaged-journal.sqlite3") as db:
@@ -519,7 +519,7 @@ class Verdict:
 
 
 def run_table(w: World) -> list[Verdict]:
-    from cli import main
+    from ferry.cli import main
 
     verdicts = []
     for what, argv in rows(w):
@@ -544,7 +544,7 @@ def run_table(w: World) -> list[Verdict]:
 
 def nan_verdict(w: World) -> Verdict:
     """NaN / inf in source vectors: refused by id, never copied silently."""
-    from cli import main
+    from ferry.cli import main
 
     target = w.root / "nan-target"
     err = io.StringIO()

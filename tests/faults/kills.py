@@ -77,13 +77,13 @@ class Outcome:
 
 
 def ferry(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m cli ARGS` in a fresh process (so a SIGKILL kills only it)."""
+    """`python -m ferry.cli ARGS` in a fresh process (so a SIGKILL kills only it)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("FERRY_KILL_AT", None)
     full_env.update(env or {})
     try:
         return subprocess.run(
-            [sys.executable, "-m", "cli", *args],
+            [sys.executable, "-m", "ferry.cli", *args],
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,

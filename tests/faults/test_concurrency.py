@@ -7,8 +7,8 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from core.journal import Journal, bundled_migrations
-from core.locks import TargetLocks, lock_path
+from ferry.core.journal import Journal, bundled_migrations
+from ferry.core.locks import TargetLocks, lock_path
 from tests.conftest import make_chroma
 from tests.faults.kills import ferry
 

@@ -18,7 +18,7 @@ from tests.conftest import ROOT, make_chroma
 def ferry(*argv: str) -> subprocess.CompletedProcess[str]:
     """`ferry ARGV` as a user runs it: its own process and process group."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", *argv],
+        [sys.executable, "-m", "ferry.cli", *argv],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -41,7 +41,7 @@ def group_members(pgid: int) -> list[str]:
 def test_no_edge_worker_outlives_ferry_migrate(tmp_path: Path) -> None:
     src = make_chroma(tmp_path / "src", {"docs": {"n": 40, "dim": 8}})
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "migrate", "--from", f"chroma+file://{src}", "--to",
+        [sys.executable, "-m", "ferry.cli", "migrate", "--from", f"chroma+file://{src}", "--to",
          f"qdrant+edge://{tmp_path / 'q'}", "--yes", "--state", str(tmp_path / "j.sqlite3")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip

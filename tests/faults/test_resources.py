@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.connectors.edge_worker import _describe, _rebuild
-from core.errors import FerryError, ResourceError, TransientError, classify
-from core.journal import Journal
-from core.model import Phase, Progress
+from ferry.core.connectors.edge_worker import _describe, _rebuild
+from ferry.core.errors import FerryError, ResourceError, TransientError, classify
+from ferry.core.journal import Journal
+from ferry.core.model import Phase, Progress
 
 
 def test_a_full_journal_disk_is_named(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_classify_names_the_resource(exc: BaseException, kind: type, words: str)
 
 
 def test_a_failed_collection_shows_no_rate_or_eta(tmp_path: Path) -> None:
-    from core.runs import RunView
+    from ferry.core.runs import RunView
 
     journal = Journal(tmp_path / "j.sqlite3")
     run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})

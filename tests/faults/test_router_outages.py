@@ -24,12 +24,12 @@ import pytest
 from chromadb.config import Settings
 from qdrant_client import QdrantClient, models
 
-import cli
-from core.connectors.edge_worker import EdgeProcess
-from core.journal import Journal
-from core.layouts import make_layout
-from core.mapping import PayloadFields
-from core.router import ChromaStore, EdgeStore, QdrantStore, Router, read_state
+from ferry import cli
+from ferry.core.connectors.edge_worker import EdgeProcess
+from ferry.core.journal import Journal
+from ferry.core.layouts import make_layout
+from ferry.core.mapping import PayloadFields
+from ferry.core.router import ChromaStore, EdgeStore, QdrantStore, Router, read_state
 from tests.tcp_proxy import FaultProxy
 
 DIM = 16

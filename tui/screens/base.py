@@ -11,11 +11,11 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from core.errors import in_words
-from tui.widgets.header import ShellHeader
+from ferry.core.errors import in_words
+from ferry.tui.widgets.header import ShellHeader
 
 if TYPE_CHECKING:
-    from tui.app import FerryApp
+    from ferry.tui.app import FerryApp
 
 BUSY_TIMEOUT = 3.0  # seconds a "busy…" notice stays up
 

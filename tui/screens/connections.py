@@ -17,12 +17,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from core.connectors import PingResult
-from core.errors import FerryError
-from core.layouts import LAYOUT_NAMES
-from core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
-from tui.screens.base import FerryScreen
-from tui.screens.quit import AskScreen
+from ferry.core.connectors import PingResult
+from ferry.core.errors import FerryError
+from ferry.core.layouts import LAYOUT_NAMES
+from ferry.core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
+from ferry.tui.screens.base import FerryScreen
+from ferry.tui.screens.quit import AskScreen
 
 
 def describe_ping(profile: Profile, result: PingResult) -> Text:

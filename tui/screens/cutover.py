@@ -38,8 +38,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Input, Static
 
-from core.connectors import TargetConnector, open_connector
-from core.cutover import (
+from ferry.core.connectors import TargetConnector, open_connector
+from ferry.core.cutover import (
     AliasView,
     CutoverOutcome,
     CutoverPlan,
@@ -52,13 +52,13 @@ from core.cutover import (
     plan_cutover,
     plan_rollback,
 )
-from core.journal import Journal
-from core.router.state import STATE_ENV
-from tui.screens.base import FerryScreen, one_line
-from tui.screens.switch_app import SwitchAppScreen
-from tui.widgets.backup_line import BackupLine
-from tui.widgets.canary_dial import CanaryDial
-from tui.widgets.confirm import TypedConfirm
+from ferry.core.journal import Journal
+from ferry.core.router.state import STATE_ENV
+from ferry.tui.screens.base import FerryScreen, one_line
+from ferry.tui.screens.switch_app import SwitchAppScreen
+from ferry.tui.widgets.backup_line import BackupLine
+from ferry.tui.widgets.canary_dial import CanaryDial
+from ferry.tui.widgets.confirm import TypedConfirm
 
 COLUMNS = [
     ("alias", "Alias"),

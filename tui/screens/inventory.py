@@ -1,6 +1,6 @@
 """Inventory (2): the source's collections beside the target's, the plan, and the start key.
 
-The inventory *is* the plan: `core.plan.build_plan` describes both sides, checks
+The inventory *is* the plan: `ferry.core.plan.build_plan` describes both sides, checks
 compatibility and writes the complexity/risk notes, so what this screen shows is exactly what
 `ferry migrate` will check before its first write. Selecting collections updates the plan
 summary and its preflight warnings below the table; `m` starts the run (detached); `b`
@@ -18,17 +18,17 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from core.backup import BackupResult, default_backup_root, run_backup
-from core.errors import FerryError, in_words
-from core.inventory import Inventory, brief, load_inventory
-from core.model import CollectionInfo
-from core.plan import CollectionPlan
-from core.run_choices import RunChoices, save_choices
-from tui.screens.base import FerryScreen, in_this_app, one_line
-from tui.screens.run_dialog import RunDialog, RunRequest
-from tui.widgets.backup_line import BackupLine
-from tui.widgets.confirm import TypedConfirm
-from tui.widgets.figures import count, short_count, short_uri
+from ferry.core.backup import BackupResult, default_backup_root, run_backup
+from ferry.core.errors import FerryError, in_words
+from ferry.core.inventory import Inventory, brief, load_inventory
+from ferry.core.model import CollectionInfo
+from ferry.core.plan import CollectionPlan
+from ferry.core.run_choices import RunChoices, save_choices
+from ferry.tui.screens.base import FerryScreen, in_this_app, one_line
+from ferry.tui.screens.run_dialog import RunDialog, RunRequest
+from ferry.tui.widgets.backup_line import BackupLine
+from ferry.tui.widgets.confirm import TypedConfirm
+from ferry.tui.widgets.figures import count, short_count, short_uri
 
 COLUMNS = [  # (key, label, width): fixed, so the table never reflows; fits 80 columns
     ("sel", " ", 1),

@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Log, Static
 
-from core.launcher import run_logs
-from tui.screens.base import FerryScreen
+from ferry.core.launcher import run_logs
+from ferry.tui.screens.base import FerryScreen
 
 FOLLOW_SECONDS = 0.25
 MAX_LINES = 5000

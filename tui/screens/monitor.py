@@ -19,12 +19,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Log, ProgressBar, Sparkline, Static
 
-from core.runs import CollectionView, RunState, RunView
-from tui.screens.base import FerryScreen, in_this_app
-from tui.screens.quit import AskScreen
-from tui.screens.runs import RunsScreen
-from tui.theme import style_of
-from tui.widgets.figures import count, duration, megabytes_per_second, rate
+from ferry.core.runs import CollectionView, RunState, RunView
+from ferry.tui.screens.base import FerryScreen, in_this_app
+from ferry.tui.screens.quit import AskScreen
+from ferry.tui.screens.runs import RunsScreen
+from ferry.tui.theme import style_of
+from ferry.tui.widgets.figures import count, duration, megabytes_per_second, rate
 
 SPARKLINE_SAMPLES = 120  # 30 s at four polls a second
 LOG_KINDS = {"phase", "retry", "error", "warning", "info"}
@@ -321,7 +321,7 @@ class MonitorScreen(FerryScreen):
         if not run_id:
             self.notify("No run attached: u lists runs.", severity="warning")
             return
-        from tui.screens.log_view import LogScreen
+        from ferry.tui.screens.log_view import LogScreen
 
         self.app.push_screen(LogScreen(run_id))
 

@@ -22,13 +22,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from core.connectors.base import WriteMode
-from core.errors import FerryError
-from core.preview import RunPreview, preview_run
-from core.run_choices import SAME_NAME, RunChoices
-from tui.migrate_flags import layout_choices, migrate_options, supported_flags
-from tui.screens.base import in_this_app, one_line
-from tui.widgets.figures import short_count, short_uri
+from ferry.core.connectors.base import WriteMode
+from ferry.core.errors import FerryError
+from ferry.core.preview import RunPreview, preview_run
+from ferry.core.run_choices import SAME_NAME, RunChoices
+from ferry.tui.migrate_flags import layout_choices, migrate_options, supported_flags
+from ferry.tui.screens.base import in_this_app, one_line
+from ferry.tui.widgets.figures import short_count, short_uri
 
 REPLAN_SECONDS = 0.4  # a pause in typing the target name before the plan is redone
 

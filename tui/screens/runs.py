@@ -11,9 +11,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from core.runs import RunState, recent_runs
-from tui.theme import style_of
-from tui.widgets.figures import percent, short_uri
+from ferry.core.runs import RunState, recent_runs
+from ferry.tui.theme import style_of
+from ferry.tui.widgets.figures import percent, short_uri
 
 
 class RunsScreen(ModalScreen[str | None]):

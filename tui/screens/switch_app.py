@@ -17,9 +17,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from core.journal import Journal
-from core.switch_app import SwitchText, switch_for
-from tui.screens.base import one_line
+from ferry.core.journal import Journal
+from ferry.core.switch_app import SwitchText, switch_for
+from ferry.tui.screens.base import one_line
 
 
 def switch_body(found: SwitchText) -> Text:

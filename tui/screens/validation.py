@@ -30,8 +30,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
-from core.journal import Journal
-from core.validate import (
+from ferry.core.journal import Journal
+from ferry.core.validate import (
     RecordPair,
     ValidationOptions,
     ValidationProgress,
@@ -40,12 +40,12 @@ from core.validate import (
     report_markdown,
     validate_connectors,
 )
-from tui.open_connectors import OpenConnectors
-from tui.screens.base import FerryScreen, one_line
-from tui.screens.validation_settings import ValidationSettings, settings_line
-from tui.widgets.ab_panel import ABPanel
-from tui.widgets.confirm import TypedConfirm
-from tui.widgets.diff_detail import DiffDetail
+from ferry.tui.open_connectors import OpenConnectors
+from ferry.tui.screens.base import FerryScreen, one_line
+from ferry.tui.screens.validation_settings import ValidationSettings, settings_line
+from ferry.tui.widgets.ab_panel import ABPanel
+from ferry.tui.widgets.confirm import TypedConfirm
+from ferry.tui.widgets.diff_detail import DiffDetail
 
 KINDS = ("all", "missing", "extra", "mismatched")
 BAR_WIDTH = 8

@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from core.errors import FerryError
-from core.validate import ValidationOptions
+from ferry.core.errors import FerryError
+from ferry.core.validate import ValidationOptions
 
 FIELDS = [  # (id, label, help, type)
     ("sample", "Sample", "records compared field by field (0: none)", "integer"),

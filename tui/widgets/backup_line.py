@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.timer import Timer
 from textual.widgets import Static
 
-from core.backup_store import BackupProgress
+from ferry.core.backup_store import BackupProgress
 
 PHASES = {
     "reuse-check": "checking earlier backups",

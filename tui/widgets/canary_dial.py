@@ -13,9 +13,9 @@ from rich.text import Text
 from textual import work
 from textual.widgets import Static
 
-from core.router.canary import next_step
-from core.router.dial import dial_view, move_dial
-from tui.widgets.confirm import TypedConfirm
+from ferry.core.router.canary import next_step
+from ferry.core.router.dial import dial_view, move_dial
+from ferry.tui.widgets.confirm import TypedConfirm
 
 
 class CanaryDial(Static):

@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from core.validate import RecordPair, value_repr
-from core.validate.compare import same_value
+from ferry.core.validate import RecordPair, value_repr
+from ferry.core.validate.compare import same_value
 
 DIFF_STYLE = "bold red"
 ABSENT = Text("— absent —", style="dim italic")

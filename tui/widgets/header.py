@@ -6,9 +6,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from core.runs import RunState
-from tui.theme import banner_style_of
-from tui.widgets.figures import short_uri
+from ferry.core.runs import RunState
+from ferry.tui.theme import banner_style_of
+from ferry.tui.widgets.figures import short_uri
 
 
 class ShellHeader(Static):
