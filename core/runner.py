@@ -20,7 +20,7 @@ from ferry.core.connectors.base import Connector
 from ferry.core.embed import EmbedStage
 from ferry.core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
 from ferry.core.engine import MigrationEngine, MigrationOptions, run_status
-from ferry.core.errors import FerryError, PreflightError
+from ferry.core.errors import FerryError, PreflightError, TransientError
 from ferry.core.journal import Journal
 from ferry.core.journal.recorder import RunRecorder
 from ferry.core.layouts import make_layout
@@ -141,9 +141,16 @@ async def preflight(
         for c in plan.collections
         if not c.skip_reason
     ]
-    await options.retry_policy.call(  # reading is read-only: safe to repeat on a blip
-        lambda: scan_collections(source, scanned)
-    )
+    try:
+        await options.retry_policy.call(  # reading is read-only: safe to repeat on a blip
+            lambda: scan_collections(source, scanned)
+        )
+    except TransientError as exc:  # the source stayed unreachable: nothing is written yet
+        raise TransientError(
+            f"{exc.what} (gave up after {options.retry_policy.describe(exc)})",
+            where=exc.where,
+            fix="nothing was written; the run is resumable: re-run the same command",
+        ) from exc
     return plan
 
 
