@@ -103,4 +103,5 @@ class RetryPolicy:
 
 
 def _last_error(state: RetryCallState) -> BaseException | None:
-    return state.outcome.exception() if state.outcome and state.outcome.failed else None
+    outcome = getattr(state, "outcome", None)  # None before the first attempt ends
+    return outcome.exception() if outcome is not None and outcome.failed else None
