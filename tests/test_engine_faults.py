@@ -62,8 +62,15 @@ async def test_transient_write_faults_are_retried_and_lose_nothing(tmp_path: Pat
 
 async def test_a_read_broken_midway_resumes_exactly_after_the_last_batch(tmp_path: Path) -> None:
     source, target = await filled_source(), memory_store("dst")
-    source.faults.fail("read", after=4)
-    outcome = await migrate(SOURCE, TARGET, [], options(), Journal(tmp_path / "j.sqlite3"))
+    # Armed once the engine exists: the preflight's own record scan reads the source first.
+    outcome = await migrate(
+        SOURCE,
+        TARGET,
+        [],
+        options(),
+        Journal(tmp_path / "j.sqlite3"),
+        on_engine=lambda engine: source.faults.fail("read", after=4),
+    )
     assert outcome.status == "completed"
     first, second = engine_reads(source)  # one break, one resumed read
     assert first.cursor is None and first.delivered
