@@ -78,6 +78,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self.initial = choices
         self.owned = owned
         self.preview: RunPreview | None = None
+        self.planned: RunChoices | None = None  # the choices `preview` was made for
         self.flags = supported_flags()
         self.layouts = layout_choices()
         self._replan_timer = None  # type: ignore[var-annotated]
@@ -216,13 +217,20 @@ class RunDialog(ModalScreen[RunRequest | None]):
 
     # -- the plan ---------------------------------------------------------------------------
     def replan(self) -> None:
-        self.query_one("#run-start", Button).disabled = True
-        self.query_one("#run-notes", Static).update(Text("Checking the target…", style="dim"))
+        """Plan again — unless the choices are the ones already planned: the fields post
+        Changed events as they mount, and a replan for nothing would take Start away for a
+        moment just after "enter starts" was shown (an Enter then did nothing)."""
         try:
             choices = self.choices()
         except FerryError as exc:
+            self.query_one("#run-start", Button).disabled = True
             self.query_one("#run-notes", Static).update(Text(exc.one_line(), style="red"))
             return
+        if self.preview is not None and choices == self.planned:
+            self._show_notes()
+            return
+        self.query_one("#run-start", Button).disabled = True
+        self.query_one("#run-notes", Static).update(Text("Checking the target…", style="dim"))
         self._plan_worker(choices)
 
     @work(exclusive=True, group="run-plan", exit_on_error=False)
@@ -234,8 +242,10 @@ class RunDialog(ModalScreen[RunRequest | None]):
             )
         except Exception as exc:  # shown in the dialog, in words
             self.preview = None
+            self.planned = None
             self.query_one("#run-notes", Static).update(Text(f"✗ {one_line(exc)}", style="red"))
             return
+        self.planned = choices
         self.show_preview(preview)
 
     def show_preview(self, preview: RunPreview) -> None:
@@ -297,6 +307,10 @@ class RunDialog(ModalScreen[RunRequest | None]):
             choices = self.choices()
         except FerryError as exc:
             self.notify(exc.one_line(), severity="error")
+            return
+        if choices != self.planned:  # changed since the plan on screen: plan first
+            self.replan()
+            self.notify("The plan is being redone for the new choices.", timeout=3)
             return
         self.dismiss(RunRequest(choices, self.preview))
 
