@@ -12,7 +12,7 @@ confirmation when the run would write into anything that already exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import on, work
@@ -52,6 +52,15 @@ def plan_note(row) -> Text:  # type: ignore[no-untyped-def]
     if row.warnings:
         return Text(f"! {row.warnings[0]}", style="yellow")
     return Text("new", style="green")
+
+
+def planned_alike(choices: RunChoices, planned: RunChoices | None) -> bool:
+    """Whether a plan made for `planned` holds for `choices`: batch size, workers and rate
+    change how fast the run goes, not what it writes where, so they do not re-plan."""
+    if planned is None:
+        return False
+    pace = {"batch_size": 0, "workers": 0, "rate": None}
+    return replace(choices, **pace) == replace(planned, **pace)
 
 
 class RunDialog(ModalScreen[RunRequest | None]):
@@ -226,7 +235,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
             self.query_one("#run-start", Button).disabled = True
             self.query_one("#run-notes", Static).update(Text(exc.one_line(), style="red"))
             return
-        if self.preview is not None and choices == self.planned:
+        if self.preview is not None and planned_alike(choices, self.planned):
             self._show_notes()
             return
         self.query_one("#run-start", Button).disabled = True
@@ -308,7 +317,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         except FerryError as exc:
             self.notify(exc.one_line(), severity="error")
             return
-        if choices != self.planned:  # changed since the plan on screen: plan first
+        if not planned_alike(choices, self.planned):  # changed since the plan shown: plan first
             self.replan()
             self.notify("The plan is being redone for the new choices.", timeout=3)
             return
