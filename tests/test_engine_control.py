@@ -138,3 +138,31 @@ def test_progress_meter_rates_and_eta_follow_a_fixed_clock() -> None:
     now[0] = 110.0
     meter.add(400, 0)
     assert meter.eta(meter.rates()[0]) == 0.0
+
+
+async def test_a_rate_below_the_batch_size_paces_in_small_batches(tmp_path: Path) -> None:
+    """Batch 1,000 at 300/s: about a second per batch, not one 1,000-record wait in which
+    the progress stands still."""
+    src = make_chroma(tmp_path / "src", {"docs": {"metric": "l2", "n": 900, "dim": 8}})
+    engines: list[MigrationEngine] = []
+    checkpoints: list[int] = []
+
+    async def count_checkpoints() -> None:
+        while not engines:
+            await asyncio.sleep(0)
+        async for event in engines[0].subscribe():
+            if event.kind == "checkpoint":
+                checkpoints.append(1)
+
+    counter = asyncio.create_task(count_checkpoints())
+    outcome = await migrate(
+        f"chroma+file://{src}",
+        f"qdrant+edge://{tmp_path / 'edge'}",
+        [],
+        MigrationOptions(batch_size=1000, rate=300),
+        Journal(tmp_path / "j.sqlite3"),
+        on_engine=engines.append,
+    )
+    counter.cancel()
+    assert outcome.status == "completed"
+    assert len(checkpoints) >= 3  # 900 records in batches of at most 300

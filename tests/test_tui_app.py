@@ -214,6 +214,10 @@ async def test_quit_leaves_the_run_going_and_reopening_attaches(
         assert reopened.current_mode == "monitor"  # it was still running: shown at once
         text = await wait_for_text(pilot, "completed 100%", timeout=60)
         assert "3,000/3,000" in text
+        log = reopened.screen.query_one("#events")
+        await wait_for(  # re-attached: the event log shows its latest line, not its first
+            pilot, lambda: log.line_count > 0 and log.scroll_y >= log.max_scroll_y, what="latest"
+        )
     journal = Journal(state)
     assert journal.get_run(run_id)["status"] == "completed"
     assert sum(c["records_written"] for c in journal.collections(run_id)) == 3000

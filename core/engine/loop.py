@@ -192,7 +192,7 @@ class MigrationEngine:
         options = self.options
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=options.workers)
         progress = self.progress[name]
-        batch_size = min(options.batch_size, self.target.max_batch_size() or options.batch_size)
+        batch_size = options.paced_batch_size(self.target.max_batch_size())
         on_read_retry = self.on_retry(name, "read")
         on_write_retry = self.on_retry(name, "write")
         stages = [*self.stages, *([self.embedder] if self.embedder is not None else [])]

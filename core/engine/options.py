@@ -38,6 +38,15 @@ class MigrationOptions:
     tuning: TuningOptions = field(default_factory=TuningOptions)
     embed: EmbedSettings | None = None  # re-embed every document with this model (`--embed`)
 
+    def paced_batch_size(self, target_most: int | None = None) -> int:
+        """The records per read: the batch size, at most what the target takes at once, and
+        with a rate cap at most about one second of it — a batch of 1,000 at 100/s would
+        otherwise wait 10 s in one piece and the progress would stand still meanwhile."""
+        size = min(self.batch_size, target_most or self.batch_size)
+        if self.rate:
+            size = min(size, max(int(self.rate), 1))
+        return size
+
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -165,6 +165,16 @@ class MonitorScreen(FerryScreen):
         if view is not None:
             self.write_events(list(self.ferry.recent_events))
             self.call_after_refresh(self.show_snapshot, view, [])
+        # Lines written before the first layout scroll a log of height 0: open at the latest.
+        self.call_after_refresh(self.show_latest_events)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.call_after_refresh(self.show_latest_events)
+
+    def show_latest_events(self) -> None:
+        if self.is_mounted:
+            self.query_one("#events", Log).scroll_end(animate=False, immediate=True)
 
     # -- updates from the app's poller -------------------------------------------------------
     def reset(self) -> None:
