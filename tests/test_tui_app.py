@@ -253,3 +253,30 @@ async def test_every_key_on_every_screen_of_mine_and_help_and_palette(
         await pilot.press("escape")  # back to the screen before
         assert app.current_mode == "monitor"
         assert app.is_running
+
+
+async def test_m_while_a_run_writes_the_embedded_target_goes_to_that_run(
+    source: str, target: str, state: Path
+) -> None:
+    """Another run into an Edge folder that a run of this app is writing would wait on the
+    folder's lock; `m` says which run writes there and shows it instead."""
+    slow = ["--rate", "100", "--batch-size", "100"]
+    app = FerryApp(state, source, target, start="inventory", select_all=True, migrate_args=slow)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_for_text(pilot, "press m to migrate")
+        await start_from_inventory(pilot)
+        await wait_for(
+            pilot, lambda: app.snapshot and app.snapshot.state is RunState.RUNNING, what="running"
+        )
+        run_id = app.context.run_id
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.current_mode == "inventory", what="inventory")
+        await pilot.press("space")  # one collection less: another run, same Edge folder
+        await pilot.press("m")
+        await wait_for_text(pilot, f"Run {run_id} is writing into")
+        assert app.current_mode == "monitor" and app.context.run_id == run_id
+        assert len(app.screen_stack) == 1  # no run dialog waiting on the lock
+        await pilot.press("c")
+        await wait_for_text(pilot, "Cancel the run")
+        await pilot.press("y")
+        await wait_for_text(pilot, "r resumes from the watermark")

@@ -259,6 +259,14 @@ class FerryApp(App[None]):
                 return view.run_id
         return None
 
+    def active_run_into(self, target: str) -> str | None:
+        """A live run writing into this target, whatever its collections: an embedded target
+        (a Qdrant Edge or local folder) takes one writing process at a time."""
+        for view in unfinished_runs(self.context.journal()):
+            if view.active and view.target_uri == target:
+                return view.run_id
+        return None
+
     async def launch_run(self, names: list[str], choices: RunChoices | None = None) -> str | None:
         """Start `ferry migrate` detached for these collections and attach to its run.
 

@@ -24,6 +24,7 @@ from ferry.core.inventory import Inventory, brief, load_inventory
 from ferry.core.model import CollectionInfo
 from ferry.core.plan import CollectionPlan
 from ferry.core.run_choices import RunChoices, save_choices
+from ferry.core.uri import parse_uri
 from ferry.tui.screens.base import FerryScreen, in_this_app, one_line
 from ferry.tui.screens.run_dialog import RunDialog, RunRequest
 from ferry.tui.widgets.backup_line import BackupLine
@@ -326,6 +327,8 @@ class InventoryScreen(FerryScreen):
             self.notify("Choose a target on Connections (1) with o.", severity="warning")
             return
         names = [p.source.name for p in chosen]
+        if self._writer_going(source, target, names):
+            return
         journal = self.ferry.context.journal()
 
         def owned(name: str) -> bool:
@@ -333,6 +336,26 @@ class InventoryScreen(FerryScreen):
 
         dialog = RunDialog(source, target, names, self.ferry.default_choices(source, target), owned)
         self.app.push_screen(dialog, lambda request: self._planned(names, request))
+
+    def _writer_going(self, source: str, target: str, names: list[str]) -> bool:
+        """A run of this app is writing here already: go to it instead of a dialog that
+        would wait on the target's lock and end in a cut-off refusal."""
+        same = self.ferry.active_run_for(source, target, names)
+        busy = same or (parse_uri(target).is_embedded and self.ferry.active_run_into(target))
+        if not busy:
+            return False
+        self.ferry.attach(busy)
+        if same:
+            self.notify(f"Run {busy} is already copying these: attached to it.")
+        else:
+            self.notify(
+                f"Run {busy} is writing into {short_uri(target)}, which takes one writer at a "
+                "time: attached to it. Start this run when it has finished.",
+                severity="warning",
+                timeout=10,
+            )
+        self.ferry.action_go("monitor")
+        return True
 
     def _planned(self, names: list[str], request: RunRequest | None) -> None:
         """The dialog answered: confirm writing into what exists, then start."""
