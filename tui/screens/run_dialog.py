@@ -30,6 +30,7 @@ from ferry.tui.migrate_flags import layout_choices, migrate_options, supported_f
 from ferry.tui.screens.base import in_this_app, one_line
 from ferry.tui.widgets.figures import short_count, short_uri
 
+WIDE_COLUMNS = 160  # from here on the title shows whole paths
 REPLAN_SECONDS = 0.4  # a pause in typing the target name before the plan is redone
 
 
@@ -71,6 +72,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         Binding("ctrl+s", "start", "Start", id="run.start", tooltip="Start the run as planned"),
     ]
     AUTO_FOCUS = "#run-batch"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-tall")]  # -short: no blank rows (60×20)
 
     def __init__(
         self,
@@ -96,16 +98,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
     def compose(self) -> ComposeResult:
         choices = self.initial
         with Vertical(classes="dialog", id="run-dialog"):
-            yield Static(
-                Text.assemble(
-                    ("Migrate ", "bold"),
-                    f"{len(self.names)} collection(s) from ",
-                    (short_uri(self.source_uri), "bold"),
-                    "\nto ",
-                    (short_uri(self.target_uri), "bold"),
-                ),
-                id="run-title",
-            )
+            yield Static(self.title_text(), id="run-title")
             yield DataTable(id="run-plan", cursor_type="row", show_cursor=False)
             with Horizontal(classes="run-options"):
                 yield Label("Batch", classes="run-label")
@@ -154,6 +147,20 @@ class RunDialog(ModalScreen[RunRequest | None]):
                 yield Button("Start", id="run-start", variant="primary", compact=True,
                              disabled=True)  # fmt: skip
         yield Footer(compact=True)
+
+    def title_text(self, keep: int = 2) -> Text:
+        """What moves where; `keep` path parts of each URI (all of them when wide)."""
+        return Text.assemble(
+            ("Migrate ", "bold"),
+            f"{len(self.names)} collection(s) from ",
+            (short_uri(self.source_uri, keep), "bold"),
+            "\nto ",
+            (short_uri(self.target_uri, keep), "bold"),
+        )
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE_COLUMNS
+        self.query_one("#run-title", Static).update(self.title_text(99 if wide else 2))
 
     def on_mount(self) -> None:
         table = self.query_one("#run-plan", DataTable)
