@@ -206,7 +206,10 @@ def dry_run(args: argparse.Namespace, options: MigrationOptions) -> int:
     def owned(name: str) -> bool:
         return bool(journal and journal.target_owned(target, name))
 
-    preview = asyncio.run(preview_run(args.source, target, args.collection, options, owned))
+    earlier = journal.latest_pairs(args.source, target) if journal else {}
+    preview = asyncio.run(
+        preview_run(args.source, target, args.collection, options, owned, earlier)
+    )
     if args.json:
         print_json(preview.to_json())
     else:

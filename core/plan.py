@@ -334,7 +334,8 @@ async def build_plan(
                     fix="choose another with --collection NAME=TARGET or --target-name",
                 )
             target.use_payload_layout(target_name, chosen)
-            item.switch = app_switch(target, chosen, info, target_name, sample)
+            read_as = name if target.can(Capability.ALIASES) else None  # the alias to come
+            item.switch = app_switch(target, chosen, info, target_name, sample, read_as)
             if info.count and (info.dimension is None or info.metric is None):
                 raise PreflightError(
                     f"collection {name!r} has records but no known dimension",
@@ -434,11 +435,15 @@ def app_switch(
     info: CollectionInfo,
     target_name: str,
     sample: Batch | None,
+    read_as: str | None = None,
 ) -> list[str]:
-    """The lines the app changes (core.layouts.switch_lines), for this target."""
+    """The lines the app changes (core.layouts.switch_lines), for this target. `read_as`
+    is the name the app reads through — the alias the cutover points at `target_name` —
+    so a later cutover or rollback reaches the app; the physical name when there is none."""
     if not isinstance(target, SourceConnector) or target.payload_layout(target_name) is None:
         if target.kind.startswith("chroma"):
             return [f"the app keeps its Chroma store: point it at {target.uri}, {target_name!r}"]
         return [f"{target.kind} keeps records as read: no app switch applies"]
     client, before = client_expression(target.uri)
-    return before + switch_lines(layout, info, target_name, client, sample.ids if sample else [])
+    ids = sample.ids if sample else []
+    return before + switch_lines(layout, info, read_as or target_name, client, ids)

@@ -11,16 +11,18 @@ the target is only described, and the journal is only read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ferry.core.connectors import open_connector
-from ferry.core.connectors.base import SourceConnector, TargetConnector
+from ferry.core.connectors.base import Capability, SourceConnector, TargetConnector
 from ferry.core.engine import MigrationOptions
 from ferry.core.errors import FerryError
-from ferry.core.plan import CollectionPlan
+from ferry.core.plan import CollectionPlan, choose_collections
 from ferry.core.runner import plan_run
+from ferry.core.targets import copy_names
 
 DEFAULT_LAYOUT = "flat"
 
@@ -187,8 +189,15 @@ async def preview_connectors(
     names: Sequence[str] | None,
     options: MigrationOptions,
     owned: Callable[[str], bool] | None = None,
+    earlier: Mapping[str, str] | None = None,
 ) -> RunPreview:
-    """The preview with connectors the caller owns; only reads."""
+    """The preview with connectors the caller owns; only reads. `earlier` (source name →
+    target name as this pair's runs last wrote them) decides the default names as the run
+    will (core.targets.copy_names)."""
+    chosen = await choose_collections(source, [n.partition("=")[0] for n in names or []] or None)
+    has_aliases = target.can(Capability.ALIASES)
+    targets = copy_names(options.targets, has_aliases, chosen, earlier or {})
+    options = dataclasses.replace(options, targets=targets)
     plan = await plan_run(source, target, list(names or []), options, owned)
     aliases = await target_aliases(target)
     preview = RunPreview(source.uri, target.uri, options.to_json(), warnings=list(plan.warnings))
@@ -202,6 +211,7 @@ async def preview_run(
     names: Sequence[str] | None,
     options: MigrationOptions,
     owned: Callable[[str], bool] | None = None,
+    earlier: Mapping[str, str] | None = None,
 ) -> RunPreview:
     """Open both sides, preview, close: what `ferry migrate … --dry-run` prints."""
     async with (
@@ -213,4 +223,4 @@ async def preview_run(
                 f"{target_uri} cannot be a target ({target.kind} is read-only in Ferry)",
                 fix="use qdrant+edge://, qdrant+file://, qdrant+http(s):// or chroma+http(s)://",
             )
-        return await preview_connectors(source, target, names, options, owned)
+        return await preview_connectors(source, target, names, options, owned, earlier)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ferry.core.connectors import open_connector
-from ferry.core.connectors.base import Connector
+from ferry.core.connectors.base import Capability, Connector
 from ferry.core.embed import EmbedStage
 from ferry.core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
 from ferry.core.engine import MigrationEngine, MigrationOptions, run_status
@@ -30,6 +31,7 @@ from ferry.core.model import CollectionResult, Phase, ResumePoint
 from ferry.core.plan import MigrationPlan, app_switch, build_plan, choose_collections, run_key
 from ferry.core.record_checks import FULL_SCAN_RECORDS, scan_collections
 from ferry.core.runs import CollectionView, RunState
+from ferry.core.targets import copy_names
 from ferry.core.uri import check_apart
 
 CONTROL_POLL_SECONDS = 0.2
@@ -183,6 +185,15 @@ async def migrate(
         # process would otherwise open a Qdrant Edge shard in use): refused in one line.
         locks = stack.enter_context(TargetLocks(target.uri, "starting"))
         chosen = await choose_collections(source, collections or None)
+        options = dataclasses.replace(  # `{name}_v1` where the target keeps aliases
+            options,
+            targets=copy_names(
+                options.targets,
+                target.can(Capability.ALIASES),
+                chosen,
+                journal.latest_pairs(source_uri, target_uri),
+            ),
+        )
         locks.acquire(options.targets.resolve(name) for name in chosen)
         if options.embed is not None:  # the model, opened once; its cache beside the journal
             stage = await open_stage(options.embed, journal.path)

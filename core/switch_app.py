@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ferry.core.connectors import open_connector
+from ferry.core.connectors import Connector, TargetConnector, open_connector
+from ferry.core.errors import FerryError
 from ferry.core.journal import Journal
 from ferry.core.layouts import make_layout
 from ferry.core.mapping import PayloadFields
@@ -57,6 +58,24 @@ def written_fields(journal: Journal | None, target_uri: str, collection: str) ->
     return PayloadFields()
 
 
+async def app_name(target: Connector, collection: str, journal: Journal | None) -> str | None:
+    """The name the app should read `collection` through: an alias that points at it now,
+    else the source collection a run copied into it (the alias its cutover will create)."""
+    backend = target.aliases() if isinstance(target, TargetConnector) else None
+    if backend is None:
+        return None
+    try:
+        pointing = sorted(a for a, c in (await backend.aliases()).items() if c == collection)
+    except FerryError:
+        pointing = []
+    if pointing:
+        return pointing[0]
+    for row in journal.migrated_collections(target.uri) if journal is not None else []:
+        if row["target_name"] == collection and row["name"] != collection:
+            return str(row["name"])
+    return None
+
+
 async def switch_for(target_uri: str, collection: str, journal: Journal | None) -> SwitchText:
     """The lines for `collection` as it is on the target now (read-only: nothing written)."""
     fields = written_fields(journal, target_uri, collection)
@@ -67,5 +86,6 @@ async def switch_for(target_uri: str, collection: str, journal: Journal | None) 
             lines = app_switch(target, make_layout("flat", fields), info, collection, None)
             return SwitchText(target_uri, collection, None, "", lines)
         sample = await target.sample(collection, SAMPLE)
-        lines = app_switch(target, used, info, collection, sample)
+        read_as = await app_name(target, collection, journal)
+        lines = app_switch(target, used, info, collection, sample, read_as)
         return SwitchText(target_uri, collection, used.name, reason, lines)

@@ -7,7 +7,9 @@ identity (so the same pairs resume the same run), the journal's collection rows,
 source name, pointing at the target name). One parser, one resolver, one set of checks.
 
 Precedence: an explicit `NAME=TARGET` wins over the template; without either, a collection
-keeps its name.
+keeps its name on a target without aliases and is copied to `NAME_v1` on one with aliases
+(`copy_names`): the application's name stays free for the alias the cutover points at the
+copy — the Qdrant way (physical collections under their own names, the app's name an alias).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from ferry.core.errors import FerryError
 
 PLACEHOLDER = "name"
+COPY_TEMPLATE = "{name}_v1"  # the default physical name on a target with aliases
 
 
 def parse_collection_args(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -129,3 +132,21 @@ def clashes(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     for source, target in pairs:
         by_target.setdefault(target, []).append(source)
     return {t: s for t, s in by_target.items() if len(s) > 1}
+
+
+def copy_names(
+    targets: TargetNames, has_aliases: bool, chosen: Iterable[str], earlier: Mapping[str, str]
+) -> TargetNames:
+    """The names a run writes under when none was asked for: `{name}_v1` on a target that
+    keeps aliases, so the app's own name can become the alias of the validated copy.
+
+    `earlier` (source name → target name, as this pair's runs last wrote each) keeps what
+    was done before: a collection already copied under its own name (by an older Ferry, or
+    `--collection docs=docs`) keeps that run's names, so re-running the same command still
+    resumes or catches up the same run instead of starting a second copy.
+    """
+    if targets.template is not None or not has_aliases:
+        return targets
+    if any(earlier.get(name) == name for name in chosen if name not in targets.pairs):
+        return targets
+    return TargetNames(dict(targets.pairs), COPY_TEMPLATE)

@@ -334,7 +334,14 @@ class InventoryScreen(FerryScreen):
         def owned(name: str) -> bool:
             return journal.target_owned(target, name)
 
-        dialog = RunDialog(source, target, names, self.ferry.default_choices(source, target), owned)
+        dialog = RunDialog(
+            source,
+            target,
+            names,
+            self.ferry.default_choices(source, target),
+            owned,
+            journal.latest_pairs(source, target),
+        )
         self.app.push_screen(dialog, lambda request: self._planned(names, request))
 
     def _writer_going(self, source: str, target: str, names: list[str]) -> bool:

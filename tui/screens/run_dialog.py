@@ -81,6 +81,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         names: list[str],
         choices: RunChoices,
         owned=None,  # type: ignore[no-untyped-def]
+        earlier: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.source_uri = source_uri
@@ -88,6 +89,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self.names = names
         self.initial = choices
         self.owned = owned
+        self.earlier = earlier or {}  # where this pair's runs last wrote each collection
         self.preview: RunPreview | None = None
         self.planned: RunChoices | None = None  # the choices `preview` was made for
         self.flags = supported_flags()
@@ -133,8 +135,12 @@ class RunDialog(ModalScreen[RunRequest | None]):
                 with Horizontal(classes="run-options"):
                     if "--target-name" in self.flags:
                         yield Label("Target", classes="run-label")
-                        yield Input(choices.target_name, id="run-target-name", compact=True,
-                                    tooltip="{name} is the source collection's name")  # fmt: skip
+                        named = "" if choices.target_name == SAME_NAME else choices.target_name
+                        yield Input(named, id="run-target-name", compact=True,
+                                    placeholder="default: {name}_v1 if it has aliases",
+                                    tooltip="{name} is the source collection's name; by "
+                                    "default a target with aliases gets {name}_v1, so the "
+                                    "app's name stays free for the cutover")  # fmt: skip
                     if "--embed" in self.flags:
                         yield Label("Embed", classes="run-label")
                         yield Input(choices.embed, id="run-embed", compact=True,
@@ -254,7 +260,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         try:
             args, options = migrate_options(self.source_uri, self.target_uri, self.names, choices)
             preview = await preview_run(
-                args.source, args.target, args.collection, options, self.owned
+                args.source, args.target, args.collection, options, self.owned, self.earlier
             )
         except Exception as exc:  # shown in the dialog, in words
             self.preview = None
@@ -301,6 +307,15 @@ class RunDialog(ModalScreen[RunRequest | None]):
         embedding = next((r for r in preview.rows if r.embed), None)
         if embedding is not None:  # re-embedding: the model, the new shape, the documents
             text.append(f"\n{embedding.embed[0]}", style="cyan")
+        renamed = [r for r in preview.rows if r.target_name != r.name]
+        typed = (
+            self.query_one("#run-target-name", Input).value.strip()
+            if "--target-name" in self.flags
+            else ""
+        )
+        if renamed and not typed:
+            text.append(f"\n{renamed[0].name} → {renamed[0].target_name}", style="cyan")
+            text.append(": the app's name stays free; Cutover (5) points it at the copy")
         for warning in preview.warnings[:1]:
             text.append(f"\n! {warning}", style="yellow")
         for error in preview.errors[:2]:

@@ -203,6 +203,12 @@ class ValidationScreen(FerryScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         self._shown = True
+        shown_pair = (self.source_uri, self.target_uri)
+        if self.results and self.busy is None and shown_pair != self._uris():
+            # Results are about the pair they were made for: another pair starts clean.
+            self.results = {}
+            self.source_uri = self.target_uri = None
+            self._show_results()
         if not self.results and self.busy is None:
             self._load_from_journal()
 
@@ -236,11 +242,12 @@ class ValidationScreen(FerryScreen):
         return self.ferry.context.journal()
 
     def _target_names(self) -> dict[str, str]:
-        """Where the attached run wrote each collection (the same name unless it says so)."""
-        run_id = self.ferry.context.run_id
-        if not run_id:
+        """Where the runs of the selected pair last wrote each collection (the same name
+        unless one says so) — never a run of another target, whichever run is attached."""
+        uris = self._uris()
+        if uris is None:
             return {}
-        return {row["name"]: row["target_name"] for row in self._journal().collections(run_id)}
+        return self._journal().latest_pairs(*uris)
 
     def _target_name(self, name: str) -> str:
         return str(self.results.get(name, {}).get("target_name", name))
