@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from ferry.cli.common import add_common, check_number
-from ferry.core.demo import build_demo_source, demo_built, demo_paths
+from ferry.core.demo import DEMO_COLLECTIONS, build_demo_source, demo_built, demo_paths
+
+WATCH_SECONDS = 45.0  # how long the TUI demo run lasts by default: time to pause and resume
+
+
+def watchable_rate(records: int) -> float:
+    """The records/s cap that makes the demo run last about WATCH_SECONDS (20/s at least)."""
+    return float(max(20, round(records / WATCH_SECONDS)))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -17,9 +24,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rate",
         type=float,
-        default=1000.0,
+        default=None,
         metavar="N",
-        help="records/s cap of the TUI demo run, so it can be watched (0: no cap)",
+        help="records/s cap of the TUI demo run (default: what makes it last ~45 s, long "
+        "enough to pause, cancel and resume; 0: no cap)",
+    )
+    parser.add_argument(
+        "--no-app-writes",
+        action="store_true",
+        help="the demo's application does not write to its source after the copy (by "
+        "default it changes 5 records, for validation to find and repair)",
     )
     parser.add_argument(
         "--headless", action="store_true", help="migrate without the TUI (what CI runs)"
@@ -30,6 +44,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_number("--records", args.records, least=1, most=10_000_000, example="3000")
+    if args.rate is None:
+        args.rate = watchable_rate(args.records * len(DEMO_COLLECTIONS))
     check_number("--rate", args.rate, least=0, example="1000 (0: no cap)")
     source_dir, target_dir = demo_paths(Path(args.dir).resolve() if args.dir else None)
     if not args.json:
@@ -53,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                 target=target_uri,
                 start="inventory",
                 select_all=True,
-                migrate_args=["--rate", str(args.rate)] if args.rate else None,
+                migrate_args=["--rate", f"{args.rate:g}"] if args.rate else None,
+                demo_source=None if args.no_app_writes else source_dir,
             )
     from ferry.cli import main
 

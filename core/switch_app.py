@@ -34,6 +34,7 @@ class SwitchText:
     layout: str | None  # None: the target keeps records natively (no payload layout)
     layout_reason: str
     lines: list[str] = field(default_factory=list)
+    read_as: str | None = None  # the alias the app reads `collection` through
 
     def text(self) -> str:
         """The lines as one block, the way they are copied to the clipboard."""
@@ -88,4 +89,4 @@ async def switch_for(target_uri: str, collection: str, journal: Journal | None) 
         sample = await target.sample(collection, SAMPLE)
         read_as = await app_name(target, collection, journal)
         lines = app_switch(target, used, info, collection, sample, read_as)
-        return SwitchText(target_uri, collection, used.name, reason, lines)
+        return SwitchText(target_uri, collection, used.name, reason, lines, read_as)

@@ -73,6 +73,9 @@ class TargetNames:
 
     pairs: Mapping[str, str] = field(default_factory=dict)
     template: str | None = None
+    # Nothing was asked for on a product surface (`ferry migrate`, the TUI): a target with
+    # aliases gets `{name}_v1` (copy_names). The core API keeps names unless told.
+    copy_default: bool = False
 
     def __post_init__(self) -> None:
         if self.template is not None:
@@ -80,8 +83,9 @@ class TargetNames:
 
     @classmethod
     def from_args(cls, collections: Sequence[str], template: str | None = None) -> TargetNames:
+        """What `ferry migrate` was given; without --target-name, the default copy names."""
         _names, pairs = parse_collection_args(collections)
-        return cls(pairs, template or None)
+        return cls(pairs, template or None, copy_default=not template)
 
     def resolve(self, name: str) -> str:
         if name in self.pairs:
@@ -145,8 +149,9 @@ def copy_names(
     `--collection docs=docs`) keeps that run's names, so re-running the same command still
     resumes or catches up the same run instead of starting a second copy.
     """
-    if targets.template is not None or not has_aliases:
+    if not targets.copy_default or targets.template is not None or not has_aliases:
         return targets
-    if any(earlier.get(name) == name for name in chosen if name not in targets.pairs):
+    unnamed = [name for name in chosen if name not in targets.pairs]
+    if not unnamed or any(earlier.get(name) == name for name in unnamed):
         return targets
     return TargetNames(dict(targets.pairs), COPY_TEMPLATE)

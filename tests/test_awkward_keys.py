@@ -44,12 +44,31 @@ def test_awkward_keys_migrate_and_filter_on_the_target(
 ) -> None:
     source = awkward_source(tmp_path / "src")
     target = tmp_path / "q"
-    argv = ["migrate", "--from", source, "--to", f"{scheme}://{target}", "--yes", "--json"]
+    argv = [
+        "migrate",
+        "--target-name",
+        "{name}",
+        "--from",
+        source,
+        "--to",
+        f"{scheme}://{target}",
+        "--yes",
+        "--json",
+    ]
     code = main([*argv, "--state", str(tmp_path / "j.sqlite3")])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["collections"][0]["records_written"] == 12
-    fresh = ["migrate", "--from", source, "--to", f"{scheme}://{tmp_path / 'q2'}", "--yes"]
+    fresh = [
+        "migrate",
+        "--target-name",
+        "{name}",
+        "--from",
+        source,
+        "--to",
+        f"{scheme}://{tmp_path / 'q2'}",
+        "--yes",
+    ]
     dry = main([*fresh, "--dry-run", "--json", "--state", str(tmp_path / "j2.sqlite3")])
     plan_text = capsys.readouterr()
     assert dry == 0 and "Qdrant cannot name that key" in plan_text.out + plan_text.err

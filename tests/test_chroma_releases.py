@@ -292,6 +292,8 @@ def migrated(
             code = main(
                 [
                     "migrate",
+                    "--target-name",
+                    "{name}",  # names kept: this test is not about naming
                     "--from",
                     f"chroma+file://{ds.ferry_dir}",
                     "--to",

@@ -27,7 +27,7 @@ async def snapshot(uri: str, name: str) -> dict[str, tuple]:
 
 
 def migrate_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
-    code = main(["migrate", "--yes", "--json", *argv])
+    code = main(["migrate", "--target-name", "{name}", "--yes", "--json", *argv])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 

@@ -53,6 +53,8 @@ def migrate_argv(source: str, target: str, state: Path, *extra: str) -> list[str
         "-m",
         "ferry.cli",
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: this test is not about naming
         "--from",
         source,
         "--to",

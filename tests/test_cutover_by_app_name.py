@@ -61,13 +61,49 @@ def test_cutover_by_the_apps_name_picks_the_validated_copy(
         client.close()
 
 
+def test_by_default_the_copy_leaves_the_apps_name_free_for_the_cutover(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --target-name: a target with aliases gets `docs_v1`, and `docs` becomes the alias."""
+    make_chroma(tmp_path / "src", {"docs": {"n": 30, "dim": 8}})
+    source, root = f"chroma+file://{tmp_path / 'src'}", tmp_path / "q"
+    target, state = f"qdrant+file://{root}", tmp_path / "j.sqlite3"
+    code, out, err = ferry(state, capsys, "migrate", "--from", source, "--to", target, "--yes")
+    assert code == 0, err
+    assert ferry(state, capsys, "validate", "--from", source, "--to", target)[0] == 0
+    code, out, err = ferry(state, capsys, "cutover", "--to", target, "--alias", "docs", "--yes")
+    assert code == 0, err
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(root))
+    try:
+        assert {c.name for c in client.get_collections().collections} == {"docs_v1"}
+        assert [(a.alias_name, a.collection_name) for a in client.get_aliases().aliases] == [
+            ("docs", "docs_v1")
+        ]
+        assert client.count("docs").count == 30
+    finally:
+        client.close()
+
+
 def test_a_copy_under_the_apps_own_name_gets_a_way_forward(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make_chroma(tmp_path / "src", {"docs": {"n": 20, "dim": 8}})
     source, target = f"chroma+file://{tmp_path / 'src'}", f"qdrant+file://{tmp_path / 'q'}"
     state = tmp_path / "j.sqlite3"
-    migrate = ("migrate", "--from", source, "--to", target, "--yes", "--collection", "docs")
-    assert ferry(state, capsys, *migrate)[0] == 0  # into the app's own name
+    migrate = ("migrate", "--from", source, "--to", target, "--yes", "--collection")
+    assert ferry(state, capsys, *migrate, "docs=docs")[0] == 0  # into the app's own name
     code, _, err = ferry(state, capsys, "cutover", "--to", target, "--alias", "docs", "--yes")
     assert code == 2 and "app's own name" in err and "--target-name" in err
+    # The same command without the pair keeps what was done (the same run, caught up), not
+    # a second copy beside it: an older Ferry's in-place copies keep resuming in place.
+    code, out, err = ferry(state, capsys, *migrate, "docs", "--json")
+    assert code == 0, err
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(tmp_path / "q"))
+    try:
+        assert {c.name for c in client.get_collections().collections} == {"docs"}
+    finally:
+        client.close()

@@ -376,7 +376,9 @@ async def test_switch_the_app_shows_the_framework_store_and_the_score_conversion
         )
         flat = " ".join(line.strip() for line in text.splitlines())
         assert "from langchain_qdrant import QdrantVectorStore" in flat
-        assert 'collection_name="docs_v2"' in flat and "Distance.EUCLID" in flat
+        # The app reads through the alias its cutover creates, so a rollback reaches it.
+        assert "read through the alias docs" in flat
+        assert 'collection_name="docs"' in flat and "Distance.EUCLID" in flat
         assert "Chroma gave the squared distance d², Qdrant gives d" in flat
         await pilot.press("y")
         copied = app.clipboard

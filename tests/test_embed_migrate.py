@@ -58,6 +58,8 @@ def migrate_argv(source: str, target: str, state: Path, base_url: str, *extra: s
         "-m",
         "ferry.cli",
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: this test is not about naming
         "--from",
         source,
         "--to",

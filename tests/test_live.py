@@ -116,7 +116,16 @@ def test_migrate_while_the_app_writes_then_catch_up_equals_the_app(
     writer = Writer(tmp_path, seconds=30, changes=3_000)  # ~3 s at ~1,000/s
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     state = str(tmp_path / "journal.sqlite3")
-    argv = ("migrate", "--from", f"chroma+file://{writer.dir}", "--to", target, "--yes")
+    argv = (
+        "migrate",
+        "--target-name",
+        "{name}",
+        "--from",
+        f"chroma+file://{writer.dir}",
+        "--to",
+        target,
+        "--yes",
+    )
     argv += ("--json", "--state", state)
     code, first = ferry(*argv, capsys=capsys)
     assert code == 0, first
@@ -189,7 +198,16 @@ def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureF
     follower_log = tmp_path / "follower.log"
     log = follower_log.open("wb")
     follower = subprocess.Popen(
-        [sys.executable, "-m", "ferry.cli", "migrate", "--from", f"chroma+file://{writer.dir}"]
+        [
+            sys.executable,
+            "-m",
+            "ferry.cli",
+            "migrate",
+            "--target-name",
+            "{name}",
+            "--from",
+            f"chroma+file://{writer.dir}",
+        ]
         + ["--to", target, "--collection", f"{NAME}={NAME}_v2", "--yes", "--json"]
         + ["--state", state, "--follow", "--follow-interval", "0.2"],
         cwd=ROOT,
@@ -314,7 +332,15 @@ def test_dual_write_first_then_copy_then_catch_up_loses_no_update(
     server = fresh_chroma_server.removeprefix("chroma+http://")
     writer = Writer(tmp_path, seconds=30, changes=3_000, server=server)
     state = str(tmp_path / "journal.sqlite3")
-    argv = ("migrate", "--from", f"chroma+file://{writer.dir}", "--to", fresh_chroma_server)
+    argv = (
+        "migrate",
+        "--target-name",
+        "{name}",
+        "--from",
+        f"chroma+file://{writer.dir}",
+        "--to",
+        fresh_chroma_server,
+    )
     argv += ("--mode", "append", "--yes", "--json", "--state", state)
     code, first = ferry(*argv, capsys=capsys)  # the app's dual-write made the collection
     assert code == 0, first
@@ -408,7 +434,7 @@ def test_a_chroma_server_source_that_changes_during_the_copy_is_said_so(
     writer.start()
     try:
         code, outcome = ferry(
-            "migrate", "--from", chroma_server, "--to", f"jsonl+file://{tmp_path / 'out'}",
+            "migrate", "--target-name", "{name}", "--from", chroma_server, "--to", f"jsonl+file://{tmp_path / 'out'}",
             "--collection", name, "--batch-size", "100", "--yes", "--json",
             "--state", str(tmp_path / "j.sqlite3"), capsys=capsys,
         )  # fmt: skip
@@ -511,7 +537,16 @@ def test_a_copy_killed_and_resumed_under_writes_still_catches_up_exactly(
     writer = Writer(tmp_path, seconds=30, changes=3_000)
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     state = str(tmp_path / "journal.sqlite3")
-    argv = ["migrate", "--from", f"chroma+file://{writer.dir}", "--to", target, "--yes"]
+    argv = [
+        "migrate",
+        "--target-name",
+        "{name}",
+        "--from",
+        f"chroma+file://{writer.dir}",
+        "--to",
+        target,
+        "--yes",
+    ]
     argv += ["--json", "--state", state, "--batch-size", "100"]
     killed = subprocess.run(
         [sys.executable, "-m", "ferry.cli", *argv],

@@ -133,6 +133,8 @@ def test_dimension_mismatch_is_a_preflight_error_and_writes_nothing(
     state = str(tmp_path / "j.sqlite3")
     code, data, _ = run_cli(
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: not a naming test
         "--from",
         f"chroma+file://{b}",
         "--to",
@@ -146,6 +148,8 @@ def test_dimension_mismatch_is_a_preflight_error_and_writes_nothing(
     assert code == 0 and data["status"] == "completed"
     code, data, err = run_cli(
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: not a naming test
         "--from",
         f"chroma+file://{a}",
         "--to",
@@ -186,6 +190,8 @@ def test_existing_target_with_other_settings_needs_append(
     assert (
         run_cli(
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: not a naming test
             "--from",
             f"chroma+file://{b}",
             "--to",
@@ -200,6 +206,8 @@ def test_existing_target_with_other_settings_needs_append(
     )
     code, _, err = run_cli(
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: not a naming test
         "--from",
         f"chroma+file://{a}",
         "--to",
@@ -214,6 +222,8 @@ def test_existing_target_with_other_settings_needs_append(
     assert len(asyncio_run(read_all(target, "docs"))) == 5  # nothing written
     code, data, _ = run_cli(
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: not a naming test
         "--from",
         f"chroma+file://{a}",
         "--to",
@@ -237,6 +247,8 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     args = (
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: not a naming test
         "--from",
         f"chroma+file://{src}",
         "--to",
@@ -263,17 +275,37 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
     ("argv", "needle"),
     [
         (
-            ["migrate", "--from", "chroma:///x", "--to", "qdrant+memory:", "--yes"],
+            [
+                "migrate",
+                "--target-name",
+                "{name}",
+                "--from",
+                "chroma:///x",
+                "--to",
+                "qdrant+memory:",
+                "--yes",
+            ],
             "unknown connection URI",
         ),
         (
-            ["migrate", "--from", "chroma+file://relative/dir", "--to", "qdrant+memory:", "--yes"],
+            [
+                "migrate",
+                "--target-name",
+                "{name}",
+                "--from",
+                "chroma+file://relative/dir",
+                "--to",
+                "qdrant+memory:",
+                "--yes",
+            ],
             "absolute path",
         ),
         (["inventory", "chroma+file:///nonexistent/dir"], "not a Chroma directory"),
         (
             [
                 "migrate",
+                "--target-name",
+                "{name}",  # names kept: not a naming test
                 "--from",
                 "chroma+file:///tmp",
                 "--to",
@@ -303,6 +335,8 @@ def test_missing_collection_names_the_choices(
     src = make_chroma(tmp_path / "src", {"docs": {"n": 3}})
     code, _, err = run_cli(
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: not a naming test
         "--from",
         f"chroma+file://{src}",
         "--to",

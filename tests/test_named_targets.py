@@ -84,8 +84,8 @@ def test_collection_args_template_and_name_rules() -> None:
 def test_named_target_migrates_validates_and_cuts_over_an_alias_named_like_the_source(
     env: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, data, err = migrate_cli(
-        env, capsys, "--collection", "docs=docs_v2", "--collection", "notes"
+    code, data, err = migrate_cli(  # notes=notes: in place, as an older Ferry copied it
+        env, capsys, "--collection", "docs=docs_v2", "--collection", "notes=notes"
     )
     assert code == 0, err
     assert {c["name"]: c["target_name"] for c in data["collections"]} == {
@@ -100,7 +100,7 @@ def test_named_target_migrates_validates_and_cuts_over_an_alias_named_like_the_s
     pairs = {c["name"]: c["target_name"] for c in status["runs"][0]["collections"]}
     assert pairs == {"docs": "docs_v2", "notes": "notes"}
     assert status["runs"][0]["options"]["targets"] == {
-        "pairs": {"docs": "docs_v2"},
+        "pairs": {"docs": "docs_v2", "notes": "notes"},
         "template": None,
     }
     code, text, _ = ferry(env, capsys, "status")

@@ -36,6 +36,8 @@ def test_migrate_into_a_qdrant_server(
     code = main(
         [
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: not a naming test
             "--from",
             f"chroma+file://{src}",
             "--to",
@@ -67,6 +69,8 @@ def migrate_json(
     code = main(
         [
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: not a naming test
             "--from",
             f"chroma+file://{src}",
             "--to",

@@ -41,7 +41,7 @@ def setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
         "state": str(tmp_path / "journal.sqlite3"),
         "dst": tmp_path / "dst",
     }
-    code = main(["migrate", "--from", env["source"], "--to", env["target"], "--yes", "--json",
+    code = main(["migrate", "--target-name", "{name}", "--from", env["source"], "--to", env["target"], "--yes", "--json",
                  "--state", env["state"]])  # fmt: skip
     assert code == 0
     yield env

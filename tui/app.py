@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -30,7 +33,7 @@ from ferry.core import launcher
 from ferry.core.errors import FerryError
 from ferry.core.profile_defaults import profile_embed, profile_layout, profiles_for_uris
 from ferry.core.run_choices import RunChoices, load_choices
-from ferry.core.runs import RunView, unfinished_runs
+from ferry.core.runs import RunState, RunView, unfinished_runs
 from ferry.tui.commands import FerryCommands
 from ferry.tui.context import AppContext
 from ferry.tui.migrate_flags import supported_flags
@@ -89,8 +92,12 @@ class FerryApp(App[None]):
         select_all: bool = False,
         migrate_args: list[str] | None = None,
         poll_seconds: float = POLL_SECONDS,
+        demo_source: Path | None = None,
     ) -> None:
         super().__init__()
+        # `ferry demo`: the demo's application writes to this source once a run has copied it
+        # (core.demo_app), so validation has differences to show and repair.
+        self.demo_source = demo_source
         self.context = AppContext(
             state_path=Path(state) if state else None, source_uri=source, target_uri=target
         )
@@ -208,7 +215,10 @@ class FerryApp(App[None]):
         view = snapshot.view
         if view.run_id != self.context.run_id:
             return
-        self.snapshot = view
+        before, self.snapshot = self.snapshot, view
+        same_run = before is not None and before.run_id == view.run_id
+        if same_run and before.state.active and view.state.finished:  # type: ignore[union-attr]
+            self.run_finished(view)
         if not self.context.source_uri and not self.context.target_uri:
             # Reopened with no profile chosen: the attached run says where from and to.
             self.context.source_uri = view.source_uri
@@ -219,6 +229,38 @@ class FerryApp(App[None]):
         monitor = self.screen_for("monitor")
         if monitor is not None and hasattr(monitor, "show_snapshot"):
             monitor.show_snapshot(view, snapshot.events)
+
+    def run_finished(self, view: RunView) -> None:
+        """The attached run has just ended: say so wherever the person is (a toast, and the
+        terminal bell when they are not watching the Monitor); in the demo, the demo's
+        application then writes to its source."""
+        done = f"{view.written:,}/{view.total:,} records"
+        severity = "information" if view.state is RunState.COMPLETED else "error"
+        next_step = " — 4 validates" if view.state is RunState.COMPLETED else " — 3 shows it"
+        self.notify(f"Run {view.state.value}: {done}{next_step}", severity=severity, timeout=8)
+        if self.current_mode != "monitor":
+            self.bell()
+        if self.demo_source is not None and view.state is RunState.COMPLETED:
+            self.demo_app_writes(self.demo_source)
+
+    @work(group="demo-app", exclusive=True, exit_on_error=False, thread=True)
+    def demo_app_writes(self, source: Path) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "ferry.core.demo_app", str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            message = f"the demo app could not write: {done.stderr.strip()[-200:]}"
+            self.call_from_thread(self.notify, message, severity="error")
+            return
+        self.call_from_thread(
+            self.notify,
+            f"{done.stdout.strip()}. Validate (4), f for a full check, to see and repair them.",
+            title="demo",
+            timeout=20,
+        )
 
     def run_phase(self) -> str:
         """The header's right side, labelled: the attached run's state, and "other run"
@@ -392,9 +434,16 @@ def run_tui(
     start: str | None = None,
     select_all: bool = False,
     migrate_args: list[str] | None = None,
+    demo_source: Path | None = None,
 ) -> int:
     """Entry point of `ferry` and `ferry demo` (which caps the rate so the run can be watched)."""
     FerryApp(
-        state, source, target, start=start, select_all=select_all, migrate_args=migrate_args
+        state,
+        source,
+        target,
+        start=start,
+        select_all=select_all,
+        migrate_args=migrate_args,
+        demo_source=demo_source,
     ).run()
     return 0

@@ -52,6 +52,31 @@ INDEXING_THRESHOLD_KB = 1
 _SCHEMA = {"keyword": "Keyword", "integer": "Integer", "float": "Float", "bool": "Bool"}
 
 
+def start_tracker_with_real_stderr() -> None:
+    """Start multiprocessing's resource tracker (which shared memory registers with) with
+    the process's real stderr. Inside a Textual app `sys.stderr` is a capture whose
+    `fileno()` is -1, and the tracker passes that to its child: "bad value(s) in
+    fds_to_keep" — every repair into an Edge target from the TUI failed on it."""
+    try:
+        fd = sys.stderr.fileno()
+    except Exception:  # no file behind it: the tracker leaves it out itself
+        return
+    if fd >= 0 or sys.__stderr__ is None:
+        return
+    from multiprocessing import resource_tracker
+
+    with _TRACKER_LOCK:
+        captured = sys.stderr
+        sys.stderr = sys.__stderr__
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = captured
+
+
+_TRACKER_LOCK = threading.Lock()
+
+
 class SharedVectors:
     """The engine's side of the vector hand-over: a float32 matrix in shared memory.
 
@@ -82,6 +107,7 @@ class SharedVectors:
             if block is not None:
                 self._free.remove(block)
         if block is None:
+            start_tracker_with_real_stderr()
             block = shared_memory.SharedMemory(create=True, size=max(need, 1 << 20))
             with self._lock:
                 self._all.append(block)

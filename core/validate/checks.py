@@ -29,7 +29,7 @@ from ferry.core.connectors.base import Connector, TargetConnector
 from ferry.core.embed import EmbedSettings, EmbedStage
 from ferry.core.layouts.apps import as_created
 from ferry.core.model import Batch, CollectionInfo, Metric
-from ferry.core.tuning import plan_tuning
+from ferry.core.tuning import IndexTuning, plan_tuning
 from ferry.core.validate.compare import DEFAULT_TOLERANCE, compare_record
 from ferry.core.validate.recall import (
     ExactTopK,
@@ -556,10 +556,15 @@ async def delete_extras(
 
 
 async def _finish(target: Connector, name: str) -> None:
-    """After a repair: durable, and final again (a file export re-seals its manifest)."""
+    """After a repair: durable, final again (a file export re-seals its manifest) and
+    search-ready again — records written by the repair land outside the index on an engine
+    that indexes in a later phase (Qdrant Edge's optimizer), and a target that no longer
+    answers from its index fails the next validation's recall check."""
     if isinstance(target, TargetConnector):
         await target.sync(name)
         await target.finish(name)
+        if not (await target.index_state(name)).ready:
+            await target.build_index(name, IndexTuning())
 
 
 def shape_problems(source: CollectionInfo, target: CollectionInfo) -> list[str]:

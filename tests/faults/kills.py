@@ -149,6 +149,8 @@ def run_schedule(kills: int, seed: int, workdir: Path | None = None) -> list[Out
             env = {"FERRY_STATE": str(state), "XDG_STATE_HOME": str(root / "xdg")}
             base = [
                 "migrate",
+                "--target-name",
+                "{name}",  # names kept: this test is not about naming
                 "--from",
                 f"chroma+file://{source}",
                 "--to",

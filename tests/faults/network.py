@@ -92,6 +92,8 @@ def _scenario(
         state = workdir / f"{name}-t.sqlite3"
         args = [
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: this test is not about naming
             "--from",
             f"chroma+file://{source_dir}",
             "--to",
@@ -123,6 +125,8 @@ def _scenario(
         target = workdir / f"{name}-edge"
         args = [
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: this test is not about naming
             "--from",
             f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
             "--to",

@@ -90,6 +90,8 @@ def run_qdrant_server(control: Any, workdir: Path) -> Outcome:
         control.faults(*[{**r, "path": r["path"].format(name=name)} for r in rules])
         args = [
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: this test is not about naming
             "--from",
             f"chroma+file://{source_dir}",
             "--to",
@@ -153,6 +155,8 @@ def _killed_while_indexing(
     name = f"qkill-index-{time.monotonic_ns() % 10**9}"
     args = [
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: this test is not about naming
         "--from",
         f"chroma+file://{source_dir}",
         "--to",

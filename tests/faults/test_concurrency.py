@@ -19,6 +19,8 @@ def test_a_second_migrate_on_a_held_target_is_refused_naming_the_holder(tmp_path
     env = {"XDG_STATE_HOME": os.environ["XDG_STATE_HOME"]}
     args = [
         "migrate",
+        "--target-name",
+        "{name}",  # names kept: this test is not about naming
         "--from",
         f"chroma+file://{src}",
         "--to",
@@ -49,6 +51,8 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     result = ferry(
         [
             "migrate",
+            "--target-name",
+            "{name}",  # names kept: this test is not about naming
             "--from",
             f"chroma+file://{src}",
             "--to",

@@ -32,7 +32,15 @@ def test_kill_in_the_index_phase_resumes_into_indexing(tmp_path: Path) -> None:
     source = build_source(tmp_path, 5)
     target, state = tmp_path / "target", tmp_path / "journal.sqlite3"
     env = {"FERRY_STATE": str(state), "XDG_STATE_HOME": str(tmp_path / "xdg")}
-    args = ["migrate", "--from", f"chroma+file://{source}", "--to", f"qdrant+edge://{target}"]
+    args = [
+        "migrate",
+        "--target-name",
+        "{name}",
+        "--from",
+        f"chroma+file://{source}",
+        "--to",
+        f"qdrant+edge://{target}",
+    ]
     args += ["--yes", "--json"]
 
     def journaled() -> list[tuple]:

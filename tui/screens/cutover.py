@@ -406,6 +406,12 @@ class CutoverScreen(FerryScreen):
         """The lines the app changes for the collection in the form (the highlighted
         candidate): read from the target in the modal's own worker (read-only, so it never
         waits for a cutover being planned)."""
+        view = self._views.get(self.query_one("#alias-input", Input).value.strip())
+        typed = self.query_one("#collection-input", Input).value.strip()
+        if not typed and view is not None and view.current and self.target_uri:
+            # A cut-over row has no candidate: the app reads what the alias points at now.
+            self.app.push_screen(SwitchAppScreen(self.target_uri, view.current, self._journal()))
+            return
         chosen = self._target_and_collection(
             "highlight a row with a candidate, or type the collection"
         )

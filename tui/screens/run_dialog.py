@@ -28,7 +28,7 @@ from ferry.core.preview import RunPreview, preview_run
 from ferry.core.run_choices import SAME_NAME, RunChoices
 from ferry.tui.migrate_flags import layout_choices, migrate_options, supported_flags
 from ferry.tui.screens.base import in_this_app, one_line
-from ferry.tui.widgets.figures import short_count, short_uri
+from ferry.tui.widgets.figures import duration, short_count, short_uri
 
 WIDE_COLUMNS = 160  # from here on the title shows whole paths
 REPLAN_SECONDS = 0.4  # a pause in typing the target name before the plan is redone
@@ -137,7 +137,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
                         yield Label("Target", classes="run-label")
                         named = "" if choices.target_name == SAME_NAME else choices.target_name
                         yield Input(named, id="run-target-name", compact=True,
-                                    placeholder="default: {name}_v1 if it has aliases",
+                                    placeholder="default (see the plan)",
                                     tooltip="{name} is the source collection's name; by "
                                     "default a target with aliases gets {name}_v1, so the "
                                     "app's name stays free for the cutover")  # fmt: skip
@@ -299,6 +299,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
             return
         text = Text()
         text.append(f"{preview.records:,} records", style="bold")
+        rate = self.choices().rate
+        if rate and preview.records:  # the demo's cap: say how long there is to watch
+            text.append(f" · ~{duration(preview.records / rate)} at {rate:g}/s")
         existing = preview.existing
         if existing:
             names = ", ".join(r.target_name for r in existing)

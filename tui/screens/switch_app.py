@@ -73,6 +73,14 @@ class SwitchAppScreen(ModalScreen[None]):
             body.update(Text(f"✗ {one_line(exc)}", style="bold red"))
             return
         self.found = found
+        if found.read_as and found.read_as != self.collection:
+            self.query_one("#switch-title", Static).update(
+                Text.assemble(
+                    ("Switch the app to ", "bold"),
+                    (self.collection, "bold"),
+                    f" — read through the alias {found.read_as}",
+                )
+            )
         body.update(switch_body(found))
 
     def action_copy(self) -> None:
