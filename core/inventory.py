@@ -9,15 +9,22 @@ write. Without one, each collection is assessed against the default target (Qdra
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry.core.connectors import Connector, SourceConnector, WriteMode, open_connector
+from ferry.core.connectors import (
+    Capability,
+    Connector,
+    SourceConnector,
+    WriteMode,
+    open_connector,
+)
 from ferry.core.errors import FerryError
 from ferry.core.layouts import detect_framework, make_layout
 from ferry.core.mapping import PayloadFields
 from ferry.core.plan import CollectionPlan, assess, build_plan, sample_collection
+from ferry.core.targets import TargetNames, copy_names
 
 
 @dataclass
@@ -74,10 +81,13 @@ async def take_inventory(
     mode: WriteMode = WriteMode.CREATE,
     fields: PayloadFields | None = None,
     layout: str | None = None,
+    earlier: Mapping[str, str] | None = None,
 ) -> Inventory:
     """Describe the source (and, with a target, plan every collection against it).
 
     Connectors are the caller's (a session may keep them open); nothing is written.
+    Each collection is planned under the name a run with default options writes it to
+    (`{name}_v1` on a target with aliases; `earlier`: this pair's runs, core.targets).
     """
     ping = await source.ping()
     if not ping.ok:
@@ -87,8 +97,21 @@ async def take_inventory(
     inventory = Inventory(source.uri, source.kind, ping.version)
     inventory.store_facts = await source.store_facts()
     if target is not None:
+        names = copy_names(
+            TargetNames(copy_default=True),
+            target.can(Capability.ALIASES),
+            await source.list_collections(),
+            earlier or {},
+        )
         plan = await build_plan(
-            source, target, None, mode, fields or PayloadFields(), owned=owned, layout=layout
+            source,
+            target,
+            None,
+            mode,
+            fields or PayloadFields(),
+            owned=owned,
+            layout=layout,
+            targets=names,
         )
         inventory.plans, inventory.warnings = plan.collections, plan.warnings
         inventory.target_uri = target.uri
@@ -117,14 +140,17 @@ async def take_inventory(
 
 
 async def load_inventory(
-    source_uri: str, target_uri: str | None = None, owned: Callable[[str], bool] | None = None
+    source_uri: str,
+    target_uri: str | None = None,
+    owned: Callable[[str], bool] | None = None,
+    earlier: Mapping[str, str] | None = None,
 ) -> Inventory:
     """`take_inventory` with URIs: opens both sides and closes them afterwards."""
     async with open_connector(source_uri) as source:
         if not target_uri:
             return await take_inventory(source)
         async with open_connector(target_uri) as target:
-            return await take_inventory(source, target, owned)
+            return await take_inventory(source, target, owned, earlier=earlier)
 
 
 def brief(text: str) -> str:

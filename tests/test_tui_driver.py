@@ -146,7 +146,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     argv = ["migrate", "--from", source, "--to", target, "--state", str(state), "--dry-run"]
     assert main([*argv, "--batch-size", "300", "--mode", "append"]) == 0
     out = capsys.readouterr().out
-    assert "alpha-docs → alpha-docs  [flat]  1,500 records" in out
+    assert "alpha-docs → alpha-docs_v1  [flat]  1,500 records" in out
     assert "batch size 300" in out and "mode append" in out
     assert "dry run, nothing written" in out
     assert main([*argv, "--json", "--collection", "beta-notes"]) == 0

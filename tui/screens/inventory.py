@@ -152,7 +152,8 @@ class InventoryScreen(FerryScreen):
             return bool(target_uri) and journal.target_owned(target_uri or "", name)
 
         try:
-            inventory = await load_inventory(source_uri, target_uri, owned)
+            earlier = journal.latest_pairs(source_uri, target_uri) if target_uri else {}
+            inventory = await load_inventory(source_uri, target_uri, owned, earlier)
         except FerryError as exc:
             self.query_one("#inventory-source", Static).update(Text(f"✗ {exc.one_line()}", "red"))
             return
