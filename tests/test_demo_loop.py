@@ -40,7 +40,7 @@ async def test_demo_app_changes_are_found_repaired_and_then_clean(tmp_path: Path
         await wait_for_text(pilot, "demo-app.round1.note0")  # the differences, by id
 
         await pilot.press("R")
-        await wait_for_text(pilot, "re-copied 4 record(s)", timeout=60)
+        await wait_for_text(pilot, "repaired 4 record(s), verified", timeout=60)
         await pilot.press("x")
         await wait_for_text(pilot, "Type stdlib-classes_v1 to confirm")
         await pilot.press(*"stdlib-classes_v1", "enter")

@@ -137,7 +137,7 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
         await pilot.press("R")
         await settle(app, pilot)
         status = _plain(screen.query_one("#validation-status", Static))
-        assert "re-copied 3" in status
+        assert "repaired 3 record(s), verified by reading back" in status
 
         await pilot.press("f")
         await settle(app, pilot)

@@ -504,8 +504,14 @@ class ValidationScreen(FerryScreen):
             more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
             verdict = f"✘ {first['name']}: {why}{more}"
         if event.what == "repair":
-            fixed = sum((c.get("repair") or {}).get("rewritten", 0) for c in data["collections"])
-            verdict = f"re-copied {fixed:,} record(s); f checks again · {verdict}"
+            repairs = [c.get("repair") or {} for c in data["collections"]]
+            rewritten = sum(r.get("rewritten", 0) for r in repairs)
+            verified = sum(r.get("verified", 0) for r in repairs)  # read back, found equal
+            unverified = f" ({rewritten - verified:,} NOT verified)" if verified < rewritten else ""
+            verdict = (
+                f"repaired {verified:,} record(s), verified by reading back{unverified}; "
+                f"f checks again · {verdict}"
+            )
         self._status(f"{event.what.capitalize()}: {verdict}")
 
     @on(RecordFetched)
