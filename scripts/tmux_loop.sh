@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The whole loop in a real terminal at 80x24, keys only (tmux send-keys), as a person does it:
-#   ferry demo → run dialog (m, Enter) → migrate → Validation (4, r) → Cutover (5: two
-#   cutovers of alias "docs", each typed to confirm) → roll back (to the first) → q.
+# The whole loop in a real terminal, keys only (tmux send-keys), as a person does it:
+#   ferry demo → run dialog (m, Enter) → pause (p) → resume (p) → complete → the demo's app
+#   writes 5 changes → full validation (4, f) → the differences → repair (R) → delete the
+#   extra (x, typed) → clean (f) → Cutover (5): the app's name becomes the alias of its
+#   validated copy (c, typed) → switch-the-app lines read through the alias (s) → roll back
+#   (r, typed) → q.
 # Each step waits for what the screen says (tmux capture-pane), with a deadline; on a miss it
 # prints the screen and exits 1. Uses its own config, journal and demo data (a temp dir).
-#   scripts/tmux_loop.sh            (needs tmux; PYTHON defaults to .venv or python3)
+#   scripts/tmux_loop.sh [COLSxROWS]   (default 80x24; needs tmux; PYTHON: .venv or python3)
 set -euo pipefail
+SIZE="${1:-80x24}"
+COLS="${SIZE%x*}" ROWS="${SIZE#*x}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || command -v python3 )}"
@@ -35,42 +40,50 @@ wait_for() {
   echo "ok: $text"
 }
 
-tmux new-session -d -s "$SESSION" -x 80 -y 24 \
-  "cd '$ROOT' && TERM=xterm-256color '$PYTHON' -m ferry.cli demo --dir '$WORK/demo' --records 300 --rate 0; echo FERRY-EXITED \$?; sleep 30"
+tmux new-session -d -s "$SESSION" -x "$COLS" -y "$ROWS" \
+  "cd '$ROOT' && TERM=xterm-256color '$PYTHON' -m ferry.cli demo --dir '$WORK/demo' --records 300 --rate 60; echo FERRY-EXITED \$?; sleep 30"
 
-wait_for "press m to migrate" 180            # demo built, Inventory, all selected
+wait_for "press m to" 180                  # demo built, Inventory, all selected
 keys m
 wait_for "enter starts"                      # the run dialog: plan + options
 keys Enter
-wait_for "run completed 100%" 120            # detached run, followed on the Monitor
-keys l
-wait_for "Run log"                           # the log view follows the run's log
+wait_for "run running" 60                    # detached run, followed on the Monitor
+keys p
+wait_for "p or r resumes" 30                 # paused: nothing moves
+keys p
+wait_for "run completed 100%" 120            # resumed from its watermark, to the end
+wait_for "demo app" 60                       # the demo's application changed its source
+
+keys 4                                       # Validation: a full record-by-record check
+wait_for "mode"
+keys f
+wait_for "missing 3 · extra 1" 180                   # exactly what the app changed
+keys R                                       # repair: re-copied, read back
+wait_for "verified" 120
+keys x                                       # the record the app deleted: typed to delete
+wait_for "to confirm"
+typed "stdlib-classes_v1"; keys Enter
+wait_for "Deleted 1" 60
+keys f
+wait_for "everything matches" 180
+
+keys 5                                       # Cutover: the app's name → its validated copy
+wait_for "stdlib-classes_v1" 30
+keys c
+wait_for "Type stdlib-classes to confirm"
+typed "stdlib-classes"; keys Enter
+wait_for "cutover done" 60
+
+keys s                                       # what the app changes: it reads the alias
+wait_for 'query_points("stdlib-classes"' 30
 keys Escape
-wait_for "Overall"
+wait_for "cutover done"
 
-keys 4                                       # Validation: check every collection
-keys r
-wait_for "Checks: ✔ everything matches" 180
-
-keys 5                                       # Cutover: docs → stdlib-classes
-wait_for "Cut over (c)"
-keys Tab; typed "docs"; keys Tab; typed "stdlib-classes"
-keys Tab Tab Tab Enter                       # force, reason, then the Cut over button
-wait_for "Type docs to confirm"
-typed "docs"; keys Enter
-wait_for "cutover done: docs → stdlib-classes" 30
-
-keys BTab BTab BTab C-u; typed "stdlib-functions"   # back to the collection field
-keys Tab Tab Tab Enter
-wait_for "Type docs to confirm"
-typed "docs"; keys Enter
-wait_for "cutover done: docs → stdlib-functions" 30
-
-keys Tab Enter                               # Roll back: to stdlib-classes
-wait_for "Type docs to confirm"
-typed "docs"; keys Enter
-wait_for "rollback done: docs → stdlib-classes" 30
+keys r                                       # roll back: the alias goes again
+wait_for "Type stdlib-classes to confirm"
+typed "stdlib-classes"; keys Enter
+wait_for "rollback done" 60
 
 keys q                                       # no run going: q quits at once
 wait_for "FERRY-EXITED 0" 30
-echo "tmux_loop: the whole loop ran with keys only at 80x24"
+echo "tmux_loop: the whole loop ran with keys only at ${COLS}x${ROWS}"

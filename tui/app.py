@@ -258,7 +258,7 @@ class FerryApp(App[None]):
         self.call_from_thread(
             self.notify,
             f"{done.stdout.strip()}. Validate (4), f for a full check, to see and repair them.",
-            title="demo",
+            title="demo app",
             timeout=20,
         )
 

@@ -302,6 +302,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
         rate = self.choices().rate
         if rate and preview.records:  # the demo's cap: say how long there is to watch
             text.append(f" · ~{duration(preview.records / rate)} at {rate:g}/s")
+        if not preview.errors:  # first, so it is on the first line at any width
+            text.append(" · enter starts", style="green")
         existing = preview.existing
         if existing:
             names = ", ".join(r.target_name for r in existing)
@@ -318,15 +320,13 @@ class RunDialog(ModalScreen[RunRequest | None]):
         )
         if renamed and not typed:
             text.append(f"\n{renamed[0].name} → {renamed[0].target_name}", style="cyan")
-            text.append(": the app's name stays free; Cutover (5) points it at the copy")
+            text.append(": the app's name stays free for the cutover (5)")
         for warning in preview.warnings[:1]:
             text.append(f"\n! {warning}", style="yellow")
         for error in preview.errors[:2]:
             text.append(f"\n✗ {in_this_app(error)}", style="bold red")
         if preview.errors:
             text.append("\nChange the mode or the target name, or esc.", style="red")
-        else:
-            text.append(" · enter starts", style="green")
         notes.update(text)
         start.disabled = bool(preview.errors)
 
