@@ -126,13 +126,13 @@ async def main() -> int:
             first = await reader.sample("stdlib-functions", 2)
         assert first is not None
         async with open_connector(target) as connector:
-            sample = await connector.fetch("stdlib-functions", first.ids)
-            await connector.delete("stdlib-functions", [sample.ids[0]])
+            sample = await connector.fetch("stdlib-functions_v1", first.ids)
+            await connector.delete("stdlib-functions_v1", [sample.ids[0]])
             retyped = dict(sample.metadatas[1] or {})
             retyped["lineno"] = str(retyped.get("lineno"))
             one = Batch(sample.ids[1:2], sample.vectors[1:2], [retyped], sample.documents[1:2])
-            await connector.write("stdlib-functions", one)
-            await connector.sync("stdlib-functions")
+            await connector.write("stdlib-functions_v1", one)
+            await connector.sync("stdlib-functions_v1")
 
         app = FerryApp(state, source, target, start="validation")
 
@@ -147,13 +147,13 @@ async def main() -> int:
         await shoot(app, "validation", out, full_diff)
 
         # Cutover: an alias the application uses, already pointing at one collection, and a
-        # blue-green candidate: a named target (`stdlib-classes=stdlib-docs__v2`), migrated
+        # blue-green candidate: a named target (`stdlib-classes=stdlib-classes_v2`), migrated
         # (in LangChain's layout, for the "switch the app" picture) and validated, so every
         # column has its figures.
         await cutover(
             target,
+            "stdlib-classes_v1",
             "stdlib-classes",
-            "stdlib-docs",
             Journal(state),
             force=True,
             reason="demo picture",
@@ -163,7 +163,7 @@ async def main() -> int:
         from ferry.core.targets import TargetNames
         from ferry.core.validate import ValidationOptions, validate
 
-        pair = {"stdlib-classes": "stdlib-docs__v2"}
+        pair = {"stdlib-classes": "stdlib-classes_v2"}
         options = MigrationOptions(targets=TargetNames(pair), layout="langchain")
         await migrate(source, target, list(pair), options, Journal(state))
         await validate(
@@ -171,13 +171,13 @@ async def main() -> int:
         )
         app = FerryApp(state, source, target, start="cutover")
         await shoot(
-            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-docs__v2" in text(app))
+            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-classes_v2" in text(app))
         )
 
         app = FerryApp(state, source, target, start="cutover")
 
         async def switch(pilot) -> None:  # type: ignore[no-untyped-def]
-            await until(pilot, lambda: "stdlib-docs__v2" in text(app))
+            await until(pilot, lambda: "stdlib-classes_v2" in text(app))
             await pilot.press("s")  # what the app changes to read the candidate
             await until(pilot, lambda: "score_threshold" in text(app))
 
