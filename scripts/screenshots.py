@@ -171,7 +171,10 @@ async def main() -> int:
         )
         app = FerryApp(state, source, target, start="cutover")
         await shoot(
-            app, "cutover", out, lambda pilot: until(pilot, lambda: "stdlib-classes_v2" in text(app))
+            app,
+            "cutover",
+            out,
+            lambda pilot: until(pilot, lambda: "stdlib-classes_v2" in text(app)),
         )
 
         app = FerryApp(state, source, target, start="cutover")
