@@ -97,16 +97,14 @@ async def take_inventory(
     inventory = Inventory(source.uri, source.kind, ping.version)
     inventory.store_facts = await source.store_facts()
     if target is not None:
+        every = await source.list_collections()
         names = copy_names(
-            TargetNames(copy_default=True),
-            target.can(Capability.ALIASES),
-            await source.list_collections(),
-            earlier or {},
+            TargetNames(copy_default=True), target.can(Capability.ALIASES), every, earlier or {}
         )
         plan = await build_plan(
             source,
             target,
-            None,
+            every,
             mode,
             fields or PayloadFields(),
             owned=owned,

@@ -22,7 +22,7 @@ from ferry.core.engine import MigrationOptions
 from ferry.core.errors import FerryError
 from ferry.core.plan import CollectionPlan, choose_collections
 from ferry.core.runner import plan_run
-from ferry.core.targets import copy_names
+from ferry.core.targets import copy_names, parse_collection_args
 
 DEFAULT_LAYOUT = "flat"
 
@@ -194,7 +194,8 @@ async def preview_connectors(
     """The preview with connectors the caller owns; only reads. `earlier` (source name →
     target name as this pair's runs last wrote them) decides the default names as the run
     will (core.targets.copy_names)."""
-    chosen = await choose_collections(source, [n.partition("=")[0] for n in names or []] or None)
+    named, _pairs = parse_collection_args(list(names or []))
+    chosen = await choose_collections(source, named or None)
     has_aliases = target.can(Capability.ALIASES)
     targets = copy_names(options.targets, has_aliases, chosen, earlier or {})
     options = dataclasses.replace(options, targets=targets)

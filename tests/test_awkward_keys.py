@@ -15,6 +15,7 @@ import qdrant_edge as qe
 from ferry.cli import main
 from ferry.core.mapping import canonical_point_id
 from ferry.core.payload_paths import path_segment
+from tests.names import KEEP_NAMES
 
 KEYS = ["Department:", "WashU Email Address:", "a.b", "with space", "größe", 'say "hi"', "x\\y"]
 
@@ -46,8 +47,7 @@ def test_awkward_keys_migrate_and_filter_on_the_target(
     target = tmp_path / "q"
     argv = [
         "migrate",
-        "--target-name",
-        "{name}",
+        *KEEP_NAMES,
         "--from",
         source,
         "--to",
@@ -61,8 +61,7 @@ def test_awkward_keys_migrate_and_filter_on_the_target(
     assert report["collections"][0]["records_written"] == 12
     fresh = [
         "migrate",
-        "--target-name",
-        "{name}",
+        *KEEP_NAMES,
         "--from",
         source,
         "--to",

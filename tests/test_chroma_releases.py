@@ -32,6 +32,7 @@ from ferry.core.connectors.chroma_files import ChromaDirectory
 from ferry.core.errors import FerryError
 from tests.chroma_releases import spec
 from tests.chroma_releases.build import DataSet, build_all, checksums, searched_metric
+from tests.names import KEEP_NAMES
 
 pytestmark = [pytest.mark.releases, pytest.mark.timeout(1800)]  # first test builds the venvs
 
@@ -292,8 +293,7 @@ def migrated(
             code = main(
                 [
                     "migrate",
-                    "--target-name",
-                    "{name}",  # names kept: this test is not about naming
+                    *KEEP_NAMES,
                     "--from",
                     f"chroma+file://{ds.ferry_dir}",
                     "--to",

@@ -12,6 +12,7 @@ import pytest
 from ferry.cli import main
 from ferry.core.connectors import open_connector
 from tests.conftest import make_chroma, unique_name
+from tests.names import KEEP_NAMES
 
 
 async def snapshot(uri: str, name: str) -> dict[str, tuple]:
@@ -27,7 +28,7 @@ async def snapshot(uri: str, name: str) -> dict[str, tuple]:
 
 
 def migrate_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
-    code = main(["migrate", "--target-name", "{name}", "--yes", "--json", *argv])
+    code = main(["migrate", *KEEP_NAMES, "--yes", "--json", *argv])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 

@@ -16,6 +16,7 @@ import pytest
 
 from ferry.core.connectors import open_connector
 from tests.conftest import ROOT, dir_checksum, make_chroma, wait_until
+from tests.names import KEEP_NAMES
 
 N = 3000
 
@@ -53,8 +54,7 @@ def migrate_argv(source: str, target: str, state: Path, *extra: str) -> list[str
         "-m",
         "ferry.cli",
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: this test is not about naming
+        *KEEP_NAMES,
         "--from",
         source,
         "--to",

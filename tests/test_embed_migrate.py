@@ -19,6 +19,7 @@ import numpy as np
 from ferry.core.connectors import open_connector
 from tests.conftest import ROOT, dir_checksum, trap_metadata, wait_until
 from tests.embed_fixtures import embed_server, server_stats, wordllama_vectors
+from tests.names import KEEP_NAMES
 
 KEY_ENV = "FERRY_TEST_EMBED_KEY"
 KEY = "sk-test-7f3a9c1e5b2d4f60a8e1"
@@ -58,8 +59,7 @@ def migrate_argv(source: str, target: str, state: Path, base_url: str, *extra: s
         "-m",
         "ferry.cli",
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: this test is not about naming
+        *KEEP_NAMES,
         "--from",
         source,
         "--to",

@@ -30,6 +30,7 @@ from ferry.core.live.changes import measure_lag
 from ferry.core.live.follow import wait_for_lag_zero
 from ferry.core.live.store import LiveStore
 from tests.conftest import wait_until
+from tests.names import KEEP_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "docs"
@@ -118,8 +119,7 @@ def test_migrate_while_the_app_writes_then_catch_up_equals_the_app(
     state = str(tmp_path / "journal.sqlite3")
     argv = (
         "migrate",
-        "--target-name",
-        "{name}",
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{writer.dir}",
         "--to",
@@ -203,8 +203,7 @@ def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureF
             "-m",
             "ferry.cli",
             "migrate",
-            "--target-name",
-            "{name}",
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{writer.dir}",
         ]
@@ -334,8 +333,7 @@ def test_dual_write_first_then_copy_then_catch_up_loses_no_update(
     state = str(tmp_path / "journal.sqlite3")
     argv = (
         "migrate",
-        "--target-name",
-        "{name}",
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{writer.dir}",
         "--to",
@@ -434,7 +432,7 @@ def test_a_chroma_server_source_that_changes_during_the_copy_is_said_so(
     writer.start()
     try:
         code, outcome = ferry(
-            "migrate", "--target-name", "{name}", "--from", chroma_server, "--to", f"jsonl+file://{tmp_path / 'out'}",
+            "migrate", *KEEP_NAMES, "--from", chroma_server, "--to", f"jsonl+file://{tmp_path / 'out'}",
             "--collection", name, "--batch-size", "100", "--yes", "--json",
             "--state", str(tmp_path / "j.sqlite3"), capsys=capsys,
         )  # fmt: skip
@@ -539,8 +537,7 @@ def test_a_copy_killed_and_resumed_under_writes_still_catches_up_exactly(
     state = str(tmp_path / "journal.sqlite3")
     argv = [
         "migrate",
-        "--target-name",
-        "{name}",
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{writer.dir}",
         "--to",

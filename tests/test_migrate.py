@@ -15,6 +15,7 @@ from ferry.core.engine import MigrationOptions
 from ferry.core.journal import Journal
 from ferry.core.runner import migrate
 from tests.conftest import TRAP_IDS, dir_checksum, make_chroma, trap_metadata
+from tests.names import KEEP_NAMES
 
 TARGETS = ["edge", "local"]
 
@@ -133,8 +134,7 @@ def test_dimension_mismatch_is_a_preflight_error_and_writes_nothing(
     state = str(tmp_path / "j.sqlite3")
     code, data, _ = run_cli(
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: not a naming test
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{b}",
         "--to",
@@ -148,8 +148,7 @@ def test_dimension_mismatch_is_a_preflight_error_and_writes_nothing(
     assert code == 0 and data["status"] == "completed"
     code, data, err = run_cli(
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: not a naming test
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{a}",
         "--to",
@@ -190,8 +189,7 @@ def test_existing_target_with_other_settings_needs_append(
     assert (
         run_cli(
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: not a naming test
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{b}",
             "--to",
@@ -206,8 +204,7 @@ def test_existing_target_with_other_settings_needs_append(
     )
     code, _, err = run_cli(
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: not a naming test
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{a}",
         "--to",
@@ -222,8 +219,7 @@ def test_existing_target_with_other_settings_needs_append(
     assert len(asyncio_run(read_all(target, "docs"))) == 5  # nothing written
     code, data, _ = run_cli(
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: not a naming test
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{a}",
         "--to",
@@ -247,8 +243,7 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
     target = f"qdrant+edge://{tmp_path / 'edge'}"
     args = (
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: not a naming test
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{src}",
         "--to",
@@ -275,23 +270,13 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
     ("argv", "needle"),
     [
         (
-            [
-                "migrate",
-                "--target-name",
-                "{name}",
-                "--from",
-                "chroma:///x",
-                "--to",
-                "qdrant+memory:",
-                "--yes",
-            ],
+            ["migrate", *KEEP_NAMES, "--from", "chroma:///x", "--to", "qdrant+memory:", "--yes"],
             "unknown connection URI",
         ),
         (
             [
                 "migrate",
-                "--target-name",
-                "{name}",
+                *KEEP_NAMES,
                 "--from",
                 "chroma+file://relative/dir",
                 "--to",
@@ -304,8 +289,7 @@ def test_rerunning_a_completed_migration_keeps_counts_exact(
         (
             [
                 "migrate",
-                "--target-name",
-                "{name}",  # names kept: not a naming test
+                *KEEP_NAMES,
                 "--from",
                 "chroma+file:///tmp",
                 "--to",
@@ -335,8 +319,7 @@ def test_missing_collection_names_the_choices(
     src = make_chroma(tmp_path / "src", {"docs": {"n": 3}})
     code, _, err = run_cli(
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: not a naming test
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{src}",
         "--to",

@@ -16,6 +16,7 @@ import pytest
 from ferry.cli import main
 from ferry.core.connectors import open_connector
 from tests.conftest import make_chroma, unique_name
+from tests.names import KEEP_NAMES
 
 
 def server_uri(url: str) -> str:
@@ -36,8 +37,7 @@ def test_migrate_into_a_qdrant_server(
     code = main(
         [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: not a naming test
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{src}",
             "--to",
@@ -69,8 +69,7 @@ def migrate_json(
     code = main(
         [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: not a naming test
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{src}",
             "--to",

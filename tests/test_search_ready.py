@@ -32,6 +32,7 @@ from ferry.core.tuning import TuningOptions, observed_types, plan_tuning
 from ferry.core.validate import ValidationOptions, validate
 from ferry.core.validate.recall import RecallResult
 from tests.conftest import make_chroma, unique_name
+from tests.names import KEEP_NAMES
 from tests.tcp_proxy import DroppingProxy
 
 N, BATCH, DIM = 120, 20, 4
@@ -167,8 +168,7 @@ def edge_migrate(tmp_path: Path, src: Path, *extra: str) -> dict[str, Any]:
     code = main(
         [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: not a naming test
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{src}",
             "--to",
@@ -269,7 +269,7 @@ def test_flags_override_the_source_and_no_index_leaves_a_plain_staging_copy(
     assert c.reasons == [c.recall_refused]
 
     # A bad flag is a one-line error, exit code 2.
-    code = main(["migrate", "--target-name", "{name}", "--from", f"chroma+file://{src}", "--to", target, "--yes",
+    code = main(["migrate", *KEEP_NAMES, "--from", f"chroma+file://{src}", "--to", target, "--yes",
                  "--state", str(tmp_path / "j.sqlite3"), "--payload-index", "year:date"])  # fmt: skip
     assert code == 2
     assert "--payload-index 'year:date' is not KEY:TYPE" in capsys.readouterr().err
@@ -343,7 +343,7 @@ def test_recall_gate_on_real_indexes_passes_a_poor_copy_and_fails_a_third_missin
     )
     source = f"chroma+file://{src}"
     state = str(tmp_path / "j.sqlite3")
-    assert main(["migrate", "--target-name", "{name}", "--from", source, "--to", chroma_server, "--collection", name,
+    assert main(["migrate", *KEEP_NAMES, "--from", source, "--to", chroma_server, "--collection", name,
                  "--yes", "--json", "--state", state]) == 0  # fmt: skip
     capsys.readouterr()
     opts = ValidationOptions(sample=100, queries=100, k=10, seed=4)

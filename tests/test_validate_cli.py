@@ -18,6 +18,7 @@ import qdrant_edge as qe
 from ferry.cli import main
 from ferry.core.journal import Journal
 from ferry.core.mapping import canonical_point_id
+from tests.names import KEEP_NAMES
 
 DIM = 8
 N = 120
@@ -41,7 +42,7 @@ def setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
         "state": str(tmp_path / "journal.sqlite3"),
         "dst": tmp_path / "dst",
     }
-    code = main(["migrate", "--target-name", "{name}", "--from", env["source"], "--to", env["target"], "--yes", "--json",
+    code = main(["migrate", *KEEP_NAMES, "--from", env["source"], "--to", env["target"], "--yes", "--json",
                  "--state", env["state"]])  # fmt: skip
     assert code == 0
     yield env

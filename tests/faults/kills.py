@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.faults import verify
+from tests.names import KEEP_NAMES
 
 COMMAND_TIMEOUT = 180  # seconds: a command that takes longer is a hang
 RECORDS = 900
@@ -149,8 +150,7 @@ def run_schedule(kills: int, seed: int, workdir: Path | None = None) -> list[Out
             env = {"FERRY_STATE": str(state), "XDG_STATE_HOME": str(root / "xdg")}
             base = [
                 "migrate",
-                "--target-name",
-                "{name}",  # names kept: this test is not about naming
+                *KEEP_NAMES,
                 "--from",
                 f"chroma+file://{source}",
                 "--to",

@@ -17,6 +17,7 @@ from typing import Any
 
 from tests.faults import verify
 from tests.faults.kills import Outcome, ferry
+from tests.names import KEEP_NAMES
 from tests.tcp_proxy import FaultProxy
 
 RECORDS = 400
@@ -92,8 +93,7 @@ def _scenario(
         state = workdir / f"{name}-t.sqlite3"
         args = [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: this test is not about naming
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{source_dir}",
             "--to",
@@ -125,8 +125,7 @@ def _scenario(
         target = workdir / f"{name}-edge"
         args = [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: this test is not about naming
+            *KEEP_NAMES,
             "--from",
             f"chroma+http://127.0.0.1:{proxy.port}?timeout={TIMEOUT}",
             "--to",

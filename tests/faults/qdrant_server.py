@@ -20,6 +20,7 @@ import numpy as np
 from tests.faults import verify
 from tests.faults.kills import Outcome, ferry
 from tests.faults.network import _json
+from tests.names import KEEP_NAMES
 
 TIMEOUT = "2"  # ?timeout= seconds per request
 GIVE_UP = "6"  # --give-up-after seconds
@@ -90,8 +91,7 @@ def run_qdrant_server(control: Any, workdir: Path) -> Outcome:
         control.faults(*[{**r, "path": r["path"].format(name=name)} for r in rules])
         args = [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: this test is not about naming
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{source_dir}",
             "--to",
@@ -155,8 +155,7 @@ def _killed_while_indexing(
     name = f"qkill-index-{time.monotonic_ns() % 10**9}"
     args = [
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: this test is not about naming
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{source_dir}",
         "--to",

@@ -11,6 +11,7 @@ from ferry.core.journal import Journal, bundled_migrations
 from ferry.core.locks import TargetLocks, lock_path
 from tests.conftest import make_chroma
 from tests.faults.kills import ferry
+from tests.names import KEEP_NAMES
 
 
 def test_a_second_migrate_on_a_held_target_is_refused_naming_the_holder(tmp_path: Path) -> None:
@@ -19,8 +20,7 @@ def test_a_second_migrate_on_a_held_target_is_refused_naming_the_holder(tmp_path
     env = {"XDG_STATE_HOME": os.environ["XDG_STATE_HOME"]}
     args = [
         "migrate",
-        "--target-name",
-        "{name}",  # names kept: this test is not about naming
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{src}",
         "--to",
@@ -51,8 +51,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     result = ferry(
         [
             "migrate",
-            "--target-name",
-            "{name}",  # names kept: this test is not about naming
+            *KEEP_NAMES,
             "--from",
             f"chroma+file://{src}",
             "--to",

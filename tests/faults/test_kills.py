@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from tests.faults.kills import run_schedule
+from tests.names import KEEP_NAMES
 
 
 def test_kill_schedule_loses_nothing(tmp_path: Path) -> None:
@@ -34,8 +35,7 @@ def test_kill_in_the_index_phase_resumes_into_indexing(tmp_path: Path) -> None:
     env = {"FERRY_STATE": str(state), "XDG_STATE_HOME": str(tmp_path / "xdg")}
     args = [
         "migrate",
-        "--target-name",
-        "{name}",
+        *KEEP_NAMES,
         "--from",
         f"chroma+file://{source}",
         "--to",

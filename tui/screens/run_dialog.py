@@ -290,7 +290,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         start = self.query_one("#run-start", Button)
         preview = self.preview
         try:
-            self.choices()
+            choices = self.choices()
         except FerryError as exc:
             notes.update(Text(exc.one_line(), style="red"))
             start.disabled = True
@@ -299,7 +299,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
             return
         text = Text()
         text.append(f"{preview.records:,} records", style="bold")
-        rate = self.choices().rate
+        rate = choices.rate
         if rate and preview.records:  # the demo's cap: say how long there is to watch
             text.append(f" · ~{duration(preview.records / rate)} at {rate:g}/s")
         if not preview.errors:  # first, so it is on the first line at any width
@@ -313,12 +313,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         if embedding is not None:  # re-embedding: the model, the new shape, the documents
             text.append(f"\n{embedding.embed[0]}", style="cyan")
         renamed = [r for r in preview.rows if r.target_name != r.name]
-        typed = (
-            self.query_one("#run-target-name", Input).value.strip()
-            if "--target-name" in self.flags
-            else ""
-        )
-        if renamed and not typed:
+        if renamed and choices.target_name == SAME_NAME:  # the default copy names
             text.append(f"\n{renamed[0].name} → {renamed[0].target_name}", style="cyan")
             text.append(": the app's name stays free for the cutover (5)")
         for warning in preview.warnings[:1]:
