@@ -68,7 +68,7 @@ def render(view: RunView) -> str:
             lines.append(f"    {ready} (indexed in {c.index_seconds:.1f}s){ef}")
         if c.live is not None:
             seq = f"cut seq {c.live['cut_seq_id']}, {c.live['catch_ups']} catch-up(s)"
-            lines.append(f"    live source: {c.live_words} ({seq})")
+            lines.append(f"    live source: {c.live_words or 'lag 0'} ({seq})")
         if c.error:
             lines.append(f"    error: {c.error}")
     return "\n".join(lines)

@@ -233,6 +233,8 @@ class CollectionView:
         if self.live is None:
             return ""
         changes, seconds = self.live["lag_changes"], self.live["lag_seconds"]
+        if not changes and not self.live["following"]:
+            return ""  # a run that does not follow a live source: "lag 0" would be noise
         lag = f"lag {changes:,} changes, {seconds:.1f} s" if changes else "lag 0"
         return ("following · " if self.live["following"] else "") + lag
 

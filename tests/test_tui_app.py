@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.widgets import Input
 
 from ferry.core.engine import MigrationOptions
 from ferry.core.journal import Journal
@@ -241,6 +242,9 @@ async def test_every_key_on_every_screen_of_mine_and_help_and_palette(
                 await pilot.pause()
                 while len(app.screen_stack) > 1:  # any modal a key opened
                     await pilot.press("escape")
+                if isinstance(app.focused, Input):  # `/` opened a list's filter
+                    await pilot.press("escape")
+                    assert not isinstance(app.focused, Input)
             await pilot.press("question_mark")
             await wait_for_texts(pilot, "Everywhere", "Connections", "Quit")
             await pilot.press("escape")

@@ -109,7 +109,7 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
 
         summary = screen.query_one("#validation-summary", DataTable)
         assert rows(summary) == [
-            [NAME, "full", f"{N}", f"{N}", "1", "1", "2", rows(summary)[0][7], "✘"]
+            [NAME, "✘", rows(summary)[0][2], "1", "1", "2", f"{N}", f"{N}", "full"]
         ]
         differences = screen.query_one("#validation-differences", DataTable)
         assert sorted((r[0], r[1], r[2]) for r in rows(differences)) == [
@@ -156,7 +156,7 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
         await pilot.press("f")
         await settle(app, pilot)
         assert rows(differences) == []
-        assert rows(summary)[0][-1] == "✔"
+        assert rows(summary)[0][1] == "✔"
         stored = corrupted.journal().latest_validation(corrupted.target_uri or "", NAME)
         assert stored is not None and stored["ok"] == 1
 
@@ -172,7 +172,7 @@ async def test_small_terminal_and_stored_results(corrupted: AppContext, tmp_path
         await pilot.pause()
         screen = app.screen
         summary = screen.query_one("#validation-summary", DataTable)
-        assert rows(summary)[0][0] == NAME and rows(summary)[0][1] == "sample"
+        assert rows(summary)[0][0] == NAME and rows(summary)[0][-1] == "sample"
         assert (
             screen.query_one("#validation-differences").region.height >= 15
         )  # 80x24: room for rows

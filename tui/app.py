@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -36,10 +36,12 @@ from ferry.core.run_choices import RunChoices, load_choices
 from ferry.core.runs import RunState, RunView, unfinished_runs
 from ferry.tui.commands import FerryCommands
 from ferry.tui.context import AppContext
+from ferry.tui.finder import FerryFinder
 from ferry.tui.migrate_flags import supported_flags
 from ferry.tui.screens.help import HelpScreen
 from ferry.tui.screens.quit import QuitScreen
 from ferry.tui.theme import FERRY_THEME
+from ferry.tui.typing_guard import TypingGuard
 from ferry.tui.widgets.figures import percent
 from ferry.tui.widgets.form_keys import FORM_KEYS
 from ferry.tui.widgets.header import ShellHeader
@@ -69,7 +71,7 @@ class FerryApp(App[None]):
 
     CSS_PATH = "ferry.tcss"
     TITLE = "ferry"
-    COMMANDS = App.COMMANDS | {FerryCommands}
+    COMMANDS = App.COMMANDS | {FerryCommands, FerryFinder}
     BINDINGS = [
         Binding("1", "go('connections')", "Connections", id="go.connections", show=False),
         Binding("2", "go('inventory')", "Inventory", id="go.inventory", show=False),
@@ -115,6 +117,18 @@ class FerryApp(App[None]):
             self.add_mode(mode, self._factory(mode))
         self.register_theme(FERRY_THEME)
         self.theme = FERRY_THEME.name
+        self.typing = TypingGuard()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every key and click first passes the typing guard (see tui/typing_guard.py)."""
+        if isinstance(event, events.InputEvent) and not event.is_forwarded:
+            if isinstance(event, events.Key):
+                field = self.typing.redirect(event, self.focused)
+                if field is not None and event.character is not None:
+                    self.typing.give_back(field, event.character)
+                    return
+            self.typing.observe(event, self.focused)
+        await super().on_event(event)
 
     # -- screens ----------------------------------------------------------------------------
     def _factory(self, mode: str) -> Callable[[], Screen[Any]]:

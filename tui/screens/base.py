@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from ferry.core.errors import in_words
 from ferry.tui.widgets.header import ShellHeader
+from ferry.tui.widgets.shell_footer import ShellFooter
 
 if TYPE_CHECKING:
     from ferry.tui.app import FerryApp
@@ -64,7 +64,7 @@ class FerryScreen(Screen[None]):
         yield ShellHeader(id="shell-header")
         yield from self.compose_body()
         # The palette (ctrl+p) is named in `?`, not in the footer: 80 columns go to keys.
-        yield Footer(compact=True, show_command_palette=False)
+        yield ShellFooter(compact=True, show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from ferry.core.connectors import PingResult
 from ferry.core.errors import FerryError
@@ -23,6 +23,8 @@ from ferry.core.layouts import LAYOUT_NAMES
 from ferry.core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
 from ferry.tui.screens.base import FerryScreen
 from ferry.tui.screens.quit import AskScreen
+from ferry.tui.widgets.filter_bar import LIST_KEYS, FilterBar, ListKeysMixin
+from ferry.tui.widgets.listing import ListingTable
 
 
 def describe_ping(profile: Profile, result: PingResult) -> Text:
@@ -54,6 +56,7 @@ class ProfileForm(ModalScreen[bool]):
         Binding("ctrl+s", "save", "Save", id="profile.save"),
     ]
     AUTO_FOCUS = "#name"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-tall")]  # -short: no blank rows (60×20)
 
     def __init__(self, profile: Profile | None = None) -> None:
         super().__init__()
@@ -121,7 +124,7 @@ class ProfileForm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ConnectionsScreen(FerryScreen):
+class ConnectionsScreen(ListKeysMixin, FerryScreen):
     TITLE = "Connections"
     BINDINGS = [
         Binding("a", "add", "Add", id="connections.add", tooltip="add a named profile"),
@@ -144,6 +147,7 @@ class ConnectionsScreen(FerryScreen):
             tooltip="use the highlighted profile as the target",
         ),
         Binding("d,delete", "delete", "Delete", id="connections.delete", key_display="d"),
+        *LIST_KEYS,
     ]
 
     def __init__(self) -> None:
@@ -153,16 +157,14 @@ class ConnectionsScreen(FerryScreen):
     def compose_body(self):  # type: ignore[no-untyped-def]
         with Vertical(id="connections-body"):
             yield Static("", id="roles")
-            table: DataTable[object] = DataTable(
-                id="profiles", cursor_type="row", zebra_stripes=True
-            )
-            yield table
+            yield FilterBar("profiles", id="profiles-filter")
+            yield ListingTable(id="profiles", zebra_stripes=True)
             yield Static(
                 "No test yet: highlight a profile and press t.", id="test-result", markup=False
             )
 
     def on_mount(self) -> None:
-        table = self.query_one("#profiles", DataTable)
+        table = self.query_one("#profiles", ListingTable)
         table.add_column("Name", key="name")
         table.add_column("Role", key="role", width=13)
         table.add_column("Type", key="type")
@@ -177,26 +179,27 @@ class ConnectionsScreen(FerryScreen):
 
     # -- data -------------------------------------------------------------------------------
     def reload(self, keep: str | None = None) -> None:
-        table = self.query_one("#profiles", DataTable)
+        table = self.query_one("#profiles", ListingTable)
         try:
             self.profiles = load_profiles()
         except FerryError as exc:
             self.profiles = []
             self.notify(exc.one_line(), severity="error")
-        table.clear()
+        rows = []
         for profile in self.profiles:
             try:
                 kind = profile.kind
             except FerryError:
                 kind = "?"
-            table.add_row(
+            cells = (
                 profile.name,
                 self.role(profile),
                 kind,
                 profile.api_key_env or "—",
                 profile.uri,
-                key=profile.name,
             )
+            rows.append((profile.name, cells))
+        table.set_rows(rows)
         result = self.query_one("#test-result", Static)
         if not self.profiles:
             result.update(
@@ -204,7 +207,7 @@ class ConnectionsScreen(FerryScreen):
             )
         elif str(result.render()).startswith("No profiles"):
             result.update("Highlight a profile: t tests it, f makes it the source, o the target.")
-        if keep and keep in {p.name for p in self.profiles}:
+        if keep and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep))
         self.show_roles()
 
@@ -225,17 +228,13 @@ class ConnectionsScreen(FerryScreen):
         text.append("\nTo   ", style="bold")
         text.append(context.target_uri or "— (o on a profile)")
         self.query_one("#roles", Static).update(text)
-        table = self.query_one("#profiles", DataTable)
+        table = self.query_one("#profiles", ListingTable)
         for profile in self.profiles:
-            if profile.name in table.rows:
-                table.update_cell(profile.name, "role", self.role(profile))
+            table.set_cell(profile.name, "role", self.role(profile))
 
     def highlighted(self) -> Profile | None:
-        table = self.query_one("#profiles", DataTable)
-        if not self.profiles or table.cursor_row < 0:
-            return None
-        row_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        return next((p for p in self.profiles if p.name == row_key.value), None)
+        key = self.query_one("#profiles", ListingTable).highlighted_key
+        return next((p for p in self.profiles if p.name == key), None)
 
     # -- actions ----------------------------------------------------------------------------
     def action_add(self) -> None:

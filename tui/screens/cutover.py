@@ -59,6 +59,9 @@ from ferry.tui.screens.switch_app import SwitchAppScreen
 from ferry.tui.widgets.backup_line import BackupLine
 from ferry.tui.widgets.canary_dial import CanaryDial
 from ferry.tui.widgets.confirm import TypedConfirm
+from ferry.tui.widgets.filter_bar import FilterBar, ListKeysMixin, list_keys
+from ferry.tui.widgets.listing import ListingTable
+from ferry.tui.widgets.tick_box import TickBox
 
 COLUMNS = [
     ("alias", "Alias"),
@@ -71,7 +74,7 @@ COLUMNS = [
 ]
 
 
-class CutoverScreen(FerryScreen):
+class CutoverScreen(ListKeysMixin, FerryScreen):
     """Move an alias to a validated collection, or back, after a typed confirmation."""
 
     TITLE = "Cutover"
@@ -136,6 +139,7 @@ class CutoverScreen(FerryScreen):
             id="cutover.refresh",
             tooltip="Read aliases, validations and router figures again",
         ),
+        *list_keys(in_footer=False),  # the footer is full at 80 columns
     ]
 
     # -- what the workers report ------------------------------------------------------------
@@ -176,7 +180,8 @@ class CutoverScreen(FerryScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="target-line")
-        table: DataTable[Any] = DataTable(id="aliases", cursor_type="row", zebra_stripes=True)
+        yield FilterBar("aliases", id="aliases-filter")
+        table = ListingTable(id="aliases", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -186,7 +191,7 @@ class CutoverScreen(FerryScreen):
             yield Input(placeholder="alias the app uses", id="alias-input", compact=True)
             yield Input(placeholder="physical collection", id="collection-input", compact=True)
         with Horizontal(classes="form"):
-            yield Checkbox("Force (skip validation gate)", id="force", compact=True)
+            yield TickBox("Force (skip validation gate)", id="force", compact=True)
             yield Input(placeholder="reason (needed with force)", id="reason-input", compact=True)
         with Horizontal(classes="form"):
             yield Button("Cut over (c)", id="do-cutover", variant="warning", compact=True)
@@ -253,19 +258,9 @@ class CutoverScreen(FerryScreen):
     @on(AliasesLoaded)
     def _show_views(self, event: AliasesLoaded) -> None:
         views = event.views
-        table = self.query_one("#aliases", DataTable)
-        seen = set()
+        table = self.query_one("#aliases", ListingTable)
         with self.app.batch_update():
-            for view in views:
-                seen.add(view.alias)
-                cells = _cells(view)
-                if view.alias in table.rows:
-                    for (key, _label), value in zip(COLUMNS, cells, strict=True):
-                        table.update_cell(view.alias, key, value)
-                else:
-                    table.add_row(*cells, key=view.alias)
-            for key in [k for k in table.rows if k.value not in seen]:
-                table.remove_row(key)
+            table.set_rows((view.alias, _cells(view)) for view in views)
         # Textual measures new cells on its next idle, after it may have drawn (and cached)
         # the rows at the old column widths: drop those drawings once the widths are known.
         self.call_after_refresh(_redraw, table)
@@ -273,7 +268,7 @@ class CutoverScreen(FerryScreen):
         self.query_one("#figures-note", Static).update(_figures_note(views))
         alias_input = self.query_one("#alias-input", Input)
         if views and not alias_input.value:
-            self._fill_form(views[min(table.cursor_row, len(views) - 1)].alias)
+            self._fill_form(table.highlighted_key or views[0].alias)
 
     @on(DataTable.RowHighlighted, "#aliases")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

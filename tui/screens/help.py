@@ -23,12 +23,19 @@ KEY_NAMES = {"question_mark": "?", "escape": "esc", "delete": "del"}
 def describe(bindings: list[BindingType]) -> list[tuple[str, str]]:
     """(keys, description) for every described Binding, keys joined the way users type them."""
     rows = []
+    listed = [b for b in bindings if isinstance(b, Binding) and (b.id or "").startswith("list.")]
     for binding in bindings:
+        if binding in listed:
+            continue
         if isinstance(binding, Binding) and binding.description:
             keys = binding.key_display or ",".join(
                 KEY_NAMES.get(k, k) for k in binding.key.split(",")
             )
             rows.append((keys, binding.description))
+    if listed:  # the same on every list: one row, so the help still fits 24 rows
+        keys = " ".join(b.key_display or b.key for b in listed)
+        words = ", ".join(b.description.lower() for b in listed)
+        rows.append((keys, f"{words} the list"))
     return rows
 
 

@@ -29,7 +29,9 @@ from ferry.tui.screens.base import FerryScreen, in_this_app, one_line
 from ferry.tui.screens.run_dialog import RunDialog, RunRequest
 from ferry.tui.widgets.backup_line import BackupLine
 from ferry.tui.widgets.confirm import TypedConfirm
-from ferry.tui.widgets.figures import count, short_count, short_uri
+from ferry.tui.widgets.figures import count, fit_uri, short_count, short_uri
+from ferry.tui.widgets.filter_bar import LIST_KEYS, FilterBar, ListKeysMixin
+from ferry.tui.widgets.listing import ListingTable
 
 COLUMNS = [  # (key, label, width): fixed, so the table never reflows; fits 80 columns
     ("sel", " ", 1),
@@ -65,7 +67,7 @@ def metric_of(info: CollectionInfo) -> str:
     return info.metric.value if info.metric else "?"
 
 
-class InventoryScreen(FerryScreen):
+class InventoryScreen(ListKeysMixin, FerryScreen):
     TITLE = "Inventory"
     BINDINGS = [
         Binding("space", "toggle", "Select", id="inventory.toggle", key_display="space"),
@@ -85,6 +87,7 @@ class InventoryScreen(FerryScreen):
             tooltip="back up the highlighted collection (verified; reused when unchanged)",
         ),
         Binding("r", "refresh", "Refresh", id="inventory.refresh"),
+        *LIST_KEYS,
     ]
 
     class BackedUp(Message):
@@ -108,13 +111,14 @@ class InventoryScreen(FerryScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="inventory-body"):
             yield Static("", id="inventory-source", markup=False)
-            yield DataTable(id="collections", cursor_type="row", zebra_stripes=True)
+            yield FilterBar("collections", id="collections-filter")
+            yield ListingTable(id="collections", zebra_stripes=True)
             yield Static("", id="inventory-detail", markup=False)
             yield Static("", id="plan-summary", markup=False)
             yield BackupLine(id="backup-line")
 
     def on_mount(self) -> None:
-        table = self.query_one("#collections", DataTable)
+        table = self.query_one("#collections", ListingTable)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         table.focus()
@@ -137,7 +141,7 @@ class InventoryScreen(FerryScreen):
         status = self.query_one("#inventory-source", Static)
         if not context.source_uri:
             status.update("No source yet: choose one on Connections (1) with f.")
-            self.query_one("#collections", DataTable).clear()
+            self.query_one("#collections", ListingTable).set_rows([])
             self.inventory = None
             self.show_plan()
             return
@@ -172,11 +176,10 @@ class InventoryScreen(FerryScreen):
             ]
             self.ferry.select_all = False
         self.selected = {n for n in context.selected if n in names}
-        table = self.query_one("#collections", DataTable)
-        table.clear()
+        rows = []
         for plan in inventory.plans:
             info = plan.source
-            table.add_row(
+            cells = (
                 self._mark(info.name),
                 info.name,
                 Text(short_count(info.count), justify="right"),
@@ -186,15 +189,19 @@ class InventoryScreen(FerryScreen):
                 info.embedding_function or "—",
                 target_cell(plan, inventory.has_target),
                 risk_cell(plan),
-                key=info.name,
             )
+            rows.append((info.name, cells))
+        self.query_one("#collections", ListingTable).set_rows(rows)
         target = (
-            short_uri(context.target_uri) if context.target_uri else "no target (o on Connections)"
+            fit_uri(context.target_uri, self.size.width - 8)
+            if context.target_uri
+            else "no target (o on Connections)"
         )
         self.query_one("#inventory-source", Static).update(
             Text.assemble(
                 ("From ", "bold"),
-                f"{short_uri(context.source_uri)} ({inventory.source_summary})",
+                f"{fit_uri(context.source_uri, self.size.width - 12 - len(inventory.source_summary))}"
+                f" ({inventory.source_summary})",
                 ("\nTo   ", "bold"),
                 target,
             )
@@ -209,11 +216,7 @@ class InventoryScreen(FerryScreen):
     def highlighted(self) -> CollectionPlan | None:
         if self.inventory is None or not self.inventory.plans:
             return None
-        table = self.query_one("#collections", DataTable)
-        row = table.cursor_row
-        if row < 0 or row >= len(self.inventory.plans):
-            return None
-        key = table.coordinate_to_cell_key((row, 0)).row_key.value
+        key = self.query_one("#collections", ListingTable).highlighted_key
         return next((p for p in self.inventory.plans if p.source.name == key), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -294,9 +297,9 @@ class InventoryScreen(FerryScreen):
     def _store_selection(self) -> None:
         order = [p.source.name for p in self.inventory.plans] if self.inventory else []
         self.ferry.context.selected = [n for n in order if n in self.selected]
-        table = self.query_one("#collections", DataTable)
+        table = self.query_one("#collections", ListingTable)
         for name in order:
-            table.update_cell(name, "sel", self._mark(name))
+            table.set_cell(name, "sel", self._mark(name))
         self.show_plan()
 
     def action_toggle(self) -> None:
@@ -309,8 +312,9 @@ class InventoryScreen(FerryScreen):
     def action_select_all(self) -> None:
         if self.inventory is None:
             return
-        every = {p.source.name for p in self.inventory.plans}
-        self.selected = set() if self.selected >= every else every
+        # With a filter, `a` means the rows shown: "/ news, a" selects every news collection.
+        every = set(self.query_one("#collections", ListingTable).shown_keys)
+        self.selected = self.selected - every if self.selected >= every else self.selected | every
         self._store_selection()
 
     def action_refresh(self) -> None:

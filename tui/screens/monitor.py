@@ -101,7 +101,7 @@ class CollectionRow(Horizontal):
             figures.append(f" {duration(view.index_elapsed())}")
             if view.indexed is not None and view.index_total:
                 figures.append(f" {count(view.indexed)}/{count(view.index_total)} indexed")
-        if view.live is not None:  # a live source: catch-up / --follow (core/live)
+        if view.live_words:  # a live source being followed or caught up (core/live)
             figures.append(f" · {view.live_words}")
         self.query_one(".collection-figures", Static).update(figures)
 

@@ -46,6 +46,8 @@ from ferry.tui.screens.validation_settings import ValidationSettings, settings_l
 from ferry.tui.widgets.ab_panel import ABPanel
 from ferry.tui.widgets.confirm import TypedConfirm
 from ferry.tui.widgets.diff_detail import DiffDetail
+from ferry.tui.widgets.filter_bar import SORT_KEYS, ListKeysMixin
+from ferry.tui.widgets.listing import ListingTable
 
 KINDS = ("all", "missing", "extra", "mismatched")
 BAR_WIDTH = 8
@@ -88,7 +90,7 @@ class ProgressLine(Horizontal):
         self.query_one(ProgressBar).update(total=100, progress=percent)
 
 
-class ValidationScreen(FerryScreen):
+class ValidationScreen(ListKeysMixin, FerryScreen):
     """Counts, sampled and full diffs, recall@k, repair, and one record side by side."""
 
     TITLE = "Validation"
@@ -114,6 +116,7 @@ class ValidationScreen(FerryScreen):
                 tooltip="Copy the highlighted difference's record id"),
         Binding("Y", "copy_row", "Copy row", id="validation.copy-row", show=False,
                 tooltip="Copy the highlighted difference as one line (kind, id, fields)"),
+        *SORT_KEYS,
     ]  # fmt: skip
 
     # The latest progress of the running checks, sampled; the progress line is bound to it.
@@ -172,23 +175,25 @@ class ValidationScreen(FerryScreen):
 
     # -- layout -----------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="validation-summary", cursor_type="row", zebra_stripes=True)
+        yield ListingTable(id="validation-summary", zebra_stripes=True)
         yield ProgressLine(id="validation-status-row").data_bind(ValidationScreen.progress)
         yield Static("", id="validation-filter", markup=False)
         yield ABPanel("", id="validation-ab", markup=False)  # a re-embedded copy's A/B
         yield SearchInput(placeholder="id or field; enter keeps it, esc clears",
                           id="validation-search", compact=True)  # fmt: skip
         with Horizontal(id="validation-body"):
-            yield DataTable(id="validation-differences", cursor_type="row")
+            yield ListingTable(id="validation-differences")
             with VerticalScroll(id="validation-detail-scroll"):
                 yield DiffDetail(id="validation-detail")
 
     def on_mount(self) -> None:
         summary = self.query_one("#validation-summary", DataTable)
+        # The verdict first, the figures after: at 60 columns the table is cut at the right,
+        # and "ok" and recall@k are what a person reads first.
         for label, key in (
-            ("collection", "name"), ("mode", "mode"), ("source", "source"),
-            ("target", "target"), ("miss", "missing"), ("extra", "extra"),
-            ("diff", "mismatched"), ("recall@k", "recall"), ("ok", "ok"),
+            ("collection", "name"), ("ok", "ok"), ("recall@k", "recall"),
+            ("miss", "missing"), ("extra", "extra"), ("diff", "mismatched"),
+            ("source", "source"), ("target", "target"), ("mode", "mode"),
         ):  # fmt: skip
             summary.add_column(label, key=key)
         differences = self.query_one("#validation-differences", DataTable)
@@ -533,42 +538,30 @@ class ValidationScreen(FerryScreen):
             self.progress = self._latest
 
     def _show_results(self) -> None:
-        summary = self.query_one("#validation-summary", DataTable)
+        summary = self.query_one("#validation-summary", ListingTable)
         with self.app.batch_update():
-            existing = {key.value for key in summary.rows}
-            for name, c in self.results.items():
-                cells = summary_cells(c)
-                if name in existing:
-                    for column, value in zip(
-                        ("name", "mode", "source", "target", "missing", "extra", "mismatched",
-                         "recall", "ok"), cells, strict=True,
-                    ):  # fmt: skip
-                        summary.update_cell(name, column, value)
-                else:
-                    summary.add_row(*cells, key=name)
-            for key in existing - set(self.results):
-                summary.remove_row(key)
+            summary.set_rows((name, summary_cells(c)) for name, c in self.results.items())
         if self.current not in self.results:
             self.current = next(iter(self.results), None)
         self._show_differences()
 
     def _show_differences(self) -> None:
-        table = self.query_one("#validation-differences", DataTable)
-        table.clear()
+        table = self.query_one("#validation-differences", ListingTable)
         c = self.results.get(self.current or "")
         label = self.query_one("#validation-filter", Static)
         self.query_one(ABPanel).show((c or {}).get("ab"))
         if c is None:
+            table.set_rows([])
             label.update("")
             return
         rows = difference_rows(c, self.kind)
         if self.search:
             needle = self.search.lower()
             rows = [r for r in rows if needle in r[1].lower() or needle in r[2].lower()]
-        for kind, record_id, fields in rows:
-            table.add_row(
-                Text(kind, style=KIND_STYLE[kind]), record_id, fields, key=f"{kind}\x00{record_id}"
-            )
+        table.set_rows(
+            (f"{kind}\x00{record_id}", (Text(kind, style=KIND_STYLE[kind]), record_id, fields))
+            for kind, record_id, fields in rows
+        )
         totals = {k: c.get(f"{k}_total", 0) for k in KINDS[1:]}
         shown_of = " · ".join(f"{k} {totals[k]:,}" for k in KINDS[1:])
         capped = any(totals[k] > len(c.get(k) or []) for k in KINDS[1:])
@@ -661,14 +654,14 @@ def summary_cells(c: dict[str, Any]) -> list[Any]:
         recall = c["ab"].get("mean_overlap")
     return [
         c["name"],
-        c.get("mode", ""),
-        Text(f"{c['source_count']:,}", justify="right"),
-        Text(f"{c['target_count']:,}", style=counts_style, justify="right"),
+        Text("✔", style="bold green") if c.get("ok") else Text("✘", style="bold red"),
+        recall_bar(recall) if c.get("error") is None else Text("error", style="bold red"),
         figure(c.get("missing_total", 0)),
         figure(c.get("extra_total", 0)),
         figure(c.get("mismatched_total", 0)),
-        recall_bar(recall) if c.get("error") is None else Text("error", style="bold red"),
-        Text("✔", style="bold green") if c.get("ok") else Text("✘", style="bold red"),
+        Text(f"{c['source_count']:,}", justify="right"),
+        Text(f"{c['target_count']:,}", style=counts_style, justify="right"),
+        c.get("mode", ""),
     ]
 
 

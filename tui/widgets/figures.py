@@ -68,6 +68,15 @@ def short_uri(uri: str | None, keep: int = 2) -> str:
     return f"{scheme}://{urlsplit(uri).netloc}"
 
 
+def fit_uri(uri: str | None, room: int) -> str:
+    """The whole URI when `room` columns hold it (a 200-column terminal shows whole paths),
+    else its last two path parts, else its last one."""
+    if uri and len(uri) <= room:
+        return uri
+    shorter = short_uri(uri)
+    return shorter if len(shorter) <= room else short_uri(uri, 1)
+
+
 def percent(done: int, total: int) -> str:
     if total <= 0:
         return "100%" if done else "0%"

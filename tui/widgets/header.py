@@ -30,7 +30,9 @@ class ShellHeader(Static):
         phase = Text(f" {self.phase} ", style=style)
         label = self.route_label  # kept whole: it says whose pair this is
         room = self.size.width - left.cell_len - phase.cell_len - 2 - len(label)
-        route = f"{short_uri(self.source)} → {short_uri(self.target)}"
+        route = f"{self.source or '—'} → {self.target or '—'}"  # whole, when it fits
+        if len(route) > room:
+            route = f"{short_uri(self.source)} → {short_uri(self.target)}"
         if len(route) > room:
             route = f"{short_uri(self.source, 1)} → {short_uri(self.target, 1)}"
         if room < len(route):  # the phase always shows; the route gives way, from its start
