@@ -63,6 +63,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=1000, metavar="N")
     parser.add_argument("--workers", type=int, default=2, metavar="N")
     parser.add_argument(
+        "--batch-mb",
+        type=float,
+        default=32.0,
+        metavar="MB",
+        help="at most this many MiB per batch (vectors, ids, documents): batches of large "
+        "records shrink to fit, so memory stays bounded by bytes",
+    )
+    parser.add_argument(
         "--rate", type=float, default=None, metavar="N", help="cap records per second"
     )
     parser.add_argument(
@@ -176,6 +184,7 @@ def options_from(args: argparse.Namespace) -> MigrationOptions:
     )
     return MigrationOptions(
         batch_size=args.batch_size,
+        batch_bytes=int(args.batch_mb * 2**20),
         workers=args.workers,
         rate=args.rate,
         mode=WriteMode(args.mode),

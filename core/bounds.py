@@ -29,6 +29,7 @@ class Bound:
 FLAG_BOUNDS: dict[tuple[str, str], Bound] = {
     ("migrate", "--batch-size"): Bound(1, 100_000, "1000"),
     ("migrate", "--workers"): Bound(1, 64, "2"),
+    ("migrate", "--batch-mb"): Bound(0.1, 4096, "32"),
     ("migrate", "--rate"): Bound(1, 10_000_000, "5000 (or omit it: no limit)"),
     ("migrate", "--give-up-after"): Bound(1, 86_400, "120"),
     ("migrate", "--hnsw-m"): Bound(1, 1024, "16"),

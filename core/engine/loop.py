@@ -4,7 +4,9 @@ Why it is shaped this way:
 
 * Reading and writing overlap, so throughput approaches min(read rate, write rate).
 * The queue is bounded (``workers`` batches) and each writer holds one batch, so memory is
-  bounded by ``batch_size × (2 × workers + 1)`` whatever the collection size.
+  bounded by ``batch_size × (2 × workers + 1)`` whatever the collection size — and by bytes:
+  `BatchSizing` shrinks batches of large records to ``batch_bytes`` each (2 MB documents
+  read 1,000 at a time would hold 2 GB per batch).
 * Writers finish out of order, so the checkpoint is a *watermark* (`Watermark`): the cursor
   below which every batch is acknowledged by the target. It is committed only after the
   target's `sync`; resume replays from it and idempotent upserts make the replay harmless.
@@ -30,6 +32,7 @@ from aiolimiter import AsyncLimiter
 
 from ferry.core import faultpoints
 from ferry.core.connectors.base import Connector
+from ferry.core.engine.sizing import BatchSizing
 from ferry.core.errors import TransientError
 from ferry.core.events import (
     CheckpointCommitted,
@@ -201,13 +204,19 @@ class MigrationEngine:
             seq = 0
             cursor = copy.watermark.cursor
             stream: Any = None
+            sizing = BatchSizing(batch_size, options.batch_bytes)
+            stream_size = sizing.size
 
             async def next_batch() -> Batch | None:
                 # One retried unit per batch: a failed stream is reopened at the last cursor,
                 # and every batch read starts a fresh series of attempts.
-                nonlocal stream
+                nonlocal stream, stream_size
+                if stream is not None and stream_size != sizing.size:
+                    await stream.aclose()  # the byte bound changed the size: reopen here
+                    stream = None
                 if stream is None:
-                    stream = self.source.read(name, cursor, batch_size)
+                    stream_size = sizing.size
+                    stream = self.source.read(name, cursor, stream_size)
                 try:
                     return await anext(stream)
                 except StopAsyncIteration:
@@ -228,6 +237,7 @@ class MigrationEngine:
                     if self._limiter is not None:
                         await self._take_rate(len(batch))
                     progress.records_read += len(batch)
+                    sizing.saw(batch)
                     await queue.put((seq, batch))
                     seq += 1
                     cursor = batch.cursor_after

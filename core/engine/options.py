@@ -34,6 +34,9 @@ class MigrationOptions:
     retry_initial: float = 0.2
     retry_max: float = 10.0
     give_up_after: float = 120.0
+    # Bytes one batch may hold (vectors, ids, documents): records of 2 MB documents read
+    # 1,000 at a time would hold 2 GB per batch. Batches shrink to fit; None: no byte bound.
+    batch_bytes: int | None = 32 * 2**20
     index: bool = True  # False: a staging copy (`--no-index`), completed without the index phase
     tuning: TuningOptions = field(default_factory=TuningOptions)
     embed: EmbedSettings | None = None  # re-embed every document with this model (`--embed`)

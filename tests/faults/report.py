@@ -21,6 +21,13 @@ from tests.faults.bad_inputs import build_world, nan_verdict, run_table
 from tests.faults.canary import run_canary
 from tests.faults.kills import Outcome, run_schedule
 from tests.faults.network import run_network
+from tests.faults.together import (
+    backup_during_migrate,
+    kill_into_chroma_server,
+    large_records,
+    many_empty_collections,
+    two_repairs_at_once,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
@@ -76,9 +83,20 @@ def main() -> None:
                     f"{searched - leaks}/{searched} without the key",
                 )
             )
+            (root / "kchroma").mkdir()
+            outcome = kill_into_chroma_server(root / "kchroma", f"chroma+http://127.0.0.1:{port}")
+            rows.append(_row(outcome, f"{outcome.kills} kills in {outcome.runs} runs"))
         finally:
             server.terminate()
             server.wait(10)
+        for scenario in (two_repairs_at_once, backup_during_migrate, many_empty_collections):
+            (root / scenario.__name__).mkdir()
+            outcome = scenario(root / scenario.__name__)
+            rows.append(_row(outcome, f"{outcome.runs} runs"))
+        (root / "large").mkdir()
+        outcome, peaks = large_records(root / "large")
+        peak_words = f"peak RSS {peaks['bounded']:.0f} MB at --batch-mb 4, {peaks['unbounded']:.0f} MB unbounded"
+        rows.append(_row(outcome, f"{outcome.runs} runs; {peak_words}"))
         from tests.faults.qdrant_server import run_qdrant_server
         from tests.qdrant_server import running_emulator
 
@@ -174,6 +192,10 @@ def render(
         "  `Retry-After`, 503 while copying and indexing, or throttles past the give-up time;",
         "  or is killed (-9) in the index phase; the copy is read back with qdrant-client alone",
         "  and must be search-ready.",
+        "- **together**: two `validate --repair` of one target at once, `ferry backup` of a",
+        "  collection a migration is writing (the backup holds only whole, right records), a",
+        "  thousand empty collections (each created, or skipped saying why), and 1 MB documents",
+        "  with 3,072-d vectors read in 1,000-record batches (peak RSS of the real process).",
         "- **clean errors**: every failure was one `ferry: error:` line (no traceback).",
         "",
     ]
