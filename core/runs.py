@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -412,6 +413,21 @@ class RunView:
             "options": self.options,
             "collections": [c.to_json() for c in self.collections],
         }
+
+
+# How run ids read ("20261205-093117-28412c"): what an error that names a run is searched for.
+RUN_ID = re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b")
+
+
+def named_run(view: RunView) -> str | None:
+    """Another run this run's errors name (the holder of a target it could not lock), if any:
+    where a person wants to go next."""
+    texts = [view.error or "", *(c.error or "" for c in view.collections)]
+    for text in texts:
+        for found in RUN_ID.findall(text):
+            if found != view.run_id:
+                return str(found)
+    return None
 
 
 def recent_runs(journal: Journal, limit: int = 50) -> list[RunView]:

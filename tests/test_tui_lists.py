@@ -158,3 +158,28 @@ async def test_a_ticked_box_reads_without_colour(tmp_path: Path, target: str) ->
         assert "✓" not in screen_text(app)
         force.value = True
         await wait_for(pilot, lambda: "▐✓▌ Force" in screen_text(app), what="the tick")
+
+
+async def test_a_run_whose_error_names_another_run_jumps_to_it(tmp_path: Path) -> None:
+    from ferry.core.journal import Journal
+    from ferry.core.runs import RunState
+
+    state = tmp_path / "journal.sqlite3"
+    journal = Journal(state)
+    holder = journal.create_run("a", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    refused = journal.create_run("b", "chroma+file:///s2", "qdrant+edge:///t", ["docs"], {}, {})
+    journal.set_run_status(
+        refused,
+        RunState.FAILED,
+        f"target collection 'docs' is being written by another Ferry process (run {holder}, "
+        "pid 1, host h)",
+    )
+    journal.close()
+    app = FerryApp(state, start="monitor")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.attach(refused)
+        app.poll_now()
+        await wait_for_text(pilot, "j Go to run")
+        await pilot.press("j")
+        await wait_for(pilot, lambda: app.context.run_id == holder, what="attached to holder")
+        await wait_for_text(pilot, f"Run {holder}")

@@ -26,6 +26,7 @@ from tests.faults.together import (
     kill_into_chroma_server,
     large_records,
     many_empty_collections,
+    tui_and_cli_resume_at_once,
     two_repairs_at_once,
 )
 
@@ -89,7 +90,12 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
-        for scenario in (two_repairs_at_once, backup_during_migrate, many_empty_collections):
+        for scenario in (
+            two_repairs_at_once,
+            backup_during_migrate,
+            tui_and_cli_resume_at_once,
+            many_empty_collections,
+        ):
             (root / scenario.__name__).mkdir()
             outcome = scenario(root / scenario.__name__)
             rows.append(_row(outcome, f"{outcome.runs} runs"))

@@ -12,6 +12,7 @@ from tests.faults.together import (
     kill_into_chroma_server,
     large_records,
     many_empty_collections,
+    tui_and_cli_resume_at_once,
     two_repairs_at_once,
 )
 
@@ -53,3 +54,9 @@ def test_large_records_stay_within_the_byte_bound(tmp_path: Path) -> None:
     # ~48 MB of documents: unbounded, one batch holds all of it (and its copies on the way to
     # the target); bounded by --batch-mb 4, ~4 MB batches do. Compared within one run.
     assert peaks["bounded"] + 40 < peaks["unbounded"], peaks
+
+
+def test_the_tui_and_a_cli_resuming_one_run_at_once_finish_it_once(tmp_path: Path) -> None:
+    outcome = tui_and_cli_resume_at_once(tmp_path)
+    assert outcome.kills == 1, outcome.notes
+    assert_clean(outcome)

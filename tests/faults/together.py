@@ -223,3 +223,45 @@ def large_records(root: Path, records: int = 48) -> tuple[Outcome, dict[str, flo
             continue
         outcome.add(verify.compare(expected, verify.edge_records(target, "heavy")))
     return outcome, peaks
+
+
+def tui_and_cli_resume_at_once(root: Path) -> Outcome:
+    """An interrupted run resumed at the same moment by the TUI's path (core.launcher.resume,
+    a detached `ferry migrate`) and by a person typing the same command."""
+    from ferry.core.journal import Journal
+    from ferry.core.launcher import resume
+    from ferry.core.runs import RunState, RunView
+
+    outcome = Outcome("the TUI and a CLI resuming the same run at once")
+    src = make_chroma(root / "src", {"docs": {"n": 2000, **L2}})
+    target = root / "target"
+    state = root / "journal.sqlite3"
+    env = {"FERRY_STATE": str(state)}
+    args = ["migrate", *KEEP_NAMES, "--from", f"chroma+file://{src}",
+            "--to", f"qdrant+edge://{target}", "--batch-size", "100", "--yes", "--json"]  # fmt: skip
+    killed = ferry(args, {**env, "FERRY_KILL_AT": "write:6"})
+    outcome.runs += 1
+    outcome.kills += killed.returncode == -9
+    journal = Journal(state)
+    run_id = journal.list_runs(1)[0]["run_id"]
+    view = RunView.load(journal, run_id)
+    assert view is not None
+    from_tui = resume(view, state)  # what `r` on the Monitor does
+    from_cli = launch(args, env)
+    count(outcome, finish(from_cli))
+    try:
+        code = from_tui.process.wait(COMMAND_TIMEOUT) if from_tui.process else 0
+    except subprocess.TimeoutExpired:
+        code = HANG
+    log = from_tui.log_path.read_text(encoding="utf-8", errors="replace")
+    count(outcome, subprocess.CompletedProcess(from_tui.argv, code, "", log))
+    final = RunView.load(journal, run_id)
+    runs = journal.list_runs(10)
+    journal.close()
+    if final is None or final.state is not RunState.COMPLETED or len(runs) != 1:
+        outcome.wrong += 1  # one run, finished: never a second run or a stuck one
+        outcome.notes.append(f"run {final.state if final else None}, {len(runs)} run(s)")
+    outcome.add(
+        verify.compare(verify.source_records(src, "docs"), verify.edge_records(target, "docs"))
+    )
+    return outcome

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Log, ProgressBar, Sparkline, Static
 
-from ferry.core.runs import CollectionView, RunState, RunView
+from ferry.core.runs import CollectionView, RunState, RunView, named_run
 from ferry.tui.screens.base import FerryScreen, in_this_app
 from ferry.tui.screens.quit import AskScreen
 from ferry.tui.screens.runs import RunsScreen
@@ -133,6 +133,13 @@ class MonitorScreen(FerryScreen):
         ),
         Binding("l", "log", "Log", id="monitor.log", tooltip="the run's log, followed live"),
         Binding("u", "runs", "Runs", id="monitor.runs", tooltip="list runs and attach to one"),
+        Binding(
+            "j",
+            "jump",
+            "Go to run",
+            id="monitor.jump",
+            tooltip="attach to the run this run's error names (the one holding its target)",
+        ),  # fmt: skip
         Binding(
             "y", "copy_run_id", "Copy id", id="monitor.copy", show=False, tooltip="copy the run id"
         ),  # fmt: skip
@@ -270,6 +277,8 @@ class MonitorScreen(FerryScreen):
             return state in PAUSABLE or state is RunState.PENDING
         if action == "resume":
             return state is not None and (state is RunState.PAUSED or state.resumable)
+        if action == "jump":  # only when an error names another run: shown, or not at all
+            return self.ferry.snapshot is not None and named_run(self.ferry.snapshot) is not None
         return True
 
     def _run_id(self) -> str | None:
@@ -339,6 +348,15 @@ class MonitorScreen(FerryScreen):
         run_id = self._run_id()
         if run_id:
             self.ferry.copy(run_id, "run id")
+
+    def action_jump(self) -> None:
+        view = self.ferry.snapshot
+        other = named_run(view) if view is not None else None
+        if other is None:
+            return
+        self.ferry.attach(other)
+        self.ferry.poll_now()
+        self.notify(f"Attached to run {other}, named by the error of {view.run_id}.")  # type: ignore[union-attr]
 
     def action_runs(self) -> None:
         def chosen(run_id: str | None) -> None:
