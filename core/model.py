@@ -69,6 +69,22 @@ class Batch:
         text = sum(len(i) for i in self.ids) + sum(len(d) for d in self.documents if d)
         return int(self.vectors.nbytes) + text
 
+    def joined(self, after: Batch) -> Batch:
+        """This batch followed by `after` (read right after it): one batch, `after`'s cursor."""
+        native = (
+            self.native_ids + after.native_ids
+            if self.native_ids is not None and after.native_ids is not None
+            else None
+        )
+        return Batch(
+            self.ids + after.ids,
+            np.concatenate([self.vectors, after.vectors]) if len(after) else self.vectors,
+            self.metadatas + after.metadatas,
+            self.documents + after.documents,
+            after.cursor_after,
+            native,
+        )
+
     @staticmethod
     def empty(dimension: int) -> Batch:
         return Batch([], np.zeros((0, dimension), dtype=np.float32), [], [])

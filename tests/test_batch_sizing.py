@@ -38,3 +38,30 @@ def test_no_byte_bound_reads_whole_batches() -> None:
     assert sizing.size == 500
     sizing.saw(batch(500, 10**6))
     assert sizing.size == 500
+
+
+def test_a_resumed_copy_reads_the_batches_the_interrupted_one_read() -> None:
+    """No probe on resume: the checkpoint says what records weigh, so the batches are the
+    interrupted run's (a write of it still in flight is the same request again)."""
+    assert BatchSizing(120, 32 * 2**20, known_bytes_per_record=900.0).size == 120
+    assert BatchSizing(1000, 8 * 2**20, known_bytes_per_record=2 * 2**20).size == 4
+
+
+def test_a_light_probe_is_topped_up_to_the_whole_first_batch() -> None:
+    """Light records travel in the batches a run without the bound uses (0..1000, …)."""
+    sizing = BatchSizing(1000, 32 * 2**20)
+    probe = batch(sizing.size, 1000)
+    sizing.saw(probe)
+    assert sizing.top_up(probe) == 1000 - PROBE_RECORDS
+    heavy = BatchSizing(1000, 8 * 2**20)
+    probe = batch(heavy.size, 2 * 2**20)
+    heavy.saw(probe)
+    assert heavy.top_up(probe) == 0  # too heavy: the probe goes alone, then small batches
+
+
+def test_joined_batches_keep_order_and_the_later_cursor() -> None:
+    first, second = batch(2, 1), batch(3, 1)
+    second.cursor_after = "after-5"
+    joined = first.joined(second)
+    assert len(joined) == 5 and joined.vectors.shape == (5, 4)
+    assert joined.ids == first.ids + second.ids and joined.cursor_after == "after-5"

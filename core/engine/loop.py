@@ -204,7 +204,9 @@ class MigrationEngine:
             seq = 0
             cursor = copy.watermark.cursor
             stream: Any = None
-            sizing = BatchSizing(batch_size, options.batch_bytes)
+            done = copy.committed
+            known = done.bytes_written / done.records_written if done.records_written else 0.0
+            sizing = BatchSizing(batch_size, options.batch_bytes, known)
             stream_size = sizing.size
 
             async def next_batch() -> Batch | None:
@@ -226,18 +228,32 @@ class MigrationEngine:
                     stream = None
                     raise
 
+            async def topped_up(batch: Batch) -> Batch:
+                # A probe of records that proved light is completed to a whole batch, so the
+                # batches written are the ones a run without the byte bound writes.
+                nonlocal cursor
+                more = sizing.top_up(batch)
+                if not more:
+                    return batch
+                cursor, whole = batch.cursor_after, sizing.size
+                sizing.size = more
+                rest = await self.retry.call(next_batch, on_read_retry)
+                sizing.size = whole
+                return batch if rest is None else batch.joined(rest)
+
             try:
                 while True:
                     batch = await self.retry.call(next_batch, on_read_retry)
                     if batch is None:
                         return
+                    sizing.saw(batch)
+                    batch = await topped_up(batch)
                     faultpoints.reached("read")
                     if not await self.control.gate():
                         return
                     if self._limiter is not None:
                         await self._take_rate(len(batch))
                     progress.records_read += len(batch)
-                    sizing.saw(batch)
                     await queue.put((seq, batch))
                     seq += 1
                     cursor = batch.cursor_after

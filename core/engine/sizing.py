@@ -17,11 +17,40 @@ GROW_FACTOR = 2  # grow only when twice as many fit (a size change reopens the r
 
 
 class BatchSizing:
-    def __init__(self, batch_size: int, batch_bytes: int | None) -> None:
+    """`known_bytes_per_record`: what a resumed copy already wrote weighs (its checkpoint).
+    A resume then needs no probe — and reads the same batches the interrupted run read, so
+    a write of that run still in flight at the target is the same request again, never one
+    that overlaps it half-way (a Chroma server has given a None-metadata record another
+    record's metadata when two upserts overlapping that way crossed)."""
+
+    def __init__(
+        self, batch_size: int, batch_bytes: int | None, known_bytes_per_record: float = 0.0
+    ) -> None:
         self.most = max(1, batch_size)
         self.batch_bytes = batch_bytes
-        self.size = min(self.most, PROBE_RECORDS) if batch_bytes else self.most
         self.largest_bytes = 0  # the heaviest batch read, for tests and reports
+        self._weighed = not batch_bytes or known_bytes_per_record > 0  # no probe to top up
+        if not batch_bytes:
+            self.size = self.most
+        elif known_bytes_per_record > 0:
+            self.size = self._fitting(known_bytes_per_record)
+        else:
+            self.size = min(self.most, PROBE_RECORDS)
+
+    def _fitting(self, per_record: float) -> int:
+        assert self.batch_bytes
+        return max(1, min(self.most, int(self.batch_bytes // max(per_record, 1.0))))
+
+    def top_up(self, batch: Batch) -> int:
+        """How many records to add to `batch`, the collection's probe, to make it the whole
+        first batch (0: it is not a probe, or the records are too heavy for a whole batch).
+        Light records then travel in exactly the batches a run without the bound would
+        use, and a resume (which needs no probe) reads the same ones again."""
+        probe = len(batch) == PROBE_RECORDS < self.most and not self._weighed
+        self._weighed = True
+        if not probe or self.size < self.most:
+            return 0
+        return self.most - len(batch)
 
     def saw(self, batch: Batch) -> None:
         """Weigh a batch just read; the next read's size follows from its bytes per record."""
@@ -29,7 +58,6 @@ class BatchSizing:
             return
         nbytes = batch.nbytes
         self.largest_bytes = max(self.largest_bytes, nbytes)
-        per_record = max(nbytes / len(batch), 1.0)
-        fitting = max(1, min(self.most, int(self.batch_bytes // per_record)))
+        fitting = self._fitting(nbytes / len(batch))
         if nbytes > self.batch_bytes or fitting >= GROW_FACTOR * self.size:
             self.size = fitting  # shrink on an overflow, grow on room for twice as many
