@@ -55,7 +55,7 @@ wait_for "run completed 100%" 120            # resumed from its watermark, to th
 wait_for "demo app" 60                       # the demo's application changed its source
 
 keys 4                                       # Validation: a full record-by-record check
-wait_for "mode"
+wait_for "recall@k"
 keys f
 wait_for "missing 3 · extra 1" 180                   # exactly what the app changed
 keys R                                       # repair: re-copied, read back
