@@ -8,6 +8,7 @@ Regenerate with `pytest tests/test_tui_snapshots.py --snapshot-update` and look 
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -49,9 +50,12 @@ def test_connections(snap_compare, state: Path, size: tuple[int, int]) -> None: 
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_inventory(snap_compare, tmp_path: Path, state: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    source = make_source(tmp_path / "data" / "chroma")
-    target = f"qdrant+edge://{tmp_path / 'data' / 'qdrant'}"
+def test_inventory(snap_compare, state: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    # A fixed place: at 120 columns the paths are shown whole, so they must not vary by run.
+    root = Path("/tmp/ferry-snapshot-inventory") / f"{size[0]}x{size[1]}"  # not $TMPDIR
+    shutil.rmtree(root, ignore_errors=True)
+    source = make_source(root / "data" / "chroma")
+    target = f"qdrant+edge://{root / 'data' / 'qdrant'}"
     app = FerryApp(state, source, target, start="inventory", select_all=True)
 
     async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]

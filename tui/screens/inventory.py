@@ -192,22 +192,34 @@ class InventoryScreen(ListKeysMixin, FerryScreen):
             )
             rows.append((info.name, cells))
         self.query_one("#collections", ListingTable).set_rows(rows)
+        self.show_route()
+        self.show_detail()
+        self.show_plan()
+
+    def show_route(self) -> None:
+        """From and To, as whole as the width allows (again on a resize: a load can finish
+        before the terminal's final size is known)."""
+        context, inventory = self.ferry.context, self.inventory
+        if inventory is None or not context.source_uri:
+            return
+        width = self.size.width
         target = (
-            fit_uri(context.target_uri, self.size.width - 8)
+            fit_uri(context.target_uri, width - 8)
             if context.target_uri
             else "no target (o on Connections)"
         )
+        summary = inventory.source_summary
         self.query_one("#inventory-source", Static).update(
             Text.assemble(
                 ("From ", "bold"),
-                f"{fit_uri(context.source_uri, self.size.width - 12 - len(inventory.source_summary))}"
-                f" ({inventory.source_summary})",
+                f"{fit_uri(context.source_uri, width - 12 - len(summary))} ({summary})",
                 ("\nTo   ", "bold"),
                 target,
             )
         )
-        self.show_detail()
-        self.show_plan()
+
+    def on_resize(self) -> None:
+        self.show_route()
 
     def _mark(self, name: str) -> Text:
         return Text("✓", style="bold green") if name in self.selected else Text("·", style="dim")
