@@ -8,11 +8,16 @@ profile's embedding model fills in only when none was chosen.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
+from ferry.core.options import dialog_options
 from ferry.core.profile_defaults import profile_embed, profile_layout
 from ferry.core.profiles import Profile
 from ferry.core.run_choices import RunChoices
+
+# Options layered by hand above (their profile value has its own rule); RunChoices' fields.
+HAND_LAYERED = frozenset(f.name for f in fields(RunChoices))
 
 
 def layered_choices(
@@ -27,4 +32,24 @@ def layered_choices(
     if embed and not choices.embed:
         embed.pop("profile")
         choices = replace(choices, **embed)
-    return choices
+    return _layer_declared(choices, remembered, explicit_argv, profiles)
+
+
+def _layer_declared(
+    choices: RunChoices,
+    remembered: RunChoices | None,
+    explicit_argv: list[str],
+    profiles: tuple[Profile | None, Profile | None],
+) -> RunChoices:
+    """Declared dialog options without a hand-made field: profile < remembered < explicit."""
+    layered: dict[str, Any] = {}
+    for option in dialog_options():
+        if not option.in_profile or option.dest in HAND_LAYERED:
+            continue
+        for profile in profiles:  # the source profile's, else the target's (as for layout)
+            if profile is not None and profile.option(option.dest) is not None:
+                layered[option.dest] = profile.option(option.dest)
+                break
+    layered.update(remembered.extras if remembered else {})
+    layered.update(RunChoices.from_argv(explicit_argv).extras)
+    return replace(choices, extras={**choices.extras, **layered})
