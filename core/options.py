@@ -3,9 +3,11 @@
 The CLI's parser (`cli/migrate.py`, `cli/embed_args.py`), the range table (`core/bounds.py`),
 the run dialog's remembered choices (`core/run_choices.py`), the run dialog's generic fields and
 profiles all read these rows, so adding an option is one `Option(...)` here. The shape follows
-Harlequin's `options.py` (one object per option that renders itself to each front end) with
-Posting's idea of one settings model that the files and the screens share. Headless: no
-argparse or Textual here; `cli/` and `tui/` render the rows.
+Harlequin's `options.py` (one declaration per option, rendered to the CLI and to a widget;
+the label comes from the name) but as plain data: core is headless, so the renderers live in
+`cli/option_args.py` and `tui/widgets/option_fields.py`. The order of the layers (profile <
+remembered < explicit) is decided in one place, `core/option_layers.py`, as Posting's
+settings model orders its sources in one `settings_customise_sources`.
 """
 
 from __future__ import annotations
