@@ -4,71 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ferry.cli.option_args import add_options
 from ferry.core.embed import EmbedSettings
-from ferry.core.embed.settings import MISSING_CHOICES
+from ferry.core.options import EMBED_GROUP, migrate_options
 
 
 def add_embed_arguments(parser: argparse.ArgumentParser, for_validate: bool = False) -> None:
-    group = parser.add_argument_group("re-embedding (docs/re-embedding.md)")
-    group.add_argument(
-        "--embed",
-        metavar="PROVIDER/MODEL",
-        default=None,
-        help="replace every vector with this model's embedding of the record's document: "
-        "openai/<model> (any OpenAI-compatible endpoint), wordllama/l2_supercat, "
-        "sentence-transformers/<model>, fastembed/<model> (local models from their cache)",
-    )
-    group.add_argument(
-        "--embed-base-url",
-        metavar="URL",
-        default=None,
-        help="openai/…: the endpoint's /v1 URL (default: $OPENAI_BASE_URL)",
-    )
-    group.add_argument(
-        "--embed-api-key-env",
-        metavar="VAR",
-        default=None,
-        help="openai/…: the environment variable holding the key (default: OPENAI_API_KEY); "
-        "the key itself is never written or printed",
-    )
-    group.add_argument(
-        "--embed-dimensions", type=int, default=None, metavar="N", help="shorter vectors"
-    )
-    if for_validate:
-        return
-    group.add_argument(
-        "--embed-rpm", type=float, default=None, metavar="N", help="requests per minute allowed"
-    )
-    group.add_argument(
-        "--embed-tpm", type=float, default=None, metavar="N", help="tokens per minute allowed"
-    )
-    group.add_argument(
-        "--embed-missing",
-        choices=MISSING_CHOICES,
-        default="refuse",
-        help="records without a document: refuse the run (default, naming them) or skip them",
-    )
-    group.add_argument(
-        "--embed-price",
-        type=float,
-        default=None,
-        metavar="PRICE",
-        help="price per million tokens: the plan shows the cost",
-    )
-    group.add_argument(
-        "--embed-batch",
-        type=int,
-        default=256,
-        metavar="N",
-        help="most documents in one embedding request",
-    )
-    group.add_argument(
-        "--embed-concurrency",
-        type=int,
-        default=4,
-        metavar="N",
-        help="embedding requests in flight",
-    )
+    group = parser.add_argument_group(EMBED_GROUP)
+    options = list(migrate_options(group=EMBED_GROUP))
+    add_options(group, [o for o in options if o.in_validate or not for_validate])
 
 
 def embed_settings_from(args: argparse.Namespace) -> EmbedSettings | None:

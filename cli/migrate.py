@@ -24,14 +24,15 @@ from ferry.cli.common import (
     resolve_profiles,
 )
 from ferry.cli.embed_args import add_embed_arguments, embed_settings_from
+from ferry.cli.option_args import add_options
 from ferry.core.connectors.base import WriteMode
 from ferry.core.engine import MigrationEngine, MigrationOptions
 from ferry.core.errors import FerryError
 from ferry.core.events import ProgressSampled, RunEvent
 from ferry.core.journal import Journal, default_state_path
-from ferry.core.layouts import LAYOUT_NAMES
 from ferry.core.live.follow import FollowOptions
 from ferry.core.mapping import PayloadFields
+from ferry.core.options import migrate_options as declared_options
 from ferry.core.preview import preview_run
 from ferry.core.profile_defaults import profile_embed, profile_layout
 from ferry.core.runner import RunOutcome, migrate
@@ -42,117 +43,7 @@ from ferry.core.tuning import TuningOptions, parse_payload_index
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("migrate", help="copy collections from a source to a target")
-    parser.add_argument(
-        "--from", dest="source", required=True, metavar="URI|PROFILE", help="a URI or a profile"
-    )
-    parser.add_argument(
-        "--to", dest="target", required=True, metavar="URI|PROFILE", help="a URI or a profile"
-    )
-    parser.add_argument(
-        "--collection",
-        action="append",
-        default=[],
-        metavar="NAME[=TARGET]",
-        help="repeatable; NAME=TARGET writes into another target collection; all when omitted",
-    )
-    parser.add_argument(
-        "--target-name",
-        metavar="TEMPLATE",
-        help="target collection name for blue-green, e.g. '{name}_v2' (NAME=TARGET wins)",
-    )
-    parser.add_argument("--batch-size", type=int, default=1000, metavar="N")
-    parser.add_argument("--workers", type=int, default=2, metavar="N")
-    parser.add_argument(
-        "--batch-mb",
-        type=float,
-        default=32.0,
-        metavar="MB",
-        help="at most this many MiB per batch (vectors, ids, documents): batches of large "
-        "records shrink to fit, so memory stays bounded by bytes",
-    )
-    parser.add_argument(
-        "--rate", type=float, default=None, metavar="N", help="cap records per second"
-    )
-    parser.add_argument(
-        "--mode",
-        choices=[m.value for m in WriteMode],
-        default="create",
-        help="append: upsert into an existing target collection",
-    )
-    parser.add_argument(
-        "--layout",
-        choices=list(LAYOUT_NAMES),
-        default=None,
-        help="payload layout on a Qdrant target: what that framework's Qdrant store reads "
-        "(default: the layout of the --from, else the --to profile; else the framework "
-        "detected in each collection, else flat)",
-    )
-    parser.add_argument("--id-field", default="source_id", help="payload field for the source id")
-    parser.add_argument(
-        "--document-field", default="document", help="payload field for the document"
-    )
-    parser.add_argument(
-        "--give-up-after",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="stop retrying a failing call after this long (the run stays resumable)",
-    )
-    parser.add_argument(
-        "--no-index",
-        action="store_true",
-        help="a staging copy: skip the index phase (the target is not search-ready)",
-    )
-    parser.add_argument(
-        "--hnsw-m", type=int, default=None, metavar="M", help="override the source's HNSW M"
-    )
-    parser.add_argument(
-        "--hnsw-ef-construct",
-        type=int,
-        default=None,
-        metavar="EF",
-        help="override the source's HNSW ef_construction",
-    )
-    parser.add_argument(
-        "--on-disk-vectors", action="store_true", help="keep the target's vectors on disk"
-    )
-    parser.add_argument(
-        "--payload-index",
-        action="append",
-        default=[],
-        metavar="KEY:TYPE",
-        help="repeatable; index KEY as keyword|integer|float|bool (overrides the observed type)",
-    )
-    parser.add_argument(
-        "--no-payload-indexes",
-        action="store_true",
-        help="create no payload index from the metadata types (only --payload-index ones)",
-    )
-    parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
-    parser.add_argument(
-        "--follow",
-        action="store_true",
-        help="a live source: after the copy, keep applying its changes until stopped (Ctrl-C) "
-        "or cut over (docs/live-migration.md)",
-    )
-    parser.add_argument(
-        "--follow-interval",
-        type=float,
-        default=1.0,
-        metavar="SECONDS",
-        help="with --follow: how often to look for changes in the source",
-    )
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.add_argument(
-        "--log",
-        action="store_true",
-        help="write the run's events to stderr, one line each (what a detached run logs)",
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the plan (targets, layout, records, warnings) and write nothing",
-    )
+    add_options(parser, declared_options(group=None))
     add_embed_arguments(parser)
     add_common(parser)
     parser.set_defaults(handler=run)

@@ -4,43 +4,22 @@ A number outside its range is refused before anything is created or written: `--
 would otherwise create the target collection and then wait for centuries; `--batch-size 10**9`
 would try to hold a billion records. `cli/` checks every parsed flag against this table right
 after parsing (cli/__init__.py), the TUI's run dialog checks its fields against the same rows,
-and a test makes sure no numeric flag is left out. (A later options schema takes these rows.)
+and a test makes sure no numeric flag is left out. (`migrate`'s rows are read from its options schema, core/options.py.)
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from ferry.core.errors import FerryError
+from ferry.core.options import Range, migrate_options
 
-
-@dataclass(frozen=True)
-class Bound:
-    """`least <= value <= most`; `zero` also allows exactly 0 (a flag whose 0 means "off")."""
-
-    least: float
-    most: float
-    example: str
-    zero: bool = False
+Bound = Range  # the range type is declared with the options (core/options.py)
 
 
 # (command, flag) -> its range. Every `type=int|float` flag of every command has a row.
+# `migrate`'s rows come from its declared options; the other commands' are written here.
 FLAG_BOUNDS: dict[tuple[str, str], Bound] = {
-    ("migrate", "--batch-size"): Bound(1, 100_000, "1000"),
-    ("migrate", "--workers"): Bound(1, 64, "2"),
-    ("migrate", "--batch-mb"): Bound(0.1, 4096, "32"),
-    ("migrate", "--rate"): Bound(1, 10_000_000, "5000 (or omit it: no limit)"),
-    ("migrate", "--give-up-after"): Bound(1, 86_400, "120"),
-    ("migrate", "--hnsw-m"): Bound(1, 1024, "16"),
-    ("migrate", "--hnsw-ef-construct"): Bound(1, 100_000, "100"),
-    ("migrate", "--follow-interval"): Bound(0.05, 3600, "1"),
-    ("migrate", "--embed-dimensions"): Bound(1, 65_536, "256"),
-    ("migrate", "--embed-batch"): Bound(1, 2048, "256"),
-    ("migrate", "--embed-concurrency"): Bound(1, 64, "4"),
-    ("migrate", "--embed-rpm"): Bound(0.01, 10_000_000, "3000"),
-    ("migrate", "--embed-tpm"): Bound(1, 10_000_000_000, "1000000"),
-    ("migrate", "--embed-price"): Bound(0, 1_000_000, "0.02"),
     ("validate", "--sample"): Bound(0, 100_000_000, "1000"),
     ("validate", "--queries"): Bound(0, 100_000, "20"),
     ("validate", "--k"): Bound(1, 10_000, "10"),
@@ -57,9 +36,18 @@ FLAG_BOUNDS: dict[tuple[str, str], Bound] = {
 }
 
 
+def _migrate_rows() -> dict[tuple[str, str], Bound]:
+    return {("migrate", o.flag): o.bounds for o in migrate_options() if o.bounds is not None}
+
+
+FLAG_BOUNDS.update(_migrate_rows())
+
+
 def check_bound(command: str, flag: str, value: float | int | None) -> None:
     """Refuse `value` for `flag` of `command` when it is not finite or out of its range."""
     bound = FLAG_BOUNDS.get((command, flag))
+    if bound is None and command == "migrate":  # an option declared after import
+        bound = _migrate_rows().get((command, flag))
     if value is None or bound is None:
         return
     hint = f"pass e.g. {flag} {bound.example}"
@@ -77,7 +65,7 @@ def check_bound(command: str, flag: str, value: float | int | None) -> None:
 
 def check_flags(command: str | None, values: dict[str, object]) -> None:
     """Check every numeric flag `command` was given (argparse's dest names) against the table."""
-    for (table_command, flag), _bound in FLAG_BOUNDS.items():
+    for (table_command, flag), _bound in {**FLAG_BOUNDS, **_migrate_rows()}.items():
         if table_command != command:
             continue
         value = values.get(flag.lstrip("-").replace("-", "_"))

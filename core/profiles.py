@@ -20,6 +20,7 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import tomli_w
@@ -27,6 +28,7 @@ import tomli_w
 from ferry.core.connectors import PingResult, open_connector
 from ferry.core.errors import FerryError, in_words
 from ferry.core.layouts import LAYOUT_NAMES
+from ferry.core.options import profile_options
 from ferry.core.uri import parse_uri
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -63,6 +65,13 @@ class Profile:
     embed: str = ""
     embed_base_url: str = ""
     embed_api_key_env: str = ""
+    # Declared migrate options marked `in_profile` that have no field above (core/options.py),
+    # as (dest, value) pairs: written to and read from the file under their dest.
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, dest: str) -> Any:
+        """The value this profile gives the declared option `dest`, or None."""
+        return dict(self.options).get(dest)
 
     @property
     def kind(self) -> str:
@@ -143,18 +152,33 @@ def load_profiles(path: Path | None = None) -> list[Profile]:
                     str(entry.get("embed") or ""),
                     str(entry.get("embed_base_url") or ""),
                     str(entry.get("embed_api_key_env") or ""),
+                    _declared_options(entry),
                 )
             )
     return profiles
+
+
+def _declared_options(entry: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The `in_profile` options without a Profile field that this file entry sets."""
+    own = set(Profile.__dataclass_fields__)
+    found = []
+    for option in profile_options():
+        if option.dest in own or option.dest not in entry:
+            continue
+        value = entry[option.dest]
+        if option.type in (int, float) and isinstance(value, int | float):
+            value = option.type(value)
+        found.append((option.dest, value))
+    return tuple(found)
 
 
 def save_profiles(profiles: list[Profile], path: Path | None = None) -> Path:
     """Write all profiles atomically, mode 0600."""
     path = path or profiles_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    document: dict[str, dict[str, dict[str, str]]] = {"profiles": {}}
+    document: dict[str, dict[str, dict[str, Any]]] = {"profiles": {}}
     for profile in profiles:
-        entry = {"uri": profile.uri}
+        entry: dict[str, Any] = {"uri": profile.uri}
         if profile.api_key_env:
             entry["api_key_env"] = profile.api_key_env
         if profile.layout:
@@ -162,6 +186,7 @@ def save_profiles(profiles: list[Profile], path: Path | None = None) -> Path:
         for key in ("embed", "embed_base_url", "embed_api_key_env"):
             if getattr(profile, key):
                 entry[key] = getattr(profile, key)
+        entry.update(dict(profile.options))
         document["profiles"][profile.name] = entry
     fd, temporary = tempfile.mkstemp(prefix=".profiles-", suffix=".toml", dir=path.parent)
     try:

@@ -14,12 +14,13 @@ import json
 import os
 import tempfile
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ferry.core.connectors.base import WriteMode
 from ferry.core.errors import FerryError
+from ferry.core.options import by_dest, dialog_options
 
 FILE_NAME = "run-choices.json"
 SAME_NAME = "{name}"  # the target-name template meaning "the source collection's name"
@@ -41,15 +42,30 @@ class RunChoices:
     embed_base_url: str = ""
     embed_api_key_env: str = ""
 
+    # Values of declared dialog options that have no field above (core/options.py), by dest.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def value(self, dest: str) -> Any:
+        """The chosen value of the dialog option `dest` (a field, else an extra, else default)."""
+        if dest in _FIELDS:
+            return getattr(self, dest)
+        option = by_dest(dest)
+        return self.extras.get(dest, option.shown_default() if option else None)
+
     def check(self) -> RunChoices:
         """Refuse what `ferry migrate` would refuse, with the field to fix."""
         from ferry.core.bounds import check_bound  # the ranges `ferry migrate` checks
 
-        check_bound("migrate", "--batch-size", self.batch_size)
-        check_bound("migrate", "--workers", self.workers)
-        check_bound("migrate", "--rate", self.rate)
-        if self.mode not in {m.value for m in WriteMode}:
-            raise FerryError(f"unknown write mode {self.mode!r}", fix="create or append")
+        for option in dialog_options():
+            value = self.value(option.dest)
+            if option.bounds is not None:
+                check_bound("migrate", option.flag, value)
+            if option.choices and value and value not in option.choices:
+                raise FerryError(
+                    f"unknown {option.label.lower()} {value!r}",
+                    where=option.flag,
+                    fix=" or ".join(option.choices),
+                )
         if not self.target_name.strip():
             raise FerryError("target name is empty", where="run options", fix="use {name}")
         provider, _, model = self.embed.partition("/")
@@ -62,50 +78,59 @@ class RunChoices:
         return self
 
     def to_argv(self, supported: Collection[str] = ()) -> list[str]:
-        """The `ferry migrate` flags for these choices.
+        """The `ferry migrate` flags for these choices, from the declared dialog options.
 
-        `--target-name` and `--layout` are passed only when `supported` lists them (the
-        installed `ferry migrate` knows them) and they differ from the default.
+        An option marked `dialog_always` is always passed; any other only when it differs
+        from the dialog's default, `supported` lists it (the installed `ferry migrate` knows
+        it) and the option it `needs` is set.
         """
-        argv = ["--batch-size", str(self.batch_size), "--workers", str(self.workers)]
-        if self.rate:
-            argv += ["--rate", f"{self.rate:g}"]
-        argv += ["--mode", self.mode]
-        if "--target-name" in supported and self.target_name != SAME_NAME:
-            argv += ["--target-name", self.target_name]
-        if "--layout" in supported and self.layout:
-            argv += ["--layout", self.layout]
-        if "--embed" in supported and self.embed:
-            argv += ["--embed", self.embed]
-            if self.embed_base_url:
-                argv += ["--embed-base-url", self.embed_base_url]
-            if self.embed_api_key_env:
-                argv += ["--embed-api-key-env", self.embed_api_key_env]
+        argv: list[str] = []
+        for option in dialog_options():
+            value = self.value(option.dest)
+            if not option.dialog_always:
+                if value in (None, "", False) or value == option.shown_default():
+                    continue
+                if option.flag not in supported:
+                    continue
+                if option.needs and not self.value(option.needs):
+                    continue
+            if option.type is bool:
+                argv.append(option.flag)
+            else:
+                argv += [option.flag, option.to_text(value)]
         return argv
 
     @classmethod
     def from_argv(cls, argv: list[str], base: RunChoices | None = None) -> RunChoices:
         """Choices from `ferry migrate` flags (e.g. `ferry demo`'s `--rate`); others kept."""
         choices = base or cls()
-        flags = {"--batch-size": "batch_size", "--workers": "workers", "--rate": "rate",
-                 "--mode": "mode", "--target-name": "target_name", "--layout": "layout",
-                 "--embed": "embed", "--embed-base-url": "embed_base_url",
-                 "--embed-api-key-env": "embed_api_key_env"}  # fmt: skip
+        options = {o.flag: o for o in dialog_options()}
         changes: dict[str, Any] = {}
-        for flag, value in zip(argv, argv[1:], strict=False):
-            name = flags.get(flag)
-            if name in {"batch_size", "workers"}:
-                changes[name] = int(value)
-            elif name == "rate":
-                changes[name] = float(value) or None
-            elif name:
-                changes[name] = value
-        return replace(choices, **changes)
+        extras = dict(choices.extras)
+        for index, flag in enumerate(argv):
+            option = options.get(flag)
+            if option is None:
+                continue
+            if option.type is bool:
+                value: Any = True
+            elif index + 1 < len(argv):
+                value = option.parse(argv[index + 1])
+            else:
+                continue
+            if option.dest in _FIELDS:
+                changes[option.dest] = value
+            else:
+                extras[option.dest] = value
+        return replace(choices, **changes, extras=extras)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunChoices:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# RunChoices' own fields (the hand-made dialog fields); other dialog options go in `extras`.
+_FIELDS = frozenset(f.name for f in fields(RunChoices)) - {"extras"}
 
 
 def pair_key(source_uri: str, target_uri: str) -> str:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ from textual.screen import ModalScreen, Screen
 
 from ferry.core import launcher
 from ferry.core.errors import FerryError
-from ferry.core.profile_defaults import profile_embed, profile_layout, profiles_for_uris
+from ferry.core.option_layers import layered_choices
+from ferry.core.profile_defaults import profiles_for_uris
 from ferry.core.run_choices import RunChoices, load_choices
 from ferry.core.runs import RunState, RunView, unfinished_runs
 from ferry.tui.commands import FerryCommands
@@ -350,14 +351,7 @@ class FerryApp(App[None]):
         profile of the pair names replaces a remembered one (the profile is where a person
         says which framework the app uses; the dialog can still pick another)."""
         remembered = load_choices(self.context.journal().path, source, target)
-        choices = remembered or RunChoices.from_argv(self.migrate_args)
-        asked = profile_layout(*profiles_for_uris(source, target))
-        choices = replace(choices, layout=asked.layout) if asked.layout else choices
-        embed = profile_embed(*profiles_for_uris(source, target))  # a profile's model
-        if embed and not choices.embed:
-            embed.pop("profile")
-            choices = replace(choices, **embed)
-        return choices
+        return layered_choices(remembered, self.migrate_args, profiles_for_uris(source, target))
 
     async def resume_run(self, run: RunView) -> str | None:
         """Relaunch an interrupted/cancelled/failed run: it resumes from its watermark."""

@@ -1,4 +1,4 @@
-"""What the installed `ferry migrate` accepts, read from its own argument parser.
+"""What the installed `ferry migrate` accepts, read from its declared options.
 
 The run dialog offers a field only when the command it launches knows the flag behind it
 (`--target-name`, `--layout`), and builds its preview from the same parser and the same
@@ -12,6 +12,8 @@ from functools import cache
 
 from ferry.cli.migrate import options_from, register
 from ferry.core.engine import MigrationOptions
+from ferry.core.options import by_flag
+from ferry.core.options import migrate_options as declared_options
 from ferry.core.run_choices import RunChoices
 
 
@@ -22,23 +24,16 @@ def migrate_parser() -> argparse.ArgumentParser:
     return root
 
 
-def _migrate_actions() -> list[argparse.Action]:
-    root = migrate_parser()
-    sub = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
-    return list(sub.choices["migrate"]._actions)
-
-
 def supported_flags() -> frozenset[str]:
-    """Every option string `ferry migrate` knows (`--layout`, `--target-name`, …)."""
-    return frozenset(s for action in _migrate_actions() for s in action.option_strings)
+    """Every option string `ferry migrate` knows (`--layout`, `--target-name`, …), read from
+    the declared options (core/options.py), not from argparse's internals."""
+    return frozenset(option.flag for option in declared_options())
 
 
 def layout_choices() -> list[str]:
     """The payload layouts `ferry migrate --layout` offers; [] when it has no such flag."""
-    for action in _migrate_actions():
-        if "--layout" in action.option_strings:
-            return [str(c) for c in (action.choices or [])]
-    return []
+    option = by_flag("--layout")
+    return list(option.choices or []) if option else []
 
 
 def migrate_options(

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
 from ferry.core.connectors.base import WriteMode
 from ferry.core.errors import FerryError
@@ -29,6 +29,7 @@ from ferry.core.run_choices import SAME_NAME, RunChoices
 from ferry.tui.migrate_flags import layout_choices, migrate_options, supported_flags
 from ferry.tui.screens.base import in_this_app, one_line
 from ferry.tui.widgets.figures import duration, short_count, short_uri
+from ferry.tui.widgets.option_fields import declared_fields, declared_values
 
 WIDE_COLUMNS = 160  # from here on the title shows whole paths
 REPLAN_SECONDS = 0.4  # a pause in typing the target name before the plan is redone
@@ -147,6 +148,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
                                     placeholder="copy vectors",
                                     tooltip="re-embed every document: PROVIDER/MODEL, e.g. "
                                     "wordllama/l2_supercat; empty copies the vectors")  # fmt: skip
+            yield from declared_fields(choices)  # options declared in core/options.py
             yield Static("Checking the target…", id="run-notes")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="run-cancel", compact=True)
@@ -220,12 +222,18 @@ class RunDialog(ModalScreen[RunRequest | None]):
             mode=str(self.query_one("#run-mode", Select).value),
             target_name=target_name or SAME_NAME,
             layout=layout,
+            extras=declared_values(self),
         ).check()
 
     @on(Select.Changed)
     def _select_changed(self) -> None:
         self.replan()
 
+    @on(Checkbox.Changed, ".run-declared")
+    def _declared_toggled(self) -> None:
+        self.replan()
+
+    @on(Input.Changed, ".run-declared")
     @on(Input.Changed, "#run-target-name")
     @on(Input.Changed, "#run-embed")
     def _name_changed(self) -> None:
