@@ -102,7 +102,17 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
                 self._client = AsyncQdrantClient(location=":memory:")
             elif spec.transport == "file":
                 assert spec.path is not None
-                self._client = AsyncQdrantClient(path=str(spec.path))
+                try:
+                    self._client = AsyncQdrantClient(path=str(spec.path))
+                except RuntimeError as exc:  # qdrant-client's lock: one process per folder
+                    if "already accessed" not in str(exc):
+                        raise
+                    raise FerryError(
+                        "another process has this Qdrant local folder open (qdrant-client "
+                        "allows one at a time)",
+                        where=str(spec.path),
+                        fix="wait for it to finish (ferry status), then run this again",
+                    ) from exc
             else:
                 # qdrant-client warns about a key over plain http; the plan says it instead.
                 warnings.filterwarnings("ignore", "Api key is used with an insecure connection")

@@ -60,3 +60,29 @@ def test_the_tui_and_a_cli_resuming_one_run_at_once_finish_it_once(tmp_path: Pat
     outcome = tui_and_cli_resume_at_once(tmp_path)
     assert outcome.kills == 1, outcome.notes
     assert_clean(outcome)
+
+
+def test_a_qdrant_local_folder_held_by_another_process_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """qdrant-client allows one process per local folder: a second is one line, exit 2."""
+    from qdrant_client import QdrantClient
+
+    from tests.conftest import make_chroma
+    from tests.faults.kills import ferry
+
+    src = make_chroma(tmp_path / "src", {"docs": {"n": 20, "metric": "l2", "dim": 4}})
+    folder = tmp_path / "local"
+    holder = QdrantClient(path=str(folder))  # another process's client, as far as Ferry knows
+    try:
+        result = ferry(
+            ["validate", "--from", f"chroma+file://{src}", "--to", f"qdrant+file://{folder}",
+             "--queries", "0", "--json"],
+            {"FERRY_STATE": str(tmp_path / "journal.sqlite3")},
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "another process has this Qdrant local folder open" in line and str(folder) in line
+    assert "Traceback" not in result.stderr
