@@ -272,7 +272,10 @@ class InventoryScreen(ListKeysMixin, FerryScreen):
         return [p for p in self.inventory.plans if p.source.name in self.selected]
 
     def show_plan(self) -> None:
-        summary = self.query_one("#plan-summary", Static)
+        found = self.query("#plan-summary")
+        if not found:  # a worker finishing while the app closes (its widgets already gone)
+            return
+        summary = found.first(Static)
         chosen = self.chosen()
         if not chosen:
             summary.update(Text("Plan: nothing selected — space selects, a selects all.", "dim"))
