@@ -250,7 +250,10 @@ def report(outcome: RunOutcome) -> None:
         )
         target = pairs.get(c.name, c.name)
         shown = c.name if target == c.name else f"{c.name} → {target}"
-        lines.append(f"  {shown}: {c.status.value} — {detail}")
+        # A collection left out (an empty one of unknown dimension) reads "skipped", not
+        # "completed — not created"; --json keeps its status and says why in skipped_reason.
+        word = "skipped" if c.skipped_reason else c.status.value
+        lines.append(f"  {shown}: {word} — {detail}")
         item = plans.get(c.name)
         if item is not None and not c.skipped_reason and not c.error:
             lines.append(f"    layout {item.layout} ({item.layout_reason})")

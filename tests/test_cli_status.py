@@ -70,3 +70,19 @@ def test_status_of_an_unknown_run_is_exit_2(
 ) -> None:
     code = main(["status", "nope", "--state", str(tmp_path / "j.sqlite3")])
     assert code == 2 and "no run 'nope'" in capsys.readouterr().err
+
+
+def test_an_empty_collection_left_out_reads_skipped_with_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "completed — not created": a person reads what happened to it in one word."""
+    src = make_chroma(tmp_path / "src", {"empty-one": {"n": 0}, "docs": {"n": 5, "dim": 4}})
+    code = main(
+        ["migrate", "--from", f"chroma+file://{src}", "--to",
+         f"qdrant+edge://{tmp_path / 'edge'}", "--yes", "--state", str(tmp_path / "j.sqlite3")]
+    )  # fmt: skip
+    out = capsys.readouterr().err  # the human report goes to stderr (stdout is for --json)
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if x.strip().startswith("empty-one"))
+    assert ": skipped — empty collection with unknown dimension: not created" in line, line
+    assert "docs" in out and ": completed — 5 records" in out
