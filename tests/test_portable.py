@@ -22,7 +22,7 @@ from ferry.core.errors import FerryError
 from ferry.core.journal import Journal
 from ferry.core.model import Batch, CollectionInfo, Metric
 from ferry.core.runner import migrate
-from tests.conftest import ROOT, dir_checksum, make_chroma, unique_name, wait_until
+from tests.conftest import ROOT, dir_checksum, make_chroma, unique_name
 from tests.test_crash_resume import durable_written, migrate_argv
 
 Records = dict[str, tuple[bytes, Any, Any]]
@@ -195,17 +195,18 @@ def test_kill_9_mid_export_then_resume_writes_each_record_once(tmp_path: Path) -
     source, target = f"chroma+file://{src}", f"parquet+file://{out}"
     state = tmp_path / "journal.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    victim = subprocess.Popen(
-        migrate_argv(source, target, state, "--rate", "2000"),
+    # Killed by the engine itself right after its first durable checkpoint (FERRY_KILL_AT),
+    # not by a poller racing a one-second run: on a busy machine the poller saw the export
+    # finish first. Paced so that first checkpoint is not the last one.
+    victim = subprocess.run(
+        migrate_argv(source, target, state, "--rate", "2000", "--batch-size", "250"),
         cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={**env, "FERRY_KILL_AT": "committed:1"},
+        capture_output=True,
+        timeout=300,
     )
-    wait_until(lambda: durable_written(state) >= 300 or victim.poll() is not None, timeout=60)
-    assert victim.poll() is None, "the run ended before it could be killed"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    assert victim.returncode == -signal.SIGKILL, victim.stderr
+    assert 0 < durable_written(state) < n
     assert json.loads((out / "alpha" / "manifest.json").read_text())["state"] == "writing"
     resumed = subprocess.run(
         migrate_argv(source, target, state),
