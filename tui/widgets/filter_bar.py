@@ -102,7 +102,8 @@ class ListKeysMixin:
             return focused
         if isinstance(focused, FilterInput) and isinstance(focused.parent, FilterBar):
             return focused.parent.table
-        return self.query(ListingTable).first() if self.query(ListingTable) else None  # type: ignore[attr-defined]
+        found = self.query(ListingTable)  # type: ignore[attr-defined]
+        return found.first() if found else None
 
     def action_filter_list(self) -> None:
         table = self._list()

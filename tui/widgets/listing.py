@@ -53,6 +53,7 @@ class ListingTable(DataTable[Any]):
         kwargs.setdefault("cursor_type", "row")
         super().__init__(**kwargs)
         self.rows_all: list[tuple[str, tuple[Any, ...]]] = []
+        self._positions: dict[str, int] = {}  # key -> index in rows_all (a tick is O(1))
         self.filter_text = ""
         self.sort_column: ColumnKey | None = None
         self.sort_reverse = False
@@ -62,15 +63,16 @@ class ListingTable(DataTable[Any]):
     def set_rows(self, rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Every row the screen has, as (key, cells); what is shown follows filter and sort."""
         self.rows_all = [(key, tuple(cells)) for key, cells in rows]
+        self._positions = {key: i for i, (key, _cells) in enumerate(self.rows_all)}
         self.redraw()
 
     def set_cell(self, key: str, column: str, value: Any) -> None:
         """Change one cell of a row, shown or filtered out (a tick on a hidden row stays)."""
         index = list(self.columns).index(ColumnKey(column))
-        for position, (row_key, cells) in enumerate(self.rows_all):
-            if row_key == key:
-                changed = cells[:index] + (value,) + cells[index + 1 :]
-                self.rows_all[position] = (row_key, changed)
+        position = self._positions.get(key)
+        if position is not None:
+            row_key, cells = self.rows_all[position]
+            self.rows_all[position] = (row_key, cells[:index] + (value,) + cells[index + 1 :])
         if key in self.rows:
             self.update_cell(key, column, value)
 
