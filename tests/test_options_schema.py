@@ -112,3 +112,36 @@ async def test_a_declared_option_gets_a_field_in_the_run_dialog(
             assert app.screen.query_one("#run-start", Button).disabled
     finally:
         migrate_parser.cache_clear()
+
+
+async def test_a_declared_profile_option_gets_a_field_in_the_profile_form(
+    extra_option: Option, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form shows the declared option under More, saves it, and keeps what it does not
+    show by hand (a profile's re-embedding settings survived no edit before)."""
+    path = tmp_path / "profiles.toml"
+    monkeypatch.setenv("FERRY_CONFIG", str(path))
+    kept = Profile("dst", "qdrant+edge:///tmp/q", embed="wordllama/l2_supercat",
+                   options=(("chunk_overlap", 48),))  # fmt: skip
+    save_profiles([kept], path)
+    app = FerryApp(tmp_path / "state" / "j.sqlite3", start="connections")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for_text(pilot, "dst")
+        await pilot.press("e")
+        field = await wait_for(
+            pilot, lambda: app.screen.query("#profile-opt-chunk-overlap").first(Input), 30,
+            "the declared option's field in the profile form",
+        )  # fmt: skip
+        assert field.value == "48"
+        embed = app.screen.query_one("#profile-opt-embed", Input)
+        assert embed.value == "wordllama/l2_supercat"
+        field.value = "4096"  # outside its declared range: refused in the form, nothing saved
+        app.screen.action_save()
+        await wait_for_text(pilot, "--chunk-overlap")
+        assert load_profiles(path) == [kept]
+        field.value = "64"
+        app.screen.query_one("#uri", Input).value = "qdrant+edge:///tmp/q2"
+        app.screen.action_save()
+        await wait_for(pilot, lambda: load_profiles(path)[0].uri.endswith("q2"), 30, "saved")
+    (saved,) = load_profiles(path)
+    assert saved.option("chunk_overlap") == 64 and saved.embed == "wordllama/l2_supercat"

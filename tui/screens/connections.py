@@ -9,22 +9,56 @@ environment variable; the screen never reads its value, so it cannot show or log
 
 from __future__ import annotations
 
+import dataclasses
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Collapsible, Footer, Input, Label, Select, Static
 
+from ferry.core.bounds import check_bound
 from ferry.core.connectors import PingResult
 from ferry.core.errors import FerryError
 from ferry.core.layouts import LAYOUT_NAMES
+from ferry.core.options import Option, profile_options
 from ferry.core.profiles import Profile, delete_profile, load_profiles, ping_profile, upsert_profile
 from ferry.tui.screens.base import FerryScreen
 from ferry.tui.screens.quit import AskScreen
 from ferry.tui.widgets.filter_bar import LIST_KEYS, FilterBar, ListKeysMixin
 from ferry.tui.widgets.listing import ListingTable
+from ferry.tui.widgets.option_fields import option_field, read_option
+
+# Profile options with a field of their own at the top of the form (the rest fold away).
+OWN_FIELDS = {"layout"}
+
+
+def folded_options() -> list[Option]:
+    """The declared `in_profile` options the form shows under "More": re-embedding and any
+    option added to core/options.py with `in_profile=True`, without touching this screen."""
+    return [o for o in profile_options() if o.dest not in OWN_FIELDS]
+
+
+def profile_value(profile: Profile, option: Option) -> object:
+    if option.dest in Profile.__dataclass_fields__:
+        return getattr(profile, option.dest)
+    return profile.option(option.dest)
+
+
+def more_title(profile: Profile) -> str:
+    """The folded section's one line says what is set inside, so nothing hides there."""
+    shown = [
+        f"{o.label.lower()} {profile_value(profile, o)}"
+        for o in folded_options()
+        if profile_value(profile, o) not in (None, "")
+    ]
+    return "More: " + ("; ".join(shown) if shown else "re-embedding, other run options")
+
+
+def profile_field_id(option: Option) -> str:
+    return f"profile-opt-{option.dest.replace('_', '-')}"
 
 
 def describe_ping(profile: Profile, result: PingResult) -> Text:
@@ -64,7 +98,7 @@ class ProfileForm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         profile = self.profile or Profile("", "")
-        with Vertical(classes="dialog", id="profile-dialog"):
+        with VerticalScroll(classes="dialog", id="profile-dialog"):
             yield Static(
                 "Edit profile" if self.profile else "Add a profile", classes="dialog-title"
             )
@@ -84,6 +118,18 @@ class ProfileForm(ModalScreen[bool]):
                 compact=True,
                 id="layout",
             )
+            folded = folded_options()
+            if folded:
+                with Collapsible(title=more_title(profile), collapsed=True, id="profile-more"):
+                    for option in folded:
+                        if option.type is not bool:
+                            yield Label(option.label)
+                        yield option_field(
+                            option,
+                            profile_value(profile, option),
+                            profile_field_id(option),
+                            classes="profile-option",
+                        )
             yield Static("", id="profile-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
@@ -106,18 +152,35 @@ class ProfileForm(ModalScreen[bool]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        profile = Profile(
-            self.query_one("#name", Input).value.strip(),
-            self.query_one("#uri", Input).value.strip(),
-            self.query_one("#api_key_env", Input).value.strip(),
-            str(self.query_one("#layout", Select).value or ""),
-        )
         try:
+            profile = self.edited()
             upsert_profile(profile, replacing=self.profile.name if self.profile else None)
         except FerryError as exc:
             self.query_one("#profile-error", Static).update(Text(exc.one_line(), style="red"))
             return
         self.dismiss(True)
+
+    def edited(self) -> Profile:
+        """The profile as the form says; a field the form does not show keeps its value."""
+        fields: dict[str, object] = {
+            "name": self.query_one("#name", Input).value.strip(),
+            "uri": self.query_one("#uri", Input).value.strip(),
+            "api_key_env": self.query_one("#api_key_env", Input).value.strip(),
+            "layout": str(self.query_one("#layout", Select).value or ""),
+        }
+        base = self.profile or Profile("", "")
+        declared = dict(base.options)
+        for option in folded_options():
+            value = read_option(option, self.query_one(f"#{profile_field_id(option)}"))
+            if option.dest in Profile.__dataclass_fields__:
+                fields[option.dest] = "" if value is None else str(value)
+            elif value in (None, "", option.default):
+                declared.pop(option.dest, None)  # the default: nothing to carry
+            else:
+                check_bound("migrate", option.flag, value)
+                declared[option.dest] = value
+        fields["options"] = tuple(sorted(declared.items()))
+        return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -33,8 +33,9 @@ def field_id(option: Option) -> str:
     return f"run-opt-{option.dest.replace('_', '-')}"
 
 
-def _field(option: Option, value: Any) -> Widget:
-    common: dict[str, Any] = {"id": field_id(option), "compact": True, "classes": FIELD_CLASS}
+def option_field(option: Option, value: Any, widget_id: str, classes: str = FIELD_CLASS) -> Widget:
+    """The widget for one declared option: Checkbox, Select or Input, by its type."""
+    common: dict[str, Any] = {"id": widget_id, "compact": True, "classes": classes}
     if option.type is bool:
         return Checkbox(option.label, bool(value), tooltip=option.help, **common)
     if option.choices:
@@ -58,30 +59,32 @@ def declared_fields(choices: RunChoices) -> Iterator[Widget]:
     for option in options:
         if option.type is not bool:
             widgets.append(Label(option.label, classes="run-label"))
-        widgets.append(_field(option, choices.value(option.dest)))
+        widgets.append(option_field(option, choices.value(option.dest), field_id(option)))
     yield Horizontal(*widgets, classes="run-options")
 
 
 def declared_values(screen: DOMNode) -> dict[str, Any]:
     """What the generic fields say, as RunChoices extras (a FerryError names a bad field)."""
-    values: dict[str, Any] = {}
-    for option in generic_options():
-        widget = screen.query_one(f"#{field_id(option)}")
-        if isinstance(widget, Checkbox):
-            values[option.dest] = widget.value
-        elif isinstance(widget, Select):
-            values[option.dest] = str(widget.value)
-        elif isinstance(widget, Input):
-            text = widget.value.strip()
-            if not text:
-                values[option.dest] = option.default
-                continue
-            try:
-                values[option.dest] = option.parse(text)
-            except ValueError:
-                raise FerryError(
-                    f"{option.label.lower()} must be a {option.type.__name__}",
-                    where=option.flag,
-                    fix=f"e.g. {option.bounds.example if option.bounds else option.default}",
-                ) from None
-    return values
+    return {
+        option.dest: read_option(option, screen.query_one(f"#{field_id(option)}"))
+        for option in generic_options()
+    }
+
+
+def read_option(option: Option, widget: Widget) -> Any:
+    """What one declared option's field says (a FerryError names a bad value)."""
+    if isinstance(widget, Checkbox):
+        return widget.value
+    if isinstance(widget, Select):
+        return str(widget.value)
+    text = widget.value.strip() if isinstance(widget, Input) else ""
+    if not text:
+        return option.default
+    try:
+        return option.parse(text)
+    except ValueError:
+        raise FerryError(
+            f"{option.label.lower()} must be a {option.type.__name__}",
+            where=option.flag,
+            fix=f"e.g. {option.bounds.example if option.bounds else option.default}",
+        ) from None
