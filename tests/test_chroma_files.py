@@ -319,6 +319,26 @@ def test_sample_is_what_fetch_gives(source: Path, name: str) -> None:
     assert sample.documents == fetched.documents
 
 
+@pytest.mark.parametrize("name", ["cos-big", "mid-l2", "mid-ip"])
+def test_sample_of_rows_out_of_label_order_builds_no_map(source: Path, name: str) -> None:
+    """Where rows are not where their labels say (chromadb's parallel inserts), the sample
+    takes the first rows and finds their ids in one pass over the pickle: still no id →
+    label map, and the records are exactly what `fetch` (through the map) gives."""
+    with ChromaDirectory(source) as reader:
+        plan = reader._plan(name)
+        assert plan.hnsw is not None and plan.hnsw.first_labels
+        # Labels that no row holds where a fresh index would put it: the row check fails.
+        plan.hnsw.first_labels = [(rid, label + 1) for rid, label in plan.hnsw.first_labels]
+        sample = reader.sample(name, 100)
+        assert sample is not None and 0 < len(sample) <= 100
+        assert plan.hnsw.id_to_label is None and plan.hnsw.label_to_row is None
+        fetched = reader.fetch(name, sample.ids)
+    assert fetched.ids == sample.ids
+    assert np.array_equal(fetched.vectors, sample.vectors)
+    assert all(_same(a, b) for a, b in zip(sample.metadatas, fetched.metadatas, strict=True))
+    assert sample.documents == fetched.documents
+
+
 def test_single_collection_keys_without_a_scan(tmp_path: Path) -> None:
     """The folder's only collection: keys from chroma's indexes (bool-only keys included)
     are exactly the keys its records hold; the plan does not read the whole label map."""

@@ -57,7 +57,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ferry.core.connectors.chroma_labels import NotFast, build_hash_map
+from ferry.core.connectors.chroma_labels import NotFast, build_hash_map, ids_with_labels
 from ferry.core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
 from ferry.core.connectors.chroma_space import embedding_function_name, read_settings
 from ferry.core.errors import FerryError
@@ -99,6 +99,7 @@ def _fallback_fix() -> str:
 
 
 LABEL_PASS_ROWS = 4_096  # rows per chunk of the label pass over data_level0.bin (~7 MB)
+SAMPLE_ROWS_READ = 4  # rows read per sampled record: spares for deleted or newer-logged rows
 PLAN_SAMPLE_ITEMS = 1_000  # id_to_label items a plan reads: its sample (and the safety check)
 
 
@@ -973,14 +974,55 @@ class ChromaDirectory:
                 flags = gather(hnsw.rows, rows, hnsw.offset_level0 + 2)
                 if (stored.ravel() == labels).all() and not (flags & 1).any():
                     row_of = dict(zip((rid for rid, _ in chosen), rows.tolist(), strict=True))
-                    found = sorted(self._rows_of(plan, [rid for rid, _ in chosen]))
-                    if found:
-                        vectors = hnsw.rows_vectors(
-                            np.array([row_of[rid] for _, rid in found], dtype=np.int64),
-                            normalised=plan.metric is Metric.COSINE,
-                        )
-                        return self._assemble(plan, found, rowid_range=None, vectors=vectors)
+                    batch = self._sample_rows(plan, row_of)
+                    if batch is not None:
+                        return batch
+            batch = self._sample_by_rows(plan, touched, limit)
+            if batch is not None:
+                return batch
         return next(self.read(name, None, limit), None)
+
+    def _sample_rows(self, plan: _Plan, row_of: dict[str, int]) -> Batch | None:
+        """The records of `row_of` (id → its row in data_level0.bin) the metadata holds."""
+        assert plan.hnsw is not None
+        found = sorted(self._rows_of(plan, list(row_of)))
+        if not found:
+            return None
+        vectors = plan.hnsw.rows_vectors(
+            np.array([row_of[rid] for _, rid in found], dtype=np.int64),
+            normalised=plan.metric is Metric.COSINE,
+        )
+        return self._assemble(plan, found, rowid_range=None, vectors=vectors)
+
+    def _sample_by_rows(self, plan: _Plan, touched: set[str], limit: int) -> Batch | None:
+        """The records in the first rows of data_level0.bin, their ids found by label in one
+        pass over the pickle that builds no map (`ids_with_labels`): where parallel inserts
+        put rows out of label order, the plan still costs O(limit) in memory and a scan of
+        the pickle at C speed instead of the whole id → label and label → row maps."""
+        hnsw = plan.hnsw
+        assert hnsw is not None
+        rows = np.arange(min(len(hnsw.rows), SAMPLE_ROWS_READ * max(limit, 1)), dtype=np.int64)
+        if not len(rows):
+            return None
+        stored = (
+            gather(hnsw.rows, rows, slice(hnsw.label_offset, hnsw.label_offset + 8))
+            .view("<u8")
+            .ravel()
+            .astype(np.int64)
+        )
+        live = (gather(hnsw.rows, rows, hnsw.offset_level0 + 2).ravel() & 1) == 0
+        try:
+            ids = ids_with_labels(hnsw.pickle_file, stored[live])
+        except Exception:  # a pickle the fast walk does not know: the exact path decides
+            return None
+        row_of: dict[str, int] = {}
+        for row, label in zip(rows[live].tolist(), stored[live].tolist(), strict=True):
+            rid = ids.get(label)
+            if rid is not None and rid not in touched and rid not in row_of:
+                row_of[rid] = row
+                if len(row_of) >= limit:
+                    break
+        return self._sample_rows(plan, row_of) if row_of else None
 
     def _assemble(
         self,

@@ -221,19 +221,48 @@ def _items_start(data: Any) -> int:
     return where[0]
 
 
-def _walk(buf: Any, pos: int, emit: Callable[[np.ndarray, np.ndarray], None]) -> None:
-    """Every item from `pos` to the end of id_to_label, as (hashes, labels) chunks."""
-    hashes: list[int] = []
+def ids_with_labels(pickle_file: Path, wanted: np.ndarray) -> dict[int, str]:
+    """label → id for the `wanted` labels, from one pass over id_to_label that builds no map.
+
+    Why: the plan's sample needs the ids of a handful of rows of data_level0.bin (read in
+    place, so each vector is the one its row holds); hashing and placing every id, as the
+    copy's map does, made the plan grow with the collection. Same refusals as
+    `build_hash_map` (KeyError, NotFast, pickle.UnpicklingError)."""
+    found: dict[int, str] = {}
+
+    def keep(keys: Any, labels: np.ndarray) -> None:
+        for key, label in zip(keys, labels.tolist(), strict=True):
+            found[int(label)] = bytes(key).decode("utf-8", "surrogatepass")
+
+    with pickle_file.open("rb") as fh:
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        _walk(data, _items_start(data), keep, wanted=np.unique(wanted.astype(np.int64)))
+    finally:
+        data.close()
+    return found
+
+
+def _walk(
+    buf: Any, pos: int, emit: Callable[[Any, np.ndarray], None], wanted: np.ndarray | None = None
+) -> None:
+    """Every item from `pos` to the end of id_to_label, as (hashes, labels) chunks; with
+    `wanted` (sorted labels), only those items, as (id bytes, labels)."""
+    hashes: list[Any] = []  # with `wanted`: the ids' bytes
     labels: list[int] = []
-    runs: list[tuple[np.ndarray, np.ndarray]] = []  # same-length runs not yet emitted
+    runs: list[tuple[Any, np.ndarray]] = []  # same-length runs not yet emitted
     held = 0
     whole = np.frombuffer(buf, dtype=np.uint8)
+    wanted_set = None if wanted is None else set(wanted.tolist())
 
     def flush() -> None:
         nonlocal held
         if hashes:
-            runs.append((_hashes(hashes), np.array(labels, dtype=np.int64)))
-        if runs:
+            keys = hashes[:] if wanted_set is not None else _hashes(hashes)
+            runs.append((keys, np.array(labels, dtype=np.int64)))
+        if runs and wanted_set is not None:
+            emit([k for r in runs for k in r[0]], np.concatenate([r[1] for r in runs]))
+        elif runs:
             emit(np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs]))
         hashes.clear()
         labels.clear()
@@ -256,11 +285,12 @@ def _walk(buf: Any, pos: int, emit: Callable[[np.ndarray, np.ndarray], None]) ->
                 break  # the end of id_to_label
             if op == _X:
                 size = int.from_bytes(buf[pos + 1 : pos + 5], "little")
-                run = _same_length_run(whole, pos, size)
+                run = _same_length_run(whole, pos, size, wanted)
                 if run is not None:
                     run_hashes, run_labels, pos = run
                     if hashes:
-                        runs.append((_hashes(hashes), np.array(labels, dtype=np.int64)))
+                        keys = hashes[:] if wanted_set is not None else _hashes(hashes)
+                        runs.append((keys, np.array(labels, dtype=np.int64)))
                         hashes.clear()
                         labels.clear()
                     runs.append((run_hashes, run_labels))
@@ -299,7 +329,12 @@ def _walk(buf: Any, pos: int, emit: Callable[[np.ndarray, np.ndarray], None]) ->
                 raise NotFast(f"opcode {op:#x} where a label was expected")
             if value < 0:
                 raise NotFast("negative label")
-            hashes.append(hash(key))
+            if wanted_set is None:
+                hashes.append(hash(key))
+            elif value in wanted_set:
+                hashes.append(bytes(key))
+            else:
+                continue
             labels.append(value)
             held += 1
             if held >= CHUNK:
@@ -311,10 +346,13 @@ def _walk(buf: Any, pos: int, emit: Callable[[np.ndarray, np.ndarray], None]) ->
     flush()
 
 
-def _same_length_run(whole: np.ndarray, pos: int, size: int) -> tuple[Any, Any, int] | None:
+def _same_length_run(
+    whole: np.ndarray, pos: int, size: int, wanted: np.ndarray | None = None
+) -> tuple[Any, Any, int] | None:
     """chromadb 1.x items ``X <u32 size> id J <i32>`` with ids of one length, cut with numpy:
     each row is checked to be exactly one such item, so the run is what an item-by-item
-    walk would read. None when too short to be worth it."""
+    walk would read. None when too short to be worth it. With `wanted` (sorted labels): the
+    ids' bytes and labels of only those items, nothing hashed."""
     width = size + 10
     # Both writers close a SETITEMS every 1000 items: a window just above that.
     rows = min((len(whole) - pos) // width, _RUN_WINDOW) if 0 < size < 4096 else 0
@@ -335,6 +373,12 @@ def _same_length_run(whole: np.ndarray, pos: int, size: int) -> tuple[Any, Any, 
     labels = np.ascontiguousarray(block[:, 6 + size : 10 + size]).view("<i4").ravel()
     if (labels < 0).any():
         return None
+    if wanted is not None:
+        hit = np.isin(labels, wanted, assume_unique=False)
+        labels = labels[hit]
+        block = block[hit]
     keys = np.ascontiguousarray(block[:, 5 : 5 + size]).view(f"S{size}").ravel().tolist()
+    if wanted is not None:
+        return keys, labels.astype(np.int64), pos + good * width
     hashes = _hashes(list(map(hash, keys)))
     return hashes, labels.astype(np.int64), pos + good * width
