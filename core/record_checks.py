@@ -125,6 +125,15 @@ async def scan_collections(source: Any, names: Iterable[tuple[str, int]]) -> Non
     for name, count in names:
         seen: set[str] = set()
         whole = count <= FULL_SCAN_RECORDS
+        if not whole:
+            # A large collection's first records, as the plan's sample reads them: O(records
+            # checked), so preflight does not grow with the collection (a file reader's read
+            # would first build its whole id → label map; the engine builds it while the
+            # target prepares). Later batches are checked by the engine as it reads them.
+            sample = await source.sample(name, PROBE_RECORDS)
+            if sample is not None and (found := first_problem(sample, seen)):
+                raise PreflightError(describe(name, found), where=source.uri, fix=FIX)
+            continue
         size, cursor = PROBE_RECORDS, None
         stream = source.read(name, cursor, size)
         try:

@@ -7,6 +7,7 @@ chromadb writes to it).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shutil
@@ -337,6 +338,21 @@ def test_sample_of_rows_out_of_label_order_builds_no_map(source: Path, name: str
     assert np.array_equal(fetched.vectors, sample.vectors)
     assert all(_same(a, b) for a, b in zip(sample.metadatas, fetched.metadatas, strict=True))
     assert sample.documents == fetched.documents
+
+
+def test_preflight_of_a_large_collection_builds_no_map(source: Path) -> None:
+    """Preflight checks a large collection's first records as the plan's sample reads them,
+    so pressing m does not wait for the whole id → label map (the engine builds it later)."""
+    from ferry.core.connectors import open_connector
+    from ferry.core.record_checks import scan_collections
+
+    async def scan() -> Any:
+        async with open_connector(f"chroma+file://{source}") as connector:
+            await scan_collections(connector, [("mid-l2", 10**6)])  # counted as large
+            return connector.directory()._plans["mid-l2"].hnsw
+
+    hnsw = asyncio.run(scan())
+    assert hnsw is not None and hnsw.id_to_label is None and hnsw.label_to_row is None
 
 
 def test_single_collection_keys_without_a_scan(tmp_path: Path) -> None:
