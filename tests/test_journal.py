@@ -41,16 +41,16 @@ def test_a_migration_unknown_to_this_ferry_is_refused(tmp_path: Path) -> None:
 
 def test_runs_checkpoints_and_controls_round_trip(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
-    run_id = journal.create_run("key", "chroma+file:///a", "qdrant+edge:///b", [], {}, {})
-    journal.ensure_collection(run_id, "docs", "docs")
-    journal.checkpoint(run_id, "docs", {"offset": 7, "id": "x"}, 7000, 123)
-    row = journal.collections(run_id)[0]
-    assert (row["watermark"], row["records_written"]) == ('{"offset": 7, "id": "x"}', 7000)
-    journal.request(run_id, "pause")
-    journal.request(run_id, "cancel")
-    assert journal.take_request(run_id) == "cancel"
-    assert journal.take_request(run_id) is None
-    assert journal.get_run(run_id[:12])["run_id"] == run_id
+    run_id = journal.runs.create("key", "chroma+file:///a", "qdrant+edge:///b", [], {}, {})
+    journal.runs.ensure_collection(run_id, "docs", "docs")
+    journal.runs.checkpoint(run_id, "docs", {"offset": 7, "id": "x"}, 7000, 123)
+    row = journal.runs.collections(run_id)[0]
+    assert (row.watermark, row.records_written) == ({"offset": 7, "id": "x"}, 7000)
+    journal.mailbox.request(run_id, "pause")
+    journal.mailbox.request(run_id, "cancel")
+    assert journal.mailbox.take(run_id) == "cancel"
+    assert journal.mailbox.take(run_id) is None
+    assert journal.runs.get(run_id[:12]).run_id == run_id
 
 
 def test_an_edited_migration_file_is_refused(
@@ -91,7 +91,7 @@ def test_a_second_journal_in_this_process_keeps_another_process_writes_visible(
         "j = Journal(sys.argv[1])\n"
         "print('open', flush=True)\n"
         "sys.stdin.readline()\n"
-        "j.create_run('k', 'chroma+file:///s', 'qdrant+edge:///t', ['docs'], {}, {})\n"
+        "j.runs.create('k', 'chroma+file:///s', 'qdrant+edge:///t', ['docs'], {}, {})\n"
         "print('written', flush=True)\n"
         "sys.stdin.readline()\n"
         "j.close()\n"
@@ -112,11 +112,11 @@ def test_a_second_journal_in_this_process_keeps_another_process_writes_visible(
         process.stdin.write("go\n")
         process.stdin.flush()
         assert process.stdout.readline() == "written\n"
-        watcher.list_runs()  # the TUI polls while the run goes
+        watcher.runs.recent()  # the TUI polls while the run goes
         process.communicate("go\n", timeout=60)
         assert process.returncode == 0
 
     one_run(open_another=False)
     one_run(open_another=True)
     one_run(open_another=False)  # the run the TUI never saw
-    assert len(watcher.list_runs()) == 3
+    assert len(watcher.runs.recent()) == 3

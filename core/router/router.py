@@ -575,7 +575,7 @@ class Router:
                 self._window = _Window(Mode.CANARY, 0.0)  # the 0 % dial is judged afresh
         if self.journal is not None:
             try:
-                self.journal.record_cutover(
+                self.journal.cutovers.record(
                     action="router",
                     target_uri=str(state.get("target_uri") or f"router:{self.state_path}"),
                     alias=str(state.get("alias") or self.state_path.stem),
