@@ -4,7 +4,8 @@ Why one module: a run's state is not just the `status` column. A run whose proce
 still says `running` (it is `interrupted`); a run asked to cancel is `cancelling` until its
 collections stop. Which states are active, which can be resumed, what the totals are and
 which colour each state wears were written in several views and drifted; here they are
-derived once, and views render `RunView` / `CollectionView` and compare `RunState` members.
+derived once from the journal's typed records (`core/journal/runs.py`), views render `RunView` /
+`CollectionView`, compare `RunState` members and keep the colours (`tui/theme.py`).
 
 Reading only: the engine process writes the journal (through core.journal.recorder).
 """
