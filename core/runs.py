@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferry.core.journal.events import EventRecord
 from ferry.core.journal.runs import CollectionRecord, RunRecord
-from ferry.core.model import Checkpoint, Cursor, Phase, ResumePoint
+from ferry.core.model import Checkpoint, Phase, ResumePoint
 from ferry.core.states import RunState
 
 if TYPE_CHECKING:
@@ -63,41 +63,13 @@ def process_alive(pid: int | None, host: str | None) -> bool:
 
 
 @dataclass(frozen=True)
-class CollectionView:
-    """One collection of a run: its latest-value progress and its durable resume point."""
+class CollectionView(CollectionRecord):
+    """One collection of a run as views show it: its journal record (latest-value progress and
+    the durable resume point, `core/journal/runs.py`) and what is derived around it."""
 
-    name: str
-    target_name: str
-    phase: Phase
-    total: int = 0
-    records_read: int = 0
-    records_written: int = 0  # durable: at or below the watermark
-    bytes_written: int = 0
-    records_per_second: float = 0.0
-    average_records_per_second: float = 0.0
-    bytes_per_second: float = 0.0
-    eta_seconds: float | None = None
-    retries: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    dimension: int | None = None
-    metric: str | None = None
-    skipped_reason: str | None = None
-    error: str | None = None
-    watermark: Cursor = None
-    target_created: bool = False
     # What the row's phase means given its run (e.g. "interrupted" when the run's process
     # died mid-copy); "" when the phase says it all.
     run_note: str = ""
-    # The index phase (see core.engine): when it started (wall clock), how far it is (None
-    # where the engine does not say), how long it took; and how the app should search.
-    index_started_at: float | None = None
-    index_seconds: float = 0.0
-    indexed: int | None = None
-    index_total: int | None = None
-    search_ready: bool = False
-    hnsw_ef: int | None = None
-    tuning: dict[str, Any] | None = None
     # A live source (core/live): the cut watermark, the lag and whether a follower runs.
     live: dict[str, Any] | None = None
     # Waiting on a server that answered 429/503 (its last retry was throttled, recently).
@@ -116,7 +88,7 @@ class CollectionView:
                 note = RunState.INTERRUPTED.value
             elif run_state is RunState.CANCELLING:
                 note = RunState.CANCELLING.value
-        stored = {name: getattr(record, name) for name in _STORED_FIELDS}
+        stored = {f.name: getattr(record, f.name) for f in dataclasses.fields(CollectionRecord)}
         return cls(**stored, run_note=note)
 
     @property
@@ -213,14 +185,6 @@ class CollectionView:
             return ""  # a run that does not follow a live source: "lag 0" would be noise
         lag = f"lag {changes:,} changes, {seconds:.1f} s" if changes else "lag 0"
         return ("following · " if self.live["following"] else "") + lag
-
-
-# What a view copies from its record as stored; the rest (run_note, live, throttled) is derived.
-_STORED_FIELDS = tuple(
-    f.name
-    for f in dataclasses.fields(CollectionView)
-    if f.name in {g.name for g in dataclasses.fields(CollectionRecord)}
-)
 
 
 @dataclass(frozen=True)

@@ -496,7 +496,7 @@ async def test_the_monitor_row_shows_the_lag() -> None:
             yield CollectionRow(NAME)
 
     live = {"lag_changes": 1_200, "lag_seconds": 3.25, "following": True, "cut_seq_id": 9}
-    view = CollectionView(NAME, NAME, Phase.COMPLETED, total=10, records_written=10, live=live)
+    view = CollectionView("r", NAME, NAME, Phase.COMPLETED, total=10, records_written=10, live=live)
     async with Host().run_test() as pilot:
         row = pilot.app.query_one(CollectionRow)
         row.show(view)

@@ -86,10 +86,12 @@ class CollectionRecord:
     skipped_reason: str | None = None
     error: str | None = None
     watermark: Cursor = None
-    target_created: bool = False
+    target_created: bool = False  # a Ferry run made the target collection: resuming is safe
+    # The index phase (see core.engine): when it started (wall clock), how far it is (None
+    # where the engine does not say), how long it took; and how the app should search.
     index_started_at: float | None = None
     index_seconds: float = 0.0
-    indexed: int | None = None  # NULL: the engine does not say
+    indexed: int | None = None
     index_total: int | None = None
     search_ready: bool = False
     hnsw_ef: int | None = None
