@@ -624,7 +624,7 @@ def _percent(value: Any) -> float:
 def _open_journal(journal: Any) -> Any:
     """A `ferry.core.journal.Journal`, a path to one (opened here), True for Ferry's default
     journal (the one `ferry` itself writes: $FERRY_STATE or the user state dir), or None."""
-    if journal is None or journal is False or hasattr(journal, "record_cutover"):
+    if journal is None or journal is False or hasattr(journal, "cutovers"):
         return journal
     from ferry.core.journal import Journal
 
