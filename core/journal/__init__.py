@@ -208,7 +208,7 @@ class Journal:
     def applied_migrations(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM schema_migrations ORDER BY version")
 
-    # -- small helpers ----------------------------------------------------------------------
+    # -- the one connection, for the stores (core/journal/*.py) and core/live/store.py ----
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(row) for row in self._db.execute(sql, args)]
