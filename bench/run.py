@@ -277,11 +277,11 @@ def child_ferry(size: str, batch_size: int = DEFAULT[0], workers: int = DEFAULT[
     seconds = time.perf_counter() - started
     if outcome.status != "completed":
         raise SystemExit(f"migration ended {outcome.status}: {outcome.to_json()}")
-    row = journal.collections(outcome.run_id)[0]
+    row = journal.runs.collections(outcome.run_id)[0]
     journal.close()
     return {
-        "records": int(row["records_written"]),
-        "bytes": int(row["bytes_written"]),
+        "records": int(row.records_written),
+        "bytes": int(row.bytes_written),
         "seconds": seconds,
         "engine_seconds": outcome.collections[0].seconds,
     }

@@ -161,7 +161,7 @@ def child(size: str, index: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     sampler.sample()
     sampler.stop()
-    row = journal.collections(outcome.run_id)[0]
+    row = journal.runs.collections(outcome.run_id)[0]
     journal.close()
     if outcome.status != "completed":
         raise SystemExit(f"migration ended {outcome.status}: {outcome.to_json()}")
@@ -169,7 +169,7 @@ def child(size: str, index: bool) -> dict[str, Any]:
     shutil.rmtree(target, ignore_errors=True)  # 1M × 384 is ~2.5 GB: do not keep it
     return {
         "size": size,
-        "records": int(row["records_written"]),
+        "records": int(row.records_written),
         "seconds": round(seconds, 2),
         "index": index,
         "index_seconds": round(result.index_seconds or 0.0, 2),

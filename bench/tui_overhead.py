@@ -28,9 +28,9 @@ def throughput(state: Path, run_id: str) -> float:
     from ferry.core.journal import Journal
 
     journal = Journal(state)
-    rows = journal.collections(run_id)
+    rows = journal.runs.collections(run_id)
     journal.close()
-    return sum(r["records_written"] for r in rows) / sum(r["seconds"] for r in rows)
+    return sum(r.records_written for r in rows) / sum(r.seconds for r in rows)
 
 
 def headless(source: str, target: str, state: Path) -> float:
@@ -57,7 +57,7 @@ def headless(source: str, target: str, state: Path) -> float:
         stdout=subprocess.DEVNULL,
     )
     journal = Journal(state)
-    run_id = journal.list_runs(1)[0]["run_id"]
+    run_id = journal.runs.recent(1)[0].run_id
     journal.close()
     return throughput(state, run_id)
 

@@ -409,7 +409,7 @@ def run_router_set(args: argparse.Namespace) -> int:
     )
     from_label = _dial_label(previous, before.get("percent"))
     to_label = _dial_label(mode.value, dial.get("percent"))
-    journal_id = journal.record_cutover(
+    journal_id = journal.cutovers.record(
         action="router",
         target_uri=str(state.get("target_uri") or f"router:{path}"),
         alias=str(state.get("alias") or path.stem),

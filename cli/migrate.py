@@ -104,9 +104,9 @@ def dry_run(args: argparse.Namespace, options: MigrationOptions) -> int:
     target = args.target
 
     def owned(name: str) -> bool:
-        return bool(journal and journal.target_owned(target, name))
+        return bool(journal and journal.runs.target_owned(target, name))
 
-    earlier = journal.latest_pairs(args.source, target) if journal else {}
+    earlier = journal.runs.latest_pairs(args.source, target) if journal else {}
     preview = asyncio.run(
         preview_run(args.source, target, args.collection, options, owned, earlier)
     )

@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     names, explicit = parse_collection_args(args.collection)
     journal = open_journal(args)
     # Without NAME=TARGET, each collection is compared with where the latest run wrote it.
-    target_names = {**journal.latest_pairs(args.source, args.target), **explicit}
+    target_names = {**journal.runs.latest_pairs(args.source, args.target), **explicit}
     progress = None if args.json or not sys.stderr.isatty() else ProgressLine()
     report = asyncio.run(
         validate(

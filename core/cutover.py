@@ -38,7 +38,8 @@ from ferry.core import faultpoints
 from ferry.core.backup_store import Progress
 from ferry.core.connectors import ANY, AliasBackend, TargetConnector, open_connector
 from ferry.core.errors import FerryError
-from ferry.core.journal import Journal
+from ferry.core.journal import Journal, ValidationRecord
+from ferry.core.model import Phase
 from ferry.core.router.state import (
     Mode,
     read_state,
@@ -158,18 +159,18 @@ class CutoverOutcome:
         }
 
 
-def validation_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def validation_view(record: ValidationRecord | None) -> dict[str, Any] | None:
     """The journal's latest validation, trimmed to what a cutover record needs."""
-    if row is None:
+    if record is None:
         return None
     return {
-        "id": row["id"],
-        "ok": bool(row["ok"]),
-        "ts": row["ts"],
-        "age_seconds": max(0.0, time.time() - float(row["ts"])),
-        "source_uri": row.get("source_uri"),
-        "collection": row.get("collection"),
-        "result": row.get("result"),
+        "id": record.id,
+        "ok": record.ok,
+        "ts": record.ts,
+        "age_seconds": max(0.0, time.time() - record.ts),
+        "source_uri": record.source_uri,
+        "collection": record.collection,
+        "result": record.result,
     }
 
 
@@ -239,8 +240,8 @@ async def plan_cutover(
     current = await backend.current(alias)
     already_switched = False
     if current == collection:
-        records = journal.cutovers(target, alias)
-        journaled = records[0]["to_collection"] if records else None
+        records = journal.cutovers.history(target, alias)
+        journaled = records[0].to_collection if records else None
         if journaled == collection:
             raise FerryError(
                 f"alias {alias!r} already points at {collection!r}",
@@ -249,7 +250,7 @@ async def plan_cutover(
             )
         # Switched, never journaled (killed in between): finish by recording it.
         already_switched, current = True, journaled
-    validation = validation_view(journal.latest_validation(target, collection))
+    validation = validation_view(journal.validations.latest(target, collection))
     if validation is None or not validation["ok"]:
         what = (
             f"no validation of {collection!r} recorded"
@@ -262,6 +263,7 @@ async def plan_cutover(
                 where=target,
                 fix=f"run `ferry validate` on {collection} (or --force --reason TEXT)",
             )
+    search = journal.runs.search_settings(target, collection)
     plan = CutoverPlan(
         action="cutover",
         target_uri=target,
@@ -274,7 +276,7 @@ async def plan_cutover(
         forced=bool(force),
         reason=reason.strip() if reason else None,
         already_switched=already_switched,
-        hnsw_ef=(journal.search_settings(target, collection) or {}).get("hnsw_ef"),
+        hnsw_ef=search.hnsw_ef if search else None,
     )
     if already_switched:
         plan.warnings.append(
@@ -304,7 +306,7 @@ async def plan_rollback(
 ) -> CutoverPlan:
     """Back to where the alias pointed before the latest cutover, if that is still possible."""
     target = backend.target_uri
-    history = [r for r in journal.cutovers(target, alias) if r["action"] == "cutover"]
+    history = [r for r in journal.cutovers.history(target, alias) if r.action == "cutover"]
     if not history:
         raise FerryError(
             f"no cutover of alias {alias!r} in the journal",
@@ -312,7 +314,7 @@ async def plan_rollback(
             fix="nothing to roll back (check --to and --alias)",
         )
     latest = history[0]
-    back_to = latest["from_collection"]  # None: the alias did not exist; rollback removes it
+    back_to = latest.from_collection  # None: the alias did not exist; rollback removes it
     current = await backend.current(alias)
     if current == back_to:
         raise FerryError(
@@ -338,11 +340,13 @@ async def plan_rollback(
         snapshot="none (rolling back to a kept collection)"
         if back_to
         else "none (removing an alias deletes no data)",
-        validation=validation_view(journal.latest_validation(target, back_to)) if back_to else None,
+        validation=validation_view(journal.validations.latest(target, back_to))
+        if back_to
+        else None,
     )
-    if current != latest["to_collection"]:
+    if current != latest.to_collection:
         plan.warnings.append(
-            f"the alias points at {current!r}, not at {latest['to_collection']!r} "
+            f"the alias points at {current!r}, not at {latest.to_collection!r} "
             "where the latest cutover put it: it was moved outside Ferry"
         )
     if router_state:
@@ -412,7 +416,7 @@ async def execute(
             target_uri=plan.target_uri,
             alias=plan.alias,
         )
-    journal_id = journal.record_cutover(
+    journal_id = journal.cutovers.record(
         action=plan.action,
         target_uri=plan.target_uri,
         alias=plan.alias,
@@ -530,24 +534,24 @@ def candidates_from(
     collection, newest first."""
     seen: set[str] = set()
     found: list[Candidate] = []
-    for row in journal.migrated_collections(target_uri):
-        name = row["target_name"]
-        if name in seen or row["status"] != "completed" or row["skipped_reason"]:
+    for row in journal.runs.migrated_collections(target_uri):
+        name = row.target_name
+        if name in seen or row.phase is not Phase.COMPLETED or row.skipped_reason:
             continue
         if name not in collections:
             continue  # dropped since: nothing to point at
         seen.add(name)
         found.append(
             Candidate(
-                alias=row["name"],
+                alias=row.name,
                 collection=name,
-                source_uri=row["source_uri"],
-                run_id=row["run_id"],
-                migrated_at=float(row["finished_at"] or row["updated_at"]),
-                records=int(row["records_written"] or 0),
-                validation=validation_view(journal.latest_validation(target_uri, name)),
+                source_uri=row.source_uri,
+                run_id=row.run_id,
+                migrated_at=float(row.finished_at or row.updated_at),
+                records=row.records_written,
+                validation=validation_view(journal.validations.latest(target_uri, name)),
                 pointed_by=sorted(a for a, c in aliases.items() if c == name),
-                alias_is_collection=row["name"] in collections,
+                alias_is_collection=row.name in collections,
             )
         )
     return found
@@ -614,7 +618,7 @@ async def alias_overview(
         collections = await backend.collections()
     candidates = candidates_from(journal, target_uri, aliases, collections)
     names = set(aliases)
-    names.update(r["alias"] for r in journal.cutovers(target_uri) if r["action"] != "router")
+    names.update(r.alias for r in journal.cutovers.history(target_uri) if r.action != "router")
     names.update(c.split("__", 1)[0] for c in collections if "__" in c)
     # A source name a collection already has cannot be an alias here: `--list` says so.
     names.update(c.alias for c in candidates if not c.alias_is_collection)
@@ -644,17 +648,17 @@ async def alias_overview(
         family -= {current, alias}
         scored = []
         for name in family:
-            row = journal.latest_validation(target_uri, name)
+            row = journal.validations.latest(target_uri, name)
             made = migrated.get(name)
-            scored.append((row["ts"] if row else 0.0, made.migrated_at if made else 0.0, name))
+            scored.append((row.ts if row else 0.0, made.migrated_at if made else 0.0, name))
         chosen = max(scored) if scored else None
         candidate = chosen[2] if chosen else None
-        history = [r for r in journal.cutovers(target_uri, alias) if r["action"] == "cutover"]
+        history = [r for r in journal.cutovers.history(target_uri, alias) if r.action == "cutover"]
         rollback_to = None
         can_remove = False
-        if history and history[0]["from_collection"] and history[0]["from_collection"] != current:
-            rollback_to = history[0]["from_collection"]
-        elif history and not history[0]["from_collection"] and current:
+        if history and history[0].from_collection and history[0].from_collection != current:
+            rollback_to = history[0].from_collection
+        elif history and not history[0].from_collection and current:
             can_remove = True
         mine = router_alias in (None, alias)
         views.append(
@@ -662,7 +666,7 @@ async def alias_overview(
                 alias=alias,
                 current=current,
                 candidate=candidate,
-                validation=validation_view(journal.latest_validation(target_uri, candidate))
+                validation=validation_view(journal.validations.latest(target_uri, candidate))
                 if candidate
                 else None,
                 rollback_to=rollback_to,

@@ -153,18 +153,18 @@ def find_launched_run(
 ) -> str | None:
     """The run id the launched process claimed, or None if it exited or never claimed one.
 
-    The engine process writes its own pid into the run row (`create_run`, `claim_run`), so the
+    The engine process writes its own pid into the run row (`runs.create`, `runs.claim`), so the
     row whose pid is the child's is ours. Bounded: at most `attempts` polls of the journal.
     """
     for _ in range(attempts):
-        for run in journal.list_runs(20):
-            if run["pid"] == launched.pid and run["updated_at"] >= launched.started_at - 1:
-                return str(run["run_id"])
+        for run in journal.runs.recent(20):
+            if run.pid == launched.pid and run.updated_at >= launched.started_at - 1:
+                return run.run_id
         if launched.exited() is not None:
             # One last look: it may have claimed the run and finished between two polls.
-            for run in journal.list_runs(20):
-                if run["pid"] == launched.pid:
-                    return str(run["run_id"])
+            for run in journal.runs.recent(20):
+                if run.pid == launched.pid:
+                    return run.run_id
             return None
         time.sleep(interval)  # polling another process's journal: there is nothing to await
     return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from ferry.core.embed import EmbedStage
 from ferry.core.embed.run import add_embed_plans, open_stage, publish_retries, target_shape
 from ferry.core.engine import MigrationEngine, MigrationOptions, run_status
 from ferry.core.errors import FerryError, PreflightError, TransientError
-from ferry.core.journal import Journal
+from ferry.core.journal import Journal, RunRecord
 from ferry.core.journal.recorder import RunRecorder
 from ferry.core.layouts import make_layout
 from ferry.core.live import run as live
@@ -126,7 +125,7 @@ async def preflight(
         target,
         collections,
         options,
-        lambda name: journal.target_owned(target.uri, name),
+        lambda name: journal.runs.target_owned(target.uri, name),
         stage,
     )
     if plan.errors:
@@ -191,7 +190,7 @@ async def migrate(
                 options.targets,
                 target.can(Capability.ALIASES),
                 chosen,
-                journal.latest_pairs(source_uri, target_uri),
+                journal.runs.latest_pairs(source_uri, target_uri),
             ),
         )
         locks.acquire(options.targets.resolve(name) for name in chosen)
@@ -208,8 +207,8 @@ async def migrate(
             targets=options.targets,
             embed=f"{stage.model}:{stage.fingerprint}" if stage is not None else None,
         )
-        previous = journal.latest_run(key)
-        resumed = bool(previous and previous["status"] != RunState.COMPLETED.value and not restart)
+        previous = journal.runs.latest(key)
+        resumed = bool(previous and previous.status is not RunState.COMPLETED and not restart)
         if (
             previous
             and not resumed
@@ -222,14 +221,14 @@ async def migrate(
             keep_started_layouts(plan, target, previous)
             await target.close()
             catch_ups = await live.catch_up_run(
-                journal, previous["run_id"], source, target_uri, plan, options, follow, stop
+                journal, previous.run_id, source, target_uri, plan, options, follow, stop
             )
             results = [
                 CollectionResult(c.collection, Phase.COMPLETED, 0, c.changes, c.seconds)
                 for c in live.totals(catch_ups)
             ]
             return RunOutcome(
-                previous["run_id"],
+                previous.run_id,
                 RunState.COMPLETED,
                 results,
                 plan,
@@ -238,10 +237,10 @@ async def migrate(
             )
         if resumed:
             assert previous is not None
-            run_id = previous["run_id"]
+            run_id = previous.run_id
             keep_started_layouts(plan, target, previous)
         else:
-            run_id = journal.create_run(
+            run_id = journal.runs.create(
                 key,
                 source_uri,
                 target_uri,
@@ -255,7 +254,7 @@ async def migrate(
             )
         locks.acquire(c.target_name for c in plan.collections)  # any renamed by the plan
         locks.name_run(run_id)
-        journal.take_request(run_id)  # a stale pause/cancel from a dead process means nothing
+        journal.mailbox.take(run_id)  # a stale pause/cancel from a dead process means nothing
         recorder = RunRecorder(journal, run_id)
         engine = MigrationEngine(
             source,
@@ -287,7 +286,7 @@ async def migrate(
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await recorder.aclose()  # every row written before we say the run ended
-        retries = {row["name"]: int(row["retries"] or 0) for row in journal.collections(run_id)}
+        retries = {row.name: row.retries for row in journal.runs.collections(run_id)}
         for result in results:
             result.retries = retries.get(result.name, result.retries)
         warnings = plan.warnings + other_pairs(journal, source_uri, target_uri, run_id, plan)
@@ -309,10 +308,10 @@ async def migrate(
         stack.close()  # the locks go last: the target is closed (an Edge shard flushed)
 
 
-def keep_started_layouts(plan: MigrationPlan, target: Connector, previous: dict[str, Any]) -> None:
+def keep_started_layouts(plan: MigrationPlan, target: Connector, previous: RunRecord) -> None:
     """A resumed run writes each collection in the layout it started with (the journal's),
     whatever detection says now: one collection never ends up in two layouts."""
-    started = (json.loads(previous.get("mapping") or "{}") or {}).get("layouts") or {}
+    started = previous.mapping.get("layouts") or {}
     for item in plan.collections:
         was = started.get(item.source.name)
         if was and was != item.layout:
@@ -337,12 +336,12 @@ def other_pairs(
     """
     notes = []
     for item in plan.collections:
-        for row in journal.unfinished_pairs(source_uri, target_uri, item.source.name):
-            if row["run_id"] != run_id and row["target_name"] != item.target_name:
+        for row in journal.runs.unfinished_pairs(source_uri, target_uri, item.source.name):
+            if row.run_id != run_id and row.target_name != item.target_name:
                 notes.append(
-                    f"run {row['run_id']} (unfinished) writes {item.source.name} → "
-                    f"{row['target_name']}; this run wrote {item.target_name}. Resume that one "
-                    f"with --collection {item.source.name}={row['target_name']}"
+                    f"run {row.run_id} (unfinished) writes {item.source.name} → "
+                    f"{row.target_name}; this run wrote {item.target_name}. Resume that one "
+                    f"with --collection {item.source.name}={row.target_name}"
                 )
     return notes
 
@@ -354,16 +353,16 @@ def resume_points(
     whether a Ferry run owns its target collection."""
     points = {}
     for item in plan.collections:
-        row = journal.ensure_collection(run_id, item.source.name, item.target_name)
-        owned = journal.target_owned(target_uri, item.target_name)
-        points[item.source.name] = CollectionView.from_row(row).resume_point(owned)
+        row = journal.runs.ensure_collection(run_id, item.source.name, item.target_name)
+        owned = journal.runs.target_owned(target_uri, item.target_name)
+        points[item.source.name] = CollectionView.from_record(row).resume_point(owned)
     return points
 
 
 async def _poll_controls(journal: Journal, engine: MigrationEngine) -> None:
     """Pause/resume/cancel asked by another process (the TUI) through the journal."""
     while True:
-        command = await asyncio.to_thread(journal.take_request, engine.run_id)
+        command = await asyncio.to_thread(journal.mailbox.take, engine.run_id)
         if command == "pause":
             engine.pause()
         elif command == "resume":

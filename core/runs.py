@@ -4,7 +4,8 @@ Why one module: a run's state is not just the `status` column. A run whose proce
 still says `running` (it is `interrupted`); a run asked to cancel is `cancelling` until its
 collections stop. Which states are active, which can be resumed, what the totals are and
 which colour each state wears were written in several views and drifted; here they are
-derived once, and views render `RunView` / `CollectionView` and compare `RunState` members.
+derived once from the journal's typed records (`core/journal/runs.py`), views render `RunView` /
+`CollectionView`, compare `RunState` members and keep the colours (`tui/theme.py`).
 
 Reading only: the engine process writes the journal (through core.journal.recorder).
 """
@@ -12,14 +13,15 @@ Reading only: the engine process writes the journal (through core.journal.record
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ferry.core.model import Checkpoint, Cursor, Phase, ResumePoint
+from ferry.core.journal.events import EventRecord
+from ferry.core.journal.runs import CollectionRecord, RunRecord
+from ferry.core.model import Checkpoint, Phase, ResumePoint
 from ferry.core.states import RunState
 
 if TYPE_CHECKING:
@@ -31,14 +33,14 @@ _IN_FLIGHT = frozenset({Phase.RUNNING, Phase.PAUSED, Phase.PREFLIGHT})
 THROTTLED_GRACE_SECONDS = 5.0
 
 
-def throttled_now(last_retries: dict[str, dict[str, Any]], now: float | None = None) -> set[str]:
+def throttled_now(last_retries: dict[str, EventRecord], now: float | None = None) -> set[str]:
     """Collections whose latest retry was throttled and whose wait has not long ended."""
     now = time.time() if now is None else now
     return {
         name
         for name, retry in last_retries.items()
-        if retry["data"].get("throttled")
-        and retry["ts"] + float(retry["data"].get("delay") or 0) + THROTTLED_GRACE_SECONDS >= now
+        if retry.data.get("throttled")
+        and retry.ts + float(retry.data.get("delay") or 0) + THROTTLED_GRACE_SECONDS >= now
     }
 
 
@@ -61,88 +63,33 @@ def process_alive(pid: int | None, host: str | None) -> bool:
 
 
 @dataclass(frozen=True)
-class CollectionView:
-    """One collection of a run: its latest-value progress and its durable resume point."""
+class CollectionView(CollectionRecord):
+    """One collection of a run as views show it: its journal record (latest-value progress and
+    the durable resume point, `core/journal/runs.py`) and what is derived around it."""
 
-    name: str
-    target_name: str
-    phase: Phase
-    total: int = 0
-    records_read: int = 0
-    records_written: int = 0  # durable: at or below the watermark
-    bytes_written: int = 0
-    records_per_second: float = 0.0
-    average_records_per_second: float = 0.0
-    bytes_per_second: float = 0.0
-    eta_seconds: float | None = None
-    retries: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    dimension: int | None = None
-    metric: str | None = None
-    skipped_reason: str | None = None
-    error: str | None = None
-    watermark: Cursor = None
-    target_created: bool = False
     # What the row's phase means given its run (e.g. "interrupted" when the run's process
     # died mid-copy); "" when the phase says it all.
     run_note: str = ""
-    # The index phase (see core.engine): when it started (wall clock), how far it is (None
-    # where the engine does not say), how long it took; and how the app should search.
-    index_started_at: float | None = None
-    index_seconds: float = 0.0
-    indexed: int | None = None
-    index_total: int | None = None
-    search_ready: bool = False
-    hnsw_ef: int | None = None
-    tuning: dict[str, Any] | None = None
     # A live source (core/live): the cut watermark, the lag and whether a follower runs.
     live: dict[str, Any] | None = None
     # Waiting on a server that answered 429/503 (its last retry was throttled, recently).
     throttled: bool = False
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], run_state: RunState | None = None) -> CollectionView:
-        """A collection row; with its run's `run_state`, a phase the run's end left stale
+    def from_record(
+        cls, record: CollectionRecord, run_state: RunState | None = None
+    ) -> CollectionView:
+        """A collection's record; with its run's `run_state`, a phase the run's end left stale
         (a collection still "running" in the journal of a killed or cancelling run) is
         shown as what it is."""
-        phase = Phase(row["status"])
         note = ""
-        if phase in _IN_FLIGHT and run_state is not None:
+        if record.phase in _IN_FLIGHT and run_state is not None:
             if run_state is RunState.INTERRUPTED or run_state.finished:
                 note = RunState.INTERRUPTED.value
             elif run_state is RunState.CANCELLING:
                 note = RunState.CANCELLING.value
-        return cls(
-            run_note=note,
-            name=row["name"],
-            target_name=row["target_name"],
-            phase=phase,
-            total=int(row["total"] or 0),
-            records_read=int(row["records_read"] or 0),
-            records_written=int(row["records_written"] or 0),
-            bytes_written=int(row["bytes_written"] or 0),
-            records_per_second=float(row["records_per_second"] or 0),
-            average_records_per_second=float(row["average_records_per_second"] or 0),
-            bytes_per_second=float(row["bytes_per_second"] or 0),
-            eta_seconds=row["eta_seconds"],
-            retries=int(row["retries"] or 0),
-            errors=int(row["errors"] or 0),
-            seconds=float(row["seconds"] or 0),
-            dimension=row["dimension"],
-            metric=row["metric"],
-            skipped_reason=row["skipped_reason"],
-            error=row["error"],
-            watermark=json.loads(row["watermark"]) if row["watermark"] else None,
-            target_created=bool(row["target_created"]),
-            index_started_at=row.get("index_started_at"),
-            index_seconds=float(row.get("index_seconds") or 0),
-            indexed=row.get("indexed_vectors"),
-            index_total=row.get("index_total"),
-            search_ready=bool(row.get("search_ready")),
-            hnsw_ef=row.get("hnsw_ef"),
-            tuning=json.loads(row["tuning"]) if row.get("tuning") else None,
-        )
+        stored = {f.name: getattr(record, f.name) for f in dataclasses.fields(CollectionRecord)}
+        return cls(**stored, run_note=note)
 
     @property
     def indexing(self) -> bool:
@@ -261,41 +208,39 @@ class RunView:
     collections: tuple[CollectionView, ...] = ()
 
     @classmethod
-    def from_rows(
+    def from_records(
         cls,
-        run: dict[str, Any],
-        collections: list[dict[str, Any]],
+        run: RunRecord,
+        collections: list[CollectionRecord],
         cancel_requested: bool = False,
     ) -> RunView:
-        """Build from journal rows; checks the run's process (that is how `interrupted` is
+        """Build from journal records; checks the run's process (that is how `interrupted` is
         known), so call it off the event loop in a UI."""
-        state = RunState.derive(
-            run["status"], process_alive(run["pid"], run["host"]), cancel_requested
-        )
+        state = RunState.derive(run.status, process_alive(run.pid, run.host), cancel_requested)
         return cls(
-            run_id=run["run_id"],
-            run_key=run["run_key"],
+            run_id=run.run_id,
+            run_key=run.run_key,
             state=state,
-            source_uri=run["source_uri"],
-            target_uri=run["target_uri"],
-            requested=tuple(json.loads(run["collections"] or "[]")),
-            mapping=json.loads(run["mapping"] or "{}"),
-            options=json.loads(run["options"] or "{}"),
-            pid=run["pid"],
-            host=run["host"],
-            created_at=run["created_at"],
-            updated_at=run["updated_at"],
-            finished_at=run["finished_at"],
-            error=run["error"],
-            collections=tuple(CollectionView.from_row(row, state) for row in collections),
+            source_uri=run.source_uri,
+            target_uri=run.target_uri,
+            requested=run.collections,
+            mapping=run.mapping,
+            options=run.options,
+            pid=run.pid,
+            host=run.host,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            finished_at=run.finished_at,
+            error=run.error,
+            collections=tuple(CollectionView.from_record(c, state) for c in collections),
         )
 
     @classmethod
-    def of(cls, journal: Journal, run: dict[str, Any]) -> RunView:
-        """The view of a run row just read from `journal`."""
-        run_id = run["run_id"]
-        view = cls.from_rows(
-            run, journal.collections(run_id), journal.pending_request(run_id) == "cancel"
+    def of(cls, journal: Journal, run: RunRecord) -> RunView:
+        """The view of a run record just read from `journal`."""
+        run_id = run.run_id
+        view = cls.from_records(
+            run, journal.runs.collections(run_id), journal.mailbox.pending(run_id) == "cancel"
         )
         from ferry.core.live.store import LiveStore  # at call time: core.live needs the journal
 
@@ -310,7 +255,7 @@ class RunView:
             )
         if view.state is not RunState.RUNNING:
             return view
-        waiting = throttled_now(journal.last_retries(run_id))
+        waiting = throttled_now(journal.events.last_retries(run_id))
         if not waiting:
             return view
         marked = tuple(
@@ -322,7 +267,7 @@ class RunView:
     @classmethod
     def load(cls, journal: Journal, run_id: str) -> RunView | None:
         """A run by id or unique id prefix, or None."""
-        run = journal.get_run(run_id)
+        run = journal.runs.get(run_id)
         return cls.of(journal, run) if run else None
 
     # -- state ------------------------------------------------------------------------------
@@ -432,7 +377,7 @@ def named_run(view: RunView) -> str | None:
 
 def recent_runs(journal: Journal, limit: int = 50) -> list[RunView]:
     """The most recent runs, newest first."""
-    return [RunView.of(journal, run) for run in journal.list_runs(limit)]
+    return [RunView.of(journal, run) for run in journal.runs.recent(limit)]
 
 
 def unfinished_runs(journal: Journal, limit: int = 20) -> list[RunView]:

@@ -11,7 +11,6 @@ ids say whether ids were mapped). So the same function gives the same text, from
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from ferry.core.connectors import Connector, TargetConnector, open_connector
@@ -46,11 +45,11 @@ def written_fields(journal: Journal | None, target_uri: str, collection: str) ->
     `collection` on this target; the defaults when no run in the journal did."""
     if journal is None:
         return PayloadFields()
-    for row in journal.migrated_collections(target_uri):
-        if row["target_name"] != collection:
+    for row in journal.runs.migrated_collections(target_uri):
+        if row.target_name != collection:
             continue
-        run = journal.get_run(str(row["run_id"])) or {}
-        mapping = json.loads(run.get("mapping") or "{}") or {}
+        run = journal.runs.get(row.run_id)
+        mapping = run.mapping if run else {}
         defaults = PayloadFields()
         return PayloadFields(
             str(mapping.get("source_id") or defaults.source_id),
@@ -71,9 +70,9 @@ async def app_name(target: Connector, collection: str, journal: Journal | None) 
         pointing = []
     if pointing:
         return pointing[0]
-    for row in journal.migrated_collections(target.uri) if journal is not None else []:
-        if row["target_name"] == collection and row["name"] != collection:
-            return str(row["name"])
+    for row in journal.runs.migrated_collections(target.uri) if journal is not None else []:
+        if row.target_name == collection and row.name != collection:
+            return row.name
     return None
 
 

@@ -297,7 +297,7 @@ def test_a_killed_cutover_leaves_no_complete_looking_backup_and_the_next_reuses(
     snapshots = root / ".ferry-snapshots"
     names = [p.name for p in snapshots.iterdir()]
     assert not any(n.startswith("docs__b") for n in names), names  # only partials of it
-    assert Journal(state).cutovers(target, "docs")[0]["to_collection"] == "docs__a"
+    assert Journal(state).cutovers.history(target, "docs")[0].to_collection == "docs__a"
 
     finished = cutover("docs__b")
     out, err = finished.communicate()
@@ -305,7 +305,7 @@ def test_a_killed_cutover_leaves_no_complete_looking_backup_and_the_next_reuses(
     backup = json.loads(out)["snapshot"]
     assert backup["reused"] is False and backup["counts"] == {"points": 300}
     assert not any(p.name.startswith(PARTIAL_PREFIX + "docs__b") for p in snapshots.iterdir())
-    record = json.loads(Journal(state).cutovers(target, "docs")[0]["detail"])["backup"]
+    record = Journal(state).cutovers.history(target, "docs")[0].detail["backup"]
     manifest = Path(record["path"]) / MANIFEST
     assert record["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
 

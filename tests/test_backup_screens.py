@@ -65,6 +65,6 @@ async def test_cutover_b_backs_up_and_the_cutover_reuses_it(edge_target) -> None
         await pilot.press(*"docs", "enter")
         await wait_for_text(pilot, "cutover done: docs → docs__b")
         assert "(reused)" in screen_text(app)
-    detail = json.loads(journal.cutovers(uri, "docs")[0]["detail"])
+    detail = journal.cutovers.history(uri, "docs")[0].detail
     assert detail["backup"]["reused"] is True
     assert (Path(detail["backup"]["path"]) / MANIFEST).is_file()

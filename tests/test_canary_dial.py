@@ -55,8 +55,8 @@ async def test_the_dial_moves_a_stop_at_a_time_behind_a_typed_share(
         await pilot.press("f5")
         await wait_for_text(pilot, "last automatic rollback: secondary error rate 40.0%")
 
-    rows = Journal(journal_path).cutovers()
-    assert [(r["from_collection"], r["to_collection"]) for r in rows] == [
+    rows = Journal(journal_path).cutovers.history()
+    assert [(r.from_collection, r.to_collection) for r in rows] == [
         ("canary 1%", "canary 5%"),
         ("dual-write", "canary 1%"),
     ]

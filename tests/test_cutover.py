@@ -58,7 +58,7 @@ def make_collections(uri: str, names: dict[str, int]) -> None:
 
 
 def validate(journal: Journal, target: str, collection: str, ok: bool = True) -> int:
-    return journal.record_validation(
+    return journal.validations.record(
         "chroma+file:///src",
         target,
         collection.split("__")[0],
@@ -112,7 +112,7 @@ def test_gate_refuses_without_a_passing_validation(edge, capsys) -> None:
     )
     assert code == 2
     assert "failed" in capsys.readouterr().err
-    assert Journal(state).cutovers(target) == []
+    assert Journal(state).cutovers.history(target) == []
     assert not (Path(target.removeprefix("qdrant+edge://")) / ".ferry-aliases.json").exists()
 
 
@@ -153,9 +153,9 @@ def test_force_needs_a_reason_and_is_journaled(edge, capsys) -> None:
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["forced"] is True and out["validation"]["ok"] is False
-    row = Journal(state).cutovers(target, "docs")[0]
-    assert row["forced"] == 1 and row["reason"] == "recall dip is the known HNSW tail"
-    assert json.loads(row["validation"])["ok"] is False
+    row = Journal(state).cutovers.history(target, "docs")[0]
+    assert row.forced == 1 and row.reason == "recall dip is the known HNSW tail"
+    assert row.validation["ok"] is False
 
 
 def test_edge_cutover_and_rollback_move_the_alias_file(edge, capsys) -> None:
@@ -234,16 +234,16 @@ def test_edge_cutover_and_rollback_move_the_alias_file(edge, capsys) -> None:
     # Nothing was deleted: both physical collections are still there.
     assert (root / "docs__a" / "edge_config.json").is_file()
     assert (root / "docs__b" / "edge_config.json").is_file()
-    rows = journal.cutovers(target, "docs")
-    assert [r["action"] for r in rows] == ["rollback", "cutover", "cutover"]
+    rows = journal.cutovers.history(target, "docs")
+    assert [r.action for r in rows] == ["rollback", "cutover", "cutover"]
     latest_cutover = rows[1]
-    assert (latest_cutover["from_collection"], latest_cutover["to_collection"]) == (
+    assert (latest_cutover.from_collection, latest_cutover.to_collection) == (
         "docs__a",
         "docs__b",
     )
-    assert latest_cutover["user"] and latest_cutover["host"] == os.uname().nodename
-    assert json.loads(latest_cutover["validation"])["ok"] is True
-    detail = json.loads(latest_cutover["detail"])
+    assert latest_cutover.user and latest_cutover.host == os.uname().nodename
+    assert latest_cutover.validation["ok"] is True
+    detail = latest_cutover.detail
     assert detail["snapshot"]["path"] == str(backup)
     assert detail["backup"]["path"] == str(backup)
     assert detail["backup"]["manifest_sha256"] == sha256_of(backup / "ferry-backup.json")
@@ -288,8 +288,8 @@ def test_local_mode_uses_real_qdrant_aliases(tmp_path: Path, capsys) -> None:
         assert client.count("docs").count == 4  # the app's name reads the new collection
     finally:
         client.close()
-    row = journal.cutovers(target, "docs")[0]
-    backup = json.loads(row["detail"])["backup"]  # local mode: a verified copy of the collection
+    row = journal.cutovers.history(target, "docs")[0]
+    backup = row.detail["backup"]  # local mode: a verified copy of the collection
     assert Path(backup["path"]).parent == root / ".ferry-snapshots"
     assert backup["manifest_sha256"] == sha256_of(Path(backup["path"]) / "ferry-backup.json")
     assert ferry("rollback", "--to", target, "--alias", "docs", "--yes", "--state", str(state)) == 0
@@ -317,7 +317,7 @@ def test_without_yes_and_without_a_terminal_nothing_changes(edge, capsys) -> Non
     )
     assert code == 2
     assert "--yes" in capsys.readouterr().err
-    assert Journal(state).cutovers(target) == []
+    assert Journal(state).cutovers.history(target) == []
 
 
 def test_rollback_without_a_cutover_is_refused(edge, capsys) -> None:
@@ -431,7 +431,7 @@ async def test_execute_refuses_when_the_alias_moved_after_the_plan(edge) -> None
         with pytest.raises(FerryError, match="moved since the plan"):
             await execute(backend, journal, plan)
         assert await backend.current("docs") == "docs__a"
-    assert journal.cutovers(target) == []
+    assert journal.cutovers.history(target) == []
 
 
 async def test_overview_shows_alias_candidate_and_validation(edge) -> None:
@@ -487,7 +487,7 @@ def test_server_alias_swap_with_snapshot(tmp_path: Path, capsys, qdrant_url: str
                 == 0
             )
         assert client.count(alias).count == 4
-        snapshot = json.loads(journal.cutovers(target, alias)[0]["detail"])["snapshot"]
+        snapshot = journal.cutovers.history(target, alias)[0].detail["snapshot"]
         assert snapshot["kind"] == "qdrant-snapshot" and snapshot["name"]
         assert snapshot["name"] in {s.name for s in client.list_snapshots(b)}
         assert (

@@ -8,7 +8,6 @@ alias (Ferry's alias file) and really writes the journal.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,7 @@ def edge_target(tmp_path: Path) -> tuple[str, Journal]:
     asyncio.run(build())
     journal = Journal(tmp_path / "journal.sqlite3")
     for name in ("docs__a", "docs__b"):
-        journal.record_validation(
+        journal.validations.record(
             "chroma+file:///src", uri, "docs", name, True, {"recall_at_10": 1.0}
         )
     return uri, journal
@@ -177,7 +176,7 @@ async def test_cutover_screen_confirms_by_typed_alias_and_journals(edge_target) 
         await pilot.pause()
         assert app.screen is screen
         assert "cancelled: nothing changed" in str(screen.query_one("#outcome", Static).render())
-        assert journal.cutovers(uri) == []
+        assert journal.cutovers.history(uri) == []
         assert edge_alias_target(root, "docs") == "docs"  # no alias yet
 
         # Second attempt: the alias typed, then Enter, cuts over.
@@ -191,16 +190,16 @@ async def test_cutover_screen_confirms_by_typed_alias_and_journals(edge_target) 
         )
 
     assert edge_alias_target(root, "docs") == "docs__b"
-    rows = journal.cutovers(uri, "docs")
+    rows = journal.cutovers.history(uri, "docs")
     assert len(rows) == 1
     row = rows[0]
-    assert (row["action"], row["from_collection"], row["to_collection"]) == (
+    assert (row.action, row.from_collection, row.to_collection) == (
         "cutover",
         None,
         "docs__b",
     )
-    assert json.loads(row["validation"])["ok"] is True
-    assert Path(json.loads(row["detail"])["snapshot"]["path"]).is_dir()
+    assert row.validation["ok"] is True
+    assert Path(row.detail["snapshot"]["path"]).is_dir()
 
 
 async def test_cutover_screen_shows_the_gate_refusal(edge_target, tmp_path: Path) -> None:
@@ -216,7 +215,7 @@ async def test_cutover_screen_shows_the_gate_refusal(edge_target, tmp_path: Path
         assert isinstance(app.screen, CutoverScreen)  # no modal: refused before asking
         said = str(outcome.render())
         assert "Validation (4) with r" in said and "ferry validate" not in said  # its own key
-    assert fresh.cutovers(uri) == []
+    assert fresh.cutovers.history(uri) == []
 
 
 async def test_a_key_pressed_while_a_cutover_is_planned_says_busy(tmp_path: Path) -> None:
@@ -259,11 +258,11 @@ def migrated_target(tmp_path: Path) -> tuple[str, Journal]:
     asyncio.run(build())
     journal = Journal(tmp_path / "journal.sqlite3")
     source = "chroma+file:///src"
-    run_id = journal.create_run("key", source, uri, ["docs"], {}, {})
-    journal.ensure_collection(run_id, "docs", "docs_v2")
-    journal.start_collection(run_id, "docs", 4, 4, "cosine")
-    journal.checkpoint(run_id, "docs", None, 4, 64, True)
-    journal.complete_collection(run_id, "docs", 0.1, 40.0)
+    run_id = journal.runs.create("key", source, uri, ["docs"], {}, {})
+    journal.runs.ensure_collection(run_id, "docs", "docs_v2")
+    journal.runs.start_collection(run_id, "docs", 4, 4, "cosine")
+    journal.runs.checkpoint(run_id, "docs", None, 4, 64, True)
+    journal.runs.complete_collection(run_id, "docs", 0.1, 40.0)
     result = {
         "ok": True,
         "recall_at_k": 1.0,
@@ -271,7 +270,7 @@ def migrated_target(tmp_path: Path) -> tuple[str, Journal]:
         "recall": {"k": 10, "queries": 20, "recall_at_k": 0.985,
                    "query_ms": {"source": 1.5, "target": 2.0}},
     }  # fmt: skip
-    journal.record_validation(source, uri, "docs", "docs_v2", True, result)
+    journal.validations.record(source, uri, "docs", "docs_v2", True, result)
     return uri, journal
 
 
@@ -299,7 +298,7 @@ async def test_cutover_screen_lists_journal_candidates_with_their_figures(
         await modal_opened(pilot)
         await pilot.press(*"docs", "enter")
         await wait_for_text(pilot, "cutover done: docs → docs_v2")
-    assert journal.cutovers(uri, "docs")[0]["to_collection"] == "docs_v2"
+    assert journal.cutovers.history(uri, "docs")[0].to_collection == "docs_v2"
 
 
 async def test_cutover_screen_rolls_back_a_first_cutover_by_removing_the_alias(
@@ -332,8 +331,8 @@ async def test_cutover_screen_rolls_back_a_first_cutover_by_removing_the_alias(
             pilot, lambda: _cell_texts(table, "docs")[1] == "(unset)", what="the table refreshed"
         )
     assert edge_alias_target(root, "docs") == "docs"  # no alias any more
-    latest = journal.cutovers(uri, "docs")[0]
-    assert (latest["action"], latest["from_collection"], latest["to_collection"]) == (
+    latest = journal.cutovers.history(uri, "docs")[0]
+    assert (latest.action, latest.from_collection, latest.to_collection) == (
         "rollback",
         "docs_v2",
         None,

@@ -42,20 +42,23 @@ async def test_validation_screen_shows_the_ab_report_of_a_reembedded_copy(tmp_pa
 
 
 def test_the_monitor_says_throttled_while_the_endpoint_answers_429() -> None:
+    import dataclasses
     import time
 
     from ferry.core.events import EmbedRetried
+    from ferry.core.journal import EventRecord
     from ferry.tui.screens.monitor import MonitorScreen
+
+    def logged(event: EmbedRetried) -> EventRecord:  # the row the journal keeps of it
+        return EventRecord(1, "r", event.ts, event.kind, event.collection, event.message, {})
 
     event = EmbedRetried(
         run_id="r", collection="notes", what="embed", attempt=1, error="HTTP 429", delay=1.0,
         throttled=True,
     )  # fmt: skip
-    row = {"kind": event.kind, "message": event.message, "ts": event.ts}
+    row = logged(event)
     assert MonitorScreen().throttling([row])
     assert not MonitorScreen().throttling([])
-    assert not MonitorScreen().throttling([{**row, "ts": time.time() - 60}])
+    assert not MonitorScreen().throttling([dataclasses.replace(row, ts=time.time() - 60)])
     failed = EmbedRetried(run_id="r", what="embed", attempt=2, error="HTTP 500", delay=0.5)
-    assert not MonitorScreen().throttling(
-        [{"kind": failed.kind, "message": failed.message, "ts": failed.ts}]
-    )
+    assert not MonitorScreen().throttling([logged(failed)])

@@ -36,9 +36,9 @@ async def test_pause_then_resume_then_complete(tmp_path: Path) -> None:
                 recorder = engine.checkpoints
                 assert isinstance(recorder, RunRecorder)
                 await recorder.flush()  # the journal is written off the loop: wait for it
-                run = journal.get_run(engine.run_id)
-                assert run is not None and run["status"] == "paused"
-                assert journal.collections(engine.run_id)[0]["status"] == "paused"
+                run = journal.runs.get(engine.run_id)
+                assert run is not None and run.status == "paused"
+                assert journal.runs.collections(engine.run_id)[0].phase == "paused"
                 engine.resume()
             if event.kind == "phase":
                 seen_phases.append(event.data.get("phase", ""))
@@ -83,7 +83,7 @@ async def test_cancel_keeps_the_watermark_and_the_rerun_resumes(tmp_path: Path) 
     )
     await canceller
     assert first.status == "cancelled"
-    durable = journal.collections(first.run_id)[0]["records_written"]
+    durable = journal.runs.collections(first.run_id)[0].records_written
     assert 300 <= durable < 1500
 
     second = await migrate(source, target, [], MigrationOptions(batch_size=50, rate=5000), journal)
@@ -109,7 +109,7 @@ async def test_journal_control_requests_reach_the_engine(tmp_path: Path) -> None
         async for event in engines[0].subscribe():
             if isinstance(event, ProgressSampled):
                 engines[0].pause()
-                journal.request(engines[0].run_id, "cancel")
+                journal.mailbox.request(engines[0].run_id, "cancel")
                 return
 
     task = asyncio.create_task(request_cancel())
@@ -123,7 +123,7 @@ async def test_journal_control_requests_reach_the_engine(tmp_path: Path) -> None
     )
     await task
     assert outcome.status == "cancelled"
-    assert journal.get_run(outcome.run_id)["status"] == "cancelled"
+    assert journal.runs.get(outcome.run_id).status == "cancelled"
     assert outcome.collections[0].records_written < 1500
 
 

@@ -57,10 +57,10 @@ def test_run_survives_a_hangup_of_the_session_that_started_it(tmp_path: Path, so
     assert terminal.returncode == -signal.SIGHUP
     journal = Journal(state)
     run_id = wait_until(
-        lambda: next((r["run_id"] for r in journal.list_runs() if r["pid"] == pid), None)
+        lambda: next((r.run_id for r in journal.runs.recent() if r.pid == pid), None)
     )
     wait_until(lambda: journal_status(state, run_id) == "completed", timeout=60)
-    assert sum(c["records_written"] for c in journal.collections(run_id)) == 3000
+    assert sum(c.records_written for c in journal.runs.collections(run_id)) == 3000
 
 
 def test_killed_run_shows_interrupted_and_resume_continues_the_same_run(
@@ -74,12 +74,12 @@ def test_killed_run_shows_interrupted_and_resume_continues_the_same_run(
     )
     run_id = launcher.find_launched_run(journal, launched, attempts=600)
     assert run_id is not None, launcher.launch_failure(launched)
-    wait_until(lambda: sum(c["records_written"] for c in journal.collections(run_id)) >= 400)
+    wait_until(lambda: sum(c.records_written for c in journal.runs.collections(run_id)) >= 400)
     os.kill(launched.pid, signal.SIGKILL)
     wait_until(lambda: launched.exited() is not None)
     assert journal_status(state, run_id) == "interrupted"
     assert [r.run_id for r in unfinished_runs(journal)] == [run_id]
-    written_before = sum(c["records_written"] for c in journal.collections(run_id))
+    written_before = sum(c.records_written for c in journal.runs.collections(run_id))
     assert 0 < written_before < 3000
 
     view = RunView.load(journal, run_id)
@@ -88,9 +88,9 @@ def test_killed_run_shows_interrupted_and_resume_continues_the_same_run(
     assert "--rate" in resumed.argv and "--batch-size" in resumed.argv
     assert launcher.find_launched_run(journal, resumed, attempts=600) == run_id
     wait_until(lambda: journal_status(state, run_id) == "completed", timeout=60)
-    assert sum(c["records_written"] for c in journal.collections(run_id)) == 3000
+    assert sum(c.records_written for c in journal.runs.collections(run_id)) == 3000
     resumed.exited()
-    events = [e["message"] for e in journal.events(run_id)]
+    events = [e.message for e in journal.events.after(run_id)]
     assert any("resuming" in m for m in events)
 
 

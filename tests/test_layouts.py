@@ -208,8 +208,8 @@ async def test_migrate_detects_writes_and_validates_a_layout_on_edge(tmp_path: P
     outcome = await migrate(source, target, [], MigrationOptions(), journal)
     item = outcome.plan.collections[0]
     assert (item.detection.framework, item.layout) == ("LlamaIndex", "llamaindex")
-    assert json.loads(journal.list_runs()[0]["mapping"])["layouts"] == {"nodes": "llamaindex"}
-    assert journal.target_layout(target, "nodes") == "llamaindex"
+    assert journal.runs.recent()[0].mapping["layouts"] == {"nodes": "llamaindex"}
+    assert journal.runs.target_layout(target, "nodes") == "llamaindex"
     entry = outcome.to_json()["collections"][0]
     assert entry["layout"] == "llamaindex" and entry["switch"]
 
@@ -279,8 +279,8 @@ async def test_resume_keeps_the_layout_the_run_started_with(tmp_path: Path) -> N
     target = f"qdrant+file://{tmp_path / 'q'}"
     journal = Journal(tmp_path / "j.db")
     outcome = await migrate(source, target, [], MigrationOptions(), journal)
-    run = journal.list_runs()[0]
-    assert run["run_key"] == run_key(source, target, [], PayloadFields(), "create")
+    run = journal.runs.recent()[0]
+    assert run.run_key == run_key(source, target, [], PayloadFields(), "create")
     plan = outcome.plan
     plan.collections[0].layout = "flat"  # as if detection said otherwise now
     async with open_connector(target) as tgt:

@@ -271,9 +271,9 @@ def _segment_of(state: str, live: Any) -> tuple[str, str, int]:
     from ferry.core.connectors.chroma_files import ChromaDirectory
 
     journal = Journal(state)
-    run = journal.get_run(live.run_id)
+    run = journal.runs.get(live.run_id)
     assert run is not None
-    source = Path(run["source_uri"].removeprefix("chroma+file://"))
+    source = Path(run.source_uri.removeprefix("chroma+file://"))
     with ChromaDirectory(source) as reader:
         facts = reader.describe(NAME).facts
     latest = LiveStore(journal).get(live.run_id, NAME)
@@ -285,7 +285,7 @@ def test_a_cutover_waits_for_a_followed_collection_and_refuses_when_it_lags(
     tmp_path: Path,
 ) -> None:
     journal = Journal(tmp_path / "journal.sqlite3")
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
     store = LiveStore(journal)
     store.start(run_id, NAME, "docs_v2", 10, 0.0, str(tmp_path / "ids"), None)
     assert asyncio.run(wait_for_lag_zero(journal, "qdrant+edge:///t", "docs_v2", 1)) is None
@@ -479,7 +479,7 @@ async def test_a_record_dual_written_during_the_copy_warns_and_the_target_is_ind
     )
     assert outcome.status.value == "completed"
     assert outcome.collections[0].search_ready is True
-    warnings = [e["message"] for e in journal.events(outcome.run_id) if e["kind"] == "warning"]
+    warnings = [e.message for e in journal.events.after(outcome.run_id) if e.kind == "warning"]
     assert any("target holds 31 records, the source's cut 30" in w for w in warnings), warnings
 
 
@@ -496,7 +496,7 @@ async def test_the_monitor_row_shows_the_lag() -> None:
             yield CollectionRow(NAME)
 
     live = {"lag_changes": 1_200, "lag_seconds": 3.25, "following": True, "cut_seq_id": 9}
-    view = CollectionView(NAME, NAME, Phase.COMPLETED, total=10, records_written=10, live=live)
+    view = CollectionView("r", NAME, NAME, Phase.COMPLETED, total=10, records_written=10, live=live)
     async with Host().run_test() as pilot:
         row = pilot.app.query_one(CollectionRow)
         row.show(view)

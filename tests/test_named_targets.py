@@ -165,8 +165,8 @@ def test_rollback_of_a_first_cutover_removes_the_alias_and_alias_delete(
     assert layout.aliases() == {}
     assert layout.exists("docs_v2")  # the collection stays
     journal = Journal(env["state"])
-    latest = journal.cutovers(env["target"], "docs")[0]
-    assert (latest["action"], latest["from_collection"], latest["to_collection"]) == (
+    latest = journal.cutovers.history(env["target"], "docs")[0]
+    assert (latest.action, latest.from_collection, latest.to_collection) == (
         "rollback",
         "docs_v2",
         None,
@@ -182,8 +182,8 @@ def test_rollback_of_a_first_cutover_removes_the_alias_and_alias_delete(
     code, _, err = ferry(env, capsys, "alias", "delete", "--to", env["target"], "--alias", "docs", "--yes")  # fmt: skip
     assert code == 0, err
     assert layout.aliases() == {}
-    latest = journal.cutovers(env["target"], "docs")[0]
-    assert (latest["action"], latest["from_collection"], latest["to_collection"]) == (
+    latest = journal.cutovers.history(env["target"], "docs")[0]
+    assert (latest.action, latest.from_collection, latest.to_collection) == (
         "alias-delete",
         "docs_v2",
         None,
@@ -204,7 +204,7 @@ def test_preflight_refuses_clashes_and_bad_names_before_any_write(
     code, _, err = migrate_cli(env, capsys, "--target-name", "v2")
     assert code == 2 and "must contain {name}" in err
     assert not env["root"].exists() or EdgeLayout(env["root"]).list_collections() == []
-    assert Journal(env["state"]).list_runs() == []
+    assert Journal(env["state"]).runs.recent() == []
 
 
 def test_same_pairs_resume_another_pair_is_another_run(
@@ -240,5 +240,5 @@ def test_same_pairs_resume_another_pair_is_another_run(
         f"run {cancelled.run_id} (unfinished) writes docs → docs_blue" in w
         for w in data["warnings"]
     )
-    rows = {r["name"]: r["target_name"] for r in journal.collections(data["run_id"])}
+    rows = {r.name: r.target_name for r in journal.runs.collections(data["run_id"])}
     assert rows == {"docs": "docs_green"}

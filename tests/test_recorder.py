@@ -27,9 +27,9 @@ from ferry.core.runs import RunState, RunView
 
 def new_run(tmp_path: Path) -> tuple[Journal, str]:
     journal = Journal(tmp_path / "j.sqlite3")
-    run_id = journal.create_run("key", "chroma+file:///src", "qdrant+edge:///dst", [], {}, {})
+    run_id = journal.runs.create("key", "chroma+file:///src", "qdrant+edge:///dst", [], {}, {})
     for name in ("docs", "notes"):
-        journal.ensure_collection(run_id, name, name)
+        journal.runs.ensure_collection(run_id, name, name)
     return journal, run_id
 
 
@@ -78,9 +78,9 @@ async def test_a_run_s_events_become_its_rows_and_log(tmp_path: Path) -> None:
         2.0,
         150.0,
     )
-    assert journal.target_owned("qdrant+edge:///dst", "docs")
+    assert journal.runs.target_owned("qdrant+edge:///dst", "docs")
     assert (notes.phase, notes.skipped_reason) == (Phase.SKIPPED, "empty, no dimension")
-    log = [(e["kind"], e["collection"], e["message"]) for e in journal.events(run_id)]
+    log = [(e.kind, e.collection, e.message) for e in journal.events.after(run_id)]
     assert log == [
         ("phase", None, "run started"),
         ("warning", "docs", "ids need mapping"),
@@ -117,7 +117,7 @@ async def test_pause_resume_and_cancel_show_in_the_run_state(tmp_path: Path) -> 
     view = RunView.load(journal, run_id)
     assert view is not None and view.state is RunState.CANCELLED and view.resumable
     assert [c.phase for c in view.collections] == [Phase.CANCELLED, Phase.CANCELLED]
-    messages = [e["message"] for e in journal.events(run_id)]
+    messages = [e.message for e in journal.events.after(run_id)]
     assert messages == [
         "run started",
         "run paused",
@@ -141,7 +141,7 @@ async def test_progress_is_latest_value_and_throttled(tmp_path: Path) -> None:
     recorder.start()
 
     def records_read() -> int:
-        return int(journal.collections(run_id)[0]["records_read"])
+        return int(journal.runs.collections(run_id)[0].records_read)
 
     recorder.record(sample(run_id, 100))
     await recorder.flush()
@@ -166,9 +166,9 @@ async def test_a_status_never_precedes_the_progress_that_led_to_it(tmp_path: Pat
     done = CollectionResult("docs", Phase.COMPLETED, 1000, 1000, 4.0, 250.0)
     recorder.record(CollectionFinished(run_id=run_id, collection="docs", result=done))
     await recorder.flush()
-    row = journal.collections(run_id)[0]
+    row = journal.runs.collections(run_id)[0]
     # …yet written before the completion, which sets the ETA to 0 after it.
-    assert (row["status"], row["records_read"], row["eta_seconds"]) == ("completed", 1000, 0)
+    assert (row.phase, row.records_read, row.eta_seconds) == ("completed", 1000, 0)
     await recorder.aclose()
 
 
@@ -180,7 +180,7 @@ async def test_close_writes_what_is_pending(tmp_path: Path) -> None:
     await recorder.flush()
     recorder.record(sample(run_id, 20))
     await recorder.aclose()
-    assert journal.collections(run_id)[0]["records_read"] == 20
+    assert journal.runs.collections(run_id)[0].records_read == 20
 
 
 async def test_a_failed_write_is_raised_not_lost(tmp_path: Path) -> None:

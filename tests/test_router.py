@@ -201,13 +201,13 @@ def test_a_mode_change_reaches_a_running_app(tmp_path: Path) -> None:
     set_mode(state, journal, "primary-only")
     assert router.query(only_there, k=1).ids != [["secondary-only"]]
 
-    rows = Journal(journal).cutovers()
-    assert [(r["action"], r["from_collection"], r["to_collection"]) for r in rows] == [
+    rows = Journal(journal).cutovers.history()
+    assert [(r.action, r.from_collection, r.to_collection) for r in rows] == [
         ("router", "flipped", "primary-only"),
         ("router", "dual-write", "flipped"),
         ("router", "primary-only", "dual-write"),
     ]
-    assert rows[-1]["reason"] == "start mirroring"
+    assert rows[-1].reason == "start mirroring"
     router.close()
 
 
@@ -238,13 +238,13 @@ def test_a_failing_target_after_the_flip_rolls_back_by_itself_when_enabled(
     assert read_state(state)["changed_by"].startswith("router pid")
     # The next call is served by the primary again.
     assert router.query(records(0, 1)[1], k=1).ids == [["doc-0"]]
-    row = Journal(journal_path).cutovers()[0]
-    assert (row["action"], row["from_collection"], row["to_collection"]) == (
+    row = Journal(journal_path).cutovers.history()[0]
+    assert (row.action, row.from_collection, row.to_collection) == (
         "router",
         "flipped",
         "dual-write",
     )
-    assert "error rate" in row["reason"]
+    assert "error rate" in row.reason
     router.close()
 
 

@@ -88,8 +88,8 @@ def test_canary_share_within_two_points_over_10000_keyed_reads_and_sticky(
     assert all(0 <= bucket(k) < BUCKETS for k in keys[:50])
 
     # Every dial change is journaled, as `canary 25%` → `canary 50%`.
-    rows = Journal(journal).cutovers()
-    assert [(r["from_collection"], r["to_collection"]) for r in rows[:2]] == [
+    rows = Journal(journal).cutovers.history()
+    assert [(r.from_collection, r.to_collection) for r in rows[:2]] == [
         ("canary 25%", "canary 50%"),
         ("primary-only", "canary 25%"),
     ]
@@ -128,11 +128,11 @@ def test_an_error_burst_rolls_the_canary_back_to_zero_with_the_reason_journaled(
     for i in range(100):
         router.query(vectors[0], k=5, key=f"u{i}")
     assert target.failures == calls
-    automatic = [r for r in Journal(journal).cutovers() if json.loads(r["detail"]).get("automatic")]
+    automatic = [r for r in Journal(journal).cutovers.history() if r.detail.get("automatic")]
     assert len(automatic) == 1
     row = automatic[0]
-    assert (row["from_collection"], row["to_collection"]) == ("canary 50%", "canary 0%")
-    assert "secondary error rate" in row["reason"]
+    assert (row.from_collection, row.to_collection) == ("canary 50%", "canary 0%")
+    assert "secondary error rate" in row.reason
     figures = router.flush_stats()
     assert figures["canary"]["fallbacks"] > 0 and figures["journal_errors"] == 0
     router.close()
@@ -191,8 +191,8 @@ def test_shadow_overlap_is_judged_against_exact_search(tmp_path: Path, healthy: 
         after = read_state(state)
         assert after["mode"] == "primary-only"
         assert "shadow recall@10" in after["reason"] and "below the source" in after["reason"]
-        rows = [r for r in Journal(journal).cutovers() if "automatic" in (r["reason"] or "")]
-        assert rows and rows[0]["to_collection"] == "primary-only"
+        rows = [r for r in Journal(journal).cutovers.history() if "automatic" in (r.reason or "")]
+        assert rows and rows[0].to_collection == "primary-only"
     router.close()
 
 

@@ -60,10 +60,10 @@ def dead_pid() -> int:
 
 def test_a_run_whose_process_died_is_interrupted_and_listed_unfinished(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
-    done = journal.create_run("a", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
-    journal.set_run_status(done, RunState.COMPLETED)
-    killed = journal.create_run("b", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
-    journal.set_run_status(killed, RunState.RUNNING)
+    done = journal.runs.create("a", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
+    journal.runs.set_status(done, RunState.COMPLETED)
+    killed = journal.runs.create("b", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    journal.runs.set_status(killed, RunState.RUNNING)
     pid = dead_pid()
     assert not process_alive(pid, None)
     with sqlite3.connect(journal.path) as db:
@@ -76,17 +76,17 @@ def test_a_run_whose_process_died_is_interrupted_and_listed_unfinished(tmp_path:
 
 def test_sums_and_the_status_json_contract(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {"w": 2})
-    journal.claim_run(run_id)  # this process: alive
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {"w": 2})
+    journal.runs.claim(run_id)  # this process: alive
     for name, total, written, rate in (("a", 1000, 400, 100.0), ("b", 500, 500, 0.0)):
-        journal.ensure_collection(run_id, name, name)
-        journal.start_collection(run_id, name, total, 8, "l2")
+        journal.runs.ensure_collection(run_id, name, name)
+        journal.runs.start_collection(run_id, name, total, 8, "l2")
         progress = Progress(name, records_per_second=rate, retries=1, seconds=4.0)
-        journal.record_progress(run_id, name, progress)  # progress rows do not carry retries:
-        journal.add_retry(run_id, name)  # each retry event counts, across processes
-        journal.checkpoint(run_id, name, {"after": written}, written, written * 10)
-    journal.complete_collection(run_id, "b", 4.0, 125.0)
-    journal.request(run_id, "cancel")  # not yet taken by the engine process
+        journal.runs.record_progress(run_id, name, progress)  # progress rows do not carry retries:
+        journal.runs.add_retry(run_id, name)  # each retry event counts, across processes
+        journal.runs.checkpoint(run_id, name, {"after": written}, written, written * 10)
+    journal.runs.complete_collection(run_id, "b", 4.0, 125.0)
+    journal.mailbox.request(run_id, "cancel")  # not yet taken by the engine process
 
     view = RunView.load(journal, run_id)
     assert view is not None
@@ -144,11 +144,11 @@ def test_a_collection_waiting_on_a_throttling_server_is_throttled_then_running(
     from ferry.core.runs import THROTTLED_GRACE_SECONDS
 
     journal = Journal(tmp_path / "j.sqlite3")
-    run_id = journal.create_run("k", "chroma+file:///s", "chroma+http://h:8000", [], {}, {})
-    journal.claim_run(run_id)  # this process: alive, so the run is running
+    run_id = journal.runs.create("k", "chroma+file:///s", "chroma+http://h:8000", [], {}, {})
+    journal.runs.claim(run_id)  # this process: alive, so the run is running
     for name in ("slowed", "blipped"):
-        journal.ensure_collection(run_id, name, name)
-        journal.start_collection(run_id, name, 100, 8, "l2")
+        journal.runs.ensure_collection(run_id, name, name)
+        journal.runs.start_collection(run_id, name, 100, 8, "l2")
 
     def retry(name: str, error: str, ago: float) -> None:
         event = RetryScheduled(
@@ -156,7 +156,7 @@ def test_a_collection_waiting_on_a_throttling_server_is_throttled_then_running(
         )
         entry = event.log_entry()
         assert entry is not None
-        journal.add_event(dataclasses.replace(entry, ts=time.time() - ago))
+        journal.events.add(dataclasses.replace(entry, ts=time.time() - ago))
 
     retry("slowed", "throttled: Chroma answered 429 to upsert, Retry-After 2s: busy", ago=1)
     retry("blipped", "Chroma did not answer upsert: timed out", ago=1)

@@ -96,7 +96,7 @@ async def test_a_collection_is_indexing_until_its_target_is_search_ready(
     await hold.reached()
     await recorders.seen[0].flush()
 
-    view = RunView.load(journal, journal.list_runs()[0]["run_id"])
+    view = RunView.load(journal, journal.runs.recent()[0].run_id)
     assert view is not None
     docs = view.collection("docs")
     assert docs is not None and docs.phase is Phase.INDEXING and docs.records_written == N
@@ -113,7 +113,7 @@ async def test_a_collection_is_indexing_until_its_target_is_search_ready(
     assert done is not None
     finished = done.collection("docs")
     assert finished is not None and finished.phase is Phase.COMPLETED and finished.search_ready
-    log = [e["message"] for e in journal.events(outcome.run_id)]
+    log = [e.message for e in journal.events.after(outcome.run_id)]
     indexing = next(i for i, m in enumerate(log) if m.startswith("indexing"))
     completed = next(i for i, m in enumerate(log) if m.startswith("completed"))
     assert indexing < completed
@@ -135,9 +135,9 @@ async def test_a_crash_during_indexing_resumes_into_indexing_not_copying(
     run.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await run
-    run_id = journal.list_runs()[0]["run_id"]
-    row = {r["name"]: r for r in journal.collections(run_id)}["docs"]
-    assert row["status"] == "indexing" and row["records_written"] == N
+    run_id = journal.runs.recent()[0].run_id
+    row = {r.name: r for r in journal.runs.collections(run_id)}["docs"]
+    assert row.phase == "indexing" and row.records_written == N
     copy_reads = len([r for r in source.reads if r.batch_size == BATCH])
 
     recorders.dead = False
@@ -148,7 +148,7 @@ async def test_a_crash_during_indexing_resumes_into_indexing_not_copying(
     # Resumed into the index phase: the copy was not read again.
     assert len([r for r in source.reads if r.batch_size == BATCH]) == copy_reads
     assert target.faults.calls["index"] == 2
-    log = [e["message"] for e in journal.events(run_id)]
+    log = [e.message for e in journal.events.after(run_id)]
     assert any(m.startswith("indexing") and "resuming after the copy" in m for m in log)
     assert sum(m.startswith("copying") for m in log) == 1  # the first run's only
 
@@ -222,9 +222,9 @@ def test_a_migrated_edge_target_is_hnsw_indexed_with_the_source_settings(
     }
     # The journal keeps what the app should search with; `ferry status --json` shows it.
     journal = Journal(tmp_path / "j.sqlite3")
-    settings = journal.search_settings(f"qdrant+edge://{tmp_path / 'edge'}", "docs")
-    assert settings is not None and settings["hnsw_ef"] == 20 and settings["search_ready"]
-    assert settings["tuning"]["m"] == 8 and settings["tuning"]["ef_construct"] == 40
+    settings = journal.runs.search_settings(f"qdrant+edge://{tmp_path / 'edge'}", "docs")
+    assert settings is not None and settings.hnsw_ef == 20 and settings.search_ready
+    assert settings.tuning["m"] == 8 and settings.tuning["ef_construct"] == 40
 
 
 def test_flags_override_the_source_and_no_index_leaves_a_plain_staging_copy(

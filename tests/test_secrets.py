@@ -99,7 +99,7 @@ def test_a_uri_with_user_info_already_in_a_journal_is_masked_in_status(
 
     state = tmp_path / "j.sqlite3"
     journal = Journal(state)
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
     journal.close()
     db = sqlite3.connect(state)
     with db:

@@ -135,12 +135,12 @@ async def test_start_pause_resume_and_reach_100_percent(
         journal = Journal(state)
         run_id = app.context.run_id
         assert run_id
-        await wait_for(pilot, lambda: journal.get_run(run_id)["status"] == "paused", what="paused")
+        await wait_for(pilot, lambda: journal.runs.get(run_id).status == "paused", what="paused")
         # "paused" shows in the event log first; the status line follows on the next poll.
         await wait_for_texts(pilot, "p or r resumes", "paused")
 
         await pilot.press("p")
-        await wait_for(pilot, lambda: journal.get_run(run_id)["status"] != "paused", what="resumed")
+        await wait_for(pilot, lambda: journal.runs.get(run_id).status != "paused", what="resumed")
         await wait_for_texts(
             pilot, "completed 100%", "3,000/3,000", "run paused", "run running", timeout=60
         )  # the last two: the event log
@@ -220,8 +220,8 @@ async def test_quit_leaves_the_run_going_and_reopening_attaches(
             pilot, lambda: log.line_count > 0 and log.scroll_y >= log.max_scroll_y, what="latest"
         )
     journal = Journal(state)
-    assert journal.get_run(run_id)["status"] == "completed"
-    assert sum(c["records_written"] for c in journal.collections(run_id)) == 3000
+    assert journal.runs.get(run_id).status == "completed"
+    assert sum(c.records_written for c in journal.runs.collections(run_id)) == 3000
 
 
 async def test_every_key_on_every_screen_of_mine_and_help_and_palette(

@@ -178,7 +178,7 @@ async def test_cancelling_then_cancelled_in_order_and_resume_shows_pending(
             pilot, lambda: app.snapshot.state is RunState.CANCELLED, timeout=30, what="cancelled"
         )
         journal = Journal(state)
-        messages = [e["message"] for e in journal.events(run_id)]
+        messages = [e.message for e in journal.events.after(run_id)]
         assert messages.index("run cancelling") < messages.index("run cancelled")
         text = await wait_for_text(pilot, "r resumes from the watermark")
         shown = list(app.screen.query_one("#events").lines)  # the Monitor's event list
@@ -191,10 +191,10 @@ async def test_cancelling_then_cancelled_in_order_and_resume_shows_pending(
         await pilot.press("r")  # resume: the collection that never started waits as pending
 
         def beta_pending_while_alpha_copies() -> bool:
-            phases = {c["name"]: c["status"] for c in journal.collections(run_id)}
+            phases = {c.name: c.phase for c in journal.runs.collections(run_id)}
             return phases == {"alpha-docs": "running", "beta-notes": "pending"}
 
-        if journal.collections(run_id)[0]["status"] != "completed":
+        if journal.runs.collections(run_id)[0].phase != "completed":
             await wait_for(pilot, beta_pending_while_alpha_copies, what="beta pending")
         await wait_for(
             pilot,
@@ -233,15 +233,15 @@ def dead_pid() -> int:
 
 def test_a_killed_run_shows_no_rate_and_its_collection_as_interrupted(state: Path) -> None:
     journal = Journal(state)
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
-    journal.ensure_collection(run_id, "docs", "docs")
-    journal.start_collection(run_id, "docs", 1000, 8, "cosine")
-    journal.record_progress(
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    journal.runs.ensure_collection(run_id, "docs", "docs")
+    journal.runs.start_collection(run_id, "docs", 1000, 8, "cosine")
+    journal.runs.record_progress(
         run_id,
         "docs",
         Progress("docs", Phase.RUNNING, total=1000, records_per_second=617.0, eta_seconds=3.0),
     )
-    journal.set_run_status(run_id, RunState.RUNNING)
+    journal.runs.set_status(run_id, RunState.RUNNING)
     journal._exec("UPDATE runs SET pid = ? WHERE run_id = ?", (dead_pid(), run_id))
     view = RunView.load(journal, run_id)
     assert view is not None and view.state is RunState.INTERRUPTED
@@ -263,7 +263,7 @@ def recall_only_failure(state: Path, source: str, target: str) -> None:
         "mismatched_total": 0, "rounded": [], "rounded_total": 0, "recall_at_k": 0.8, "k": 10,
         "reasons": ["recall@10 0.80 is below the threshold 0.95"],
     }  # fmt: skip
-    journal.record_validation(source, target, "alpha-docs", "alpha-docs", False, result)
+    journal.validations.record(source, target, "alpha-docs", "alpha-docs", False, result)
     journal.close()
 
 
@@ -341,9 +341,9 @@ def running_journal(state: Path) -> str:
     """A run whose row says running and whose pid is ours (alive): the app treats it as a
     live run, with no engine behind it."""
     journal = Journal(state)
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
-    journal.ensure_collection(run_id, "docs", "docs")
-    journal.set_run_status(run_id, RunState.RUNNING)
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    journal.runs.ensure_collection(run_id, "docs", "docs")
+    journal.runs.set_status(run_id, RunState.RUNNING)
     journal.close()
     return run_id
 

@@ -166,9 +166,9 @@ async def test_a_run_whose_error_names_another_run_jumps_to_it(tmp_path: Path) -
 
     state = tmp_path / "journal.sqlite3"
     journal = Journal(state)
-    holder = journal.create_run("a", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
-    refused = journal.create_run("b", "chroma+file:///s2", "qdrant+edge:///t", ["docs"], {}, {})
-    journal.set_run_status(
+    holder = journal.runs.create("a", "chroma+file:///s", "qdrant+edge:///t", ["docs"], {}, {})
+    refused = journal.runs.create("b", "chroma+file:///s2", "qdrant+edge:///t", ["docs"], {}, {})
+    journal.runs.set_status(
         refused,
         RunState.FAILED,
         f"target collection 'docs' is being written by another Ferry process (run {holder}, "

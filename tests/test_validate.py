@@ -126,9 +126,9 @@ async def test_finds_exactly_the_corruption_repairs_it_and_revalidates_clean(
     vector = next(m.vector for m in c.mismatched.items if m.id == bad["changed"])
     assert vector is not None and vector.max_abs_diff > 0.1 and vector.cosine < 0.99
     assert {p.step for p in steps} >= {"counts", "source", "extras", "exact", "queries", "done"}
-    stored = journal.latest_validation(target_uri, NAME)
-    assert stored is not None and stored["ok"] == 0
-    assert stored["result"]["missing"] == [bad["dropped"]]
+    stored = journal.validations.latest(target_uri, NAME)
+    assert stored is not None and stored.ok == 0
+    assert stored.result["missing"] == [bad["dropped"]]
 
     repaired = await validate(
         cosine_source, target_uri, [NAME], ValidationOptions(full=True, repair=True), journal
@@ -152,8 +152,8 @@ async def test_finds_exactly_the_corruption_repairs_it_and_revalidates_clean(
     assert final.ok, final.to_json()
     assert final.collections[0].recall is not None
     assert final.collections[0].recall.recall_at_k == 1.0
-    stored = journal.latest_validation(target_uri, NAME)
-    assert stored is not None and stored["ok"] == 1
+    stored = journal.validations.latest(target_uri, NAME)
+    assert stored is not None and stored.ok == 1
 
 
 async def test_detail_pair_shows_both_sides(cosine_source: str, tmp_path: Path) -> None:
@@ -342,7 +342,7 @@ async def test_stopping_midway_records_nothing_and_closes_the_streams(
             journal,
             stop_at_first_batch,
         )
-    assert journal.latest_validation(target_uri, NAME) is None
+    assert journal.validations.latest(target_uri, NAME) is None
     # The Edge shard was closed on the way out: it opens again at once.
     again = await validate(cosine_source, target_uri, [NAME], ValidationOptions(), journal)
     assert again.ok
@@ -357,8 +357,8 @@ def test_differently_named_target_collection(cosine_source: str, tmp_path: Path)
     state = str(tmp_path / "j2.sqlite3")
     argv = ["validate", "--from", cosine_source, "--to", target_uri, "--state", state, "--json"]
     assert main([*argv, "--collection", f"{NAME}=docs__b"]) == 0
-    stored = Journal(state).latest_validation(target_uri, "docs__b")
-    assert stored is not None and stored["ok"] == 1 and stored["collection"] == NAME
+    stored = Journal(state).validations.latest(target_uri, "docs__b")
+    assert stored is not None and stored.ok == 1 and stored.collection == NAME
     assert main([*argv, "--collection", f"{NAME}="]) == 2
 
 

@@ -98,8 +98,8 @@ def test_clean_copy_exits_0_with_the_documented_json(
         assert key in c
     assert (c["name"], c["source_count"], c["target_count"], c["k"]) == (NAME, N, N, 5)
     assert c["recall_at_k"] == 1.0 and c["missing"] == [] and c["mismatched"] == []
-    stored = Journal(setup["state"]).latest_validation(setup["target"], NAME)
-    assert stored is not None and stored["ok"] == 1 and stored["result"]["k"] == 5
+    stored = Journal(setup["state"]).validations.latest(setup["target"], NAME)
+    assert stored is not None and stored.ok == 1 and stored.result["k"] == 5
 
 
 def test_corruption_found_repaired_then_clean(

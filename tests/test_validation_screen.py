@@ -157,8 +157,8 @@ async def test_screen_shows_the_differences_repairs_and_rechecks(corrupted: AppC
         await settle(app, pilot)
         assert rows(differences) == []
         assert rows(summary)[0][1] == "✔"
-        stored = corrupted.journal().latest_validation(corrupted.target_uri or "", NAME)
-        assert stored is not None and stored["ok"] == 1
+        stored = corrupted.journal().validations.latest(corrupted.target_uri or "", NAME)
+        assert stored is not None and stored.ok == 1
 
 
 async def test_small_terminal_and_stored_results(corrupted: AppContext, tmp_path: Path) -> None:

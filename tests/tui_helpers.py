@@ -111,7 +111,7 @@ def fixed_journal(
     from ferry.core.runs import RunState
 
     journal = Journal(path)
-    run_id = journal.create_run(
+    run_id = journal.runs.create(
         "fixed-key",
         source,
         target,
@@ -121,8 +121,8 @@ def fixed_journal(
     )
     figures = [("alpha-docs", 1500, 2.1, 1.2e6, 714.3), ("beta-notes", 1500, 1.9, 1.1e6, 789.5)]
     for name, total, seconds, byte_rate, average in figures:
-        journal.ensure_collection(run_id, name, name)
-        journal.start_collection(run_id, name, total, 32, None)
+        journal.runs.ensure_collection(run_id, name, name)
+        journal.runs.start_collection(run_id, name, total, 32, None)
         progress = Progress(
             name,
             total=total,
@@ -133,11 +133,11 @@ def fixed_journal(
             eta_seconds=0,
             seconds=seconds,
         )
-        journal.record_progress(run_id, name, progress)
+        journal.runs.record_progress(run_id, name, progress)
         if name == "beta-notes":
-            journal.add_retry(run_id, name)  # what the recorder writes for a RetryScheduled
-        journal.checkpoint(run_id, name, None, total, total * 140)
-        journal.complete_collection(run_id, name, seconds, average)
+            journal.runs.add_retry(run_id, name)  # what the recorder writes for a RetryScheduled
+        journal.runs.checkpoint(run_id, name, None, total, total * 140)
+        journal.runs.complete_collection(run_id, name, seconds, average)
     messages = [
         ("phase", None, "run started"),
         ("phase", "alpha-docs", "copying 1,500 records"),
@@ -148,8 +148,8 @@ def fixed_journal(
         ("phase", None, "run completed"),
     ]
     for offset, (kind, collection, message) in enumerate(messages):
-        journal.add_event(LogEntry(kind, run_id, collection, message, {}, ts=FIXED_TS + offset))
-    journal.set_run_status(run_id, RunState.COMPLETED)
+        journal.events.add(LogEntry(kind, run_id, collection, message, {}, ts=FIXED_TS + offset))
+    journal.runs.set_status(run_id, RunState.COMPLETED)
     journal.close()
     db = sqlite3.connect(path)
     with db:

@@ -31,6 +31,7 @@ from textual.screen import ModalScreen, Screen
 
 from ferry.core import launcher
 from ferry.core.errors import FerryError
+from ferry.core.journal import EventRecord
 from ferry.core.option_layers import layered_choices
 from ferry.core.profile_defaults import profiles_for_uris
 from ferry.core.run_choices import RunChoices, load_choices
@@ -64,7 +65,7 @@ class RunSnapshot:
     """What one poll of the journal saw: the attached run, and its events new since the last."""
 
     view: RunView
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
 
 
 class FerryApp(App[None]):
@@ -109,7 +110,7 @@ class FerryApp(App[None]):
         self.migrate_args = list(migrate_args or [])
         self.poll_seconds = poll_seconds
         self.snapshot: RunView | None = None  # the attached run, as of the last poll
-        self.recent_events: deque[dict[str, Any]] = deque(maxlen=300)
+        self.recent_events: deque[EventRecord] = deque(maxlen=300)
         self.launched: dict[str, launcher.Launched] = {}
         self._last_event_id = 0
         self._mode_history: list[str] = []
@@ -171,9 +172,9 @@ class FerryApp(App[None]):
         if running:
             self.attach(running[0].run_id)
         else:
-            latest = journal.list_runs(1)
+            latest = journal.runs.recent(1)
             if latest:
-                self.attach(latest[0]["run_id"])
+                self.attach(latest[0].run_id)
         if unfinished:
             names = ", ".join(f"{r.run_id} ({r.state.value})" for r in unfinished[:3])
             more = f" +{len(unfinished) - 3}" if len(unfinished) > 3 else ""
@@ -219,11 +220,11 @@ class FerryApp(App[None]):
         view = RunView.load(journal, run_id)
         if view is None:
             return None
-        events = journal.events(run_id, self._last_event_id)
+        events = journal.events.after(run_id, self._last_event_id)
         if run_id != self.context.run_id:
             return None  # attached elsewhere while we read
         if events:
-            self._last_event_id = int(events[-1]["id"])
+            self._last_event_id = events[-1].id
         return RunSnapshot(view, events)
 
     def apply_snapshot(self, snapshot: RunSnapshot) -> None:
@@ -429,7 +430,7 @@ class FerryApp(App[None]):
             if answer == "leave":
                 self.exit()
             elif answer == "cancel":
-                self.context.journal().request(view.run_id, "cancel")
+                self.context.journal().mailbox.request(view.run_id, "cancel")
                 self.exit()
 
         self.push_screen(QuitScreen(view.run_id, view.state.value), answered)

@@ -9,20 +9,45 @@ Chroma applies to its own schema.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
 import threading
 import time
-import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ferry.core.errors import FerryError, classify
-from ferry.core.model import LogEntry, Phase, Progress
+from ferry.core.journal.cutovers import CutoverRecord, CutoverStore
+from ferry.core.journal.events import EventRecord, EventStore
+from ferry.core.journal.mailbox import Mailbox
+from ferry.core.journal.runs import (
+    CollectionRecord,
+    CopiedPair,
+    MigratedCollection,
+    RunRecord,
+    RunStore,
+    SearchSettings,
+)
+from ferry.core.journal.validations import ValidationRecord, ValidationStore
 from ferry.core.secrets import redact
-from ferry.core.states import RunState
+
+__all__ = [
+    "CollectionRecord",
+    "CopiedPair",
+    "CutoverRecord",
+    "CutoverStore",
+    "EventRecord",
+    "EventStore",
+    "Journal",
+    "Mailbox",
+    "MigratedCollection",
+    "RunRecord",
+    "RunStore",
+    "SearchSettings",
+    "ValidationRecord",
+    "ValidationStore",
+]
 
 MIGRATIONS_PACKAGE = "ferry.core.journal.migrations"
 
@@ -48,12 +73,19 @@ def sha256(text: str) -> str:
 
 
 class Journal:
-    """Thread-safe access to the journal file; every method is one short transaction.
+    """The journal file: its one connection (thread-safe), its creation, WAL and migrations.
 
-    Writers are explicit, one method per fact (a collection started, progress sampled, a
-    checkpoint committed…), so a column name never comes from a caller. During a run they are
-    called by the RunRecorder's thread (core.journal.recorder), not by the engine.
+    What is stored lives in one store per concern, each with typed records (dlt's
+    `common/storages/`: storages over one file layer): `runs` (runs and their collections'
+    progress), `events` (the log), `mailbox` (pause/resume/cancel requests), `validations`
+    and `cutovers`. The stores share this connection and its lock.
     """
+
+    runs: RunStore
+    events: EventStore
+    mailbox: Mailbox
+    validations: ValidationStore
+    cutovers: CutoverStore
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_state_path()
@@ -97,6 +129,11 @@ class Journal:
             ) from exc
         self.migrate()
         self._check_tables()
+        self.runs = RunStore(self)
+        self.events = EventStore(self)
+        self.mailbox = Mailbox(self)
+        self.validations = ValidationStore(self)
+        self.cutovers = CutoverStore(self)
 
     def _check_tables(self) -> None:
         """Every migration recorded as applied, yet a table it made gone: a damaged journal
@@ -171,7 +208,7 @@ class Journal:
     def applied_migrations(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM schema_migrations ORDER BY version")
 
-    # -- small helpers ----------------------------------------------------------------------
+    # -- the one connection, for the stores (core/journal/*.py) and core/live/store.py ----
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(row) for row in self._db.execute(sql, args)]
@@ -193,447 +230,6 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    # -- runs -------------------------------------------------------------------------------
-    def create_run(
-        self,
-        run_key: str,
-        source_uri: str,
-        target_uri: str,
-        collections: list[str],
-        mapping: dict[str, Any],
-        options: dict[str, Any],
-    ) -> str:
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        now = time.time()
-        self._exec(
-            "INSERT INTO runs (run_id, run_key, source_uri, target_uri, collections, mapping, "
-            "options, status, pid, host, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            (
-                run_id,
-                run_key,
-                source_uri,
-                target_uri,
-                json.dumps(collections),
-                json.dumps(mapping, sort_keys=True),
-                json.dumps(options, sort_keys=True),
-                os.getpid(),
-                os.uname().nodename,
-                now,
-                now,
-            ),
-        )
-        return run_id
-
-    def latest_run(self, run_key: str) -> dict[str, Any] | None:
-        return self._one(
-            "SELECT * FROM runs WHERE run_key = ? ORDER BY created_at DESC LIMIT 1", (run_key,)
-        )
-
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        """A run by id or unique id prefix."""
-        exact = self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
-        if exact:
-            return exact
-        rows = self._all("SELECT * FROM runs WHERE run_id LIKE ? || '%'", (run_id,))
-        return rows[0] if len(rows) == 1 else None
-
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
-
-    def claim_run(self, run_id: str) -> None:
-        """This process now drives the run (after a crash, a new pid takes over)."""
-        self._exec(
-            "UPDATE runs SET pid = ?, host = ?, status = 'running', error = NULL, "
-            "finished_at = NULL, updated_at = ? WHERE run_id = ?",
-            (os.getpid(), os.uname().nodename, time.time(), run_id),
-        )
-
-    def set_run_status(self, run_id: str, state: RunState, error: str | None = None) -> None:
-        finished = time.time() if state.finished else None
-        self._exec(
-            "UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? "
-            "WHERE run_id = ?",
-            (state.value, error, time.time(), finished, run_id),
-        )
-
-    # -- collections ------------------------------------------------------------------------
-    def ensure_collection(self, run_id: str, name: str, target_name: str) -> dict[str, Any]:
-        self._exec(
-            "INSERT OR IGNORE INTO run_collections (run_id, name, target_name, status, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?)",
-            (run_id, name, target_name, time.time()),
-        )
-        row = self._one(
-            "SELECT * FROM run_collections WHERE run_id = ? AND name = ?", (run_id, name)
-        )
-        assert row is not None
-        return row
-
-    def requeue_collection(self, run_id: str, name: str) -> None:
-        """A resumed run's collection that did not finish (cancelled, failed, or left
-        "running" by a killed process) waits again: `pending` until its copy restarts."""
-        self._exec(
-            "UPDATE run_collections SET status = 'pending', records_per_second = 0, "
-            "bytes_per_second = 0, eta_seconds = NULL, updated_at = ? "
-            "WHERE run_id = ? AND name = ? AND status NOT IN ('pending', 'completed', 'skipped')",
-            (time.time(), run_id, name),
-        )
-
-    def plan_collection(self, run_id: str, name: str, total: int) -> None:
-        """Show a not-yet-started collection with its total from the start of the run."""
-        self._update_collection(run_id, name, "total = ?", (total,), only_pending=True)
-
-    def start_collection(
-        self, run_id: str, name: str, total: int, dimension: int | None, metric: str | None
-    ) -> None:
-        self._update_collection(
-            run_id,
-            name,
-            "status = ?, total = ?, dimension = ?, metric = ?, error = NULL",
-            (Phase.RUNNING.value, total, dimension, metric),
-        )
-
-    def set_collection_phase(self, run_id: str, name: str, phase: Phase) -> None:
-        """Paused, running again, or cancelled: the status alone changes."""
-        self._update_collection(run_id, name, "status = ?", (phase.value,))
-
-    def record_progress(self, run_id: str, name: str, progress: Progress) -> None:
-        """Latest-value progress (records_written is not here: it moves with checkpoints)."""
-        if progress.phase is Phase.INDEXING:
-            self._update_collection(
-                run_id,
-                name,
-                "indexed_vectors = ?, index_total = ?, index_seconds = ?, retries = ?, errors = ?",
-                (
-                    progress.indexed,
-                    progress.index_total,
-                    progress.index_seconds,
-                    progress.retries,
-                    progress.errors,
-                ),
-            )
-            return
-        self._update_collection(
-            run_id,
-            name,
-            "records_read = ?, records_per_second = ?, average_records_per_second = ?, "
-            "bytes_per_second = ?, eta_seconds = ?, errors = ?, seconds = ?, "
-            "indexed_vectors = COALESCE(?, indexed_vectors), "
-            "index_total = COALESCE(?, index_total)",
-            (
-                progress.records_read,
-                progress.records_per_second,
-                progress.average_records_per_second,
-                progress.bytes_per_second,
-                progress.eta_seconds,
-                progress.errors,
-                progress.seconds,
-                progress.indexed,
-                progress.index_total,
-            ),
-        )
-
-    def start_indexing(
-        self, run_id: str, name: str, total: int, tuning: dict[str, Any], started_at: float
-    ) -> None:
-        """Copied: the collection is `indexing` (a resumed run starts here, not at the copy)."""
-        self._update_collection(
-            run_id,
-            name,
-            "status = ?, index_started_at = ?, index_seconds = 0, indexed_vectors = NULL, "
-            "index_total = ?, tuning = ?, hnsw_ef = ?, eta_seconds = NULL, "
-            "records_per_second = 0, bytes_per_second = 0, error = NULL",
-            (
-                Phase.INDEXING.value,
-                started_at,
-                total,
-                json.dumps(tuning, sort_keys=True),
-                tuning.get("hnsw_ef"),
-            ),
-        )
-
-    def add_retry(self, run_id: str, name: str) -> None:
-        """One more retry, counted across every process that drove this run (a resume
-        adds to the count instead of starting from zero)."""
-        self._update_collection(run_id, name, "retries = retries + 1", ())
-
-    def complete_collection(
-        self,
-        run_id: str,
-        name: str,
-        seconds: float,
-        average_records_per_second: float,
-        index_seconds: float = 0.0,
-        search_ready: bool = False,
-        hnsw_ef: int | None = None,
-    ) -> None:
-        self._update_collection(
-            run_id,
-            name,
-            "status = ?, seconds = ?, average_records_per_second = ?, eta_seconds = 0, "
-            "index_seconds = ?, search_ready = ?, hnsw_ef = COALESCE(?, hnsw_ef)",
-            (
-                Phase.COMPLETED.value,
-                seconds,
-                average_records_per_second,
-                index_seconds,
-                int(search_ready),
-                hnsw_ef,
-            ),
-        )
-
-    def search_settings(self, target_uri: str, target_name: str) -> dict[str, Any] | None:
-        """The newest run's record of how `target_name` is indexed and searched there:
-        {"status", "hnsw_ef", "search_ready", "tuning"} (None when no run wrote it)."""
-        row = self._one(
-            "SELECT c.status, c.hnsw_ef, c.search_ready, c.tuning FROM run_collections c "
-            "JOIN runs r USING (run_id) WHERE r.target_uri = ? AND c.target_name = ? "
-            "ORDER BY c.updated_at DESC LIMIT 1",
-            (target_uri, target_name),
-        )
-        if row is None:
-            return None
-        return {
-            "status": row["status"],
-            "hnsw_ef": row["hnsw_ef"],
-            "search_ready": bool(row["search_ready"]),
-            "tuning": json.loads(row["tuning"]) if row["tuning"] else None,
-        }
-
-    def skip_collection(self, run_id: str, name: str, reason: str) -> None:
-        self._update_collection(
-            run_id, name, "status = ?, skipped_reason = ?", (Phase.SKIPPED.value, reason)
-        )
-
-    def fail_collection(self, run_id: str, name: str, error: str, errors: int) -> None:
-        # A failed collection moves no more: no rate and no ETA to show.
-        self._update_collection(
-            run_id,
-            name,
-            "status = ?, error = ?, errors = ?, records_per_second = 0, bytes_per_second = 0, "
-            "eta_seconds = NULL",
-            (Phase.FAILED.value, error, errors),
-        )
-
-    def _update_collection(
-        self,
-        run_id: str,
-        name: str,
-        assignments: str,
-        values: tuple[Any, ...],
-        only_pending: bool = False,
-    ) -> None:
-        """One UPDATE of a collection row; `assignments` is always a literal of this class."""
-        where = "run_id = ? AND name = ?" + (" AND status = 'pending'" if only_pending else "")
-        self._exec(
-            f"UPDATE run_collections SET {assignments}, updated_at = ? WHERE {where}",
-            (*values, time.time(), run_id, name),
-        )
-
-    def checkpoint(
-        self,
-        run_id: str,
-        name: str,
-        watermark: Any,
-        records_written: int,
-        bytes_written: int,
-        target_owned: bool = False,
-    ) -> None:
-        """Durably record the resume point: called only after the target acknowledged.
-
-        `target_owned` marks the target collection as Ferry's (never unmarked), so re-runs and
-        resumes may write into it.
-        """
-        self._exec(
-            "UPDATE run_collections SET watermark = ?, records_written = ?, bytes_written = ?, "
-            "target_created = MAX(target_created, ?), updated_at = ? "
-            "WHERE run_id = ? AND name = ?",
-            (
-                json.dumps(watermark),
-                records_written,
-                bytes_written,
-                int(target_owned),
-                time.time(),
-                run_id,
-                name,
-            ),
-        )
-
-    def collections(self, run_id: str) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM run_collections WHERE run_id = ? ORDER BY rowid", (run_id,))
-
-    def target_owned(self, target_uri: str, target_name: str) -> bool:
-        """Did a Ferry run create this target collection? Then resuming into it is safe."""
-        row = self._one(
-            "SELECT 1 FROM run_collections c JOIN runs r USING (run_id) "
-            "WHERE r.target_uri = ? AND c.target_name = ? AND c.target_created = 1 LIMIT 1",
-            (target_uri, target_name),
-        )
-        return row is not None
-
-    def target_layout(self, target_uri: str, target_name: str) -> str | None:
-        """The payload layout the latest run writing this target collection used (its mapping)."""
-        rows = self._all(
-            "SELECT c.name, r.mapping FROM run_collections c JOIN runs r USING (run_id) "
-            "WHERE r.target_uri = ? AND c.target_name = ? ORDER BY r.created_at DESC LIMIT 1",
-            (target_uri, target_name),
-        )
-        for row in rows:
-            layouts = (json.loads(row["mapping"] or "{}") or {}).get("layouts") or {}
-            if row["name"] in layouts:
-                return str(layouts[row["name"]])
-        return None
-
-    def unfinished_pairs(self, source_uri: str, target_uri: str, name: str) -> list[dict[str, Any]]:
-        """Collection rows of unfinished runs (source → target) that copy `name`."""
-        return self._all(
-            "SELECT c.run_id, c.name, c.target_name FROM run_collections c JOIN runs r "
-            "USING (run_id) WHERE r.source_uri = ? AND r.target_uri = ? AND c.name = ? "
-            "AND r.status != 'completed' ORDER BY r.created_at DESC",
-            (source_uri, target_uri, name),
-        )
-
-    def latest_pairs(self, source_uri: str, target_uri: str) -> dict[str, str]:
-        """source name → target name, as the most recent run that copied each one wrote it
-        (what `ferry validate` compares when it is given no NAME=TARGET)."""
-        rows = self._all(
-            "SELECT c.name, c.target_name FROM run_collections c JOIN runs r USING (run_id) "
-            "WHERE r.source_uri = ? AND r.target_uri = ? ORDER BY r.created_at, c.rowid",
-            (source_uri, target_uri),
-        )
-        return {row["name"]: row["target_name"] for row in rows}  # later runs win
-
-    def migrated_collections(self, target_uri: str) -> list[dict[str, Any]]:
-        """Every collection a run copied into this target, with its run's facts, newest
-        first: the cutover candidates are read from here."""
-        return self._all(
-            "SELECT c.name, c.target_name, c.status, c.records_written, c.total, "
-            "c.updated_at, c.skipped_reason, r.run_id, r.source_uri, r.status AS run_status, "
-            "r.created_at, r.finished_at FROM run_collections c JOIN runs r USING (run_id) "
-            "WHERE r.target_uri = ? ORDER BY c.updated_at DESC, r.created_at DESC",
-            (target_uri,),
-        )
-
-    # -- events and control -----------------------------------------------------------------
-    def add_event(self, event: LogEntry) -> int:
-        return self._exec(
-            "INSERT INTO events (run_id, ts, kind, collection, message, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                event.run_id,
-                event.ts,
-                event.kind,
-                event.collection,
-                event.message,
-                json.dumps(event.data, default=str),
-            ),
-        )
-
-    def events(self, run_id: str, after_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (run_id, after_id, limit),
-        )
-
-    def last_retries(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """Each collection's latest retry event ({"ts", "data"}): whether it is waiting on a
-        throttling server now (see core.runs)."""
-        rows = self._all(
-            "SELECT collection, ts, data FROM events WHERE id IN (SELECT MAX(id) FROM events "
-            "WHERE run_id = ? AND kind = 'retry' GROUP BY collection)",
-            (run_id,),
-        )
-        return {
-            row["collection"]: {"ts": row["ts"], "data": json.loads(row["data"] or "{}")}
-            for row in rows
-            if row["collection"]
-        }
-
-    def request(self, run_id: str, command: str) -> None:
-        """Ask the engine process driving `run_id` to pause, resume or cancel."""
-        if command not in {"pause", "resume", "cancel"}:
-            raise FerryError(f"unknown control command {command!r}", fix="pause|resume|cancel")
-        self._exec(
-            "INSERT INTO controls (run_id, command, issued_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(run_id) DO UPDATE SET command = excluded.command, "
-            "issued_at = excluded.issued_at",
-            (run_id, command, time.time()),
-        )
-
-    def pending_request(self, run_id: str) -> str | None:
-        """The control request not yet taken by the engine process, if any (read only)."""
-        row = self._one("SELECT command FROM controls WHERE run_id = ?", (run_id,))
-        return str(row["command"]) if row else None
-
-    def take_request(self, run_id: str) -> str | None:
-        with self._lock:
-            row = self._one("SELECT command FROM controls WHERE run_id = ?", (run_id,))
-            if row:
-                self._exec("DELETE FROM controls WHERE run_id = ?", (run_id,))
-                return str(row["command"])
-        return None
-
-    # -- validations and cutovers -----------------------------------------------------------
-    def record_validation(
-        self,
-        source_uri: str,
-        target_uri: str,
-        collection: str,
-        target_collection: str,
-        ok: bool,
-        result: dict[str, Any],
-    ) -> int:
-        return self._exec(
-            "INSERT INTO validations (ts, source_uri, target_uri, collection, target_collection,"
-            " ok, result) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                time.time(),
-                source_uri,
-                target_uri,
-                collection,
-                target_collection,
-                int(ok),
-                json.dumps(result, default=str),
-            ),
-        )
-
-    def latest_validation(self, target_uri: str, target_collection: str) -> dict[str, Any] | None:
-        row = self._one(
-            "SELECT * FROM validations WHERE target_uri = ? AND target_collection = ? "
-            "ORDER BY ts DESC, id DESC LIMIT 1",
-            (target_uri, target_collection),
-        )
-        if row:
-            row["result"] = json.loads(row["result"])
-        return row
-
-    def record_cutover(self, **fields: Any) -> int:
-        fields.setdefault("ts", time.time())
-        fields.setdefault("user", os.environ.get("USER") or os.environ.get("LOGNAME") or "?")
-        fields.setdefault("host", os.uname().nodename)
-        for key in ("validation", "detail"):
-            if key in fields and not isinstance(fields[key], str | None):
-                fields[key] = json.dumps(fields[key], default=str)
-        columns = ", ".join(fields)
-        marks = ", ".join("?" for _ in fields)
-        return self._exec(
-            f"INSERT INTO cutovers ({columns}) VALUES ({marks})", tuple(fields.values())
-        )
-
-    def cutovers(
-        self, target_uri: str | None = None, alias: str | None = None
-    ) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM cutovers WHERE 1=1"
-        args: list[Any] = []
-        if target_uri:
-            sql += " AND target_uri = ?"
-            args.append(target_uri)
-        if alias:
-            sql += " AND alias = ?"
-            args.append(alias)
-        return self._all(sql + " ORDER BY ts DESC, id DESC", tuple(args))
 
 
 def _split_sql(sql: str) -> list[str]:

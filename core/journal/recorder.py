@@ -197,7 +197,7 @@ class RunRecorder:
                 item.waiter.settle(self._write_progress(pending, written_at, None))
             elif isinstance(item, _Commit):
                 error = self._attempt(
-                    lambda c=item: self.journal.checkpoint(
+                    lambda c=item: self.journal.runs.checkpoint(
                         self.run_id,
                         c.collection,
                         c.checkpoint.watermark,
@@ -225,7 +225,9 @@ class RunRecorder:
             sample = pending.pop(name)
             written_at[name] = self.clock()
             error = self._attempt(
-                lambda n=name, s=sample: self.journal.record_progress(self.run_id, n, s.progress)
+                lambda n=name, s=sample: self.journal.runs.record_progress(
+                    self.run_id, n, s.progress
+                )
             )
             first = first or error
         return first
@@ -243,37 +245,37 @@ class RunRecorder:
         """The rows one event means. Every row the engine used to write is written here."""
         journal, run_id, name = self.journal, self.run_id, event.collection
         if isinstance(event, RunStarted):
-            journal.claim_run(run_id)
+            journal.runs.claim(run_id)
             for planned in event.collections:
-                journal.requeue_collection(run_id, planned.name)
-                journal.plan_collection(run_id, planned.name, planned.total)
+                journal.runs.requeue_collection(run_id, planned.name)
+                journal.runs.plan_collection(run_id, planned.name, planned.total)
         elif isinstance(event, CollectionStarted) and name:
-            journal.start_collection(run_id, name, event.total, event.dimension, event.metric)
+            journal.runs.start_collection(run_id, name, event.total, event.dimension, event.metric)
         elif isinstance(event, IndexingStarted) and name:
-            journal.start_indexing(run_id, name, event.total, event.tuning, event.ts)
+            journal.runs.start_indexing(run_id, name, event.total, event.tuning, event.ts)
             faultpoints.reached("index")  # the copy is durable, the index not yet built
         elif isinstance(event, PhaseChanged):
             if event.state in {RunState.PAUSED, RunState.RUNNING}:
-                journal.set_run_status(run_id, event.state)
+                journal.runs.set_status(run_id, event.state)
                 if name:
-                    journal.set_collection_phase(run_id, name, Phase(event.state.value))
+                    journal.runs.set_collection_phase(run_id, name, Phase(event.state.value))
             elif event.state is RunState.CANCELLING:
-                journal.set_run_status(run_id, RunState.CANCELLING)
+                journal.runs.set_status(run_id, RunState.CANCELLING)
         elif isinstance(event, CollectionFinished) and name:
             self._finish_collection(event)
         elif isinstance(event, RetryScheduled) and name:
-            journal.add_retry(run_id, name)
+            journal.runs.add_retry(run_id, name)
         elif isinstance(event, RunFinished):
-            journal.set_run_status(run_id, event.state, event.error)
+            journal.runs.set_status(run_id, event.state, event.error)
         entry = event.log_entry()
         if entry is not None:
-            journal.add_event(entry)
+            journal.events.add(entry)
 
     def _finish_collection(self, event: CollectionFinished) -> None:
         journal, run_id, result = self.journal, self.run_id, event.result
         phase = event.phase
         if phase is Phase.COMPLETED:
-            journal.complete_collection(
+            journal.runs.complete_collection(
                 run_id,
                 result.name,
                 result.seconds,
@@ -283,8 +285,10 @@ class RunRecorder:
                 result.hnsw_ef,
             )
         elif phase is Phase.SKIPPED:
-            journal.skip_collection(run_id, result.name, result.skipped_reason or "")
+            journal.runs.skip_collection(run_id, result.name, result.skipped_reason or "")
         elif phase is Phase.FAILED:
-            journal.fail_collection(run_id, result.name, result.error or "failed", event.errors)
+            journal.runs.fail_collection(
+                run_id, result.name, result.error or "failed", event.errors
+            )
         else:
-            journal.set_collection_phase(run_id, result.name, phase)
+            journal.runs.set_collection_phase(run_id, result.name, phase)

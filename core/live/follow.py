@@ -117,9 +117,9 @@ async def catch_up_all(
 def _cut_over(journal: Journal, target_uri: str, target_name: str, since: float) -> bool:
     """A cutover pointed an alias at this collection after following began."""
     return any(
-        row["action"] == "cutover" and row["ts"] >= since
-        for row in journal.cutovers(target_uri)
-        if row["to_collection"] == target_name
+        row.action == "cutover" and row.ts >= since
+        for row in journal.cutovers.history(target_uri)
+        if row.to_collection == target_name
     )
 
 
@@ -147,7 +147,7 @@ async def follow(
     applied: list[CatchUpResult] = []
     try:
         while following and not stop.is_set():
-            if journal.take_request(run_id) == "cancel":
+            if journal.mailbox.take(run_id) == "cancel":
                 break
             behind = []
             for name, item in list(following.items()):

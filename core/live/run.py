@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ferry.core.connectors import open_connector
-from ferry.core.journal import Journal
+from ferry.core.journal import Journal, RunRecord
 from ferry.core.layouts import make_layout
 from ferry.core.live.catchup import CatchUpResult
 from ferry.core.live.follow import FollowOptions, catch_up_all, follow, is_live, record_cuts
@@ -32,12 +32,12 @@ __all__ = [
 ]
 
 
-def caught_up_before(journal: Journal, previous: dict[str, Any], plan: Any) -> bool:
+def caught_up_before(journal: Journal, previous: RunRecord, plan: Any) -> bool:
     """The previous run of this command completed from a live source's cut, for every
     collection the plan names: what is left is the changes since (not a new copy)."""
-    if previous.get("status") != "completed":
+    if previous.status is not RunState.COMPLETED:
         return False
-    rows = LiveStore(journal).of_run(previous["run_id"])
+    rows = LiveStore(journal).of_run(previous.run_id)
     return bool(plan.collections) and all(
         item.source.name in rows and item.source.facts.get("cut_seq_id") is not None
         for item in plan.collections
@@ -94,11 +94,11 @@ def _driving(journal: Journal, run_id: str) -> Iterator[None]:
     """This process drives the (completed) run while it catches up or follows: the TUI's
     launcher finds it by pid and the Monitor shows it running; completed again after (the
     copy stays complete even when a catch-up failed: its error is the command's)."""
-    journal.claim_run(run_id)
+    journal.runs.claim(run_id)
     try:
         yield
     finally:
-        journal.set_run_status(run_id, RunState.COMPLETED)
+        journal.runs.set_status(run_id, RunState.COMPLETED)
 
 
 async def follow_run(

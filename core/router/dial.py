@@ -33,7 +33,7 @@ def move_dial(
     before = read_state(path)
     old = float(before.get("percent") or 0) if before["mode"] == Mode.CANARY else None
     state, previous = set_mode(path, Mode.CANARY, reason=reason, percent=percent)
-    journal.record_cutover(
+    journal.cutovers.record(
         action="router",
         target_uri=str(state.get("target_uri") or f"router:{path}"),
         alias=str(state.get("alias") or path.stem),

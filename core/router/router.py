@@ -575,7 +575,7 @@ class Router:
                 self._window = _Window(Mode.CANARY, 0.0)  # the 0 % dial is judged afresh
         if self.journal is not None:
             try:
-                self.journal.record_cutover(
+                self.journal.cutovers.record(
                     action="router",
                     target_uri=str(state.get("target_uri") or f"router:{self.state_path}"),
                     alias=str(state.get("alias") or self.state_path.stem),
@@ -624,7 +624,7 @@ def _percent(value: Any) -> float:
 def _open_journal(journal: Any) -> Any:
     """A `ferry.core.journal.Journal`, a path to one (opened here), True for Ferry's default
     journal (the one `ferry` itself writes: $FERRY_STATE or the user state dir), or None."""
-    if journal is None or journal is False or hasattr(journal, "record_cutover"):
+    if journal is None or journal is False or hasattr(journal, "cutovers"):
         return journal
     from ferry.core.journal import Journal
 

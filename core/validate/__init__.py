@@ -8,7 +8,7 @@ when the caller says the user confirmed).
 
 `validate()` is a plain coroutine: cancel its task to stop it (every stream is closed on the
 way out). Views pass `on_progress` to show where it is. Each collection's result is stored
-in the journal, where the cutover gate reads it (`Journal.latest_validation`).
+in the journal, where the cutover gate reads it (`journal.validations.latest`).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ async def _validate_one(
     stage: EmbedStage | None,
 ) -> CollectionValidation:
     """One collection's checks, recorded in the journal (where the cutover gate reads)."""
-    search = journal.search_settings(target.uri, target_name) if journal else None
+    search = journal.runs.search_settings(target.uri, target_name) if journal else None
     check = CollectionCheck(source, target, name, target_name, options, on_progress, search)
     check.stage = stage
     check.progress("counts", msg="counting both sides")  # finding the layout reads too
@@ -128,7 +128,7 @@ async def _validate_one(
     if journal is not None:
         data = result.to_json()
         data["options"] = options.to_json()
-        journal.record_validation(source.uri, target.uri, name, target_name, result.ok, data)
+        journal.validations.record(source.uri, target.uri, name, target_name, result.ok, data)
     return result
 
 
@@ -146,7 +146,7 @@ async def read_layout(
     if asked is not None:
         chosen, reason = make_layout(asked, fields), f"--layout {asked}"
     else:
-        recorded = journal.target_layout(target.uri, target_name) if journal else None
+        recorded = journal.runs.target_layout(target.uri, target_name) if journal else None
         if recorded:
             chosen, reason = make_layout(recorded, fields), "as migrated (journal)"
         else:

@@ -27,8 +27,9 @@ import numpy as np
 from ferry.core import faultpoints
 from ferry.core.connectors.base import Connector, TargetConnector
 from ferry.core.embed import EmbedSettings, EmbedStage
+from ferry.core.journal.runs import SearchSettings
 from ferry.core.layouts.apps import as_created
-from ferry.core.model import Batch, CollectionInfo, Metric
+from ferry.core.model import Batch, CollectionInfo, Metric, Phase
 from ferry.core.tuning import IndexTuning, plan_tuning
 from ferry.core.validate.compare import DEFAULT_TOLERANCE, compare_record
 from ferry.core.validate.recall import (
@@ -164,12 +165,12 @@ class CollectionCheck:
         target_name: str,
         options: ValidationOptions,
         on_progress: ProgressCallback | None = None,
-        search: dict[str, Any] | None = None,
+        search: SearchSettings | None = None,
     ) -> None:
         self.source = source
         self.target = target
-        # What the journal says about how the target is searched ({"status", "hnsw_ef", …}:
-        # Journal.search_settings), None when no run recorded it.
+        # What the journal says about how the target is searched
+        # (journal.runs.search_settings), None when no run recorded it.
         self.search = search
         self.name = name
         self.target_name = target_name
@@ -405,8 +406,8 @@ class CollectionCheck:
     async def _ready_for_recall(self) -> bool:
         """Refuse to judge recall on a target that is not answering from its index yet:
         the figure would measure brute force or a half-built graph, not the real index."""
-        status = (self.search or {}).get("status")
-        if status == "indexing":
+        status = self.search.phase if self.search else None
+        if status is Phase.INDEXING:
             self.result.recall_refused = (
                 "recall not judged: the migration's index phase has not finished (status "
                 "indexing); validate again once `ferry status` says completed"
@@ -439,7 +440,7 @@ class CollectionCheck:
         return hits, latencies
 
     def _hnsw_ef(self, info: CollectionInfo) -> int | None:
-        recorded = (self.search or {}).get("hnsw_ef")
+        recorded = self.search.hnsw_ef if self.search else None
         if recorded:
             return int(recorded)
         return plan_tuning(info.facts, []).hnsw_ef

@@ -14,7 +14,6 @@ What is checked instead of vector equality:
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,12 +194,11 @@ def recorded_embed(journal: Any, target_uri: str, target_name: str) -> EmbedSett
     """The model the newest run writing `target_name` re-embedded with (its options)."""
     if journal is None:
         return None
-    for run in journal.list_runs(200):
-        if run.get("target_uri") != target_uri:
+    for run in journal.runs.recent(200):
+        if run.target_uri != target_uri:
             continue
-        if not any(c.get("target_name") == target_name for c in journal.collections(run["run_id"])):
+        if not any(c.target_name == target_name for c in journal.runs.collections(run.run_id)):
             continue
-        options = json.loads(run.get("options") or "{}")
-        embed = options.get("embed")
+        embed = run.options.get("embed")
         return EmbedSettings.from_json(embed) if embed else None
     return None

@@ -16,13 +16,15 @@ from ferry.core.model import Phase, Progress
 
 def test_a_full_journal_disk_is_named(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
     pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
     journal._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
     with pytest.raises(ResourceError) as caught:
         for i in range(2000):
-            journal.add_retry(run_id, "docs")
-            journal.create_run(f"k{i}", "chroma+file:///s", "qdrant+edge:///t", ["x" * 500], {}, {})
+            journal.runs.add_retry(run_id, "docs")
+            journal.runs.create(
+                f"k{i}", "chroma+file:///s", "qdrant+edge:///t", ["x" * 500], {}, {}
+            )
     line = caught.value.one_line()
     assert "disk full" in line and str(journal.path) in line and "resume" in line
 
@@ -68,13 +70,13 @@ def test_a_failed_collection_shows_no_rate_or_eta(tmp_path: Path) -> None:
     from ferry.core.runs import RunView
 
     journal = Journal(tmp_path / "j.sqlite3")
-    run_id = journal.create_run("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
-    journal.ensure_collection(run_id, "docs", "docs")
-    journal.start_collection(run_id, "docs", 1000, 8, "l2")
-    journal.record_progress(
+    run_id = journal.runs.create("k", "chroma+file:///s", "qdrant+edge:///t", [], {}, {})
+    journal.runs.ensure_collection(run_id, "docs", "docs")
+    journal.runs.start_collection(run_id, "docs", 1000, 8, "l2")
+    journal.runs.record_progress(
         run_id, "docs", Progress("docs", records_per_second=13094.0, eta_seconds=1.0)
     )
-    journal.fail_collection(run_id, "docs", "disk full during upsert", 1)
+    journal.runs.fail_collection(run_id, "docs", "disk full during upsert", 1)
     view = RunView.load(journal, run_id)
     assert view is not None
     collection = view.collection("docs")

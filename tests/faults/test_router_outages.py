@@ -7,7 +7,6 @@ state file and in the journal the app gave it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -74,10 +73,8 @@ def assert_rolled_back(state: Path, journal: Path, to: str, router: Router, writ
     after = read_state(state)
     assert after["mode"] == to
     assert after["reason"].startswith("automatic rollback: secondary error rate")
-    rows = [
-        r for r in Journal(journal).cutovers() if json.loads(r["detail"] or "{}").get("automatic")
-    ]
-    assert len(rows) == 1 and rows[0]["reason"] == after["reason"]
+    rows = [r for r in Journal(journal).cutovers.history() if (r.detail or {}).get("automatic")]
+    assert len(rows) == 1 and rows[0].reason == after["reason"]
     figures = router.flush_stats()
     assert figures["serving_errors"] == 0
     assert figures["replay_backlog"] > 0  # what the target missed waits, in order

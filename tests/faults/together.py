@@ -243,7 +243,7 @@ def tui_and_cli_resume_at_once(root: Path) -> Outcome:
     outcome.runs += 1
     outcome.kills += killed.returncode == -9
     journal = Journal(state)
-    run_id = journal.list_runs(1)[0]["run_id"]
+    run_id = journal.runs.recent(1)[0].run_id
     view = RunView.load(journal, run_id)
     assert view is not None
     from_tui = resume(view, state)  # what `r` on the Monitor does
@@ -256,7 +256,7 @@ def tui_and_cli_resume_at_once(root: Path) -> Outcome:
     log = from_tui.log_path.read_text(encoding="utf-8", errors="replace")
     count(outcome, subprocess.CompletedProcess(from_tui.argv, code, "", log))
     final = RunView.load(journal, run_id)
-    runs = journal.list_runs(10)
+    runs = journal.runs.recent(10)
     journal.close()
     if final is None or final.state is not RunState.COMPLETED or len(runs) != 1:
         outcome.wrong += 1  # one run, finished: never a second run or a stuck one

@@ -153,10 +153,10 @@ class InventoryScreen(ListKeysMixin, FerryScreen):
         journal = self.ferry.context.journal()
 
         def owned(name: str) -> bool:
-            return bool(target_uri) and journal.target_owned(target_uri or "", name)
+            return bool(target_uri) and journal.runs.target_owned(target_uri or "", name)
 
         try:
-            earlier = journal.latest_pairs(source_uri, target_uri) if target_uri else {}
+            earlier = journal.runs.latest_pairs(source_uri, target_uri) if target_uri else {}
             inventory = await load_inventory(source_uri, target_uri, owned, earlier)
         except FerryError as exc:
             self.query_one("#inventory-source", Static).update(Text(f"✗ {exc.one_line()}", "red"))
@@ -352,7 +352,7 @@ class InventoryScreen(ListKeysMixin, FerryScreen):
         journal = self.ferry.context.journal()
 
         def owned(name: str) -> bool:
-            return journal.target_owned(target, name)
+            return journal.runs.target_owned(target, name)
 
         dialog = RunDialog(
             source,
@@ -360,7 +360,7 @@ class InventoryScreen(ListKeysMixin, FerryScreen):
             names,
             self.ferry.default_choices(source, target),
             owned,
-            journal.latest_pairs(source, target),
+            journal.runs.latest_pairs(source, target),
         )
         self.app.push_screen(dialog, lambda request: self._planned(names, request))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -19,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Log, ProgressBar, Sparkline, Static
 
+from ferry.core.journal import EventRecord
 from ferry.core.runs import CollectionView, RunState, RunView, named_run
 from ferry.tui.screens.base import FerryScreen, in_this_app
 from ferry.tui.screens.quit import AskScreen
@@ -195,7 +195,7 @@ class MonitorScreen(FerryScreen):
             self.query_one("#throughput", Sparkline).data = []
             self.query_one("#events", Log).clear()
 
-    def show_snapshot(self, view: RunView, events: list[dict[str, Any]]) -> None:
+    def show_snapshot(self, view: RunView, events: list[EventRecord]) -> None:
         if not self.is_mounted:
             return
         container = self.query_one("#collection-rows", Vertical)
@@ -249,22 +249,22 @@ class MonitorScreen(FerryScreen):
         text.append(HINTS.get(view.state, ""), style="dim")
         return text
 
-    def throttling(self, events: list[dict[str, Any]]) -> bool:
+    def throttling(self, events: list[EventRecord]) -> bool:
         """Whether the embedding endpoint throttled the run in the last few seconds."""
         for event in events:
-            if event["kind"] == "retry" and event["message"].startswith("embed throttled"):
-                self.throttled_at = max(self.throttled_at, float(event["ts"]))
+            if event.kind == "retry" and event.message.startswith("embed throttled"):
+                self.throttled_at = max(self.throttled_at, event.ts)
         return time.time() - self.throttled_at < THROTTLE_SHOWN_SECONDS
 
-    def write_events(self, events: list[dict[str, Any]]) -> None:
+    def write_events(self, events: list[EventRecord]) -> None:
         log = self.query_one("#events", Log)
         lines = []
         for event in events:
-            if event["kind"] not in LOG_KINDS:
+            if event.kind not in LOG_KINDS:
                 continue
-            stamp = time.strftime("%H:%M:%S", time.localtime(float(event["ts"])))
-            where = event["collection"] or "run"
-            lines.append(f"{stamp} {event['kind']:<7} {where}: {in_this_app(event['message'])}")
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+            where = event.collection or "run"
+            lines.append(f"{stamp} {event.kind:<7} {where}: {in_this_app(event.message)}")
         if lines:
             log.write_lines(lines)
 
@@ -296,7 +296,7 @@ class MonitorScreen(FerryScreen):
             self.notify(pause_refusal(state), severity="warning")
             return
         command = "resume" if state is RunState.PAUSED else "pause"
-        self.ferry.context.journal().request(run_id, command)
+        self.ferry.context.journal().mailbox.request(run_id, command)
         self._log(f"{command} requested…")
 
     def action_resume(self) -> None:
@@ -304,7 +304,7 @@ class MonitorScreen(FerryScreen):
         if not run_id or state is None:
             return
         if state is RunState.PAUSED:
-            self.ferry.context.journal().request(run_id, "resume")
+            self.ferry.context.journal().mailbox.request(run_id, "resume")
             self._log("resume requested…")
         elif state.resumable and self.ferry.snapshot is not None:
             self._log("relaunching ferry migrate: it resumes from the watermark…")
@@ -323,7 +323,7 @@ class MonitorScreen(FerryScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.ferry.context.journal().request(run_id, "cancel")
+                self.ferry.context.journal().mailbox.request(run_id, "cancel")
                 self._log("cancel requested…")
 
         self.app.push_screen(

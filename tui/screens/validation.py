@@ -252,7 +252,7 @@ class ValidationScreen(ListKeysMixin, FerryScreen):
         uris = self._uris()
         if uris is None:
             return {}
-        return self._journal().latest_pairs(*uris)
+        return self._journal().runs.latest_pairs(*uris)
 
     def _target_name(self, name: str) -> str:
         return str(self.results.get(name, {}).get("target_name", name))
@@ -266,9 +266,9 @@ class ValidationScreen(ListKeysMixin, FerryScreen):
         journal = self._journal()
         target_names = self._target_names()
         for name in self.ferry.context.selected:
-            row = journal.latest_validation(uris[1], target_names.get(name, name))
-            if row and row.get("source_uri") == uris[0]:
-                self.results[name] = row["result"]
+            row = journal.validations.latest(uris[1], target_names.get(name, name))
+            if row and row.source_uri == uris[0]:
+                self.results[name] = row.result
         if self.results:
             self.source_uri, self.target_uri = uris
             self._show_results()
