@@ -224,10 +224,12 @@ def child_write_edge(size: str, batch_size: int = PAGE, flush: str = "sync", **_
             shard.update(
                 qe.UpdateOperation.create_field_index("source_id", qe.PayloadSchemaType.Keyword)
             )
-            fields = PayloadFields()
+            from ferry.core.layouts import make_layout
+
+            layout = make_layout("flat", PayloadFields())  # what the connector writes by default
             started = time.perf_counter()
             for batch in batches:
-                point_ids, vectors, payloads = batch_to_columns(batch, fields)
+                point_ids, vectors, payloads = batch_to_columns(batch, layout)
                 points = [qe.Point(*row) for row in zip(point_ids, vectors, payloads, strict=True)]
                 shard.update(qe.UpdateOperation.upsert_points(points))
             shard.flush()
