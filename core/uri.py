@@ -23,8 +23,8 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "qdrant+memory": ("qdrant", "memory"),
     "qdrant+http": ("qdrant", "http"),
     "qdrant+https": ("qdrant", "https"),
-    "jsonl+file": ("jsonl", "file"),  # portable files (core/connectors/jsonl.py)
-    "parquet+file": ("parquet", "file"),  # portable files (core/connectors/parquet.py)
+    "jsonl+file": ("jsonl", "file"),  # portable files (core/connectors/files/jsonl.py)
+    "parquet+file": ("parquet", "file"),  # portable files (core/connectors/files/parquet.py)
     "memory": ("memory", "memory"),  # process-local, for tests (core/connectors/memory.py)
 }
 

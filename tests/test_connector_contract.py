@@ -68,8 +68,8 @@ SUBJECTS = [
     "qdrant-memory",
     "qdrant-server",  # QDRANT_URL, else the Qdrant test server (tests/qdrant_server)
     "memory",  # memory://NAME (core/connectors/memory.py)
-    "parquet",  # parquet+file:// (core/connectors/parquet.py)
-    "jsonl",  # jsonl+file:// (core/connectors/jsonl.py)
+    "parquet",  # parquet+file:// (core/connectors/files/parquet.py)
+    "jsonl",  # jsonl+file:// (core/connectors/files/jsonl.py)
 ]
 
 
@@ -153,7 +153,7 @@ async def _open(label: str, chroma_dir: Path, tmp_path: Path, request: Any) -> S
     if label == "chroma-api-on-a-copy":
         from chromadb.config import Settings
 
-        from ferry.core.connectors.chroma_api import ChromaApiConnector
+        from ferry.core.connectors.chroma.api import ChromaApiConnector
 
         copy = tmp_path / "chroma-copy"
         shutil.copytree(chroma_dir, copy)

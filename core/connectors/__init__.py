@@ -59,13 +59,16 @@ def open_connector(
     spec = parse_uri(uri) if isinstance(uri, str) else uri
     if spec.engine == "chroma":
         if spec.transport == "file":
-            from ferry.core.connectors.chroma_embedded import open_chroma_directory
+            from ferry.core.connectors.chroma.embedded import open_chroma_directory
 
             return open_chroma_directory(spec)
-        from ferry.core.connectors.chroma_api import ChromaApiConnector
+        from ferry.core.connectors.chroma.api import ChromaApiConnector
 
         def make_client() -> object:
-            from ferry.core.connectors.chroma_http import DEFAULT_TIMEOUT_SECONDS, http_client
+            from ferry.core.connectors.chroma.http_client import (
+                DEFAULT_TIMEOUT_SECONDS,
+                http_client,
+            )
 
             headers = {}
             key = spec.api_key()
@@ -84,18 +87,18 @@ def open_connector(
         return ChromaApiConnector(spec.uri, make_client, kind="chroma-server")
     if spec.engine == "qdrant":
         if spec.transport == "edge":
-            from ferry.core.connectors.qdrant_edge import QdrantEdgeConnector
+            from ferry.core.connectors.qdrant.edge import QdrantEdgeConnector
 
             return QdrantEdgeConnector(spec, fields, layout)
-        from ferry.core.connectors.qdrant_api import QdrantApiConnector
+        from ferry.core.connectors.qdrant.api import QdrantApiConnector
 
         return QdrantApiConnector(spec, fields, layout)
     if spec.engine == "parquet":
-        from ferry.core.connectors.parquet import ParquetConnector
+        from ferry.core.connectors.files.parquet import ParquetConnector
 
         return ParquetConnector(spec)
     if spec.engine == "jsonl":
-        from ferry.core.connectors.jsonl import JsonlConnector
+        from ferry.core.connectors.files.jsonl import JsonlConnector
 
         return JsonlConnector(spec)
     if spec.engine == "memory":

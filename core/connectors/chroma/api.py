@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ferry.core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
-from ferry.core.connectors.chroma_space import embedding_function_name, server_hnsw, server_metric
+from ferry.core.connectors.chroma.space import embedding_function_name, server_hnsw, server_metric
 from ferry.core.connectors.traits import CHROMA
 from ferry.core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metric

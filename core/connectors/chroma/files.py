@@ -57,9 +57,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ferry.core.connectors.chroma_labels import NotFast, build_hash_map
-from ferry.core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
-from ferry.core.connectors.chroma_space import embedding_function_name, read_settings
+from ferry.core.connectors.chroma.labels import NotFast, build_hash_map
+from ferry.core.connectors.chroma.pickle_labels import IdLabelMap, stream_id_to_label
+from ferry.core.connectors.chroma.space import embedding_function_name, read_settings
 from ferry.core.errors import FerryError
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 
@@ -313,7 +313,7 @@ class ChromaDirectory:
         cut: bool = False,
     ) -> None:
         self.path = Path(path)
-        # A private cut of a live directory (core/connectors/chroma_cut.py): log entries newer than the
+        # A private cut of a live directory (core/connectors/chroma/cut.py): log entries newer than the
         # metadata segment are writes after the cut, not a fault.
         self.cut = cut
         self.tenant = tenant

@@ -1,0 +1,1 @@
+"""Chroma: embedded directories (any release), the HTTP server, and their on-disk formats."""
