@@ -3,7 +3,7 @@ directory.
 
 The chromadb client is synchronous, so every call runs in a thread. Opening a
 `PersistentClient` writes to `chroma.sqlite3` even to read, so for a user's embedded
-directory this class is only ever pointed at a working copy (see chroma_embedded.py).
+directory this class is only ever pointed at a working copy (see chroma/embedded.py).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Opening a directory with `chromadb.PersistentClient` writes to it (and would apply any
 pending schema migrations in place), so Ferry never does that to the user's data:
 
-* the schema is inspected first through a read-only SQLite connection (chroma_schema.py);
-* records are read straight from the files (chroma_files.py, ~4× faster than the API);
+* the schema is inspected first through a read-only SQLite connection (chroma/schema.py);
+* records are read straight from the files (chroma/files.py, ~4× faster than the API);
 * anything the file reader does not handle — an unrecognised layout, or ANN queries for
   validation — goes through the API on a *working copy* of the directory. Pending schema
   migrations are applied only to such a copy (automatically, and said so: `copy_note`).
@@ -39,7 +39,7 @@ from ferry.core.uri import ConnectionSpec
 
 def open_chroma_directory(spec: ConnectionSpec) -> SourceConnector:
     """The reader for this directory's layout: Chroma ≥ 0.4 (chroma.sqlite3 + segment
-    folders) here, Chroma ≤ 0.3 (DuckDB's two Parquet files) in chroma_legacy.py."""
+    folders) here, Chroma ≤ 0.3 (DuckDB's two Parquet files) in chroma/legacy.py."""
     from ferry.core.connectors.chroma.legacy import ChromaLegacyConnector, is_legacy_directory
 
     if spec.path is not None and is_legacy_directory(spec.path):
@@ -319,7 +319,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         return await exact_query(self.read(name, None, 1000), vectors, metric, k)
 
     async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
-        """A verified copy of the collection (chroma_backup.py); the source is never written."""
+        """A verified copy of the collection (chroma/backup.py); the source is never written."""
         from ferry.core.connectors.chroma.backup import backup_chroma_directory
 
         return await asyncio.to_thread(
