@@ -207,7 +207,7 @@ def child_write_edge(size: str, batch_size: int = PAGE, flush: str = "sync", **_
     import qdrant_edge as qe
 
     from ferry.core.connectors import WriteMode, open_connector
-    from ferry.core.connectors.qdrant_common import batch_to_columns
+    from ferry.core.connectors.qdrant.common import batch_to_columns
     from ferry.core.mapping import PayloadFields
 
     info, batches = _materialise(size, batch_size)
@@ -693,7 +693,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
             "vector bytes + id + document text. Each row is the fastest of `runs` runs (the machine "
             "is shared: other work only slows a run down); `load` is the 1-minute load average "
             "when the kept run started. Qdrant Edge runs in a worker process of its own "
-            "(core/connectors/edge_worker.py): its memory is the target database's, shown "
+            "(core/connectors/qdrant/edge_worker.py): its memory is the target database's, shown "
             "apart from Ferry's.",
             "",
             "| measurement | records/s | MB/s | seconds | peak RSS MB | anon / files MB "

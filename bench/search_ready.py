@@ -86,8 +86,8 @@ def child_binding(size: str, rows: str = "tolist", **_: Any) -> dict[str, Any]:
     import qdrant_edge as qe
 
     from ferry.core.connectors import open_connector
-    from ferry.core.connectors.edge_worker import _SCHEMA, INDEXING_THRESHOLD_KB
-    from ferry.core.connectors.qdrant_common import batch_to_columns
+    from ferry.core.connectors.qdrant.common import batch_to_columns
+    from ferry.core.connectors.qdrant.edge_worker import _SCHEMA, INDEXING_THRESHOLD_KB
     from ferry.core.layouts import make_layout
 
     async def load() -> list[Any]:

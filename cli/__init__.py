@@ -100,7 +100,7 @@ def print_traceback() -> None:
 
 def entry_point() -> None:
     code = main()
-    from ferry.core.connectors.qdrant_edge import reap_children
+    from ferry.core.connectors.qdrant.edge import reap_children
 
     reap_children()  # no Edge worker (or its helpers) outlives the command
     sys.exit(code)

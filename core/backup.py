@@ -1,8 +1,8 @@
 """`ferry backup`: one collection copied into a verified backup, for the CLI, the Inventory
 screen and the Cutover screen alike.
 
-The connector knows how to copy its store (Connector.backup: chroma_backup.py for an
-embedded Chroma directory, qdrant_backup.py for Edge, local mode and servers); the store
+The connector knows how to copy its store (Connector.backup: chroma/backup.py for an
+embedded Chroma directory, qdrant/backup.py for Edge, local mode and servers); the store
 mechanics — temporary name, verification, manifest, atomic rename, reuse of a verified
 backup of the same state — are core/backup_store.py's. This module checks the request
 (a backup never goes inside what it copies: a Chroma source is never written) and gives

@@ -1,6 +1,6 @@
 """Small JSON state files shared by processes: written atomically, read leniently, locked.
 
-Why here and not in the router: Qdrant Edge's alias file (core.connectors.edge_layout) and the
+Why here and not in the router: Qdrant Edge's alias file (core.connectors.qdrant.edge_layout) and the
 router's state file use the same three helpers, and the router imports the connectors; keeping
 the helpers below both avoids an import circle.
 """

@@ -441,8 +441,11 @@ def app_switch(
     is the name the app reads through — the alias the cutover points at `target_name` —
     so a later cutover or rollback reaches the app; the physical name when there is none."""
     if not isinstance(target, SourceConnector) or target.payload_layout(target_name) is None:
-        if target.kind.startswith("chroma"):
-            return [f"the app keeps its Chroma store: point it at {target.uri}, {target_name!r}"]
+        if target.traits.apps_read_natively:
+            return [
+                f"the app keeps its {target.traits.engine} store: "
+                f"point it at {target.uri}, {target_name!r}"
+            ]
         return [f"{target.kind} keeps records as read: no app switch applies"]
     client, before = client_expression(target.uri)
     ids = sample.ids if sample else []

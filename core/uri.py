@@ -6,7 +6,9 @@ holds the key; the key is read at connect time and never stored, printed or jour
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -14,49 +16,43 @@ from urllib.parse import parse_qsl, urlsplit
 from ferry.core.errors import FerryError
 from ferry.core.secrets import has_userinfo, remember, remember_env
 
-SCHEMES: dict[str, tuple[str, str]] = {
-    "chroma+file": ("chroma", "file"),
-    "chroma+http": ("chroma", "http"),
-    "chroma+https": ("chroma", "https"),
-    "qdrant+edge": ("qdrant", "edge"),
-    "qdrant+file": ("qdrant", "file"),
-    "qdrant+memory": ("qdrant", "memory"),
-    "qdrant+http": ("qdrant", "http"),
-    "qdrant+https": ("qdrant", "https"),
-    "jsonl+file": ("jsonl", "file"),  # portable files (core/connectors/jsonl.py)
-    "parquet+file": ("parquet", "file"),  # portable files (core/connectors/parquet.py)
-    "memory": ("memory", "memory"),  # process-local, for tests (core/connectors/memory.py)
-}
-
-# The query options each scheme understands; anything else is a typo that would be ignored.
-OPTIONS: dict[str, set[str]] = {
-    "chroma+file": {"api", "upgrade_copy"},
-    "chroma+http": {"tenant", "database", "api_key_env", "timeout"},
-    "chroma+https": {"tenant", "database", "api_key_env", "timeout"},
-    "qdrant+edge": set(),
-    "qdrant+file": set(),
-    "qdrant+memory": set(),
-    "qdrant+http": {"api_key_env", "grpc", "timeout"},
-    "qdrant+https": {"api_key_env", "grpc", "timeout"},
-    "jsonl+file": set(),
-    "parquet+file": set(),
-    "memory": set(),
-}
+# What each scheme means, filled by the backends as they register (core/connectors/registry.py):
+# scheme -> (engine, transport); the query options each understands (anything else is a typo
+# that would be ignored); the port of a host given without one; the examples an error shows.
+SCHEMES: dict[str, tuple[str, str]] = {}
+OPTIONS: dict[str, set[str]] = {}
+DEFAULT_PORTS: dict[str, int] = {}
+EXAMPLES: list[str] = []
 FLAG_OPTIONS = {"api", "upgrade_copy", "grpc"}
 FLAG_WORDS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
 
-URI_HELP = ", ".join(
-    [
-        "chroma+file:///abs/dir",
-        "chroma+http://host:8000",
-        "qdrant+edge:///abs/dir",
-        "qdrant+file:///abs/dir",
-        "qdrant+memory:",
-        "qdrant+http://host:6333?api_key_env=VAR",
-        "parquet+file:///abs/dir",
-        "jsonl+file:///abs/dir",
-    ]
-)
+
+def add_scheme(
+    scheme: str,
+    engine: str,
+    transport: str,
+    options: Iterable[str] = (),
+    example: str | None = None,
+    default_port: int | None = None,
+) -> None:
+    """Make `scheme` a valid URI; called by `connectors.registry.register`, not by hand."""
+    SCHEMES[scheme] = (engine, transport)
+    OPTIONS[scheme] = set(options)
+    if default_port is not None:
+        DEFAULT_PORTS[scheme] = default_port
+    if example and example not in EXAMPLES:
+        EXAMPLES.append(example)
+
+
+def known_schemes() -> dict[str, tuple[str, str]]:
+    """Every registered scheme, the built-in backends loaded first.
+
+    Why by name: the connectors take a `ConnectionSpec`, so they sit above this module and an
+    import of them here would be a circle; the schemes are theirs, registered when
+    `ferry.core.connectors` is imported. Loading that package by name, once, is what a plugin
+    host does (dlt resolves a destination reference the same way)."""
+    importlib.import_module("ferry.core.connectors")
+    return SCHEMES
 
 
 @dataclass(frozen=True)
@@ -105,12 +101,13 @@ def parse_uri(uri: str) -> ConnectionSpec:
             fix="drop the `user:password@` part; save the connection as a profile and pass "
             "the key by name with ?api_key_env=VAR",
         )
-    if not sep or scheme not in SCHEMES:
+    schemes = known_schemes()
+    if not sep or scheme not in schemes:
         raise FerryError(
             f"unknown connection URI {uri!r}",
-            fix=f"use one of: {URI_HELP}",
+            fix=f"use one of: {', '.join(EXAMPLES)}",
         )
-    engine, transport = SCHEMES[scheme]
+    engine, transport = schemes[scheme]
     parts = urlsplit(uri)
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     for key in params:
@@ -144,9 +141,8 @@ def parse_uri(uri: str) -> ConnectionSpec:
         return ConnectionSpec(uri, engine, transport, params=params)
     if not parts.hostname:
         raise FerryError(f"no host in {uri!r}", fix=f"write {scheme}://host:port")
-    default_port = {"chroma": 8000, "qdrant": 6333}[engine]
     try:
-        port = parts.port or (443 if transport == "https" and engine == "chroma" else default_port)
+        port = parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError as exc:
         raise FerryError(f"bad port in {uri!r}", fix="use host:port with a number") from exc
     return ConnectionSpec(uri, engine, transport, host=parts.hostname, port=port, params=params)

@@ -41,7 +41,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def edge_workers_stopped() -> Iterator[None]:
     """A test that forgot to close a connector must not leave its Edge worker running."""
     yield
-    from ferry.core.connectors.qdrant_edge import close_all_workers
+    from ferry.core.connectors.qdrant.edge import close_all_workers
 
     close_all_workers()
 

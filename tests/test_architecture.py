@@ -13,10 +13,10 @@ CORE_MODULES = [
     "ferry.core.runner",
     "ferry.core.plan",
     "ferry.core.journal",
-    "ferry.core.connectors.chroma_embedded",
-    "ferry.core.connectors.chroma_files",
-    "ferry.core.connectors.qdrant_edge",
-    "ferry.core.connectors.qdrant_api",
+    "ferry.core.connectors.chroma.embedded",
+    "ferry.core.connectors.chroma.files",
+    "ferry.core.connectors.qdrant.edge",
+    "ferry.core.connectors.qdrant.api",
     "ferry.core.demo",
 ]
 

@@ -22,7 +22,7 @@ from ferry.core.backup import run_backup
 from ferry.core.backup_store import DATA, MANIFEST, PARTIAL_PREFIX, STOP_AT_ENV
 from ferry.core.connectors import open_connector
 from ferry.core.connectors.base import WriteMode
-from ferry.core.connectors.chroma_files import ChromaDirectory
+from ferry.core.connectors.chroma.files import ChromaDirectory
 from ferry.core.journal import Journal
 from ferry.core.model import Batch, CollectionInfo, Metric
 from tests.conftest import ROOT, TRAP_IDS, dir_checksum, make_chroma

@@ -20,8 +20,8 @@ import chromadb
 import numpy as np
 import pytest
 
-from ferry.core.connectors.chroma_files import ChromaDirectory
-from ferry.core.connectors.chroma_schema import inspect_schema
+from ferry.core.connectors.chroma.files import ChromaDirectory
+from ferry.core.connectors.chroma.schema import inspect_schema
 from ferry.core.errors import FerryError
 from ferry.core.model import Metric
 

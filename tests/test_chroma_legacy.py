@@ -11,7 +11,7 @@ import pytest
 
 from ferry.cli import main
 from ferry.core.connectors import TargetConnector, open_connector
-from ferry.core.connectors.chroma_legacy import LAYOUT, ChromaLegacyConnector
+from ferry.core.connectors.chroma.legacy import LAYOUT, ChromaLegacyConnector
 from ferry.core.engine import MigrationOptions
 from ferry.core.errors import FerryError
 from ferry.core.inventory import load_inventory

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ferry.core.connectors.chroma_files import ChromaDirectory
-from ferry.core.connectors.chroma_labels import NotFast, build_hash_map
-from ferry.core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
+from ferry.core.connectors.chroma.files import ChromaDirectory
+from ferry.core.connectors.chroma.labels import NotFast, build_hash_map
+from ferry.core.connectors.chroma.pickle_labels import IdLabelMap, stream_id_to_label
 from ferry.core.errors import FerryError
 
 IDS = ["12", "00012", "-5", "ключ", "日本語のID", "x" * 300, "with space", "quote'\""]
@@ -97,7 +97,7 @@ def test_stream_equals_unpickled_map(writer) -> None:
 
 
 def test_stream_hands_over_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ferry.core.connectors.chroma_pickle.INSERT_CHUNK", 100)
+    monkeypatch.setattr("ferry.core.connectors.chroma.pickle_labels.INSERT_CHUNK", 100)
     got, chunks = _stream(_rust_pickle(N))
     assert len(got) == N + len(IDS) and chunks == -(-len(got) // 100)
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ferry.core.connectors.chroma_files import ChromaDirectory
+from ferry.core.connectors.chroma.files import ChromaDirectory
 from ferry.core.errors import FerryError
 from tests.chroma_releases import spec
 from tests.chroma_releases.build import DataSet, build_all, checksums, searched_metric
@@ -272,7 +272,7 @@ def migrated(
 ) -> tuple[int, Any, str]:
     """`ferry migrate` of the whole directory: (exit code, --json outcome, target URI)."""
     from ferry.cli import main
-    from ferry.core.connectors.qdrant_edge import close_all_workers
+    from ferry.core.connectors.qdrant.edge import close_all_workers
 
     ds = usable(built, MIGRATED)
     root = tmp_path_factory.mktemp("releases-migrate")

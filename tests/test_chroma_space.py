@@ -1,4 +1,4 @@
-"""The space Chroma searches with, resolved the way each release does (core/connectors/chroma_space).
+"""The space Chroma searches with, resolved the way each release does (core/connectors/chroma/space).
 
 The stored shapes below are what the real releases wrote (recorded from chromadb 0.4.24, 0.6.3,
 1.0.12 and 1.5.9 runs); directories written by those releases themselves are exercised in
@@ -17,8 +17,8 @@ import chromadb
 import numpy as np
 import pytest
 
-from ferry.core.connectors.chroma_files import ChromaDirectory
-from ferry.core.connectors.chroma_space import resolve
+from ferry.core.connectors.chroma.files import ChromaDirectory
+from ferry.core.connectors.chroma.space import resolve
 from ferry.core.errors import FerryError
 from ferry.core.model import Metric
 

@@ -1,7 +1,7 @@
 """Qdrant Edge gives some float payload values back 1 ulp off (issue 8, item 2).
 
 Proved on real shards: the value goes in exact, comes back exactly as `edge_read_back` says
-(so the rounding is Edge's JSON payload reader, see core/connectors/edge_floats.py), and
+(so the rounding is Edge's JSON payload reader, see core/connectors/qdrant/edge_floats.py), and
 validation names it "target engine rounds doubles" instead of a mismatch, while any other
 change — a 1-ulp one included — is still a mismatch, and repair leaves the rounding alone.
 """
@@ -20,8 +20,8 @@ import qdrant_edge as qe
 from ferry.cli.validate import render
 from ferry.core.connectors import open_connector
 from ferry.core.connectors.base import WriteMode
-from ferry.core.connectors.edge_floats import EDGE_ROUNDS_FLOATS, edge_read_back, ulps_apart
-from ferry.core.connectors.qdrant_edge import QdrantEdgeConnector
+from ferry.core.connectors.qdrant.edge import QdrantEdgeConnector
+from ferry.core.connectors.qdrant.edge_floats import EDGE_ROUNDS_FLOATS, edge_read_back, ulps_apart
 from ferry.core.engine import MigrationOptions
 from ferry.core.journal import Journal
 from ferry.core.mapping import PayloadFields, canonical_point_id

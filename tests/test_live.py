@@ -24,7 +24,7 @@ import pytest
 
 from ferry.cli import main
 from ferry.core.connectors import open_connector
-from ferry.core.connectors.chroma_cut import take_cut
+from ferry.core.connectors.chroma.cut import take_cut
 from ferry.core.journal import Journal
 from ferry.core.live.changes import measure_lag
 from ferry.core.live.follow import wait_for_lag_zero
@@ -163,7 +163,7 @@ def test_cuts_taken_while_the_app_writes_read_back_whole(tmp_path: Path) -> None
     """The app writing continuously: each cut reads back consistently (the file reader
     plans every collection on it), however many tries it took, and the source is never
     written by Ferry."""
-    from ferry.core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma.files import ChromaDirectory
 
     writer = Writer(tmp_path, seconds=20, changes=20_000)
     tries = []
@@ -268,7 +268,7 @@ def test_follow_then_cutover_at_lag_zero(tmp_path: Path, capsys: pytest.CaptureF
 
 def _segment_of(state: str, live: Any) -> tuple[str, str, int]:
     """(collection id, metadata segment, watermark) of the followed collection."""
-    from ferry.core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma.files import ChromaDirectory
 
     journal = Journal(state)
     run = journal.runs.get(live.run_id)
@@ -379,7 +379,7 @@ def test_a_raced_cut_is_taken_again_and_a_hopeless_one_is_refused(tmp_path: Path
     cut = take_cut(source, app_writes_once, root=tmp_path / "cuts")
     try:
         assert cut.tries == 2 and "taken 2 times" in cut.describe()
-        from ferry.core.connectors.chroma_files import ChromaDirectory
+        from ferry.core.connectors.chroma.files import ChromaDirectory
 
         with ChromaDirectory(cut.path, cut=True) as reader:
             assert reader.describe(NAME).count == 3  # the newer cut has the write
@@ -510,8 +510,8 @@ def test_after_the_lock_free_tries_a_cut_uses_sqlites_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bounded fallback: SQLite's backup API (a read lock for one file's copy), said."""
-    from ferry.core.connectors import chroma_cut as cuts
-    from ferry.core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma import cut as cuts
+    from ferry.core.connectors.chroma.files import ChromaDirectory
     from tests.conftest import dir_checksum, make_chroma
 
     src = make_chroma(tmp_path / "src", {NAME: {"metric": "l2", "n": 40, "dim": 4}})

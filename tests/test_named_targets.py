@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ferry.cli import main
-from ferry.core.connectors.edge_layout import EdgeLayout
+from ferry.core.connectors.qdrant.edge_layout import EdgeLayout
 from ferry.core.connectors.traits import CHROMA, QDRANT
 from ferry.core.engine import MigrationOptions
 from ferry.core.errors import FerryError

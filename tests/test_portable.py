@@ -16,7 +16,7 @@ import pytest
 
 from ferry.core.connectors import open_connector
 from ferry.core.connectors.base import WriteMode
-from ferry.core.connectors.portable import public_uri
+from ferry.core.connectors.files.portable import public_uri
 from ferry.core.engine import MigrationOptions
 from ferry.core.errors import FerryError
 from ferry.core.journal import Journal

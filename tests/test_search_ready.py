@@ -387,8 +387,8 @@ def wide_batch(n: int, dim: int = 3072, document_chars: int = 40_000) -> Batch:
 
 
 def test_qdrant_request_sizes_bound_the_real_json(tmp_path: Path) -> None:
-    from ferry.core.connectors.qdrant_api import QdrantApiConnector
-    from ferry.core.connectors.qdrant_common import batch_to_columns
+    from ferry.core.connectors.qdrant.api import QdrantApiConnector
+    from ferry.core.connectors.qdrant.common import batch_to_columns
 
     connector = open_connector(f"qdrant+file://{tmp_path / 'q'}")
     assert isinstance(connector, QdrantApiConnector)

@@ -182,7 +182,7 @@ def edge_worker_pids() -> set[int]:
     for child in psutil.Process().children(recursive=True):
         try:
             running = child.status() != psutil.STATUS_ZOMBIE
-            if running and "ferry.core.connectors.edge_worker" in " ".join(child.cmdline()):
+            if running and "ferry.core.connectors.qdrant.edge_worker" in " ".join(child.cmdline()):
                 pids.add(child.pid)
         except psutil.NoSuchProcess:
             continue

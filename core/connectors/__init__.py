@@ -23,24 +23,34 @@ from ferry.core.connectors.base import (
     TargetConnector,
     WriteMode,
 )
+from ferry.core.connectors.registry import Backend, Scheme, backend_for, backends, register
 from ferry.core.connectors.traits import EngineTraits
 from ferry.core.errors import FerryError
 from ferry.core.mapping import PayloadFields
 from ferry.core.uri import ConnectionSpec, parse_uri
 
+# The built-in backends register themselves on import (core/connectors/registry.py), in this
+# order (the order of the URI examples in an error); a new backend is its package plus its name
+# here, as dlt's destinations/__init__.py imports each destination's factory.
+from ferry.core.connectors import chroma, qdrant, files, memory  # noqa: F401  isort: skip
+
 __all__ = [
     "ANY",
     "AliasBackend",
+    "Backend",
     "Capability",
     "Connector",
     "EngineTraits",
     "PingResult",
     "PrepareResult",
     "QueryHits",
+    "Scheme",
     "SourceConnector",
     "TargetConnector",
     "WriteMode",
+    "backends",
     "open_connector",
+    "register",
 ]
 
 
@@ -57,49 +67,7 @@ def open_connector(
     target URI gives a `TargetConnector`; `chroma+file://` gives a read-only source.
     """
     spec = parse_uri(uri) if isinstance(uri, str) else uri
-    if spec.engine == "chroma":
-        if spec.transport == "file":
-            from ferry.core.connectors.chroma_embedded import open_chroma_directory
-
-            return open_chroma_directory(spec)
-        from ferry.core.connectors.chroma_api import ChromaApiConnector
-
-        def make_client() -> object:
-            from ferry.core.connectors.chroma_http import DEFAULT_TIMEOUT_SECONDS, http_client
-
-            headers = {}
-            key = spec.api_key()
-            if key:
-                headers["x-chroma-token"] = key
-            return http_client(
-                host=spec.host or "localhost",
-                port=spec.port or 8000,
-                ssl=spec.transport == "https",
-                headers=headers or None,
-                tenant=spec.params.get("tenant", "default_tenant"),
-                database=spec.params.get("database", "default_database"),
-                timeout=float(spec.params.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
-            )
-
-        return ChromaApiConnector(spec.uri, make_client, kind="chroma-server")
-    if spec.engine == "qdrant":
-        if spec.transport == "edge":
-            from ferry.core.connectors.qdrant_edge import QdrantEdgeConnector
-
-            return QdrantEdgeConnector(spec, fields, layout)
-        from ferry.core.connectors.qdrant_api import QdrantApiConnector
-
-        return QdrantApiConnector(spec, fields, layout)
-    if spec.engine == "parquet":
-        from ferry.core.connectors.parquet import ParquetConnector
-
-        return ParquetConnector(spec)
-    if spec.engine == "jsonl":
-        from ferry.core.connectors.jsonl import JsonlConnector
-
-        return JsonlConnector(spec)
-    if spec.engine == "memory":
-        from ferry.core.connectors.memory import MemoryConnector
-
-        return MemoryConnector(spec)
-    raise FerryError(f"no connector for {spec.uri}")  # pragma: no cover - parse_uri guards
+    backend = backend_for(spec)
+    if backend is None:  # pragma: no cover - parse_uri refuses a scheme nobody registered
+        raise FerryError(f"no connector for {spec.uri}")
+    return backend.open(spec, fields, layout)

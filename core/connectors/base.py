@@ -371,7 +371,7 @@ class TargetConnector(SourceConnector):
 
         Called by the engine after the last checkpoint (and by validation after a repair).
         Databases have nothing to do; a file export drops superseded rows, checksums its
-        files and marks its manifest complete (core/connectors/portable.py)."""
+        files and marks its manifest complete (core/connectors/files/portable.py)."""
         return None
 
     # -- records found in the target, by the target's own keys -------------------------------

@@ -32,8 +32,10 @@ from ferry.core.connectors.base import (
     QueryHits,
     TargetConnector,
 )
+from ferry.core.connectors.registry import Backend, Scheme, register
 from ferry.core.connectors.traits import EngineTraits, Score
 from ferry.core.errors import FerryError, PermanentError, TransientError
+from ferry.core.mapping import PayloadFields
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 from ferry.core.topk import exact_scores
 from ferry.core.tuning import IndexTuning
@@ -330,3 +332,13 @@ class MemoryConnector(TargetConnector):
         collection = self._get(name)
         for key in native_ids:
             collection.records.pop(key, None)
+
+
+def open_memory(
+    spec: ConnectionSpec, fields: PayloadFields | None = None, layout: str | None = None
+) -> MemoryConnector:
+    return MemoryConnector(spec)
+
+
+# memory://NAME: process-local, for tests; not advertised in the URI examples.
+BACKEND = register(Backend("memory", {"memory": Scheme("memory", "memory")}, open_memory))

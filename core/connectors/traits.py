@@ -76,6 +76,10 @@ class EngineTraits:
     score_notes: dict[Metric, str] = field(default_factory=dict)
     # Why a collection name is refused by this engine (None: accepted), and the rule in words.
     name_rule: Callable[[str], str | None] | None = None
+    # Apps read this engine's collections with its own client, as Ferry wrote them: a migration
+    # here needs no app switch beyond pointing the app at the target (Chroma). The plan reads
+    # this instead of guessing from a connector's name.
+    apps_read_natively: bool = False
 
     def name_problem(self, name: str) -> str | None:
         """Why this engine would refuse `name` as a collection name (None when it would not):
@@ -150,6 +154,7 @@ CHROMA = EngineTraits(
     engine="Chroma",
     scores={Metric.L2: Score.NEGATED, Metric.COSINE: Score.ONE_MINUS, Metric.IP: Score.ONE_MINUS},
     name_rule=chroma_name_problem,
+    apps_read_natively=True,
 )
 
 QDRANT = EngineTraits(

@@ -19,8 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ferry.core.connectors.edge_layout import EdgeLayout
-from ferry.core.connectors.edge_layout import edge_alias_target as edge_alias_target  # re-exported
+from ferry.core.connectors.qdrant.edge_layout import EdgeLayout
+from ferry.core.connectors.qdrant.edge_layout import (
+    edge_alias_target as edge_alias_target,  # re-exported
+)
 from ferry.core.connectors.traits import CHROMA, QDRANT
 from ferry.core.layouts import PayloadLayout, make_layout
 from ferry.core.mapping import METRIC_FROM_QDRANT, PayloadFields
@@ -263,7 +265,7 @@ def _records(ids: list[str], points: Any, layout: PayloadLayout) -> Records:
 
 class EdgeStore:
     """A Qdrant Edge collection, or a Ferry alias under the Edge root, served by a worker
-    process of its own (core/connectors/edge_worker.py, the one `ferry migrate` uses).
+    process of its own (core/connectors/qdrant/edge_worker.py, the one `ferry migrate` uses).
 
     Why a process: Edge memory-maps its segments, and a write into a mapping on a full disk
     is a SIGBUS — in-process it killed the whole application (exit 135), the primary's
@@ -282,7 +284,7 @@ class EdgeStore:
         layout: str | PayloadLayout | None = None,
         hnsw_ef: int | None = None,
     ) -> None:
-        from ferry.core.connectors.edge_worker import EdgeProcess
+        from ferry.core.connectors.qdrant.edge_worker import EdgeProcess
 
         self.root = Path(root)
         self.name = name

@@ -10,7 +10,7 @@ faithful copy of an unnormalised Chroma vector comes back with length 1. The two
 point for cosine search; comparing raw values would flag every record.
 
 Why a target's float reader: Qdrant Edge gives about one float payload value in ten back one
-unit in the last place off (its JSON payload reader; see core/connectors/edge_floats.py), and
+unit in the last place off (its JSON payload reader; see core/connectors/qdrant/edge_floats.py), and
 no way of writing avoids it. A value that is *exactly* what that reader makes of the source's
 value is reported as "target engine rounds doubles", apart from mismatches; any other change,
 a 1-ulp one included, is still a mismatch.
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ferry.core.connectors.edge_floats import ulps_apart
+from ferry.core.connectors.qdrant.edge_floats import ulps_apart
 from ferry.core.model import Metadata, Metric
 
 DEFAULT_TOLERANCE = 1e-5

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ferry.core.connectors.edge_worker import _describe, _rebuild
+from ferry.core.connectors.qdrant.edge_worker import _describe, _rebuild
 from ferry.core.errors import FerryError, ResourceError, TransientError, classify
 from ferry.core.journal import Journal
 from ferry.core.model import Phase, Progress

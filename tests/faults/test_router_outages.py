@@ -24,7 +24,7 @@ from chromadb.config import Settings
 from qdrant_client import QdrantClient, models
 
 from ferry import cli
-from ferry.core.connectors.edge_worker import EdgeProcess
+from ferry.core.connectors.qdrant.edge_worker import EdgeProcess
 from ferry.core.journal import Journal
 from ferry.core.layouts import make_layout
 from ferry.core.mapping import PayloadFields

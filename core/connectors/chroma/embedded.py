@@ -3,8 +3,8 @@
 Opening a directory with `chromadb.PersistentClient` writes to it (and would apply any
 pending schema migrations in place), so Ferry never does that to the user's data:
 
-* the schema is inspected first through a read-only SQLite connection (chroma_schema.py);
-* records are read straight from the files (chroma_files.py, ~4× faster than the API);
+* the schema is inspected first through a read-only SQLite connection (chroma/schema.py);
+* records are read straight from the files (chroma/files.py, ~4× faster than the API);
 * anything the file reader does not handle — an unrecognised layout, or ANN queries for
   validation — goes through the API on a *working copy* of the directory. Pending schema
   migrations are applied only to such a copy (automatically, and said so: `copy_note`).
@@ -30,7 +30,7 @@ from ferry.core.connectors.base import (
     SourceConnector,
     batches_in_thread,
 )
-from ferry.core.connectors.chroma_api import ChromaApiConnector
+from ferry.core.connectors.chroma.api import ChromaApiConnector
 from ferry.core.connectors.traits import CHROMA
 from ferry.core.errors import FerryError
 from ferry.core.model import Batch, CollectionInfo, Cursor
@@ -39,8 +39,8 @@ from ferry.core.uri import ConnectionSpec
 
 def open_chroma_directory(spec: ConnectionSpec) -> SourceConnector:
     """The reader for this directory's layout: Chroma ≥ 0.4 (chroma.sqlite3 + segment
-    folders) here, Chroma ≤ 0.3 (DuckDB's two Parquet files) in chroma_legacy.py."""
-    from ferry.core.connectors.chroma_legacy import ChromaLegacyConnector, is_legacy_directory
+    folders) here, Chroma ≤ 0.3 (DuckDB's two Parquet files) in chroma/legacy.py."""
+    from ferry.core.connectors.chroma.legacy import ChromaLegacyConnector, is_legacy_directory
 
     if spec.path is not None and is_legacy_directory(spec.path):
         return ChromaLegacyConnector(spec)
@@ -71,7 +71,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         self.query_note: str | None = None
         self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
         self.cut: Any = (
-            None  # core.connectors.chroma_cut.Cut: what every read of this connector sees
+            None  # core.connectors.chroma.cut.Cut: what every read of this connector sees
         )
 
     # -- the two readers --------------------------------------------------------------------
@@ -86,7 +86,7 @@ class ChromaEmbeddedConnector(SourceConnector):
 
     def schema(self) -> Any:
         if self._schema is None:
-            from ferry.core.connectors.chroma_schema import inspect_schema
+            from ferry.core.connectors.chroma.schema import inspect_schema
 
             self._check_exists()
             self._schema = inspect_schema(self.path)
@@ -97,7 +97,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         if not self._fast:
             return None
         if self._directory is None:
-            from ferry.core.connectors.chroma_files import ChromaDirectory
+            from ferry.core.connectors.chroma.files import ChromaDirectory
 
             self._check_exists()
             try:
@@ -121,10 +121,10 @@ class ChromaEmbeddedConnector(SourceConnector):
             self.cut = None
 
     def _read_cut(self) -> Any:
-        """A consistent cut of the directory (core/connectors/chroma_cut.py), checked by planning every
+        """A consistent cut of the directory (core/connectors/chroma/cut.py), checked by planning every
         collection on it: an application may be writing to the source meanwhile."""
-        from ferry.core.connectors.chroma_cut import take_cut
-        from ferry.core.connectors.chroma_files import ChromaDirectory
+        from ferry.core.connectors.chroma.cut import take_cut
+        from ferry.core.connectors.chroma.files import ChromaDirectory
 
         readers: list[Any] = []
 
@@ -181,7 +181,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         return self._copy
 
     def _make_copy(self) -> Path:
-        from ferry.core.connectors.chroma_cut import take_cut
+        from ferry.core.connectors.chroma.cut import take_cut
 
         stamp = hashlib.sha256()
         for file in sorted(self.path.rglob("*")):
@@ -260,7 +260,7 @@ class ChromaEmbeddedConnector(SourceConnector):
             info.facts["reader"] = "api-copy"
             info.facts["copy_note"] = self.copy_note
             # chromadb's API reports the raw configuration, not the space it searches with
-            from ferry.core.connectors.chroma_space import settings_for_directory
+            from ferry.core.connectors.chroma.space import settings_for_directory
 
             settings = await asyncio.to_thread(settings_for_directory, self.path, name)
             info.metric = settings.metric
@@ -319,8 +319,8 @@ class ChromaEmbeddedConnector(SourceConnector):
         return await exact_query(self.read(name, None, 1000), vectors, metric, k)
 
     async def backup(self, name: str, to: Path, progress: Progress | None = None) -> BackupResult:
-        """A verified copy of the collection (chroma_backup.py); the source is never written."""
-        from ferry.core.connectors.chroma_backup import backup_chroma_directory
+        """A verified copy of the collection (chroma/backup.py); the source is never written."""
+        from ferry.core.connectors.chroma.backup import backup_chroma_directory
 
         return await asyncio.to_thread(
             backup_chroma_directory, self.path, self.uri, name, Path(to), progress

@@ -133,7 +133,7 @@ def backup_chroma_directory(
 
 def verify_copy(source: Path, copy: Path, collection: str) -> tuple[dict[str, Any], list[str]]:
     """Read the copy back and compare it with the source; a difference is a FerryError."""
-    from ferry.core.connectors.chroma_files import ChromaDirectory
+    from ferry.core.connectors.chroma.files import ChromaDirectory
 
     with ChromaDirectory(source) as original:
         readable = original.recognised()

@@ -12,7 +12,7 @@ Layout, as verified against chromadb 1.5.9:
 
 * ``collections(id, name, dimension, database_id, config_json_str, schema_str)``; which of
   the places that hold a distance space chroma really searches with differs by release:
-  ``chroma_space.py`` resolves it the way each release does.
+  ``chroma/space.py`` resolves it the way each release does.
 * Every collection has a METADATA segment (``urn:chroma:segment/metadata/sqlite``) and a
   VECTOR segment (``urn:chroma:segment/vector/hnsw-local-persisted``).
 * The metadata segment is the record set: ``embeddings`` (one row per live record, rowid
@@ -33,8 +33,8 @@ Layout, as verified against chromadb 1.5.9:
   the u64 label), ``length.bin`` (one float32 per row: the norm of the vector as it was
   added), ``index_metadata.pickle`` (plain dicts: ``id_to_label``, ``label_to_id``...).
   A plan (describe, sample) reads only the header, SQLite and the pickle's first items, so
-  it costs the same at any size; before the first record is read, ``chroma_labels.py``
-  turns ``id_to_label`` into a file-backed hash map (``chroma_pickle.py``'s SQLite map where
+  it costs the same at any size; before the first record is read, ``chroma/labels.py``
+  turns ``id_to_label`` into a file-backed hash map (``chroma/pickle_labels.py``'s SQLite map where
   it declines) and label → row is a file-backed array next to it, so the reader's memory
   does not grow with the index.
   For cosine collections hnswlib stores the *normalised* vector; ``row × length`` gives
@@ -57,9 +57,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ferry.core.connectors.chroma_labels import NotFast, build_hash_map, ids_with_labels
-from ferry.core.connectors.chroma_pickle import IdLabelMap, stream_id_to_label
-from ferry.core.connectors.chroma_space import embedding_function_name, read_settings
+from ferry.core.connectors.chroma.labels import NotFast, build_hash_map, ids_with_labels
+from ferry.core.connectors.chroma.pickle_labels import IdLabelMap, stream_id_to_label
+from ferry.core.connectors.chroma.space import embedding_function_name, read_settings
 from ferry.core.errors import FerryError
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
 
@@ -314,7 +314,7 @@ class ChromaDirectory:
         cut: bool = False,
     ) -> None:
         self.path = Path(path)
-        # A private cut of a live directory (core/connectors/chroma_cut.py): log entries newer than the
+        # A private cut of a live directory (core/connectors/chroma/cut.py): log entries newer than the
         # metadata segment are writes after the cut, not a fault.
         self.cut = cut
         self.tenant = tenant
@@ -749,7 +749,7 @@ class ChromaDirectory:
         plan.ready = True
 
     def _label_map(self, hnsw: _Hnsw, segment_id: str) -> LabelMap:
-        """id → label from the pickle: the hash map (chroma_labels.py, ~1 s per million),
+        """id → label from the pickle: the hash map (chroma/labels.py, ~1 s per million),
         or the exact SQLite map where the fast path declines."""
         assert hnsw.pickle_file is not None
         work = self._workdir()

@@ -33,7 +33,7 @@ never fail: chroma waits on a busy database). Each cut says which way it was tak
 many tries it took (``Cut.how``, shown in the plan and the log), and gives up after
 ``CUT_GIVE_UP_SECONDS`` with a message that says so.
 
-The copy is then read by the ordinary file reader in *cut mode* (chroma_files.py): log
+The copy is then read by the ordinary file reader in *cut mode* (chroma/files.py): log
 entries newer than the metadata segment's ``max_seq_id`` — writes chroma had logged but not
 yet applied — are after the cut; the HNSW files replayed up to that seq id. That seq id is
 the cut's watermark per collection: catch-up applies what changed after it.

@@ -3,7 +3,7 @@ directory.
 
 The chromadb client is synchronous, so every call runs in a thread. Opening a
 `PersistentClient` writes to `chroma.sqlite3` even to read, so for a user's embedded
-directory this class is only ever pointed at a working copy (see chroma_embedded.py).
+directory this class is only ever pointed at a working copy (see chroma/embedded.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ferry.core.connectors.base import PingResult, QueryHits, TargetConnector, byte_chunks
-from ferry.core.connectors.chroma_space import embedding_function_name, server_hnsw, server_metric
+from ferry.core.connectors.chroma.space import embedding_function_name, server_hnsw, server_metric
 from ferry.core.connectors.traits import CHROMA
 from ferry.core.errors import ConnectionFailed, FerryError, TransientError, classify, in_words
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metric

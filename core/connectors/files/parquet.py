@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-import ferry.core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
-from ferry.core.connectors.portable import (
+import ferry.core.connectors.files.arrow  # noqa: F401  (before pyarrow: the system allocator)
+from ferry.core.connectors.files.portable import (
     FORMAT_VERSION,
     PartCodec,
     PortableConnector,

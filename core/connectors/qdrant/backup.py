@@ -103,7 +103,7 @@ def edge_shard_backup(
 
 def _edge_count(root: Path, collection: str) -> int:
     """Load the copied shard in a worker process of its own and count its points."""
-    from ferry.core.connectors.edge_worker import EdgeProcess
+    from ferry.core.connectors.qdrant.edge_worker import EdgeProcess
 
     worker = EdgeProcess(root)
     try:

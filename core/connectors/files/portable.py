@@ -1,7 +1,7 @@
 """Portable files: a collection as a folder of data files plus a manifest, on either side.
 
 `parquet+file:///dir` and `jsonl+file:///dir` share everything here; only how one batch
-becomes one file differs (a `PartCodec`: core/connectors/parquet.py, jsonl.py). Made for
+becomes one file differs (a `PartCodec`: core/connectors/files/parquet.py, jsonl.py). Made for
 moving collections across an air gap (`chroma → parquet → qdrant`), and for backups a person
 can open with pandas, DuckDB or `jq`.
 

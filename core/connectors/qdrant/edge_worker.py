@@ -202,8 +202,8 @@ def engine_lock(root: str, name: str) -> IO[str]:
 def _serve(conn: Any, root: str) -> None:
     import qdrant_edge as qe
 
-    from ferry.core.connectors.edge_layout import EdgeLayout
-    from ferry.core.connectors.qdrant_common import encode_offset, unwrap_vector
+    from ferry.core.connectors.qdrant.common import encode_offset, unwrap_vector
+    from ferry.core.connectors.qdrant.edge_layout import EdgeLayout
 
     layout = EdgeLayout(root)
     shards: dict[str, Any] = {}
@@ -389,7 +389,7 @@ def _serve(conn: Any, root: str) -> None:
 
 
 def main() -> None:
-    """`python -m ferry.core.connectors.edge_worker ROOT`: serve requests on stdin/stdout.
+    """`python -m ferry.core.connectors.qdrant.edge_worker ROOT`: serve requests on stdin/stdout.
 
     The request channel moves off fd 1 so that anything the engine prints cannot corrupt
     it; Ctrl-C and hang-up are the parent's business (it closes the pipe to stop us).
@@ -480,7 +480,7 @@ class EdgeProcess:
         if self.lock_wait is not None:
             env[LOCK_WAIT_ENV] = str(self.lock_wait)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "ferry.core.connectors.edge_worker", str(self.root)],
+            [sys.executable, "-m", "ferry.core.connectors.qdrant.edge_worker", str(self.root)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-import ferry.core.connectors.arrow  # noqa: F401  (before pyarrow: the system allocator)
+import ferry.core.connectors.files.arrow  # noqa: F401  (before pyarrow: the system allocator)
 from ferry.core.connectors.base import PingResult, QueryHits, SourceConnector, batches_in_thread
-from ferry.core.connectors.chroma_space import HnswSettings
+from ferry.core.connectors.chroma.space import HnswSettings
 from ferry.core.connectors.traits import CHROMA
 from ferry.core.errors import FerryError
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metric

@@ -29,11 +29,8 @@ from ferry.core.connectors.base import (
     QueryHits,
     TargetConnector,
 )
-from ferry.core.connectors.edge_floats import edge_read_back, rounding_warning
-from ferry.core.connectors.edge_layout import EdgeLayout
-from ferry.core.connectors.edge_worker import EdgeProcess
-from ferry.core.connectors.qdrant_backup import edge_shard_backup
-from ferry.core.connectors.qdrant_common import (
+from ferry.core.connectors.qdrant.backup import edge_shard_backup
+from ferry.core.connectors.qdrant.common import (
     CollisionGuard,
     LayoutIds,
     PayloadLayouts,
@@ -41,6 +38,9 @@ from ferry.core.connectors.qdrant_common import (
     normal_point_id,
     records_to_batch,
 )
+from ferry.core.connectors.qdrant.edge_floats import edge_read_back, rounding_warning
+from ferry.core.connectors.qdrant.edge_layout import EdgeLayout
+from ferry.core.connectors.qdrant.edge_worker import EdgeProcess
 from ferry.core.connectors.traits import QDRANT
 from ferry.core.errors import FerryError
 from ferry.core.mapping import QDRANT_DISTANCE, PayloadFields

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ferry.core.connectors.portable import PartCodec, PortableConnector
+from ferry.core.connectors.files.portable import PartCodec, PortableConnector
 from ferry.core.errors import FerryError
 from ferry.core.model import Batch
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ferry.core.connectors.chroma_pickle import stream_id_to_label
+from ferry.core.connectors.chroma.pickle_labels import stream_id_to_label
 
 CHUNK = 65_536  # items handed to the table at a time
 _RUN_WINDOW = 1_024  # rows checked at once (the writers' SETITEMS hold 1000 items)

@@ -30,8 +30,8 @@ from ferry.core.connectors.base import (
     TargetConnector,
     byte_chunks,
 )
-from ferry.core.connectors.qdrant_backup import local_collection_backup, server_snapshot_backup
-from ferry.core.connectors.qdrant_common import (
+from ferry.core.connectors.qdrant.backup import local_collection_backup, server_snapshot_backup
+from ferry.core.connectors.qdrant.common import (
     CollisionGuard,
     LayoutIds,
     PayloadLayouts,
