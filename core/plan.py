@@ -320,7 +320,7 @@ async def build_plan(
             tuning,
             reserved=(fields.source_id, fields.document) if target.traits.payload_fields else (),
         )
-        item.index = target.index_words() if index else "none: staging copy (--no-index)"
+        item.index = target.indexing.words if index else "none: staging copy (--no-index)"
         item.notes.append(target.tuning_words(item.tuning))
         item.notes += list(item.tuning.notes)
         item.notes.append(f"index phase: {item.index}")

@@ -55,3 +55,25 @@ def test_plan_notes_only_when_the_conventions_differ() -> None:
     assert QDRANT.plan_notes(Metric.COSINE, CHROMA) == []
     assert QDRANT.plan_notes(Metric.L2, QDRANT) == []
     assert CHROMA.plan_notes(Metric.L2, CHROMA) == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "indexing"),
+    [
+        ("chroma+http://127.0.0.1:1", "on-write"),
+        ("qdrant+edge:///tmp/ferry-no-such-edge", "after-copy"),
+        ("qdrant+http://127.0.0.1:1", "restored"),
+        ("qdrant+file:///tmp/ferry-no-such-local", "never"),
+        ("parquet+file:///tmp/ferry-no-such-export", "none"),
+        ("memory://indexing", "marked"),
+    ],
+)
+def test_each_target_declares_when_its_index_exists(uri: str, indexing: str) -> None:
+    """A typed capability, not a text hook: the plan's index line is the declared value's
+    words, and nothing is contacted to know it."""
+    from ferry.core.connectors import Indexing, TargetConnector, open_connector
+
+    target = open_connector(uri)
+    assert isinstance(target, TargetConnector)
+    assert target.indexing is Indexing(indexing)
+    assert target.indexing.words  # the plan's words for it, said once (Indexing.words)

@@ -46,6 +46,38 @@ class Capability(StrEnum):
     SNAPSHOTS = "snapshots"  # `snapshot()` backs a collection up before a cutover
 
 
+class Indexing(StrEnum):
+    """When a target's search index exists: declared by each target as `indexing`, read by
+    the plan and the index phase (instead of a text hook per connector)."""
+
+    ON_WRITE = "on-write"  # the engine indexes as it writes (Chroma)
+    AFTER_COPY = "after-copy"  # an optimizer builds HNSW after the copy (Qdrant Edge)
+    RESTORED = "restored"  # HNSW off during the copy (m=0), restored after (Qdrant server)
+    NEVER = "never"  # every search is brute force (qdrant-client local mode)
+    NONE = "none"  # no search index at all (file exports)
+    MARKED = "marked"  # the test target marks it indexed (memory://)
+
+    @property
+    def words(self) -> str:
+        """What the index phase does on such a target, for the plan and the monitor."""
+        return _INDEXING_WORDS[self]
+
+
+_INDEXING_WORDS = {
+    Indexing.ON_WRITE: "none needed: the engine indexes on write, so the target is "
+    "search-ready when the copy ends",
+    Indexing.AFTER_COPY: "Qdrant Edge's optimizer builds the HNSW index after the copy (in the "
+    "worker); an app that writes later calls shard.optimize() itself",
+    Indexing.RESTORED: "HNSW deferred during the copy (m=0), restored after; waits until the "
+    "collection is green, with indexed_vectors_count as progress",
+    Indexing.NEVER: "none: qdrant-client local mode never builds an index (every search is "
+    "brute force); use qdrant+edge:// or a server for HNSW",
+    Indexing.NONE: "none: a file export has no search index (the loader into a database "
+    "builds one)",
+    Indexing.MARKED: 'memory:// marks the collection indexed (fault point "index")',
+}
+
+
 @dataclass
 class PingResult:
     """What "Test connection" shows: who answered, how fast, and whether we were let in."""
@@ -411,9 +443,8 @@ class TargetConnector(SourceConnector):
         """How a new collection here is indexed and searched, for the plan."""
         return tuning.words()
 
-    def index_words(self) -> str:
-        """What the index phase does on this target, for the plan."""
-        return "indexes on write: search-ready when the copy ends"
+    # When this target's index exists (the plan says it in `Indexing.words`).
+    indexing: Indexing = Indexing.ON_WRITE
 
     async def build_index(
         self,

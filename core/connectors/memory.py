@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ferry.core.connectors.base import (
+    Indexing,
     IndexProgressCallback,
     IndexState,
     PingResult,
@@ -266,8 +267,7 @@ class MemoryConnector(TargetConnector):
             raise FerryError(f"invalid collection name {info.name!r}", where=self.uri)
         self._collections[info.name] = _Collection(info.dimension, info.metric, tuning=tuning)
 
-    def index_words(self) -> str:
-        return 'memory:// marks the collection indexed (fault point "index")'
+    indexing = Indexing.MARKED
 
     async def build_index(
         self,

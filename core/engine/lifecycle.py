@@ -359,7 +359,7 @@ class CollectionLifecycle:
                 run_id=engine.run_id,
                 collection=name,
                 total=plan.source.count,
-                how=engine.target.index_words(),
+                how=engine.target.indexing.words,
                 tuning=plan.tuning.to_json(),
                 resuming=resuming,
             )

@@ -242,11 +242,6 @@ class ChromaApiConnector(TargetConnector):
         )
         self._collections[info.name] = collection
 
-    def index_words(self) -> str:
-        return (
-            "none needed: Chroma indexes on write, so the target is search-ready when the copy ends"
-        )
-
     def tuning_words(self, tuning: IndexTuning) -> str:
         parts = [
             f"{k}={v}"

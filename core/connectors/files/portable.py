@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
-from ferry.core.connectors.base import PingResult, QueryHits, TargetConnector
+from ferry.core.connectors.base import Indexing, PingResult, QueryHits, TargetConnector
 from ferry.core.connectors.traits import CHROMA, EngineTraits
 from ferry.core.errors import FerryError, PermanentError
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
@@ -473,8 +473,7 @@ class PortableConnector(TargetConnector):
     async def _exists(self, name: str) -> bool:
         return (self._folder(name) / MANIFEST).is_file()
 
-    def index_words(self) -> str:
-        return "none: a file export has no search index (the loader into a database builds one)"
+    indexing = Indexing.NONE
 
     def tuning_words(self, tuning: IndexTuning) -> str:
         return "files keep no index settings (the plan's tuning is recorded in the journal)"

@@ -23,6 +23,7 @@ from ferry.core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
+    Indexing,
     IndexProgressCallback,
     IndexState,
     PingResult,
@@ -332,16 +333,9 @@ class QdrantApiConnector(LayoutIds, TargetConnector):
                     )
 
     # -- the index phase --------------------------------------------------------------------
-    def index_words(self) -> str:
-        if self.spec.is_embedded:
-            return (
-                "none: qdrant-client local mode never builds an index (every search is brute "
-                "force); use qdrant+edge:// or a server for HNSW"
-            )
-        return (
-            "HNSW deferred during the copy (m=0), restored after; waits until the "
-            "collection is green, with indexed_vectors_count as progress"
-        )
+    @property
+    def indexing(self) -> Indexing:  # type: ignore[override]
+        return Indexing.NEVER if self.spec.is_embedded else Indexing.RESTORED
 
     def tuning_words(self, tuning: IndexTuning) -> str:
         if self.spec.is_embedded:

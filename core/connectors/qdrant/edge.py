@@ -23,6 +23,7 @@ from ferry.core.connectors.base import (
     ANY,
     AliasBackend,
     Capability,
+    Indexing,
     IndexProgressCallback,
     IndexState,
     PingResult,
@@ -176,11 +177,7 @@ class QdrantEdgeConnector(LayoutIds, TargetConnector):
         await asyncio.to_thread(self._worker.upsert, name, point_ids, vectors, payloads)
 
     # -- the index phase --------------------------------------------------------------------
-    def index_words(self) -> str:
-        return (
-            "Qdrant Edge's optimizer builds the HNSW index after the copy (in the worker); "
-            "an app that writes later calls shard.optimize() itself"
-        )
+    indexing = Indexing.AFTER_COPY
 
     async def build_index(
         self,
