@@ -116,7 +116,7 @@ def ferry_migrate(size: str, index: bool) -> dict[str, Any]:
         "copy_records_per_second": collection["records_per_second"],
         "index_seconds": collection.get("index_seconds"),
         "hnsw_ef": collection.get("hnsw_ef"),
-        "shard": str(target / COLLECTION),
+        "shard": str(target / (collection.get("target_name") or COLLECTION)),
     }
 
 

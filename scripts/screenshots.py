@@ -74,6 +74,16 @@ async def main() -> int:
 
         await shoot(app, "connections", out, tested)
 
+        # The profile form (e on a profile), its declared options folded under "More".
+        app = FerryApp(state, source, target, start="connections")
+
+        async def edit_form(pilot) -> None:  # type: ignore[no-untyped-def]
+            await until(pilot, lambda: "demo-chroma" in text(app))
+            await pilot.press("e")
+            await until(pilot, lambda: "Edit profile" in text(app) and "More:" in text(app))
+
+        await shoot(app, "profile_form", out, edit_form)
+
         app = FerryApp(state, source, target, start="inventory", select_all=True)
         await shoot(
             app, "inventory", out, lambda pilot: until(pilot, lambda: "press m" in text(app))
