@@ -174,8 +174,8 @@ class ProfileForm(ModalScreen[bool]):
             value = read_option(option, self.query_one(f"#{profile_field_id(option)}"))
             if option.dest in Profile.__dataclass_fields__:
                 fields[option.dest] = "" if value is None else str(value)
-            elif value in (None, "", option.default):
-                declared.pop(option.dest, None)  # the default: nothing to carry
+            elif value in (None, "", option.default) or (option.type is bool and not value):
+                declared.pop(option.dest, None)  # the default (a switch off): nothing to carry
             else:
                 check_bound("migrate", option.flag, value)
                 declared[option.dest] = value

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import pickle
 import sqlite3
 import struct
 import tempfile
@@ -161,6 +162,14 @@ class _Hnsw:
         if normalised:
             out = out * gather(self.lengths, rows)[:, None]
         return out
+
+    def row_labels(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the label each of these rows holds, whether the row is live): read in place, so
+        a sample pairs each vector with its own label (deleted rows: byte 2 of the level-0
+        link header)."""
+        labels = gather(self.rows, rows, slice(self.label_offset, self.label_offset + 8))
+        flags = gather(self.rows, rows, self.offset_level0 + 2).ravel()
+        return labels.view("<u8").ravel().astype(np.int64), (flags & 1) == 0
 
 
 NORM_SAMPLE_ROWS = 512
@@ -968,11 +977,8 @@ class ChromaDirectory:
             labels = np.array([label for _rid, label in chosen], dtype=np.int64)
             rows = labels - 1
             if len(chosen) and rows.min() >= 0 and rows.max() < len(hnsw.rows):
-                stored = gather(
-                    hnsw.rows, rows, slice(hnsw.label_offset, hnsw.label_offset + 8)
-                ).view("<u8")
-                flags = gather(hnsw.rows, rows, hnsw.offset_level0 + 2)
-                if (stored.ravel() == labels).all() and not (flags & 1).any():
+                stored, live = hnsw.row_labels(rows)
+                if (stored == labels).all() and live.all():
                     row_of = dict(zip((rid for rid, _ in chosen), rows.tolist(), strict=True))
                     batch = self._sample_rows(plan, row_of)
                     if batch is not None:
@@ -1000,21 +1006,16 @@ class ChromaDirectory:
         put rows out of label order, the plan still costs O(limit) in memory and a scan of
         the pickle at C speed instead of the whole id → label and label → row maps."""
         hnsw = plan.hnsw
-        assert hnsw is not None
+        if hnsw is None or hnsw.pickle_file is None:
+            return None
         rows = np.arange(min(len(hnsw.rows), SAMPLE_ROWS_READ * max(limit, 1)), dtype=np.int64)
         if not len(rows):
             return None
-        stored = (
-            gather(hnsw.rows, rows, slice(hnsw.label_offset, hnsw.label_offset + 8))
-            .view("<u8")
-            .ravel()
-            .astype(np.int64)
-        )
-        live = (gather(hnsw.rows, rows, hnsw.offset_level0 + 2).ravel() & 1) == 0
+        stored, live = hnsw.row_labels(rows)
         try:
             ids = ids_with_labels(hnsw.pickle_file, stored[live])
-        except Exception:  # a pickle the fast walk does not know: the exact path decides
-            return None
+        except (KeyError, NotFast, ValueError, OSError, pickle.UnpicklingError):
+            return None  # a pickle the fast walk does not know: the exact path decides
         row_of: dict[str, int] = {}
         for row, label in zip(rows[live].tolist(), stored[live].tolist(), strict=True):
             rid = ids.get(label)
