@@ -285,9 +285,11 @@ def child_plan(size: str) -> dict[str, Any]:
     import resource
 
     from ferry.core.connectors import open_connector
+    from ferry.core.connectors.base import mark_plan_only
 
     async def go() -> tuple[float, float]:
         async with open_connector(source_uri(size)) as source:
+            mark_plan_only(source)  # as the inventory, the run dialog and --dry-run open it
             t0 = time.perf_counter()
             await source.describe(COLLECTION)
             t1 = time.perf_counter()

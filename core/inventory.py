@@ -20,6 +20,7 @@ from ferry.core.connectors import (
     WriteMode,
     open_connector,
 )
+from ferry.core.connectors.base import mark_plan_only
 from ferry.core.errors import FerryError
 from ferry.core.layouts import detect_framework, make_layout
 from ferry.core.mapping import PayloadFields
@@ -145,6 +146,7 @@ async def load_inventory(
 ) -> Inventory:
     """`take_inventory` with URIs: opens both sides and closes them afterwards."""
     async with open_connector(source_uri) as source:
+        mark_plan_only(source)
         if not target_uri:
             return await take_inventory(source)
         async with open_connector(target_uri) as target:

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferry.core.connectors import open_connector
-from ferry.core.connectors.base import Capability, SourceConnector, TargetConnector
+from ferry.core.connectors.base import (
+    Capability,
+    SourceConnector,
+    TargetConnector,
+    mark_plan_only,
+)
 from ferry.core.engine import MigrationOptions
 from ferry.core.errors import FerryError
 from ferry.core.plan import CollectionPlan, choose_collections
@@ -219,6 +224,7 @@ async def preview_run(
         open_connector(source_uri) as source,
         open_connector(target_uri, options.fields) as target,
     ):
+        mark_plan_only(source)
         if not isinstance(target, TargetConnector):
             raise FerryError(
                 f"{target_uri} cannot be a target ({target.kind} is read-only in Ferry)",

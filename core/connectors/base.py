@@ -217,6 +217,10 @@ class SourceConnector(Connector):
     # What this store gives back for a stored float payload value, when not the float itself
     # (Qdrant Edge rounds some by an ulp): validation tells that from a real change.
     float_read_back: Callable[[float], float] | None = None
+    # Set by a caller that only plans (inventory, the run dialog, `--dry-run`): a source that
+    # otherwise reads a consistent cut may then read in place while nothing moves (an
+    # embedded Chroma directory: chroma/peek.py). Never set for a run.
+    plan_only: bool = False
 
     @abstractmethod
     def read(self, name: str, cursor: Cursor, batch_size: int) -> AsyncIterator[Batch]:
@@ -498,3 +502,9 @@ class TargetConnector(SourceConnector):
 
     def no_snapshot_note(self) -> str:
         return f"{self.kind} has no snapshots"
+
+
+def mark_plan_only(connector: Connector) -> None:
+    """This connector only plans: no run reads through it (`SourceConnector.plan_only`)."""
+    if isinstance(connector, SourceConnector):
+        connector.plan_only = True

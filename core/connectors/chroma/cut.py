@@ -218,6 +218,26 @@ def _try_once(source: Path, into: Path, lock_free: bool) -> tuple[str, str | Non
     return how, None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What says a directory has not moved: every file's size, mtime and inode, and SQLite's
+    file change counter (the same evidence a lock-free cut is accepted on)."""
+
+    stamp: Stamp
+    counter: bytes
+
+
+def snapshot(source: Path) -> Snapshot | None:
+    """The directory's snapshot now; None while a write transaction is open or the database
+    is in WAL mode (then only a cut, or the backup API, reads it consistently)."""
+    if _writing(source):
+        return None
+    try:
+        return Snapshot(_stamp(source), _counter(source / DB_FILE))
+    except OSError:
+        return None
+
+
 def _changed_since(source: Path, copy: Path) -> bool:
     """Whether the source moved on since `copy` was taken (then a failed read-back of the
     copy may be a race rather than the directory's own fault)."""

@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,8 @@ class ChromaEmbeddedConnector(SourceConnector):
         self.copy_note: str | None = None
         self.query_note: str | None = None
         self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
+        self._layout_checked = False
+        self._in_place: Any = None  # chroma/peek.py InPlace, while only planning
         self.cut: Any = (
             None  # core.connectors.chroma.cut.Cut: what every read of this connector sees
         )
@@ -92,27 +94,49 @@ class ChromaEmbeddedConnector(SourceConnector):
             self._schema = inspect_schema(self.path)
         return self._schema
 
-    def directory(self) -> Any:
-        """The fast file reader, or None when this layout needs the API reader."""
-        if not self._fast:
-            return None
-        if self._directory is None:
+    def _recognised(self) -> bool:
+        """Whether the fast file reader reads this layout (checked once, on the live files)."""
+        if self._fast and not self._layout_checked:
             from ferry.core.connectors.chroma.files import ChromaDirectory
 
             self._check_exists()
             try:
                 with ChromaDirectory(self.path) as live:
-                    if not live.recognised():
-                        self._fast = False
-                        return None
+                    self._fast = live.recognised()
             except FerryError:
                 self._fast = False
-                return None
+            self._layout_checked = True
+        return self._fast
+
+    def directory(self) -> Any:
+        """The fast file reader (of a consistent cut), or None when this layout needs the API
+        reader."""
+        if not self._recognised():
+            return None
+        if self._directory is None:
             self._directory = self._read_cut()
         return self._directory
 
+    def _planned(self, call: Callable[[Any], Any]) -> tuple[str, Any]:
+        """(how it was read, `call(reader)`) for a plan's read: "in place" when this connector
+        only plans and the live files held still (chroma/peek.py), else "cut"; ("api", None)
+        when the layout needs the API reader."""
+        if self.plan_only and self._directory is None and self._recognised():
+            from ferry.core.connectors.chroma.peek import MOVED, InPlace
+
+            if self._in_place is None:
+                self._in_place = InPlace(self.path)
+            result = self._in_place.read(call)
+            if result is not MOVED:
+                return "in place", result
+        directory = self.directory()
+        if directory is None:
+            return "api", None
+        return "cut", call(directory)
+
     async def new_cut(self) -> None:
         """Forget the current cut: the next read takes a newer one (catch-up, follow)."""
+        self._close_in_place()
         if self._directory is not None:
             await asyncio.to_thread(self._directory.close)
             self._directory = None
@@ -234,17 +258,20 @@ class ChromaEmbeddedConnector(SourceConnector):
         }
 
     async def list_collections(self) -> list[str]:
-        directory = await asyncio.to_thread(self.directory)
-        if directory is not None:
-            return await asyncio.to_thread(directory.list_collections)
+        how, names = await asyncio.to_thread(self._planned, lambda r: r.list_collections())
+        if how != "api":
+            return list(names)
         return await (await self.working_copy()).list_collections()
 
     async def describe(self, name: str) -> CollectionInfo:
-        directory = await asyncio.to_thread(self.directory)
-        if directory is not None:
-            info = await asyncio.to_thread(directory.describe, name)
+        how, info = await asyncio.to_thread(self._planned, lambda r: r.describe(name))
+        if how != "api":
             info.facts["reader"] = "files"
-            if self.cut is not None:
+            if how == "in place":
+                from ferry.core.connectors.chroma.peek import IN_PLACE_NOTE
+
+                info.facts["cut"] = IN_PLACE_NOTE
+            elif self.cut is not None:
                 info.facts["cut"] = self.cut.describe()
                 info.facts["cut_seq_id"] = info.facts.get("metadata_max_seq_id")
                 if self.cut.tries > 1:
@@ -291,10 +318,10 @@ class ChromaEmbeddedConnector(SourceConnector):
 
     async def sample(self, name: str, limit: int = SAMPLE_RECORDS) -> Batch | None:
         """The file reader's sample costs O(limit), not a pass over the collection."""
-        directory = await asyncio.to_thread(self.directory)
-        if directory is None:
+        how, batch = await asyncio.to_thread(self._planned, lambda r: r.sample(name, limit))
+        if how == "api":
             return await super().sample(name, limit)
-        return await asyncio.to_thread(directory.sample, name, limit)
+        return batch  # type: ignore[no-any-return]
 
     async def fetch(self, name: str, ids: list[str]) -> Batch:
         directory = await asyncio.to_thread(self.directory)
@@ -326,7 +353,13 @@ class ChromaEmbeddedConnector(SourceConnector):
             backup_chroma_directory, self.path, self.uri, name, Path(to), progress
         )
 
+    def _close_in_place(self) -> None:
+        if self._in_place is not None:
+            self._in_place.close()
+            self._in_place = None
+
     async def close(self) -> None:
+        await asyncio.to_thread(self._close_in_place)
         if self._directory is not None:
             await asyncio.to_thread(self._directory.close)
             self._directory = None

@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import mmap
 import pickle
+import shutil
 import sqlite3
 import struct
 import tempfile
@@ -58,6 +59,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ferry.core.connectors.chroma.file_rows import FileRows
 from ferry.core.connectors.chroma.labels import NotFast, build_hash_map, ids_with_labels
 from ferry.core.connectors.chroma.pickle_labels import IdLabelMap, stream_id_to_label
 from ferry.core.connectors.chroma.space import embedding_function_name, read_settings
@@ -93,6 +95,11 @@ _REQUIRED_COLUMNS = {
     "embeddings_queue": {"seq_id", "operation", "topic", "id", "vector", "encoding"},
 }
 _SQL_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+
+class NeedsCut(Exception):
+    """A reader of the live files (`in_place`) was asked for more than a plan: records need
+    the whole index, which only a consistent cut holds still."""
 
 
 def _fallback_fix() -> str:
@@ -321,11 +328,16 @@ class ChromaDirectory:
         tenant: str = "default_tenant",
         database: str = "default_database",
         cut: bool = False,
+        in_place: bool = False,
     ) -> None:
         self.path = Path(path)
         # A private cut of a live directory (core/connectors/chroma/cut.py): log entries newer than the
         # metadata segment are writes after the cut, not a fault.
         self.cut = cut
+        # The live files, for a plan only (chroma/peek.py): no memory maps (hnswlib rewrites
+        # its files truncated: SIGBUS), the pickle scanned on a private copy, and anything
+        # that needs the whole index raises NeedsCut.
+        self.in_place = in_place
         self.tenant = tenant
         self.database = database
         self._db: sqlite3.Connection | None = None
@@ -714,6 +726,16 @@ class ChromaDirectory:
         hnsw.m, hnsw.ef_construction = int(m), int(ef_construction)
         return hnsw, True
 
+    def _scannable(self, pickle_file: Path) -> Path:
+        """The pickle to memory-map: in place, a private copy (chroma truncates and rewrites
+        it when it persists; a mapped page past the new end would be SIGBUS)."""
+        if not self.in_place:
+            return pickle_file
+        copy = self._workdir() / f"{pickle_file.parent.name}.pickle"
+        if not copy.exists():
+            shutil.copyfile(pickle_file, copy)
+        return copy
+
     def _workdir(self) -> Path:
         """This reader's private temporary folder (the label maps): removed by close()."""
         if self._scratch is None:
@@ -737,8 +759,12 @@ class ChromaDirectory:
                     where=str(folder),
                     fix=_fallback_fix(),
                 )
-            rows = np.memmap(data_file, dtype=np.uint8, mode="r", shape=(count, size))
-            lengths = np.memmap(folder / "length.bin", dtype="<f4", mode="r", shape=(count,))
+            if self.in_place:
+                rows = FileRows(data_file, count, "u1", width=size)
+                lengths = FileRows(folder / "length.bin", count, "<f4")
+            else:
+                rows = np.memmap(data_file, dtype=np.uint8, mode="r", shape=(count, size))
+                lengths = np.memmap(folder / "length.bin", dtype="<f4", mode="r", shape=(count,))
         return _Hnsw(
             rows=rows, offset_level0=offset_level0, offset_data=0, dimension=0, lengths=lengths
         )
@@ -748,6 +774,8 @@ class ChromaDirectory:
         the vector count checked against the metadata (once per collection)."""
         if plan.ready:
             return
+        if self.in_place and plan.hnsw is not None:
+            raise NeedsCut(plan.name)  # records of a persisted index: its whole label map
         where = f"{self.path}:{plan.name}"
         if plan.hnsw is not None and plan.hnsw.id_to_label is None:
             assert plan.vector_segment is not None
@@ -1013,7 +1041,7 @@ class ChromaDirectory:
             return None
         stored, live = hnsw.row_labels(rows)
         try:
-            ids = ids_with_labels(hnsw.pickle_file, stored[live])
+            ids = ids_with_labels(self._scannable(hnsw.pickle_file), stored[live])
         except (KeyError, NotFast, ValueError, OSError, pickle.UnpicklingError):
             return None  # a pickle the fast walk does not know: the exact path decides
         row_of: dict[str, int] = {}
