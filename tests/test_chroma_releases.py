@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ferry.core.connectors.chroma.files import ChromaDirectory
+from ferry.core.connectors.chroma.files import ChromaDirectory, NeedsCut
 from ferry.core.errors import FerryError
 from tests.chroma_releases import spec
 from tests.chroma_releases.build import DataSet, build_all, checksums, searched_metric
@@ -261,6 +261,31 @@ async def test_reading_leaves_every_byte(built: dict[str, DataSet], ds_name: str
         await connector.close()
     assert checksums(ds.ferry_dir) == before  # same files, no -journal/-wal/-shm, same bytes
     assert not errors, errors
+
+
+@pytest.mark.parametrize(("ds_name", "name"), PAIRS)
+def test_a_plan_read_in_place_agrees_with_the_reader(
+    built: dict[str, DataSet], ds_name: str, name: str
+) -> None:
+    """What the inventory reads of the live files (chroma/peek.py: `pread`, no memory maps,
+    no cut) is what the reader gives: the count, the metric, and each sampled record exactly
+    (a sample that needs the whole index raises NeedsCut: the plan then takes a cut)."""
+    got = ferry(built, ds_name, name)
+    ds = usable(built, ds_name)
+    before = checksums(ds.ferry_dir)
+    with ChromaDirectory(ds.ferry_dir, cut=True, in_place=True) as reader:
+        info = reader.describe(name)
+        try:
+            sample = reader.sample(name, 50)
+        except NeedsCut:
+            sample = None
+    assert checksums(ds.ferry_dir) == before
+    assert info.count == got.count
+    assert (info.metric.value if info.metric else None) == got.metric
+    for k, rid in enumerate(sample.ids if sample is not None else []):
+        vector, metadata, document = got.records[rid]
+        assert np.array_equal(sample.vectors[k].view("<u4"), vector.view("<u4")), rid
+        assert same(sample.metadatas[k], metadata) and same(sample.documents[k], document), rid
 
 
 # -- end to end: one release's directory into Qdrant Edge with `ferry migrate` -------------
