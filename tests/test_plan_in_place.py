@@ -17,6 +17,7 @@ import pytest
 
 from ferry.core.connectors import open_connector
 from ferry.core.connectors.base import mark_plan_only
+from ferry.core.connectors.chroma.cut import copy_file
 from ferry.core.connectors.chroma.file_rows import FileRows
 from ferry.core.connectors.chroma.peek import IN_PLACE_NOTE
 from ferry.core.errors import FerryError
@@ -140,3 +141,26 @@ def test_a_live_index_file_cut_short_is_an_error_not_a_crash(tmp_path: Path) -> 
         handle.truncate(12 * 10)  # what the application's rewrite leaves for a moment
     with pytest.raises(FerryError, match="shorter than its header says"):
         reader[picked]
+
+
+@pytest.mark.parametrize("across", [False, True], ids=["same file system", "across (EXDEV)"])
+def test_a_cut_copies_each_file_exactly(tmp_path: Path, across: bool) -> None:
+    """`copy_file_range` (a reflink where the file system shares extents); across file
+    systems the kernel refuses it (EXDEV, Linux ≥ 5.19) and shutil copies instead."""
+    import os
+
+    shm = Path("/dev/shm")
+    if across and not shm.is_dir():
+        pytest.skip("no /dev/shm: no second file system to copy across")
+    folder = shm / f"ferry-test-{os.getpid()}" if across else tmp_path / "from"
+    folder.mkdir(parents=True)
+    try:
+        source = folder / "data_level0.bin"
+        source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+        copy = tmp_path / "copy.bin"
+        copy_file(source, copy)
+        assert copy.read_bytes() == source.read_bytes()
+    finally:
+        for file in folder.iterdir():
+            file.unlink()
+        folder.rmdir()

@@ -205,7 +205,7 @@ class ChromaEmbeddedConnector(SourceConnector):
         return self._copy
 
     def _make_copy(self) -> Path:
-        from ferry.core.connectors.chroma.cut import take_cut
+        from ferry.core.connectors.chroma.cut import copy_file, take_cut
 
         stamp = hashlib.sha256()
         for file in sorted(self.path.rglob("*")):
@@ -221,7 +221,9 @@ class ChromaEmbeddedConnector(SourceConnector):
             shutil.rmtree(partial, ignore_errors=True)
             cut = take_cut(self.path)  # never a copy torn by a write of the application
             try:
-                shutil.copytree(cut.path, partial)
+                shutil.copytree(
+                    cut.path, partial, copy_function=lambda a, b: copy_file(Path(a), Path(b))
+                )
             finally:
                 cut.remove()
             partial.rename(target)
