@@ -69,8 +69,9 @@ class ChromaEmbeddedConnector(SourceConnector):
         self._copy: ChromaApiConnector | None = None
         self.copy_note: str | None = None
         self.query_note: str | None = None
-        self._fast = not spec.flag("api")  # ?api=1 forces the API reader (on a copy)
-        self._layout_checked = False
+        # Whether the fast file reader reads this layout: None until checked on the live
+        # files; ?api=1 forces the API reader (on a copy).
+        self._fast: bool | None = False if spec.flag("api") else None
         self._in_place: Any = None  # chroma/peek.py InPlace, while only planning
         self.cut: Any = (
             None  # core.connectors.chroma.cut.Cut: what every read of this connector sees
@@ -96,7 +97,7 @@ class ChromaEmbeddedConnector(SourceConnector):
 
     def _recognised(self) -> bool:
         """Whether the fast file reader reads this layout (checked once, on the live files)."""
-        if self._fast and not self._layout_checked:
+        if self._fast is None:
             from ferry.core.connectors.chroma.files import ChromaDirectory
 
             self._check_exists()
@@ -105,8 +106,7 @@ class ChromaEmbeddedConnector(SourceConnector):
                     self._fast = live.recognised()
             except FerryError:
                 self._fast = False
-            self._layout_checked = True
-        return self._fast
+        return bool(self._fast)
 
     def directory(self) -> Any:
         """The fast file reader (of a consistent cut), or None when this layout needs the API
@@ -136,7 +136,7 @@ class ChromaEmbeddedConnector(SourceConnector):
 
     async def new_cut(self) -> None:
         """Forget the current cut: the next read takes a newer one (catch-up, follow)."""
-        self._close_in_place()
+        await asyncio.to_thread(self._close_in_place)
         if self._directory is not None:
             await asyncio.to_thread(self._directory.close)
             self._directory = None
@@ -361,13 +361,7 @@ class ChromaEmbeddedConnector(SourceConnector):
             self._in_place = None
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close_in_place)
-        if self._directory is not None:
-            await asyncio.to_thread(self._directory.close)
-            self._directory = None
-        if self.cut is not None:
-            await asyncio.to_thread(self.cut.remove)
-            self.cut = None
+        await self.new_cut()  # drops the in-place reader, the cut's reader and the cut
         if self._copy is not None:
             await self._copy.close()
 

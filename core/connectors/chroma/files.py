@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import mmap
 import pickle
-import shutil
 import sqlite3
 import struct
 import tempfile
@@ -59,6 +58,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ferry.core.connectors.chroma.cut import copy_file
 from ferry.core.connectors.chroma.file_rows import FileRows
 from ferry.core.connectors.chroma.labels import NotFast, build_hash_map, ids_with_labels
 from ferry.core.connectors.chroma.pickle_labels import IdLabelMap, stream_id_to_label
@@ -733,7 +733,7 @@ class ChromaDirectory:
             return pickle_file
         copy = self._workdir() / f"{pickle_file.parent.name}.pickle"
         if not copy.exists():
-            shutil.copyfile(pickle_file, copy)
+            copy_file(pickle_file, copy)
         return copy
 
     def _workdir(self) -> Path:
