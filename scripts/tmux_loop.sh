@@ -19,20 +19,28 @@ SESSION="ferry-loop-$$"
 export FERRY_CONFIG="$WORK/config/profiles.toml" FERRY_STATE="$WORK/state/journal.sqlite3"
 export ANONYMIZED_TELEMETRY=False PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -rf "$WORK"; }
+# Its own tmux server (-L): nobody else's tmux, or `tmux kill-server`, can end this one.
+tm() { tmux -L "$SESSION" "$@"; }
+cleanup() { tm kill-server 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-screen() { tmux capture-pane -p -t "$SESSION"; }
-keys() { tmux send-keys -t "$SESSION" "$@"; }
-typed() { tmux send-keys -t "$SESSION" -l "$1"; }
+screen() { tm capture-pane -p -t "$SESSION"; }
+keys() { tm send-keys -t "$SESSION" "$@"; }
+typed() { tm send-keys -t "$SESSION" -l "$1"; }
 
-# wait_for TEXT [SECONDS]: until TEXT is on screen
+# wait_for TEXT [SECONDS]: until TEXT is on screen. Ferry exiting first is a failure at once,
+# with the screen it left (its last output, and its exit status).
 wait_for() {
-  local text="$1" deadline=$((SECONDS + ${2:-60}))
-  until screen | grep -qF -- "$text"; do
+  local text="$1" deadline=$((SECONDS + ${2:-60})) shown
+  until shown="$(screen 2>/dev/null)" && grep -qF -- "$text" <<<"$shown"; do
+    if [[ "$text" != FERRY-EXITED* ]] && grep -qF "FERRY-EXITED" <<<"$shown"; then
+      echo "tmux_loop: ferry exited while waiting for: $text" >&2
+      echo "$shown" >&2
+      exit 1
+    fi
     if ((SECONDS > deadline)); then
       echo "tmux_loop: not on screen within ${2:-60}s: $text" >&2
-      screen >&2
+      echo "${shown:-(no screen: $(screen 2>&1 | head -n 1))}" >&2
       exit 1
     fi
     sleep 0.2
@@ -40,7 +48,7 @@ wait_for() {
   echo "ok: $text"
 }
 
-tmux new-session -d -s "$SESSION" -x "$COLS" -y "$ROWS" \
+tm new-session -d -s "$SESSION" -x "$COLS" -y "$ROWS" \
   "cd '$ROOT' && TERM=xterm-256color '$PYTHON' -m ferry.cli demo --dir '$WORK/demo' --records 300 --rate 60; echo FERRY-EXITED \$?; sleep 30"
 
 wait_for "press m to" 180                  # demo built, Inventory, all selected

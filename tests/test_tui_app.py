@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.widgets import Input
+from textual.widgets import Input, Log
 
 from ferry.core.engine import MigrationOptions
 from ferry.core.journal import Journal
@@ -174,7 +174,7 @@ async def test_cancel_asks_first_then_resume_relaunches_the_same_run(
         await pilot.press("c")
         await wait_for_text(pilot, "Cancel the run")
         await pilot.press("y")
-        text = await wait_for_text(pilot, "r resumes from the watermark")
+        await wait_for_text(pilot, "r resumes from the watermark")
         cancelled = RunView.load(Journal(state), run_id)
         assert cancelled is not None and cancelled.state is RunState.CANCELLED
         # Where the cancel landed depends on the machine's speed (a collection may have
@@ -183,11 +183,22 @@ async def test_cancel_asks_first_then_resume_relaunches_the_same_run(
         midway = [c.name for c in cancelled.collections if c.watermark is not None and not c.done]
 
         await pilot.press("r")
-        text = await wait_for_text(pilot, "completed 100%", timeout=60)
+        await wait_for_text(pilot, "completed 100%", timeout=60)
         assert app.context.run_id == run_id  # the same run, resumed
-        assert text.count("1,500/1,500 completed") == 2
-        if midway:
-            assert "(resuming)" in text
+        await wait_for(  # the rows are drawn after the header says so
+            pilot,
+            lambda: screen_text(app).count("1,500/1,500 completed") == 2,
+            what="both collections completed",
+        )
+        if midway:  # stopped midway: the copy or the index resumes, and the log says so
+            # ("(resuming)" or "(resuming after the copy)"; it may have scrolled off the view)
+            await wait_for(
+                pilot,
+                lambda: any(
+                    "(resuming" in line for line in app.screen.query_one("#events", Log).lines
+                ),
+                what="the resumed copy or index in the event log",
+            )
 
 
 async def test_quit_leaves_the_run_going_and_reopening_attaches(

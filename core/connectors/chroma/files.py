@@ -62,6 +62,7 @@ from ferry.core.connectors.chroma.cut import copy_file
 from ferry.core.connectors.chroma.file_rows import FileRows
 from ferry.core.connectors.chroma.labels import NotFast, build_hash_map, ids_with_labels
 from ferry.core.connectors.chroma.pickle_labels import IdLabelMap, stream_id_to_label
+from ferry.core.connectors.chroma.shared_sqlite import SharedConnection
 from ferry.core.connectors.chroma.space import embedding_function_name, read_settings
 from ferry.core.errors import FerryError
 from ferry.core.model import Batch, CollectionInfo, Cursor, Metadata, Metric
@@ -340,7 +341,7 @@ class ChromaDirectory:
         self.in_place = in_place
         self.tenant = tenant
         self.database = database
-        self._db: sqlite3.Connection | None = None
+        self._db: SharedConnection | None = None  # a close waits for a step in progress
         self._checked = False
         self._database_id: str | None = None
         self._arrays = False
@@ -349,7 +350,7 @@ class ChromaDirectory:
         self._label_maps: list[LabelMap] = []  # closed by close(), even a failed plan's
 
     # Connection and layout check ------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> SharedConnection:
         if self._db is None:
             file = self.path / DB_FILE
             if not file.is_file():
@@ -360,7 +361,7 @@ class ChromaDirectory:
                 )
             uri = f"file:{quote(str(file.resolve()))}?mode=ro"
             try:
-                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                self._db = SharedConnection(sqlite3.connect(uri, uri=True, check_same_thread=False))
                 self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
             except sqlite3.Error as exc:
                 raise FerryError(

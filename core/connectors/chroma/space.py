@@ -39,6 +39,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferry.core.connectors.chroma.shared_sqlite import SharedConnection
 from ferry.core.errors import FerryError
 from ferry.core.model import Metric
 
@@ -260,7 +261,9 @@ def resolve(
     )
 
 
-def _key_values(db: sqlite3.Connection, table: str, column: str, owner: str) -> dict[str, Any]:
+def _key_values(
+    db: sqlite3.Connection | SharedConnection, table: str, column: str, owner: str
+) -> dict[str, Any]:
     cols = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
     if not cols:
         return {}
@@ -275,7 +278,10 @@ def _key_values(db: sqlite3.Connection, table: str, column: str, owner: str) -> 
 
 
 def read_settings(
-    db: sqlite3.Connection, collection_id: str, vector_segment: str | None, where: str
+    db: sqlite3.Connection | SharedConnection,
+    collection_id: str,
+    vector_segment: str | None,
+    where: str,
 ) -> HnswSettings:
     """Resolve from an open (read-only) ``chroma.sqlite3``."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
