@@ -224,8 +224,7 @@ async def test_quit_leaves_the_run_going_and_reopening_attaches(
     async with reopened.run_test(size=(100, 30)) as pilot:
         assert reopened.context.run_id == run_id
         assert reopened.current_mode == "monitor"  # it was still running: shown at once
-        text = await wait_for_text(pilot, "completed 100%", timeout=60)
-        assert "3,000/3,000" in text
+        await wait_for_texts(pilot, "completed 100%", "3,000/3,000", timeout=60)
         log = reopened.screen.query_one("#events")
         await wait_for(  # re-attached: the event log shows its latest line, not its first
             pilot, lambda: log.line_count > 0 and log.scroll_y >= log.max_scroll_y, what="latest"
