@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
@@ -55,6 +56,31 @@ async def replace_text(pilot, text: str) -> None:  # type: ignore[no-untyped-def
 
 
 # -- 1. the run dialog -----------------------------------------------------------------------
+async def test_opening_the_run_dialog_plans_once(
+    source: str, target: str, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialog's fields post Changed events as they mount; a plan already being made for
+    the same choices is not started over (each start over re-read the source, and cancelled
+    the read under its worker thread)."""
+    from ferry.tui.screens import run_dialog
+
+    plans: list[str] = []
+    real = run_dialog.preview_run
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        plans.append("started")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(run_dialog, "preview_run", counted)
+    app = FerryApp(state, source, target, start="inventory", select_all=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_text(pilot, "press m to migrate")
+        await pilot.press("m")
+        await wait_for_texts(pilot, "enter starts", "3,000 records")
+        # a replan after this one is made finds it made (planned_alike): none can follow
+        assert plans == ["started"]
+
+
 async def test_run_dialog_options_reach_the_run_are_remembered_and_existing_needs_typing(
     source: str, target: str, state: Path
 ) -> None:

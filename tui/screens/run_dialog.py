@@ -93,6 +93,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self.earlier = earlier or {}  # where this pair's runs last wrote each collection
         self.preview: RunPreview | None = None
         self.planned: RunChoices | None = None  # the choices `preview` was made for
+        self.planning: RunChoices | None = None  # the choices of the plan being made
         self.flags = supported_flags()
         self.layouts = layout_choices()
         self._replan_timer = None  # type: ignore[var-annotated]
@@ -259,8 +260,12 @@ class RunDialog(ModalScreen[RunRequest | None]):
         if self.preview is not None and planned_alike(choices, self.planned):
             self._show_notes()
             return
+        if self.preview is None and planned_alike(choices, self.planning):
+            return  # that plan is being made: starting it over would only wait longer
         self.query_one("#run-start", Button).disabled = True
         self.query_one("#run-notes", Static).update(Text("Checking the target…", style="dim"))
+        self.preview = None  # until the new plan is made, Start has nothing to start
+        self.planning = choices
         self._plan_worker(choices)
 
     @work(exclusive=True, group="run-plan", exit_on_error=False)
@@ -275,6 +280,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
             self.planned = None
             self.query_one("#run-notes", Static).update(Text(f"✗ {one_line(exc)}", style="red"))
             return
+        finally:
+            if self.planning is choices:  # not a newer plan's (this one may be cancelled)
+                self.planning = None
         self.planned = choices
         self.show_preview(preview)
 
