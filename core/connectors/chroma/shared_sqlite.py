@@ -5,7 +5,7 @@ the connection from another thread during that step frees what the step is using
 process dies (SIGSEGV in CPython 3.11's `_sqlite3`). It happens in ordinary use, because a
 cancelled `await asyncio.to_thread(...)` does not stop its thread: a plan the TUI replaces,
 or a run cancelled mid-read, closes its reader while the thread still reads. Here every step
-(`execute`, each row, each fetch) holds one lock and `close` takes it too, so a close waits
+(`execute`, each row, `fetchone`, `fetchall`) holds one lock and `close` takes it too, so a close waits
 for the step in progress; the step after it gets sqlite3's own "closed database" error.
 """
 
@@ -34,10 +34,6 @@ class SharedCursor:
     def fetchone(self) -> Any:
         with self._lock:
             return self._cursor.fetchone()
-
-    def fetchmany(self, size: int = 1) -> list[Any]:
-        with self._lock:
-            return self._cursor.fetchmany(size)
 
     def fetchall(self) -> list[Any]:
         with self._lock:
